@@ -1,0 +1,118 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "vault",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vault", targets: ["vault"]),
+        .executable(name: "vault-emulator", targets: ["vault-emulator"]),
+        .library(name: "EntraEmulator", targets: ["EntraEmulator"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.27.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.3.0"),
+    ],
+    targets: [
+        // C libraries from Debian's packages.
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        .target(name: "CProcessShim"),
+
+        // The vault's own layers, from the bottom up.
+        .target(name: "VaultCrypto", dependencies: ["CSodium", "CProcessShim"], swiftSettings: strict),
+        .target(name: "VaultStore", dependencies: ["VaultCrypto"], swiftSettings: strict),
+        .target(
+            name: "VaultHTTP",
+            dependencies: ["CCurl", "CCurlShim", "VaultCrypto", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "EntraAuth",
+            dependencies: ["VaultCrypto", "VaultStore", "VaultHTTP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(name: "Graph", dependencies: ["VaultHTTP", "VaultCrypto"], swiftSettings: strict),
+        .target(
+            name: "VaultCore",
+            dependencies: ["VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "vault",
+            dependencies: [
+                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Writes the test vectors of docs/FORMAT.md with fixed randomness.
+        .executableTarget(
+            name: "vault-vectors",
+            dependencies: ["VaultCrypto", "VaultStore"],
+            swiftSettings: strict
+        ),
+
+        // The local Entra ID + Graph emulator: never linked into `vault`.
+        .target(
+            name: "EntraEmulator",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "vault-emulator",
+            dependencies: ["EntraEmulator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+
+        .target(
+            name: "VaultTestSupport",
+            dependencies: ["EntraEmulator", "VaultCrypto"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "VaultStoreTests",
+            dependencies: ["VaultCrypto", "VaultStore", "VaultTestSupport"],
+            resources: [.copy("Vectors")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "VaultCLITests",
+            dependencies: ["VaultTestSupport", "VaultStore", "VaultCrypto"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EntraEmulatorTests",
+            dependencies: ["EntraEmulator", "VaultTestSupport"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,57 @@
+import VaultCrypto
+
+/// Checks of what users type for an app, each throwing a `VaultError` that says what is wrong and how to fix it.
+public enum AppValidation {
+    public static func name(_ name: String) throws {
+        let allowed = name.unicodeScalars.allSatisfy { c in
+            (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || c == "-" || c == "_" || c == "."
+        }
+        guard !name.isEmpty, name.count <= 64, allowed, name.first != "-", name.first != "." else {
+            throw VaultError("app.name", "invalid app name '\(name)'",
+                             hint: "use 1–64 letters, digits, '-', '_' or '.', not starting with '-' or '.'", exit: .usage)
+        }
+    }
+
+    public static func isGUID(_ s: String) -> Bool {
+        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.map(\.count) == [8, 4, 4, 4, 12] else { return false }
+        return parts.allSatisfy { $0.allSatisfy(\.isHexDigit) }
+    }
+
+    public static func clientID(_ id: String) throws {
+        guard isGUID(id) else {
+            throw VaultError("app.client_id", "invalid client id '\(id)': expected a GUID like 22222222-2222-2222-2222-222222222222",
+                             hint: "use the app registration's Application (client) ID", exit: .usage)
+        }
+    }
+
+    /// A tenant GUID or a verified domain; the multi-tenant aliases are refused (app-only tokens need a tenant).
+    public static func tenant(_ tenant: String) throws {
+        if isGUID(tenant) { return }
+        if ["common", "organizations", "consumers"].contains(tenant.lowercased()) {
+            throw VaultError("app.tenant", "'\(tenant)' cannot be used for app-only tokens",
+                             hint: "give the tenant's GUID or a verified domain such as contoso.onmicrosoft.com", exit: .usage)
+        }
+        let labels = tenant.split(separator: ".", omittingEmptySubsequences: false)
+        let valid = labels.count >= 2 && tenant.count <= 253 && labels.allSatisfy { label in
+            !label.isEmpty && label.count <= 63 && label.first != "-" && label.last != "-" &&
+                label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+        }
+        guard valid else {
+            throw VaultError("app.tenant", "invalid tenant '\(tenant)': expected a GUID or a domain",
+                             hint: "use the Directory (tenant) ID or a domain such as contoso.onmicrosoft.com", exit: .usage)
+        }
+    }
+
+    /// An authority or Graph root: https://host[:port][/path], or http only for loopback; no query or fragment.
+    public static func baseURL(_ url: String, option: String) throws {
+        let lower = url.lowercased()
+        let isHTTPS = lower.hasPrefix("https://")
+        let isLoopbackHTTP = lower.hasPrefix("http://127.0.0.1") || lower.hasPrefix("http://localhost") || lower.hasPrefix("http://[::1]")
+        let rest = url.drop(while: { $0 != "/" }).dropFirst(2)
+        guard (isHTTPS || isLoopbackHTTP), !rest.isEmpty, !url.contains("?"), !url.contains("#"), !url.contains(" ") else {
+            throw VaultError("app.url", "invalid \(option) '\(url)'",
+                             hint: "use an https:// URL without query (plain http is allowed only for 127.0.0.1/localhost)", exit: .usage)
+        }
+    }
+}

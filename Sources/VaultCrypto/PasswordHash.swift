@@ -1,0 +1,61 @@
+import CSodium
+
+/// Argon2id (`crypto_pwhash`, ALG_ARGON2ID13) with parameters checked against hard caps before any work,
+/// so a hostile vault file cannot make vault allocate gigabytes or spin for minutes.
+public struct KDFParameters: Equatable, Sendable {
+    public var opsLimit: UInt64
+    public var memLimit: UInt64
+
+    public init(opsLimit: UInt64, memLimit: UInt64) {
+        self.opsLimit = opsLimit
+        self.memLimit = memLimit
+    }
+
+    /// vault's default: 3 passes over 64 MiB.
+    public static let `default` = KDFParameters(opsLimit: 3, memLimit: 64 << 20)
+    /// libsodium's INTERACTIVE limits (2 passes, 64 MiB): tests only.
+    public static let interactive = KDFParameters(
+        opsLimit: UInt64(crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE), memLimit: UInt64(crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE))
+    /// The cheapest parameters libsodium accepts (1 pass, 8 KiB): for test vectors, never for real vaults.
+    public static let minimum = KDFParameters(
+        opsLimit: UInt64(crypto_pwhash_argon2id_OPSLIMIT_MIN), memLimit: UInt64(crypto_pwhash_argon2id_MEMLIMIT_MIN))
+
+    /// Caps applied to parameters read from disk.
+    public static let maxOpsLimit: UInt64 = 16
+    public static let maxMemLimit: UInt64 = 1 << 30
+
+    /// Throws unless the parameters are within libsodium's minimums and vault's caps.
+    public func validate() throws {
+        if opsLimit < UInt64(crypto_pwhash_argon2id_OPSLIMIT_MIN) || memLimit < UInt64(crypto_pwhash_argon2id_MEMLIMIT_MIN) {
+            throw VaultError("format.kdf_params", "the vault's key-derivation parameters are below libsodium's minimum",
+                             hint: "the vault file is damaged or was not written by vault", exit: .dataError)
+        }
+        if opsLimit > Self.maxOpsLimit || memLimit > Self.maxMemLimit {
+            throw VaultError("format.kdf_params",
+                             "the vault's key-derivation parameters exceed vault's caps (opslimit \(opsLimit) > \(Self.maxOpsLimit) or memlimit \(memLimit) > \(Self.maxMemLimit) bytes)",
+                             hint: "refusing to run Argon2id with these parameters; the vault file is damaged or hostile", exit: .dataError)
+        }
+    }
+}
+
+public enum PasswordHash {
+    public static let saltBytes = Int(crypto_pwhash_argon2id_SALTBYTES)
+
+    /// Derives a 32-byte key from `passphrase` and `salt` with Argon2id after validating `params`.
+    public static func deriveKey(passphrase: SecretBytes, salt: [UInt8], params: KDFParameters) throws -> SecretBytes {
+        try Sodium.ready()
+        try params.validate()
+        guard salt.count == saltBytes else { throw VaultError("crypto.salt", "internal error: wrong salt size") }
+        let key = SecretBytes(count: 32)
+        let rc = key.withUnsafeMutableBytes { k in
+            passphrase.withUnsafeBytes { p in
+                crypto_pwhash(k.u8, 32, UnsafeRawPointer(p.u8).assumingMemoryBound(to: CChar.self), UInt64(p.count), salt,
+                              params.opsLimit, Int(params.memLimit), crypto_pwhash_ALG_ARGON2ID13)
+            }
+        }
+        guard rc == 0 else {
+            throw VaultError("crypto.pwhash", "Argon2id failed (out of memory for \(params.memLimit >> 20) MiB?)", exit: .unavailable)
+        }
+        return key
+    }
+}

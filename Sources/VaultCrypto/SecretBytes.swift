@@ -1,0 +1,120 @@
+import CSodium
+
+/// Secret material (keys, passphrases, client secrets, plaintext records) in `sodium_malloc` memory:
+/// guarded pages, locked where the memlock limit allows, and wiped by `sodium_free` on deinit.
+/// The bytes are only reachable inside the closures below; pointers must not escape them.
+public final class SecretBytes: @unchecked Sendable {
+    // @unchecked: the buffer is owned by this instance and only lent out inside closures; callers that share a
+    // SecretBytes across tasks only read it. Mutation happens while a single owner builds the value.
+    private let pointer: UnsafeMutableRawPointer
+    public let count: Int
+
+    /// Zero-filled secret buffer of `count` bytes.
+    public init(count: Int) {
+        precondition(count >= 0, "negative secret size")
+        try? Sodium.ready()
+        // sodium_malloc(0) returns a valid guarded pointer as well; allocate at least one byte to keep it simple.
+        guard let p = sodium_malloc(max(count, 1)) else {
+            fatalError("sodium_malloc failed: out of memory")
+        }
+        sodium_memzero(p, max(count, 1))
+        pointer = p
+        self.count = count
+    }
+
+    /// Copies `bytes` into a new secret buffer. The caller remains responsible for wiping its source.
+    public convenience init(copying bytes: UnsafeRawBufferPointer) {
+        self.init(count: bytes.count)
+        if let base = bytes.baseAddress, bytes.count > 0 {
+            pointer.copyMemory(from: base, byteCount: bytes.count)
+        }
+    }
+
+    /// Copies a byte array and wipes the array's storage afterwards (use only for arrays the caller owns).
+    public convenience init(consuming bytes: inout [UInt8]) {
+        self.init(count: bytes.count)
+        bytes.withUnsafeMutableBytes { buf in
+            if let base = buf.baseAddress, buf.count > 0 {
+                pointer.copyMemory(from: base, byteCount: buf.count)
+                sodium_memzero(base, buf.count)
+            }
+        }
+        bytes.removeAll()
+    }
+
+    /// `count` bytes from libsodium's CSPRNG.
+    public static func random(count: Int) -> SecretBytes {
+        let s = SecretBytes(count: count)
+        if count > 0 { randombytes_buf(s.pointer, count) }
+        return s
+    }
+
+    deinit {
+        sodium_free(pointer)
+    }
+
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+
+    public func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeMutableRawBufferPointer(start: pointer, count: count))
+    }
+
+    /// A copy holding bytes `range` of this secret.
+    public func slice(_ range: Range<Int>) -> SecretBytes {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count)
+        return withUnsafeBytes { SecretBytes(copying: UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
+
+    /// Constant-time equality (`sodium_memcmp`).
+    public func constantTimeEquals(_ other: SecretBytes) -> Bool {
+        guard count == other.count else { return false }
+        if count == 0 { return true }
+        return withUnsafeBytes { a in other.withUnsafeBytes { b in sodium_memcmp(a.baseAddress!, b.baseAddress!, count) == 0 } }
+    }
+
+    /// True when every byte is printable ASCII (0x21…0x7e); client secrets and hints are such strings.
+    public var isPrintableASCII: Bool {
+        withUnsafeBytes { buf in buf.allSatisfy { $0 >= 0x21 && $0 <= 0x7e } }
+    }
+
+    /// The first `n` bytes as a non-secret string (used for the 3-character hint that Entra ID also shows).
+    public func prefixString(_ n: Int) -> String {
+        withUnsafeBytes { buf in String(decoding: buf.prefix(n), as: UTF8.self) }
+    }
+
+    /// Concatenation in secret memory.
+    public static func concat(_ parts: [SecretBytes]) -> SecretBytes {
+        let total = parts.reduce(0) { $0 + $1.count }
+        let out = SecretBytes(count: total)
+        out.withUnsafeMutableBytes { dst in
+            var offset = 0
+            for part in parts {
+                part.withUnsafeBytes { src in
+                    if let s = src.baseAddress, src.count > 0 {
+                        (dst.baseAddress! + offset).copyMemory(from: s, byteCount: src.count)
+                    }
+                }
+                offset += part.count
+            }
+        }
+        return out
+    }
+}
+
+/// Wipes a byte array's storage in place (the array must be uniquely referenced for this to reach its storage).
+public func wipe(_ bytes: inout [UInt8]) {
+    bytes.withUnsafeMutableBytes { buf in
+        if let base = buf.baseAddress, buf.count > 0 { sodium_memzero(base, buf.count) }
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// Typed base pointer for libsodium calls. SecretBytes buffers always have a base address (even when empty).
+    var u8: UnsafePointer<UInt8> { baseAddress!.assumingMemoryBound(to: UInt8.self) }
+}
+
+extension UnsafeMutableRawBufferPointer {
+    var u8: UnsafeMutablePointer<UInt8> { baseAddress!.assumingMemoryBound(to: UInt8.self) }
+}

@@ -1,0 +1,82 @@
+import VaultCrypto
+
+/// Little-endian writer for the binary layouts of docs/FORMAT.md.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func raw(_ v: [UInt8]) { bytes.append(contentsOf: v) }
+}
+
+/// Bounds-checked little-endian reader: every read past the end throws `format.truncated`.
+struct ByteReader {
+    let bytes: [UInt8]
+    var offset = 0
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    var remaining: Int { bytes.count - offset }
+
+    mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
+        guard n >= 0, remaining >= n else { throw FormatError.truncated }
+        defer { offset += n }
+        return bytes[offset..<offset + n]
+    }
+    mutating func u8() throws -> UInt8 { try take(1).first! }
+    mutating func u32() throws -> UInt32 {
+        try take(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+    }
+    mutating func u64() throws -> UInt64 {
+        try take(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    }
+    mutating func array(_ n: Int) throws -> [UInt8] { Array(try take(n)) }
+}
+
+/// Reads the same little-endian layout out of secret memory without copying secrets into Swift arrays.
+struct SecretReader {
+    let buffer: UnsafeRawBufferPointer
+    var offset = 0
+
+    mutating func take(_ n: Int) throws -> UnsafeRawBufferPointer {
+        guard n >= 0, buffer.count - offset >= n else { throw FormatError.damagedRecords }
+        defer { offset += n }
+        return UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + n])
+    }
+    mutating func u8() throws -> UInt8 { try take(1)[0] }
+    mutating func u32() throws -> UInt32 { try take(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
+    var atEnd: Bool { offset == buffer.count }
+}
+
+/// Decoding failures of the on-disk format, mapped to user-facing errors by `vaultError`.
+public enum FormatError: Error, Equatable, Sendable {
+    case empty, badMagic, unknownVersion(String), truncated, trailingBytes, badSlotCount, unknownSlotType(UInt8)
+    case unknownKDF(UInt8), bodyTooLarge, damagedBody, damagedRecords
+
+    /// A stable code (also the label of the test vectors).
+    public var code: String {
+        switch self {
+        case .empty: "format.empty"
+        case .badMagic: "format.magic"
+        case .unknownVersion: "format.version"
+        case .truncated, .trailingBytes: "format.truncated"
+        case .badSlotCount, .unknownSlotType, .unknownKDF, .bodyTooLarge: "format.header"
+        case .damagedBody, .damagedRecords: "format.damaged"
+        }
+    }
+
+    public var vaultError: VaultError {
+        let hint = "restore the vault directory from a backup; vault never writes a partial file, so something else changed it"
+        switch self {
+        case .empty: return VaultError(code, "the vault file is empty", hint: hint, exit: .dataError)
+        case .badMagic: return VaultError(code, "this is not a vault file (bad magic line)", hint: "check --vault / VAULT_DIR", exit: .dataError)
+        case .unknownVersion(let v):
+            return VaultError(code, "the vault file has format version \(v), which this vault does not know",
+                              hint: "upgrade vault to read it", exit: .dataError)
+        case .truncated, .trailingBytes: return VaultError(code, "the vault file is truncated or has trailing bytes", hint: hint, exit: .dataError)
+        case .badSlotCount, .unknownSlotType, .unknownKDF, .bodyTooLarge:
+            return VaultError(code, "the vault file's header is invalid", hint: hint, exit: .dataError)
+        case .damagedBody, .damagedRecords:
+            return VaultError(code, "the vault file is damaged: its contents failed authentication", hint: hint, exit: .dataError)
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import VaultCrypto
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Thin, checked wrappers over POSIX file calls.
+public enum FileSystem {
+    public struct Status: Sendable {
+        public var mode: UInt32
+        public var uid: UInt32
+        public var size: Int
+        public var isDirectory: Bool
+    }
+
+    public static func status(_ path: String) -> Status? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Status(mode: UInt32(st.st_mode), uid: st.st_uid, size: Int(st.st_size), isDirectory: (st.st_mode & S_IFMT) == S_IFDIR)
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func errorText() -> String { String(cString: strerror(errno)) }
+
+    public static func makeDirectories(_ path: String, mode: mode_t) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            current += "/" + part
+            if mkdir(current, mode) != 0 && errno != EEXIST {
+                throw VaultError("io.mkdir", "cannot create \(current): \(errorText())", exit: .ioError)
+            }
+        }
+    }
+
+    /// Whole file, or nil when it does not exist. Files beyond `limit` bytes are refused.
+    public static func read(_ path: String, limit: Int = 64 << 20) throws -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw VaultError("io.read", "cannot read \(path): \(errorText())", exit: errno == EACCES ? .noPermission : .ioError)
+        }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw VaultError("io.read", "cannot read \(path): \(errorText())", exit: .ioError)
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+            if out.count > limit { throw VaultError("io.read", "\(path) is larger than \(limit) bytes", exit: .dataError) }
+        }
+        return out
+    }
+
+    /// Reads a small file straight into secret memory (key files, passphrase files).
+    public static func readSecret(_ path: String, limit: Int = 4096) throws -> SecretBytes {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            throw VaultError("io.read", "cannot read \(path): \(errorText())", exit: errno == ENOENT ? .noInput : .noPermission)
+        }
+        defer { close(fd) }
+        let buffer = SecretBytes(count: limit + 1)
+        var total = 0
+        while total <= limit {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, $0.count - total) }
+            if n < 0 { if errno == EINTR { continue }; throw VaultError("io.read", "cannot read \(path): \(errorText())", exit: .ioError) }
+            if n == 0 { break }
+            total += n
+        }
+        if total > limit { throw VaultError("io.read", "\(path) is larger than \(limit) bytes", exit: .dataError) }
+        return buffer.slice(0..<total)
+    }
+
+    static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
+        var written = 0
+        while written < buffer.count {
+            let n = Glibc.write(fd, buffer.baseAddress! + written, buffer.count - written)
+            if n < 0 { if errno == EINTR { continue }; throw VaultError("io.write", "cannot write \(path): \(errorText())", exit: .ioError) }
+            written += n
+        }
+    }
+
+    static let tempMarker = ".tmp-"
+
+    /// Temp file in the same directory (created 0600 with O_EXCL), fsync, rename over `name`, fsync the directory.
+    public static func writeAtomically(directory: String, name: String, bytes: [UInt8], mode: mode_t = 0o600) throws {
+        let suffix = SystemRandom().bytes(6).map { String($0, radix: 16) }.joined()
+        let temp = "\(directory)/.\(name)\(tempMarker)\(getpid())-\(suffix)"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else { throw VaultError("io.write", "cannot create \(temp): \(errorText())", exit: .ioError) }
+        var ok = false
+        defer { if !ok { unlink(temp) } }
+        do {
+            defer { close(fd) }
+            if !bytes.isEmpty { try bytes.withUnsafeBytes { try writeAll(fd, $0, path: temp) } }
+            guard fsync(fd) == 0 else { throw VaultError("io.fsync", "fsync \(temp): \(errorText())", exit: .ioError) }
+        }
+        guard rename(temp, "\(directory)/\(name)") == 0 else {
+            throw VaultError("io.rename", "cannot replace \(directory)/\(name): \(errorText())", exit: .ioError)
+        }
+        ok = true
+        try syncDirectory(directory)
+    }
+
+    /// Writes a new file that must not exist yet (0600), fsyncs it and its directory.
+    public static func createExclusive(_ path: String, bytes: UnsafeRawBufferPointer, mode: mode_t = 0o600) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else {
+            throw VaultError("io.create", "cannot create \(path): \(errorText())",
+                             hint: errno == EEXIST ? "it already exists; vault never overwrites it" : nil, exit: errno == EEXIST ? .usage : .ioError)
+        }
+        defer { close(fd) }
+        try writeAll(fd, bytes, path: path)
+        guard fsync(fd) == 0 else { throw VaultError("io.fsync", "fsync \(path): \(errorText())", exit: .ioError) }
+        let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        try syncDirectory(dir.isEmpty ? "/" : dir)
+    }
+
+    public static func syncDirectory(_ directory: String) throws {
+        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dfd >= 0 else { throw VaultError("io.fsync", "cannot open \(directory): \(errorText())", exit: .ioError) }
+        defer { close(dfd) }
+        guard fsync(dfd) == 0 else { throw VaultError("io.fsync", "fsync \(directory): \(errorText())", exit: .ioError) }
+    }
+
+    public static func remove(_ path: String) throws {
+        if unlink(path) != 0 && errno != ENOENT {
+            throw VaultError("io.remove", "cannot remove \(path): \(errorText())", exit: .ioError)
+        }
+    }
+
+    /// Deletes temp files left by writers that died before their rename. Call only while holding the lock.
+    static func removeStaleTemporaries(in directory: String) {
+        guard let dir = opendir(directory) else { return }
+        defer { closedir(dir) }
+        var stale: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name.hasPrefix("."), name.contains(tempMarker) { stale.append(name) }
+        }
+        for name in stale { unlink(directory + "/" + name) }
+    }
+}
+
+/// An exclusive `flock` on a lock file, released on `release()` (or when the process dies).
+final class FileLock {
+    private var fd: Int32
+
+    init(path: String) throws {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            throw VaultError("io.lock", "cannot open lock \(path): \(FileSystem.errorText())", exit: .ioError)
+        }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            close(fd)
+            throw VaultError("io.lock", "cannot lock \(path): \(FileSystem.errorText())", exit: .ioError)
+        }
+    }
+
+    func release() {
+        if fd >= 0 { flock(fd, LOCK_UN); close(fd); fd = -1 }
+    }
+
+    deinit { release() }
+}

@@ -1,0 +1,181 @@
+import FoundationEssentials
+import VaultCrypto
+
+/// An Entra ID app stored in the vault. Everything here is public metadata; the secrets live in `secrets`.
+public struct AppMetadata: Codable, Equatable, Sendable {
+    public var name: String
+    public var tenant: String
+    public var clientID: String
+    public var cloud: String
+    public var authority: String?
+    /// Graph root override (the emulator's, say); nil means the cloud's Graph.
+    public var graphRoot: String?
+    public var secretHint: String
+    public var added: Date
+    public var rotated: Date?
+    /// keyId of the current secret at Entra ID, once known (set by a rotation).
+    public var secretKeyID: String?
+    public var secretExpires: Date?
+    public var previousKeyID: String?
+
+    public init(name: String, tenant: String, clientID: String, cloud: String, authority: String?, secretHint: String,
+                added: Date) {
+        self.name = name
+        self.tenant = tenant
+        self.clientID = clientID
+        self.cloud = cloud
+        self.authority = authority
+        self.secretHint = secretHint
+        self.added = added
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, tenant, cloud, authority, added, rotated
+        case clientID = "client_id", graphRoot = "graph_root", secretHint = "secret_hint", secretKeyID = "secret_key_id"
+        case secretExpires = "secret_expires", previousKeyID = "previous_key_id"
+    }
+}
+
+/// One record: JSON metadata and named secrets. Kinds: "app" (secrets "current", optionally "previous") and
+/// "rotation" (a rotation journal entry).
+public struct StoredRecord: Sendable {
+    public var kind: String
+    public var name: String
+    public var metadata: [UInt8]
+    public var secrets: [String: SecretBytes]
+
+    public init(kind: String, name: String, metadata: [UInt8], secrets: [String: SecretBytes]) {
+        self.kind = kind
+        self.name = name
+        self.metadata = metadata
+        self.secrets = secrets
+    }
+}
+
+/// The decrypted body of the secrets file.
+public struct VaultContents: Sendable {
+    public var records: [StoredRecord] = []
+    public init(records: [StoredRecord] = []) { self.records = records }
+
+    public static let magic: [UInt8] = Array("REC1".utf8)
+    static let maxRecords = 10_000
+
+    // MARK: apps
+
+    public var apps: [(metadata: AppMetadata, secret: SecretBytes)] {
+        records.compactMap { r in
+            guard r.kind == "app", let secret = r.secrets["current"],
+                  let meta = try? Self.decoder.decode(AppMetadata.self, from: Data(r.metadata)) else { return nil }
+            return (meta, secret)
+        }
+    }
+
+    public func app(named name: String) -> (metadata: AppMetadata, secret: SecretBytes, previous: SecretBytes?)? {
+        guard let r = records.first(where: { $0.kind == "app" && $0.name == name }), let secret = r.secrets["current"],
+              let meta = try? Self.decoder.decode(AppMetadata.self, from: Data(r.metadata)) else { return nil }
+        return (meta, secret, r.secrets["previous"])
+    }
+
+    /// Inserts or replaces the app record called `metadata.name`.
+    public mutating func putApp(_ metadata: AppMetadata, secret: SecretBytes, previous: SecretBytes? = nil) throws {
+        var secrets = ["current": secret]
+        if let previous { secrets["previous"] = previous }
+        let record = StoredRecord(kind: "app", name: metadata.name, metadata: Array(try Self.encoder.encode(metadata)), secrets: secrets)
+        put(record)
+    }
+
+    public mutating func put(_ record: StoredRecord) {
+        if let i = records.firstIndex(where: { $0.kind == record.kind && $0.name == record.name }) {
+            records[i] = record
+        } else {
+            records.append(record)
+        }
+    }
+
+    @discardableResult
+    public mutating func remove(kind: String, name: String) -> Bool {
+        let before = records.count
+        records.removeAll { $0.kind == kind && $0.name == name }
+        return records.count != before
+    }
+
+    public func record(kind: String, name: String) -> StoredRecord? {
+        records.first { $0.kind == kind && $0.name == name }
+    }
+
+    public static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.dateEncodingStrategy = .secondsSince1970
+        return e
+    }()
+    public static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .secondsSince1970
+        return d
+    }()
+
+    // MARK: body encoding (docs/FORMAT.md §4)
+
+    /// Serialises the records into secret memory.
+    public func encodeBody() -> SecretBytes {
+        var size = 8
+        for r in records {
+            size += 4 + 1 + r.kind.utf8.count + 4 + r.name.utf8.count + 4 + r.metadata.count + 1
+            for (k, v) in r.secrets { size += 1 + k.utf8.count + 4 + v.count }
+        }
+        let out = SecretBytes(count: size)
+        out.withUnsafeMutableBytes { buf in
+            var o = 0
+            func put(_ bytes: some Collection<UInt8>) {
+                for b in bytes { buf[o] = b; o += 1 }
+            }
+            func u32(_ v: Int) { withUnsafeBytes(of: UInt32(v).littleEndian) { put($0) } }
+            put(Self.magic)
+            u32(records.count)
+            for r in records {
+                u32(0) // reserved flags
+                put([UInt8(r.kind.utf8.count)]); put(r.kind.utf8)
+                u32(r.name.utf8.count); put(r.name.utf8)
+                u32(r.metadata.count); put(r.metadata)
+                put([UInt8(r.secrets.count)])
+                for (k, v) in r.secrets.sorted(by: { $0.key < $1.key }) {
+                    put([UInt8(k.utf8.count)]); put(k.utf8)
+                    u32(v.count)
+                    v.withUnsafeBytes { src in
+                        if src.count > 0 { (buf.baseAddress! + o).copyMemory(from: src.baseAddress!, byteCount: src.count) }
+                    }
+                    o += v.count
+                }
+            }
+            precondition(o == size)
+        }
+        return out
+    }
+
+    /// Parses a decrypted body; secret values are copied straight from secret memory into new `SecretBytes`.
+    public static func decodeBody(_ body: SecretBytes) throws -> VaultContents {
+        try body.withUnsafeBytes { buf in
+            var r = SecretReader(buffer: buf)
+            guard Array(try r.take(4)) == magic else { throw FormatError.damagedRecords }
+            let count = Int(try r.u32())
+            guard count <= maxRecords else { throw FormatError.damagedRecords }
+            var records: [StoredRecord] = []
+            for _ in 0..<count {
+                _ = try r.u32()
+                let kind = String(decoding: try r.take(Int(try r.u8())), as: UTF8.self)
+                let name = String(decoding: try r.take(Int(try r.u32())), as: UTF8.self)
+                let meta = Array(try r.take(Int(try r.u32())))
+                let n = Int(try r.u8())
+                var secrets: [String: SecretBytes] = [:]
+                for _ in 0..<n {
+                    let key = String(decoding: try r.take(Int(try r.u8())), as: UTF8.self)
+                    secrets[key] = SecretBytes(copying: try r.take(Int(try r.u32())))
+                }
+                records.append(StoredRecord(kind: kind, name: name, metadata: meta, secrets: secrets))
+            }
+            guard r.atEnd else { throw FormatError.damagedRecords }
+            return VaultContents(records: records)
+        }
+    }
+}

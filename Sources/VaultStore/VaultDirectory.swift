@@ -1,0 +1,82 @@
+import FoundationEssentials
+import VaultCrypto
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The vault's directory on disk: location, permissions, locking and atomic writes (docs/FORMAT.md §1).
+public struct VaultDirectory: Sendable {
+    public let path: String
+    public static let secretsFileName = "vault.db"
+    public static let cacheFileName = "tokens.db"
+    public static let lockFileName = "vault.lock"
+    public static let cacheLockFileName = "tokens.lock"
+
+    public init(path: String) { self.path = path }
+
+    /// `--vault DIR`, else `VAULT_DIR`, else `$XDG_DATA_HOME/vault`, else `~/.local/share/vault`.
+    public static func resolve(flag: String?, environment: [String: String]) throws -> VaultDirectory {
+        if let flag, !flag.isEmpty { return VaultDirectory(path: flag) }
+        if let dir = environment["VAULT_DIR"], !dir.isEmpty { return VaultDirectory(path: dir) }
+        if let xdg = environment["XDG_DATA_HOME"], xdg.hasPrefix("/") { return VaultDirectory(path: xdg + "/vault") }
+        guard let home = environment["HOME"], !home.isEmpty else {
+            throw VaultError("vault.location", "cannot find the vault: HOME, XDG_DATA_HOME and VAULT_DIR are all unset",
+                             hint: "pass --vault DIR", exit: .usage)
+        }
+        return VaultDirectory(path: home + "/.local/share/vault")
+    }
+
+    public var secretsPath: String { path + "/" + Self.secretsFileName }
+    public var cachePath: String { path + "/" + Self.cacheFileName }
+
+    public var exists: Bool { FileSystem.exists(secretsPath) }
+
+    /// Creates the directory (and missing parents) with mode 0700 from the start.
+    public func create() throws {
+        try FileSystem.makeDirectories(path, mode: 0o700)
+        try checkPermissions()
+    }
+
+    /// Refuses a directory or file readable or writable by group or others, or owned by someone else.
+    public func checkPermissions() throws {
+        guard let dir = FileSystem.status(path) else {
+            throw VaultError("vault.missing", "no vault at \(path)", hint: "create one with `vault init`", exit: .noInput)
+        }
+        if dir.uid != geteuid() {
+            throw VaultError("vault.owner", "the vault directory \(path) belongs to another user", exit: .noPermission)
+        }
+        if dir.mode & 0o077 != 0 {
+            throw VaultError("vault.permissions", "the vault directory \(path) is accessible to group or others (mode \(String(dir.mode & 0o777, radix: 8)))",
+                             hint: "chmod 700 \(path)", exit: .noPermission)
+        }
+        for name in [Self.secretsFileName, Self.cacheFileName] {
+            let file = path + "/" + name
+            if let st = FileSystem.status(file), st.mode & 0o077 != 0 {
+                throw VaultError("vault.permissions", "\(file) is accessible to group or others (mode \(String(st.mode & 0o777, radix: 8)))",
+                                 hint: "chmod 600 \(file)", exit: .noPermission)
+            }
+        }
+    }
+
+    public func readSecrets() throws -> [UInt8] {
+        try checkPermissions()
+        guard let bytes = try FileSystem.read(secretsPath) else {
+            throw VaultError("vault.missing", "no vault at \(path)", hint: "create one with `vault init`", exit: .noInput)
+        }
+        return bytes
+    }
+
+    /// Runs `body` holding the exclusive lock on `vault.lock` (flock), after clearing temp files that a killed
+    /// writer may have left (only a lock holder writes temp files, so none belongs to a live writer).
+    public func withExclusiveLock<R>(_ lockName: String = Self.lockFileName, _ body: () throws -> R) throws -> R {
+        let lock = try FileLock(path: path + "/" + lockName)
+        defer { lock.release() }
+        if lockName == Self.lockFileName { FileSystem.removeStaleTemporaries(in: path) }
+        return try body()
+    }
+
+    /// Atomic replace of `name` in the directory: temp file (0600, O_EXCL), write, fsync, rename, fsync directory.
+    public func writeAtomically(_ name: String, _ bytes: [UInt8]) throws {
+        try FileSystem.writeAtomically(directory: path, name: name, bytes: bytes)
+    }
+}

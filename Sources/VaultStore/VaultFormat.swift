@@ -1,0 +1,196 @@
+import VaultCrypto
+
+/// A key slot: one way to recover the master key (docs/FORMAT.md §3).
+public struct KeySlot: Equatable, Sendable {
+    public enum Kind: UInt8, Sendable { case passphrase = 1, keyFile = 2 }
+    public static let kdfArgon2id13: UInt8 = 2
+
+    public var kind: Kind
+    public var id: [UInt8]              // 8 bytes
+    public var kdf: KDFParameters?      // passphrase slots only
+    public var salt: [UInt8]            // passphrase slots only, 16 bytes
+    public var nonce: [UInt8]           // 24 bytes
+    public var wrappedKey: [UInt8]      // 48 bytes: master key ‖ tag
+
+    public var idHex: String { id.map { String($0, radix: 16).leftPad(2) }.joined() }
+
+    /// The slot bytes that precede its nonce; with the magic and vault id, the AD of the wrapped key.
+    func descriptor() -> [UInt8] {
+        var w = ByteWriter()
+        w.u8(kind.rawValue)
+        w.raw(id)
+        if kind == .passphrase, let kdf {
+            w.u8(Self.kdfArgon2id13)
+            w.u64(kdf.opsLimit)
+            w.u64(kdf.memLimit)
+            w.raw(salt)
+        }
+        return w.bytes
+    }
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}
+
+/// The parsed secrets file: header fields plus the sealed body (docs/FORMAT.md §2).
+public struct VaultFile: Equatable, Sendable {
+    public static let magic: [UInt8] = Array("VAULT/1\n".utf8)
+    public static let maxSlots = 8
+    public static let maxBody = 16 << 20
+
+    public var vaultID: [UInt8]
+    public var slots: [KeySlot]
+    public var bodyNonce: [UInt8]
+    public var sealedBody: [UInt8]
+
+    /// Every header byte: the associated data of the body.
+    public func headerBytes() -> [UInt8] {
+        var w = ByteWriter()
+        w.raw(Self.magic)
+        w.raw(vaultID)
+        w.u8(UInt8(slots.count))
+        for slot in slots {
+            w.raw(slot.descriptor())
+            w.raw(slot.nonce)
+            w.raw(slot.wrappedKey)
+        }
+        return w.bytes
+    }
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter()
+        w.raw(headerBytes())
+        w.raw(bodyNonce)
+        w.u32(UInt32(sealedBody.count))
+        w.raw(sealedBody)
+        return w.bytes
+    }
+
+    /// Parses bytes into a `VaultFile` without any cryptography; KDF parameters are not yet capped here
+    /// (that happens before Argon2id runs) but they are recorded as read.
+    public static func decode(_ bytes: [UInt8]) throws -> VaultFile {
+        if bytes.isEmpty { throw FormatError.empty }
+        try checkMagic(bytes, expected: magic)
+        var r = ByteReader(bytes)
+        _ = try r.take(magic.count)
+        let vaultID = try r.array(16)
+        let count = Int(try r.u8())
+        guard count >= 1, count <= maxSlots else { throw FormatError.badSlotCount }
+        var slots: [KeySlot] = []
+        for _ in 0..<count {
+            let rawKind = try r.u8()
+            guard let kind = KeySlot.Kind(rawValue: rawKind) else { throw FormatError.unknownSlotType(rawKind) }
+            let id = try r.array(8)
+            var kdf: KDFParameters?
+            var salt: [UInt8] = []
+            if kind == .passphrase {
+                let alg = try r.u8()
+                guard alg == KeySlot.kdfArgon2id13 else { throw FormatError.unknownKDF(alg) }
+                kdf = KDFParameters(opsLimit: try r.u64(), memLimit: try r.u64())
+                salt = try r.array(PasswordHash.saltBytes)
+            }
+            let nonce = try r.array(AEAD.nonceBytes)
+            let wrapped = try r.array(32 + AEAD.tagBytes)
+            slots.append(KeySlot(kind: kind, id: id, kdf: kdf, salt: salt, nonce: nonce, wrappedKey: wrapped))
+        }
+        let bodyNonce = try r.array(AEAD.nonceBytes)
+        let length = Int(try r.u32())
+        guard length >= AEAD.tagBytes, length <= maxBody else {
+            throw length > maxBody ? FormatError.bodyTooLarge : FormatError.truncated
+        }
+        let body = try r.array(length)
+        guard r.remaining == 0 else { throw FormatError.trailingBytes }
+        return VaultFile(vaultID: vaultID, slots: slots, bodyNonce: bodyNonce, sealedBody: body)
+    }
+
+    /// Distinguishes "not a vault" from "a vault of another version" by the magic line's `VAULT/` prefix.
+    static func checkMagic(_ bytes: [UInt8], expected: [UInt8]) throws {
+        if bytes.starts(with: expected) { return }
+        let family = expected.prefix(while: { $0 != UInt8(ascii: "/") }) + [UInt8(ascii: "/")]
+        if bytes.starts(with: family) {
+            let rest = bytes.dropFirst(family.count).prefix(while: { $0 != 0x0a }).prefix(16)
+            if rest.count < 16, bytes.count > family.count + rest.count {
+                throw FormatError.unknownVersion(String(decoding: rest, as: UTF8.self))
+            }
+        }
+        if bytes.count < expected.count, expected.starts(with: bytes) { throw FormatError.truncated }
+        throw FormatError.badMagic
+    }
+}
+
+/// What unlocks a vault: a passphrase or the 32 bytes of a key file.
+public enum Credential: Sendable {
+    case passphrase(SecretBytes)
+    case keyFile(SecretBytes)
+
+    var slotKind: KeySlot.Kind {
+        switch self {
+        case .passphrase: .passphrase
+        case .keyFile: .keyFile
+        }
+    }
+}
+
+/// Key-slot cryptography: wrapping and unwrapping the master key.
+public enum KeySlots {
+    static let keyFileLabel: [UInt8] = Array("vault key-file slot v1".utf8)
+
+    /// The slot's wrapping key for `credential`, or nil when the credential is of another kind.
+    static func wrappingKey(for slot: KeySlot, vaultID: [UInt8], credential: Credential) throws -> SecretBytes? {
+        switch (credential, slot.kind) {
+        case (.passphrase(let pass), .passphrase):
+            guard let kdf = slot.kdf else { return nil }
+            return try PasswordHash.deriveKey(passphrase: pass, salt: slot.salt, params: kdf)
+        case (.keyFile(let key), .keyFile):
+            return try KeyDerivation.keyedHash(key: key, message: keyFileLabel + vaultID + slot.id)
+        default:
+            return nil
+        }
+    }
+
+    static func slotAD(_ slot: KeySlot, vaultID: [UInt8]) -> [UInt8] { VaultFile.magic + vaultID + slot.descriptor() }
+
+    /// Makes a new slot for `credential` that wraps `master`.
+    public static func make(for credential: Credential, master: SecretBytes, vaultID: [UInt8], kdf: KDFParameters,
+                            random: any RandomSource) throws -> KeySlot {
+        var slot = KeySlot(kind: credential.slotKind, id: random.bytes(8), kdf: nil, salt: [], nonce: [], wrappedKey: [])
+        if slot.kind == .passphrase {
+            try kdf.validate()
+            slot.kdf = kdf
+            slot.salt = random.bytes(PasswordHash.saltBytes)
+        }
+        slot.nonce = random.bytes(AEAD.nonceBytes)
+        guard let kek = try wrappingKey(for: slot, vaultID: vaultID, credential: credential) else {
+            throw VaultError("internal", "no wrapping key for a new slot")
+        }
+        slot.wrappedKey = try AEAD.seal(master, ad: slotAD(slot, vaultID: vaultID), nonce: slot.nonce, key: kek)
+        return slot
+    }
+
+    /// Tries every slot of the credential's kind; returns the master key and the index of the slot that opened.
+    /// KDF parameters are capped (in `PasswordHash.deriveKey`) before any Argon2id work.
+    public static func unlock(_ file: VaultFile, with credential: Credential) throws -> (master: SecretBytes, slot: Int) {
+        var sawKind = false
+        for (i, slot) in file.slots.enumerated() where slot.kind == credential.slotKind {
+            sawKind = true
+            guard let kek = try wrappingKey(for: slot, vaultID: file.vaultID, credential: credential) else { continue }
+            if let master = try AEAD.open(slot.wrappedKey[...], ad: slotAD(slot, vaultID: file.vaultID), nonce: slot.nonce, key: kek),
+               master.count == 32 {
+                return (master, i)
+            }
+        }
+        switch credential {
+        case .passphrase:
+            throw VaultError("unlock.failed",
+                             sawKind ? "the passphrase does not unlock this vault" : "this vault has no passphrase slot",
+                             hint: sawKind ? "check the passphrase (or its file); a damaged header also fails here" : "unlock it with --key-file",
+                             exit: .noPermission)
+        case .keyFile:
+            throw VaultError("unlock.failed",
+                             sawKind ? "the key file does not unlock this vault" : "this vault has no key-file slot",
+                             hint: sawKind ? "check --key-file; a damaged header also fails here" : "unlock it with its passphrase",
+                             exit: .noPermission)
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import VaultCrypto
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Process entry: hardening first, then parse and run, mapping every error to `vault: error:` / `vault: hint:`.
+@main
+enum Entry {
+    static func main() {
+        ProcessHardening.apply()
+        do {
+            var command = try VaultCommand.parseAsRoot()
+            try command.run()
+        } catch let error as VaultError {
+            Console.report(error)
+            exit(error.exitCode)
+        } catch {
+            let code = VaultCommand.exitCode(for: error)
+            if code == .success {
+                Console.out(VaultCommand.fullMessage(for: error))
+                exit(0)
+            }
+            if let cleanExit = error as? CleanExit { _ = cleanExit; exit(0) }
+            let message = VaultCommand.message(for: error)
+            Console.report(VaultError("usage", message.isEmpty ? "invalid command line" : message,
+                                      hint: "run `vault help` or `vault help <command>`", exit: .usage))
+            exit(code == .validationFailure ? 64 : code.rawValue)
+        }
+    }
+}
+
+struct VaultCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vault",
+        abstract: "Keep Entra ID app credentials encrypted on disk and use them without exposing a secret.",
+        version: VaultVersion.string,
+        subcommands: [
+            InitCommand.self, AddAppCommand.self, ListCommand.self, ShowCommand.self, RemoveCommand.self,
+            PasswdCommand.self, KeyCommand.self,
+        ]
+    )
+}
+
+enum VaultVersion {
+    static let string = "0.1.0"
+}

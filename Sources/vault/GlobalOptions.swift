@@ -1,0 +1,118 @@
+import ArgumentParser
+import VaultCrypto
+import VaultStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options every command that touches the vault accepts.
+struct VaultOptions: ParsableArguments {
+    @Option(name: .customLong("vault"), help: ArgumentHelp("Vault directory (default: $VAULT_DIR, else $XDG_DATA_HOME/vault, else ~/.local/share/vault).", valueName: "dir"))
+    var vaultPath: String?
+
+    @Option(name: .customLong("key-file"), help: ArgumentHelp("Unlock with this 32-byte key file (0600).", valueName: "path"))
+    var keyFile: String?
+
+    @Option(name: .customLong("passphrase-file"), help: ArgumentHelp("Unlock with the passphrase in this file (0600; one trailing newline ignored).", valueName: "path"))
+    var passphraseFile: String?
+
+    var environment: [String: String] { Environment.current }
+
+    func directory() throws -> VaultDirectory {
+        try VaultDirectory.resolve(flag: vaultPath, environment: environment)
+    }
+
+    func vault() throws -> Vault { Vault(directory: try directory()) }
+
+    /// The unlock source, in the documented order: --key-file, VAULT_KEY_FILE, --passphrase-file,
+    /// VAULT_PASSPHRASE_FILE, systemd credentials (vault-passphrase, vault-key), then the terminal prompt.
+    func credential() throws -> Credential {
+        let env = environment
+        if let keyFile { return .keyFile(try KeyFiles.read(keyFile)) }
+        if let path = env["VAULT_KEY_FILE"], !path.isEmpty { return .keyFile(try KeyFiles.read(path)) }
+        if let passphraseFile { return .passphrase(try KeyFiles.readPassphrase(passphraseFile)) }
+        if let path = env["VAULT_PASSPHRASE_FILE"], !path.isEmpty { return .passphrase(try KeyFiles.readPassphrase(path)) }
+        if let dir = env["CREDENTIALS_DIRECTORY"], !dir.isEmpty {
+            // systemd credentials are 0400 files in a private directory that systemd manages.
+            if FileSystem.exists(dir + "/vault-passphrase") {
+                return .passphrase(try KeyFiles.readPassphrase(dir + "/vault-passphrase", checkMode: false))
+            }
+            if FileSystem.exists(dir + "/vault-key") { return .keyFile(try KeyFiles.read(dir + "/vault-key", checkMode: false)) }
+        }
+        do {
+            return .passphrase(try Terminal.readHidden(prompt: "Vault passphrase: "))
+        } catch let e as VaultError where e.code == "terminal.none" {
+            throw VaultError("unlock.no_source", "no way to unlock the vault: no terminal and no key or passphrase source",
+                             hint: "pass --key-file or --passphrase-file, set VAULT_PASSPHRASE_FILE, or use a systemd credential named vault-passphrase or vault-key",
+                             exit: .usage)
+        }
+    }
+}
+
+/// The process environment as a dictionary (read once).
+enum Environment {
+    static let current: [String: String] = {
+        var out: [String: String] = [:]
+        var p = environ
+        while let entry = p.pointee {
+            let s = String(cString: entry)
+            if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+            p += 1
+        }
+        return out
+    }()
+}
+
+/// Key files and passphrase files.
+enum KeyFiles {
+    static let keyBytes = 32
+
+    /// Reads a key file: exactly 32 bytes, not readable by group or others.
+    static func read(_ path: String, checkMode: Bool = true) throws -> SecretBytes {
+        if checkMode { try checkPrivate(path, what: "key file") }
+        let key = try FileSystem.readSecret(path, limit: 1024)
+        guard key.count == keyBytes else {
+            throw VaultError("keyfile.size", "\(path) is not a vault key file (\(key.count) bytes, expected \(keyBytes))",
+                             hint: "a key file holds 32 random bytes; `vault key add-file PATH` makes one", exit: .dataError)
+        }
+        return key
+    }
+
+    /// Reads a passphrase file, dropping one trailing "\n" or "\r\n".
+    static func readPassphrase(_ path: String, checkMode: Bool = true) throws -> SecretBytes {
+        if checkMode { try checkPrivate(path, what: "passphrase file") }
+        let raw = try FileSystem.readSecret(path, limit: 1024)
+        var length = raw.count
+        raw.withUnsafeBytes { b in
+            if length > 0, b[length - 1] == 0x0a { length -= 1 }
+            if length > 0, b[length - 1] == 0x0d { length -= 1 }
+        }
+        guard length > 0 else {
+            throw VaultError("passphrase.empty", "the passphrase file \(path) is empty", exit: .dataError)
+        }
+        return raw.slice(0..<length)
+    }
+
+    static func checkPrivate(_ path: String, what: String) throws {
+        guard let st = FileSystem.status(path) else {
+            throw VaultError("io.missing", "\(what) \(path) does not exist", exit: .noInput)
+        }
+        if st.mode & 0o077 != 0 {
+            throw VaultError("keyfile.permissions", "the \(what) \(path) is accessible to group or others (mode \(String(st.mode & 0o777, radix: 8)))",
+                             hint: "chmod 600 \(path)", exit: .noPermission)
+        }
+    }
+
+    /// Creates a new key file of 32 random bytes with mode 0600; never overwrites.
+    static func create(_ path: String) throws -> SecretBytes {
+        let key = SecretBytes.random(count: keyBytes)
+        try key.withUnsafeBytes { try FileSystem.createExclusive(path, bytes: $0) }
+        return key
+    }
+
+    /// An existing key file, or a new one when `path` does not exist yet.
+    static func openOrCreate(_ path: String) throws -> (key: SecretBytes, created: Bool) {
+        if FileSystem.exists(path) { return (try read(path), false) }
+        return (try create(path), true)
+    }
+}

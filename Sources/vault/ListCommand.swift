@@ -1,0 +1,77 @@
+import ArgumentParser
+import FoundationEssentials
+import VaultCrypto
+import VaultStore
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the stored apps (never their secrets).")
+
+    @OptionGroup var options: VaultOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let vault = try options.vault().open(try options.credential())
+        let apps = vault.contents.apps.map(\.metadata).sorted { $0.name < $1.name }
+        if json {
+            Console.out(try Format.json(apps.map(AppView.init)))
+            return
+        }
+        if apps.isEmpty {
+            Console.out("No apps stored. Add one with `vault add-app`.")
+            return
+        }
+        let rows = apps.map { a in
+            [a.name, a.tenant, a.clientID, a.secretHint + "…", Format.date(a.added), a.rotated.map(Format.date) ?? "-"]
+        }
+        Console.out(Format.table(header: ["NAME", "TENANT", "CLIENT ID", "HINT", "ADDED", "ROTATED"], rows: rows))
+    }
+}
+
+/// The public view of an app for JSON output.
+struct AppView: Encodable {
+    var name: String
+    var tenant: String
+    var client_id: String
+    var cloud: String
+    var authority: String?
+    var graph: String?
+    var secret_hint: String
+    var secret_key_id: String?
+    var secret_expires: String?
+    var added: String
+    var rotated: String?
+
+    init(_ a: AppMetadata) {
+        name = a.name
+        tenant = a.tenant
+        client_id = a.clientID
+        cloud = a.cloud
+        authority = a.authority
+        graph = a.graphRoot
+        secret_hint = a.secretHint
+        secret_key_id = a.secretKeyID
+        secret_expires = a.secretExpires.map(Format.date)
+        added = Format.date(a.added)
+        rotated = a.rotated.map(Format.date)
+    }
+}
+
+enum Format {
+    static func date(_ d: Date) -> String { d.formatted(.iso8601) }
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try e.encode(value), as: UTF8.self)
+    }
+
+    static func table(header: [String], rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in i == cells.count - 1 ? c : c + String(repeating: " ", count: widths[i] - c.count) }
+                .joined(separator: "  ")
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+}

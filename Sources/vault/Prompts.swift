@@ -1,0 +1,78 @@
+import VaultCrypto
+import VaultStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reading new passphrases and client secrets.
+enum Prompts {
+    static let minimumPassphraseLength = 8
+
+    /// A new passphrase, typed twice on the terminal (never stdin), or read from a file for automation.
+    static func newPassphrase(file: String?) throws -> SecretBytes {
+        if let file {
+            let p = try KeyFiles.readPassphrase(file)
+            try checkStrength(p)
+            return p
+        }
+        let first = try Terminal.readHidden(prompt: "New vault passphrase: ")
+        try checkStrength(first)
+        let second = try Terminal.readHidden(prompt: "Repeat the passphrase: ")
+        guard first.constantTimeEquals(second) else {
+            throw VaultError("passphrase.mismatch", "the two passphrases differ", hint: "nothing was changed; run the command again", exit: .usage)
+        }
+        return first
+    }
+
+    static func checkStrength(_ p: SecretBytes) throws {
+        guard p.count >= minimumPassphraseLength else {
+            throw VaultError("passphrase.short", "the passphrase is shorter than \(minimumPassphraseLength) bytes",
+                             hint: "choose a longer one, or use a key file for unattended use", exit: .usage)
+        }
+    }
+
+    /// The client secret: piped stdin when stdin is not a terminal, else a hidden prompt on the terminal.
+    static func clientSecret(for app: String) throws -> SecretBytes {
+        let secret: SecretBytes
+        if !Console.stdinIsTerminal {
+            secret = try readStdinSecret()
+        } else {
+            secret = try Terminal.readHidden(prompt: "Client secret for \(app): ")
+        }
+        try validateSecret(secret)
+        return secret
+    }
+
+    static func validateSecret(_ secret: SecretBytes) throws {
+        guard secret.count > 0 else {
+            throw VaultError("secret.empty", "no client secret was given",
+                             hint: "pipe it in: printf %s \"$SECRET\" | vault add-app …", exit: .usage)
+        }
+        guard secret.count <= 256 else {
+            throw VaultError("secret.long", "the client secret is longer than 256 bytes; Entra ID secrets are 40 characters", exit: .usage)
+        }
+        guard secret.isPrintableASCII else {
+            throw VaultError("secret.chars", "the client secret contains spaces, control or non-ASCII characters",
+                             hint: "paste the secret's Value (not its Secret ID), without quotes", exit: .usage)
+        }
+    }
+
+    /// Reads stdin to its end into secret memory (at most 4 KiB), dropping one trailing newline.
+    static func readStdinSecret() throws -> SecretBytes {
+        let limit = 4096
+        let buffer = SecretBytes(count: limit + 1)
+        var total = 0
+        while total <= limit {
+            let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress! + total, $0.count - total) }
+            if n < 0 { if errno == EINTR { continue }; throw VaultError("io.stdin", "cannot read stdin", exit: .ioError) }
+            if n == 0 { break }
+            total += n
+        }
+        guard total <= limit else { throw VaultError("secret.long", "stdin holds more than \(limit) bytes; expected one client secret", exit: .usage) }
+        buffer.withUnsafeBytes { b in
+            if total > 0, b[total - 1] == 0x0a { total -= 1 }
+            if total > 0, b[total - 1] == 0x0d { total -= 1 }
+        }
+        return buffer.slice(0..<total)
+    }
+}

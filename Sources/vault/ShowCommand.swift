@@ -1,0 +1,36 @@
+import ArgumentParser
+import VaultCrypto
+import VaultStore
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one stored app (never its secret).")
+
+    @OptionGroup var options: VaultOptions
+    @Argument(help: "The app's name.") var name: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let vault = try options.vault().open(try options.credential())
+        guard let app = vault.contents.app(named: name) else { throw AppLookup.missing(name) }
+        let view = AppView(app.metadata)
+        if json { Console.out(try Format.json(view)); return }
+        var lines: [(String, String)] = [
+            ("name", view.name), ("tenant", view.tenant), ("client id", view.client_id), ("cloud", view.cloud),
+        ]
+        if let a = view.authority { lines.append(("authority", a)) }
+        if let g = view.graph { lines.append(("graph", g)) }
+        lines.append(("secret hint", view.secret_hint + "…"))
+        if let k = view.secret_key_id { lines.append(("secret key id", k)) }
+        if let e = view.secret_expires { lines.append(("secret expires", e)) }
+        lines.append(("added", view.added))
+        lines.append(("rotated", view.rotated ?? "never"))
+        let width = lines.map(\.0.count).max() ?? 0
+        for (k, v) in lines { Console.out(k + ":" + String(repeating: " ", count: width - k.count + 1) + v) }
+    }
+}
+
+enum AppLookup {
+    static func missing(_ name: String) -> VaultError {
+        VaultError("app.unknown", "no app named '\(name)' in the vault", hint: "`vault list` shows the stored apps", exit: .usage)
+    }
+}
