@@ -1,0 +1,80 @@
+import Foundation
+
+/// `/_emulator/…`: counters, request log, fault injection, credential and lifetime controls.
+/// The server binds 127.0.0.1 only, so every caller is local.
+struct AdminEndpoints: Sendable {
+    let core: EmulatorCore
+
+    func handle(_ x: Exchange) async -> Reply {
+        let parts = x.path.split(separator: "/").dropFirst().map(String.init)
+        let body = (try? JSONSerialization.jsonObject(with: x.body.isEmpty ? Data("{}".utf8) : x.body)) as? [String: Any] ?? [:]
+        switch (x.method, parts) {
+        case ("GET", ["counters"]):
+            return Reply(status: 200, headers: [("Content-Type", "application/json")], body: await core.state.countersJSON(), flavor: .plain)
+        case ("POST", ["reset"]):
+            await core.state.resetCounters()
+            await core.state.clearFaults()
+            return .json(200, ["ok": true], flavor: .plain)
+        case ("GET", ["log"]):
+            return Reply(status: 200, headers: [("Content-Type", "application/json")], body: await core.state.requestLogJSON(), flavor: .plain)
+        case ("POST", ["faults"]):
+            guard let fault = try? JSONDecoder().decode(Fault.self, from: x.body) else {
+                return .json(400, ["error": "body must be {\"path\":…,\"mode\":\"429|503|504|500|stall|drop|html\",\"count\":N}"], flavor: .plain)
+            }
+            await core.state.addFault(fault)
+            return .json(200, ["ok": true], flavor: .plain)
+        case ("DELETE", ["faults"]):
+            await core.state.clearFaults()
+            return .json(200, ["ok": true], flavor: .plain)
+        case ("POST", ["settings"]):
+            await core.state.setSettings(tokenLifetime: body["token_lifetime"] as? Int,
+                                         propagationDelay: JWT.number(body["propagation_delay"]))
+            return .json(200, ["token_lifetime": await core.state.tokenLifetime,
+                               "propagation_delay": await core.state.propagationDelay], flavor: .plain)
+        case ("GET", ["apps"]):
+            return .json(200, ["apps": await core.state.allApps().map(describe)], flavor: .plain)
+        case ("GET", let p) where p.count == 2 && p[0] == "apps":
+            guard let app = await core.state.app(p[1]) else { return .json(404, ["error": "unknown app"], flavor: .plain) }
+            return .json(200, describe(app), flavor: .plain)
+        case ("POST", let p) where p.count == 3 && p[0] == "apps":
+            guard var app = await core.state.app(p[1]) else { return .json(404, ["error": "unknown app"], flavor: .plain) }
+            let keyID = (body["key_id"] as? String)?.lowercased()
+            switch p[2] {
+            case "expire-secret":
+                for i in app.passwords.indices where keyID == nil || app.passwords[i].keyID == keyID {
+                    app.passwords[i].end = Date().addingTimeInterval(-60)
+                    app.passwords[i].endText = GraphTime.sevenDigits(app.passwords[i].end)
+                }
+            case "set-secret-end":
+                guard let days = JWT.number(body["days"]) else { return .json(400, ["error": "days required"], flavor: .plain) }
+                for i in app.passwords.indices where keyID == nil || app.passwords[i].keyID == keyID {
+                    app.passwords[i].end = Date().addingTimeInterval(days * 86400)
+                    app.passwords[i].endText = GraphTime.sevenDigits(app.passwords[i].end)
+                }
+            case "revoke-secret":
+                app.passwords.removeAll { keyID == nil || $0.keyID == keyID }
+            case "roles":
+                guard let roles = body["roles"] as? [String] else { return .json(400, ["error": "roles required"], flavor: .plain) }
+                app.roles = roles
+            case "owns-self":
+                let owns = body["owns_self"] as? Bool ?? true
+                app.owners.removeAll { $0 == app.servicePrincipalID }
+                if owns { app.owners.append(app.servicePrincipalID) }
+            default:
+                return .json(404, ["error": "unknown action"], flavor: .plain)
+            }
+            await core.state.update(app)
+            return .json(200, describe(app), flavor: .plain)
+        default:
+            return .json(404, ["error": "unknown admin endpoint \(x.method) \(x.path)"], flavor: .plain)
+        }
+    }
+
+    /// An app as the admin API shows it: key ids, hints and dates; secrets only for the ones the config supplied.
+    func describe(_ app: AppRegistration) -> [String: Any] {
+        ["name": app.name, "client_id": app.clientID, "object_id": app.objectID, "service_principal_id": app.servicePrincipalID,
+         "tenant_id": app.tenantID, "roles": app.roles, "owns_self": app.owners.contains(app.servicePrincipalID),
+         "passwords": app.passwords.map { ["key_id": $0.keyID, "hint": $0.hint, "start": $0.startText, "end": $0.endText,
+                                           "display_name": $0.displayName.map { $0 as Any } ?? NSNull()] }]
+    }
+}

@@ -1,0 +1,105 @@
+import Crypto
+import Foundation
+import X509
+import _CryptoExtras
+
+/// A tenant: its ids, token-signing key and (immutable) users.
+final class Tenant: Sendable {
+    let id: String
+    let domain: String
+    let key: SigningKey
+    let users: [DirectoryUser]
+    let usersByID: [String: Int]
+    let usersByUPN: [String: Int]
+
+    init(id: String, domain: String, users: [DirectoryUser]) throws {
+        self.id = id.lowercased()
+        self.domain = domain.lowercased()
+        key = try SigningKey()
+        self.users = users
+        var byID: [String: Int] = [:]
+        var byUPN: [String: Int] = [:]
+        for (i, u) in users.enumerated() {
+            byID[u.id.lowercased()] = i
+            byUPN[u.userPrincipalName.lowercased()] = i
+        }
+        usersByID = byID
+        usersByUPN = byUPN
+    }
+
+    func matches(_ segment: String) -> Bool { segment.lowercased() == id || segment.lowercased() == domain }
+    var v1Issuer: String { "https://sts.windows.net/\(id)/" }
+}
+
+/// A password credential held by an app registration.
+struct PasswordCredential: Sendable {
+    var keyID: String
+    var secret: String
+    var hint: String
+    var displayName: String?
+    var start: Date
+    var end: Date
+    var startText: String
+    var endText: String
+    /// When the token endpoint starts accepting it (creation + propagation delay).
+    var usableFrom: Date
+
+    func json() -> [String: Any] {
+        ["customKeyIdentifier": NSNull(), "displayName": displayName.map { $0 as Any } ?? NSNull(), "endDateTime": endText, "hint": hint,
+         "keyId": keyID, "secretText": NSNull(), "startDateTime": startText]
+    }
+}
+
+/// A certificate credential: thumbprints and public key for verifying client assertions.
+struct CertificateCredential: Sendable {
+    var keyID: String
+    var sha1: String
+    var sha256: String
+    var publicKey: _RSA.Signing.PublicKey
+    var der: Data
+
+    init(pem: String, keyID: String) throws {
+        let cert = try Certificate(pemEncoded: pem)
+        guard let rsa = _RSA.Signing.PublicKey(cert.publicKey) else {
+            throw EmulatorError("certificate for key \(keyID) is not RSA")
+        }
+        var serializer = DER.Serializer()
+        try serializer.serialize(cert)
+        der = Data(serializer.serializedBytes)
+        self.keyID = keyID
+        sha1 = Data(Insecure.SHA1.hash(data: der)).base64URL
+        sha256 = Data(SHA256.hash(data: der)).base64URL
+        publicKey = rsa
+    }
+}
+
+/// An app registration with its service principal.
+struct AppRegistration: Sendable {
+    var name: String
+    var tenantID: String
+    var clientID: String
+    var objectID: String
+    var servicePrincipalID: String
+    var displayName: String
+    var roles: [String]
+    var owners: [String]
+    var passwords: [PasswordCredential]
+    var certificates: [CertificateCredential]
+    var createdText: String
+}
+
+struct EmulatorError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+extension String {
+    /// Trims the `=` padding that MSAL leaves on base64url thumbprints.
+    var unpadded: String { replacingOccurrences(of: "=", with: "") }
+}
+
+enum GUID {
+    static func make() -> String { UUID().uuidString.lowercased() }
+}
+
+import SwiftASN1

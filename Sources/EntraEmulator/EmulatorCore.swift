@@ -1,0 +1,63 @@
+import Foundation
+import Synchronization
+
+/// What every handler shares: immutable tenants and users, the mutable state actor, and the public base URL.
+final class EmulatorCore: Sendable {
+    let tenants: [Tenant]
+    let state: EmulatorState
+    private let baseURL = Mutex<String>("")
+
+    init(tenants: [Tenant], state: EmulatorState) {
+        self.tenants = tenants
+        self.state = state
+    }
+
+    /// `https://127.0.0.1:PORT` (known once the server is bound).
+    var base: String { baseURL.withLock { $0 } }
+    func setBase(_ url: String) { baseURL.withLock { $0 = url } }
+
+    func tenant(_ segment: String) -> Tenant? { tenants.first { $0.matches(segment) } }
+
+    /// Builds tenants, users and app registrations from a configuration.
+    static func build(_ config: EmulatorConfig) throws -> EmulatorCore {
+        let seed = config.seed ?? "vault"
+        let userCount = config.users ?? 50
+        let tenantConfigs = config.tenants ?? [EmulatorConfig.defaultTenant]
+        guard !tenantConfigs.isEmpty else { throw EmulatorError("configuration has no tenant") }
+        let tenants = try tenantConfigs.map { t -> Tenant in
+            guard isGUID(t.id) else { throw EmulatorError("tenant id '\(t.id)' is not a GUID") }
+            return try Tenant(id: t.id, domain: t.domain, users: SyntheticUsers.generate(seed: seed, count: userCount, domain: t.domain))
+        }
+        let now = Date()
+        var apps: [AppRegistration] = []
+        for a in config.apps ?? [EmulatorConfig.demoApp] {
+            let tenant = a.tenant.flatMap { seg in tenants.first { $0.matches(seg) } } ?? tenants[0]
+            if let t = a.tenant, !tenant.matches(t) { throw EmulatorError("app \(a.name): unknown tenant \(t)") }
+            let clientID = (a.clientID ?? GUID.make()).lowercased()
+            guard isGUID(clientID) else { throw EmulatorError("app \(a.name): client_id is not a GUID") }
+            let sp = (a.servicePrincipalID ?? GUID.make()).lowercased()
+            let passwords = (a.passwords ?? [EmulatorConfig.Password(secret: GraphApplications.newSecret())]).map { p -> PasswordCredential in
+                let start = p.start.flatMap(GraphTime.parse) ?? now.addingTimeInterval(-86400)
+                let end = p.end.flatMap(GraphTime.parse) ?? start.addingTimeInterval(GraphApplications.twoYears)
+                return PasswordCredential(keyID: (p.keyID ?? GUID.make()).lowercased(), secret: p.secret, hint: String(p.secret.prefix(3)),
+                                          displayName: p.displayName, start: start, end: end,
+                                          startText: p.start ?? GraphTime.sevenDigits(start), endText: p.end ?? GraphTime.sevenDigits(end),
+                                          usableFrom: .distantPast)
+            }
+            let certs = try (a.certificates ?? []).map { try CertificateCredential(pem: $0.pem, keyID: ($0.keyID ?? GUID.make()).lowercased()) }
+            var owners = (a.owners ?? []).map { $0.lowercased() }
+            if a.ownsSelf ?? false { owners.append(sp) }
+            apps.append(AppRegistration(
+                name: a.name, tenantID: tenant.id, clientID: clientID, objectID: (a.objectID ?? GUID.make()).lowercased(),
+                servicePrincipalID: sp, displayName: a.displayName ?? a.name, roles: a.roles ?? [], owners: owners,
+                passwords: passwords, certificates: certs, createdText: GraphTime.seconds(now.addingTimeInterval(-86400))))
+        }
+        let state = EmulatorState(apps: apps, tokenLifetime: config.tokenLifetime ?? 3599, propagationDelay: config.propagationDelay ?? 0)
+        return EmulatorCore(tenants: tenants, state: state)
+    }
+
+    static func isGUID(_ s: String) -> Bool {
+        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+        return parts.map(\.count) == [8, 4, 4, 4, 12] && parts.allSatisfy { $0.allSatisfy(\.isHexDigit) }
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+
+/// A fault injected through the admin surface: the next `count` requests whose path contains `path` get `mode`.
+public struct Fault: Codable, Sendable {
+    public enum Mode: String, Codable, Sendable { case status429 = "429", status503 = "503", status504 = "504", status500 = "500", stall, drop, html }
+    public var path: String
+    public var mode: Mode
+    public var count: Int
+    public var retryAfter: String?
+    public var stallSeconds: Double?
+
+    enum CodingKeys: String, CodingKey { case path, mode, count, retryAfter = "retry_after", stallSeconds = "stall_seconds" }
+}
+
+/// Everything that changes while the emulator runs: app credentials, settings, faults, counters and the log.
+actor EmulatorState {
+    var apps: [String: AppRegistration]           // by client id
+    var tokenLifetime: Int
+    var propagationDelay: Double
+    var faults: [Fault] = []
+    var tokenRequests: [String: [String: Int]] = [:]   // client id → grant → count
+    var tokensIssued: [String: Int] = [:]
+    var graphRequests: [String: Int] = [:]              // path → count
+    var requestsTotal = 0
+    var log: [LogEntry] = []
+    var usedJTIs: Set<String> = []
+    static let logLimit = 5000
+
+    init(apps: [AppRegistration], tokenLifetime: Int, propagationDelay: Double) {
+        var byID: [String: AppRegistration] = [:]
+        for a in apps { byID[a.clientID] = a }
+        self.apps = byID
+        self.tokenLifetime = tokenLifetime
+        self.propagationDelay = propagationDelay
+    }
+
+    func app(_ clientID: String) -> AppRegistration? { apps[clientID.lowercased()] }
+    func app(objectID: String) -> AppRegistration? { apps.values.first { $0.objectID == objectID.lowercased() } }
+    func allApps() -> [AppRegistration] { apps.values.sorted { $0.name < $1.name } }
+
+    func update(_ app: AppRegistration) { apps[app.clientID] = app }
+
+    // MARK: faults
+
+    /// Takes the first matching fault (and uses one of its count).
+    func takeFault(path: String) -> Fault? {
+        guard let i = faults.firstIndex(where: { path.contains($0.path) && $0.count > 0 }) else { return nil }
+        faults[i].count -= 1
+        let f = faults[i]
+        if faults[i].count == 0 { faults.remove(at: i) }
+        return f
+    }
+
+    func addFault(_ f: Fault) { faults.append(f) }
+    func clearFaults() { faults.removeAll() }
+
+    // MARK: counters and log
+
+    func countTokenRequest(clientID: String, grant: String) {
+        tokenRequests[clientID, default: [:]][grant, default: 0] += 1
+    }
+    func countTokenIssued(clientID: String) { tokensIssued[clientID, default: 0] += 1 }
+    func countGraph(path: String) { graphRequests[path, default: 0] += 1 }
+
+    func record(method: String, path: String, status: Int, clientRequestID: String?) {
+        requestsTotal += 1
+        if log.count >= Self.logLimit { log.removeFirst(log.count - Self.logLimit + 1) }
+        log.append(LogEntry(time: GraphTime.seconds(Date()), method: method, path: path, status: status, clientRequestID: clientRequestID))
+    }
+
+    func useJTI(_ jti: String) -> Bool { usedJTIs.insert(jti).inserted }
+
+    /// Counters as JSON bytes.
+    func countersJSON() -> Data {
+        let object: [String: Any] = ["token_requests": tokenRequests, "token_requests_total": tokenRequests.values.reduce(0) { $0 + $1.values.reduce(0, +) },
+         "tokens_issued": tokensIssued, "graph_requests": graphRequests,
+         "graph_requests_total": graphRequests.values.reduce(0, +), "requests_total": requestsTotal]
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+    }
+
+    func resetCounters() {
+        tokenRequests = [:]; tokensIssued = [:]; graphRequests = [:]; requestsTotal = 0; log = []
+    }
+
+    func requestLogJSON() -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.withoutEscapingSlashes]
+        return (try? e.encode(["requests": log])) ?? Data()
+    }
+
+    func setSettings(tokenLifetime: Int?, propagationDelay: Double?) {
+        if let tokenLifetime { self.tokenLifetime = tokenLifetime }
+        if let propagationDelay { self.propagationDelay = propagationDelay }
+    }
+}
+
+/// One line of the request log: never a body, header value or secret.
+struct LogEntry: Codable, Sendable {
+    var time: String
+    var method: String
+    var path: String
+    var status: Int
+    var clientRequestID: String?
+    enum CodingKeys: String, CodingKey { case time, method, path, status, clientRequestID = "client_request_id" }
+}

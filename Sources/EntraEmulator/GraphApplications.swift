@@ -1,0 +1,123 @@
+import Foundation
+
+/// `/v1.0/applications/{id}` and `/applications(appId='…')`: read, addPassword, removePassword (graph-api.md §5).
+struct GraphApplications: Sendable {
+    let core: EmulatorCore
+    static let secretAlphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~-")
+    static let twoYears: TimeInterval = 2 * 365.25 * 86400
+
+    func handle(_ x: Exchange, caller: Caller, rest: String) async throws -> Reply {
+        if rest.isEmpty || rest.hasPrefix("?") { return try await list(x, caller: caller) }
+        var key: String
+        var action: String
+        var byAppID = false
+        if rest.hasPrefix("(appId='") || rest.hasPrefix("(appid='") {
+            guard let close = rest.range(of: "')") else { throw GraphError.badRequest("Bad request. Please fix the request before retrying.") }
+            key = String(rest[rest.index(rest.startIndex, offsetBy: 8)..<close.lowerBound])
+            action = String(rest[close.upperBound...])
+            byAppID = true
+        } else {
+            let parts = rest.dropFirst().split(separator: "/", maxSplits: 1).map(String.init)
+            key = parts.first ?? ""
+            action = parts.count > 1 ? "/" + parts[1] : ""
+        }
+        key = key.removingPercentEncoding ?? key
+        let found = byAppID ? await core.state.app(key) : await core.state.app(objectID: key)
+        guard var app = found, app.tenantID == caller.tenant.id else { throw GraphError.notFound(key) }
+        let owner = caller.roles.contains("Application.ReadWrite.OwnedBy") && app.owners.contains(caller.servicePrincipalID)
+        let canWrite = caller.roles.contains("Application.ReadWrite.All") || owner
+        let canRead = canWrite || !caller.roles.isDisjoint(with: ["Application.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"])
+
+        switch (x.method, action) {
+        case ("GET", ""):
+            guard canRead else { throw GraphError.denied }
+            return entity(app, select: x.queryValue("$select"))
+        case ("POST", "/addPassword"):
+            guard canWrite else { throw GraphError.denied }
+            let body = x.body.isEmpty ? [:] : (try? JSONSerialization.jsonObject(with: x.body) as? [String: Any]) ?? nil
+            guard let body else { throw GraphError.badRequest("Invalid JSON in request body.") }
+            let cred = body["passwordCredential"] as? [String: Any] ?? [:]
+            let now = Date()
+            let start = (cred["startDateTime"] as? String).flatMap(GraphTime.parse) ?? now
+            let startText = (cred["startDateTime"] as? String) ?? GraphTime.sevenDigits(now)
+            let end = (cred["endDateTime"] as? String).flatMap(GraphTime.parse) ?? start.addingTimeInterval(Self.twoYears)
+            let endText = (cred["endDateTime"] as? String) ?? GraphTime.sevenDigits(end)
+            guard end > start else { throw GraphError.badRequest("Key credential end date is invalid.") }
+            let secret = Self.newSecret()
+            let delay = await core.state.propagationDelay
+            let pc = PasswordCredential(keyID: GUID.make(), secret: secret, hint: String(secret.prefix(3)),
+                                        displayName: cred["displayName"] as? String, start: start, end: end,
+                                        startText: startText, endText: endText, usableFrom: now.addingTimeInterval(delay))
+            app.passwords.append(pc)
+            await core.state.update(app)
+            var json = pc.json()
+            json["secretText"] = secret
+            json["@odata.context"] = "\(core.base)/v1.0/$metadata#microsoft.graph.passwordCredential"
+            return .json(200, json, contentType: Reply.odataType)
+        case ("POST", "/removePassword"):
+            guard canWrite else { throw GraphError.denied }
+            guard let body = try? JSONSerialization.jsonObject(with: x.body) as? [String: Any], let keyID = body["keyId"] as? String else {
+                throw GraphError.badRequest("Required parameter 'keyId' is missing.")
+            }
+            guard let i = app.passwords.firstIndex(where: { $0.keyID == keyID.lowercased() }) else {
+                throw GraphError.badRequest("No password credential found with keyId \(keyID).")
+            }
+            app.passwords.remove(at: i)
+            await core.state.update(app)
+            return Reply(status: 204)
+        case (_, ""), (_, "/addPassword"), (_, "/removePassword"):
+            throw GraphError.methodNotAllowed
+        default:
+            throw GraphError.badRequest("Resource not found for the segment '\(action.dropFirst())'.")
+        }
+    }
+
+    /// `GET /v1.0/applications?$filter=appId eq '…'`
+    func list(_ x: Exchange, caller: Caller) async throws -> Reply {
+        guard x.method == "GET" else { throw GraphError.methodNotAllowed }
+        let readAll = !caller.roles.isDisjoint(with: ["Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All"])
+        guard readAll || caller.roles.contains("Application.ReadWrite.OwnedBy") else { throw GraphError.denied }
+        var apps = await core.state.allApps().filter { $0.tenantID == caller.tenant.id }
+        if !readAll { apps = apps.filter { $0.owners.contains(caller.servicePrincipalID) } }
+        if let filter = x.queryValue("$filter") {
+            let parts = filter.split(separator: " ", maxSplits: 2).map(String.init)
+            guard parts.count == 3, parts[0].lowercased() == "appid", parts[1] == "eq" else {
+                throw GraphError.unsupported("Unsupported query.")
+            }
+            let value = parts[2].trimmingCharacters(in: CharacterSet(charactersIn: "'"))
+            apps = apps.filter { $0.clientID == value.lowercased() }
+        }
+        let select = x.queryValue("$select")
+        let values = apps.map { fields($0, select: select) }
+        return .json(200, ["@odata.context": "\(core.base)/v1.0/$metadata#applications", "value": values], contentType: Reply.odataType)
+    }
+
+    func fields(_ app: AppRegistration, select: String?) -> [String: Any] {
+        let all: [String: Any] = [
+            "id": app.objectID, "appId": app.clientID, "displayName": app.displayName, "createdDateTime": app.createdText,
+            "signInAudience": "AzureADMyOrg", "passwordCredentials": app.passwords.map { $0.json() },
+            "keyCredentials": app.certificates.map { ["keyId": $0.keyID, "type": "AsymmetricX509Cert", "usage": "Verify",
+                                                      "customKeyIdentifier": $0.sha1, "key": NSNull()] },
+        ]
+        guard let select else { return all }
+        var out: [String: Any] = [:]
+        for name in select.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if let k = all.keys.first(where: { $0.lowercased() == name.lowercased() }) { out[k] = all[k] }
+        }
+        return out
+    }
+
+    func entity(_ app: AppRegistration, select: String?) -> Reply {
+        var json = fields(app, select: select)
+        let suffix = select.map { "(" + $0 + ")" } ?? ""
+        json["@odata.context"] = "\(core.base)/v1.0/$metadata#applications\(suffix)/$entity"
+        return .json(200, json, contentType: Reply.odataType)
+    }
+
+    /// 40 characters: 3 hint characters, 1 character, `Q~`, 34 characters, from `[A-Za-z0-9._~-]`.
+    static func newSecret() -> String {
+        var rng = SystemRandomNumberGenerator()
+        func chars(_ n: Int) -> String { String((0..<n).map { _ in secretAlphabet[Int(rng.next() % UInt64(secretAlphabet.count))] }) }
+        return chars(4) + "Q~" + chars(34)
+    }
+}

@@ -1,6 +1,0 @@
-import Hummingbird
-import HummingbirdTLS
-import _CryptoExtras
-import X509
-import CompressNIO
-public enum EntraEmulatorPlaceholder {}

@@ -1,0 +1,139 @@
+import Foundation
+
+/// A parsed `GET /v1.0/users` query with Graph's validation rules applied.
+struct UsersQuery {
+    var select: [UserProperty]?
+    var filter: FilterNode?
+    var search: SearchNode?
+    var orderBy: (UserProperty, descending: Bool)?
+    var top = 100
+    var count = false
+    var offset = 0
+
+    /// `params` are decoded (name, value) pairs; `eventual` is the ConsistencyLevel: eventual header.
+    static func parse(_ params: [(String, String)], eventual: Bool) throws -> UsersQuery {
+        var q = UsersQuery()
+        var advancedOperator: String?
+        var hasFilter = false
+        for (name, value) in params {
+            switch name.lowercased() {
+            case "$select":
+                q.select = try parseSelect(value)
+            case "$top":
+                guard let n = Int(value), n >= 1, n <= 999 else {
+                    throw GraphError.unsupported("Invalid page size specified: '\(value)'. Must be between 1 and 999 inclusive.")
+                }
+                q.top = n
+            case "$filter":
+                let (node, adv) = try FilterParser.parse(value)
+                q.filter = node
+                advancedOperator = adv
+                hasFilter = true
+            case "$search":
+                guard eventual else {
+                    throw GraphError.unsupported("Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'")
+                }
+                q.search = try SearchNode.parse(value)
+            case "$orderby":
+                let parts = value.split(separator: " ").map(String.init)
+                guard let first = parts.first, let p = UserProperty.named(first), parts.count <= 2 else {
+                    throw GraphError.badRequest("Could not find a property named '\(value)' on type 'microsoft.graph.user'.")
+                }
+                let desc = parts.count == 2 && parts[1].lowercased() == "desc"
+                if parts.count == 2 && !["asc", "desc"].contains(parts[1].lowercased()) {
+                    throw GraphError.badRequest("Invalid $orderby direction '\(parts[1])'.")
+                }
+                q.orderBy = (p, desc)
+            case "$count":
+                guard ["true", "false"].contains(value.lowercased()) else { throw GraphError.badRequest("Invalid value for $count: '\(value)'.") }
+                q.count = value.lowercased() == "true"
+            case "$skiptoken":
+                guard let offset = SkipToken.decode(value) else { throw GraphError.badRequest("Invalid skip token.") }
+                q.offset = offset
+            case "$skip":
+                throw GraphError.badRequest("'$skip' is not supported by the service.")
+            case "$expand":
+                if eventual && q.count { throw GraphError.unsupported("$expand is not supported in advanced queries.") }
+            default:
+                if name.hasPrefix("$") { throw GraphError.badRequest("Query option '\(name)' is not allowed.") }
+            }
+        }
+        let advanced = eventual && q.count
+        if let op = advancedOperator, !advanced {
+            throw GraphError.unsupported("Operator '\(op)' is not supported because the 'ConsistencyLevel:eventual' header is missing. Refer to https://aka.ms/graph-docs/advanced-queries for more information")
+        }
+        if let (p, _) = q.orderBy {
+            if ![.displayName, .userPrincipalName].contains(p) && !advanced {
+                throw GraphError.unsupported("Sorting not supported for current query.")
+            }
+            if hasFilter && !advanced { throw GraphError.unsupported("Sorting not supported for current query.") }
+        }
+        // $count=true without the header is silently ignored (no @odata.count).
+        if !eventual { q.count = false }
+        return q
+    }
+
+    static func parseSelect(_ value: String) throws -> [UserProperty] {
+        var out: [UserProperty] = []
+        for raw in value.split(separator: ",") {
+            let name = raw.trimmingCharacters(in: .whitespaces)
+            if UserProperty.singleUserOnly.contains(name.lowercased()) {
+                throw GraphError(status: 501, code: "NotImplemented",
+                                 message: "This operation target is not yet supported. Property '\(name)' can only be selected on a single user.")
+            }
+            guard let p = UserProperty.named(name) else {
+                throw GraphError.badRequest("Could not find a property named '\(name)' on type 'microsoft.graph.user'.")
+            }
+            if !out.contains(p) { out.append(p) }
+        }
+        guard !out.isEmpty else { throw GraphError.badRequest("$select must name at least one property.") }
+        return out
+    }
+
+    /// Applies filter, search and order to the directory (no paging).
+    func apply(to users: [DirectoryUser]) -> [DirectoryUser] {
+        var result = users
+        if let filter { result = result.filter(filter.matches) }
+        if let search { result = result.filter(search.matches) }
+        if let (p, desc) = orderBy {
+            result = result.enumerated().sorted { a, b in
+                let x = p.value(of: a.element).text?.lowercased() ?? ""
+                let y = p.value(of: b.element).text?.lowercased() ?? ""
+                if x == y { return a.offset < b.offset }
+                return desc ? x > y : x < y
+            }.map(\.element)
+        }
+        return result
+    }
+
+    var selectSuffix: String { select.map { "(" + $0.map(\.rawValue).joined(separator: ",") + ")" } ?? "" }
+    var properties: [UserProperty] { select ?? UserProperty.defaults }
+    var isPlain: Bool { filter == nil && search == nil && orderBy == nil }
+}
+
+/// Opaque `$skiptoken`: base64url of a versioned offset. Clients must never build one.
+enum SkipToken {
+    static func encode(_ offset: Int) -> String {
+        Data("RFNwdAIA:\(offset)".utf8).base64URL
+    }
+
+    static func decode(_ token: String) -> Int? {
+        guard let data = Data(base64URL: token), let s = String(data: data, encoding: .utf8), s.hasPrefix("RFNwdAIA:"),
+              let n = Int(s.dropFirst(9)), n >= 0 else { return nil }
+        return n
+    }
+}
+
+extension Data {
+    var base64URL: String {
+        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    init?(base64URL s: String) {
+        var b = s.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        b = b.replacingOccurrences(of: "=", with: "")
+        while b.count % 4 != 0 { b += "=" }
+        self.init(base64Encoded: b)
+    }
+}

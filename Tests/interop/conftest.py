@@ -1,0 +1,60 @@
+"""Fixtures for the interop tests: a real vault-emulator process over HTTPS, and MSAL for Python pointed at it."""
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+
+
+def bin_dir():
+    return os.environ.get("VAULT_BIN_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug")
+
+
+class Emulator:
+    def __init__(self, state_dir, proc):
+        self.state_dir = state_dir
+        self.proc = proc
+        with open(os.path.join(state_dir, "emulator.json")) as f:
+            self.info = json.load(f)
+        self.base = self.info["authority_host"]
+        self.ca = self.info["ca"]
+        self.app = self.info["apps"][0]
+        self.session = requests.Session()
+        self.session.verify = self.ca
+
+    def admin(self, method, path, body=None):
+        r = self.session.request(method, self.info["admin"] + path, json=body, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def counters(self):
+        return self.admin("GET", "/counters")
+
+    def token_requests(self, client_id=None):
+        c = self.counters()["token_requests"].get(client_id or self.app["client_id"], {})
+        return sum(c.values())
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    state = tempfile.mkdtemp(prefix="vault-emu-interop-")
+    proc = subprocess.Popen(
+        [os.path.join(bin_dir(), "vault-emulator"), "--state-dir", state, "--users", "250", "--seed", "interop"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    path = os.path.join(state, "emulator.json")
+    deadline = time.time() + 60
+    while not os.path.exists(path):
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError("vault-emulator did not start: %s" % proc.stdout.read().decode(errors="replace"))
+        time.sleep(0.05)
+    emu = Emulator(state, proc)
+    # MSAL uses requests; point it at the emulator's throw-away CA.
+    os.environ["REQUESTS_CA_BUNDLE"] = emu.ca
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    yield emu
+    proc.kill()
+    proc.wait(timeout=10)
