@@ -58,7 +58,8 @@ public enum FormatError: Error, Equatable, Sendable {
         case .empty: "format.empty"
         case .badMagic: "format.magic"
         case .unknownVersion: "format.version"
-        case .truncated, .trailingBytes: "format.truncated"
+        case .truncated: "format.truncated"
+        case .trailingBytes: "format.trailing"
         case .badSlotCount, .unknownSlotType, .unknownKDF, .bodyTooLarge: "format.header"
         case .damagedBody, .damagedRecords: "format.damaged"
         }

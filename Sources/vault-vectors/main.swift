@@ -1,1 +1,129 @@
-print("placeholder")
+// Writes the test vectors of docs/FORMAT.md into a directory, with fixed randomness, so anyone can regenerate
+// them and get the same bytes: `swift run vault-vectors Tests/VaultStoreTests/Vectors`.
+import FoundationEssentials
+import VaultCrypto
+import VaultStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Entry: Encodable {
+    var file: String
+    var unlock: [String: String]
+    var expect: String
+    var apps: [String]?
+    var note: String
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count == 2 else {
+    FileDescriptorWriter.err("usage: vault-vectors OUTPUT_DIR\n")
+    exit(64)
+}
+let out = arguments[1]
+
+enum FileDescriptorWriter {
+    static func err(_ s: String) { var b = Array(s.utf8); _ = write(2, &b, b.count) }
+}
+
+let passphrase = "correct horse battery staple"
+let keyFileBytes: [UInt8] = (0..<32).map { UInt8($0) }
+func pass(_ s: String) -> Credential { var b = Array(s.utf8); return .passphrase(SecretBytes(consuming: &b)) }
+func key(_ k: [UInt8]) -> Credential { var b = k; return .keyFile(SecretBytes(consuming: &b)) }
+let hex = { (b: [UInt8]) in b.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined() }
+
+@MainActor func contents() throws -> VaultContents {
+    var c = VaultContents()
+    var secret = Array("Ab8Q~vectorsecret-vectorsecret-vectorsec".utf8)
+    var meta = AppMetadata(name: "vector-app", tenant: "11111111-1111-1111-1111-111111111111",
+                           clientID: "22222222-2222-2222-2222-222222222222", cloud: "global", authority: nil,
+                           secretHint: "Ab8", added: Date(timeIntervalSince1970: 1_767_225_600))
+    meta.graphRoot = nil
+    try c.putApp(meta, secret: SecretBytes(consuming: &secret))
+    return c
+}
+
+@MainActor func make(_ creds: [Credential], kdf: KDFParameters, seed: UInt8) throws -> [UInt8] {
+    let rng = SeededRandom(seed: [UInt8](repeating: seed, count: 32))
+    return try VaultCodec.create(credentials: creds, contents: contents(), kdf: kdf, random: rng).bytes
+}
+
+var files: [(String, [UInt8])] = []
+var manifest: [Entry] = []
+let passUnlock = ["passphrase": passphrase]
+let keyUnlock = ["key_file_hex": hex(keyFileBytes)]
+
+@MainActor func add(_ name: String, _ bytes: [UInt8], unlock: [String: String], expect: String, note: String) {
+    files.append((name, bytes))
+    manifest.append(Entry(file: name, unlock: unlock, expect: expect, apps: expect == "ok" ? ["vector-app"] : nil, note: note))
+}
+
+do {
+    let onePass = try make([pass(passphrase)], kdf: .minimum, seed: 1)
+    let oneKey = try make([key(keyFileBytes)], kdf: .minimum, seed: 2)
+    let twoSlots = try make([pass(passphrase), key(keyFileBytes)], kdf: .minimum, seed: 3)
+    let defaultKDF = try make([pass(passphrase)], kdf: .default, seed: 4)
+
+    add("valid-passphrase.vault", onePass, unlock: passUnlock, expect: "ok", note: "one passphrase slot (minimum Argon2id limits)")
+    add("valid-keyfile.vault", oneKey, unlock: keyUnlock, expect: "ok", note: "one key-file slot")
+    add("valid-two-slots-passphrase.vault", twoSlots, unlock: passUnlock, expect: "ok", note: "passphrase + key file, opened by passphrase")
+    add("valid-two-slots-keyfile.vault", twoSlots, unlock: keyUnlock, expect: "ok", note: "passphrase + key file, opened by key file")
+    add("valid-default-kdf.vault", defaultKDF, unlock: passUnlock, expect: "ok", note: "default Argon2id parameters (3 passes, 64 MiB)")
+    add("wrong-passphrase.vault", onePass, unlock: ["passphrase": "incorrect horse"], expect: "unlock.failed", note: "wrong passphrase")
+    add("wrong-keyfile.vault", oneKey, unlock: ["key_file_hex": hex(keyFileBytes.reversed())], expect: "unlock.failed", note: "wrong key file")
+    add("wrong-credential-kind.vault", oneKey, unlock: passUnlock, expect: "unlock.failed", note: "passphrase given, only a key-file slot")
+
+    // Offsets (docs/FORMAT.md §2): magic 0..<8, vault id 8..<24, slot count 24, first slot from 25:
+    // kind 25, id 26..<34, alg 34, ops 35..<43, mem 43..<51, salt 51..<67, nonce 67..<91, wrapped 91..<139.
+    var b = onePass; b[10] ^= 0x01
+    add("flipped-header-vault-id.vault", b, unlock: passUnlock, expect: "unlock.failed", note: "bit flipped in the vault id (slot AD)")
+    b = onePass; b[55] ^= 0x01
+    add("flipped-header-salt.vault", b, unlock: passUnlock, expect: "unlock.failed", note: "bit flipped in the passphrase slot's salt")
+    b = onePass; b[100] ^= 0x01
+    add("flipped-wrapped-key.vault", b, unlock: passUnlock, expect: "unlock.failed", note: "bit flipped in the wrapped master key")
+    // Second slot (key file) of the two-slot file starts at 139: kind 139, id 140..<148, nonce 148..<172.
+    b = twoSlots; b[150] ^= 0x01
+    add("flipped-header-other-slot.vault", b, unlock: passUnlock, expect: "format.damaged",
+        note: "bit flipped in the key-file slot while unlocking by passphrase: caught by the body's AD")
+    b = onePass; b[170] ^= 0x01
+    add("flipped-ciphertext.vault", b, unlock: passUnlock, expect: "format.damaged", note: "bit flipped in the body ciphertext")
+    b = onePass; b[b.count - 1] ^= 0x01
+    add("flipped-tag.vault", b, unlock: passUnlock, expect: "format.damaged", note: "bit flipped in the body tag")
+    b = onePass; b[145] ^= 0x01
+    add("flipped-body-nonce.vault", b, unlock: passUnlock, expect: "format.damaged", note: "bit flipped in the body nonce")
+    add("truncated-magic.vault", Array(onePass.prefix(5)), unlock: passUnlock, expect: "format.truncated", note: "5 bytes")
+    add("truncated-header.vault", Array(onePass.prefix(60)), unlock: passUnlock, expect: "format.truncated", note: "cut inside the first slot")
+    add("truncated-length.vault", Array(onePass.prefix(165)), unlock: passUnlock, expect: "format.truncated", note: "cut inside the body length")
+    add("truncated-body.vault", Array(onePass.dropLast(10)), unlock: passUnlock, expect: "format.truncated", note: "10 bytes missing from the body")
+    add("truncated-last-byte.vault", Array(onePass.dropLast(1)), unlock: passUnlock, expect: "format.truncated", note: "last byte missing")
+    add("trailing-bytes.vault", onePass + [0], unlock: passUnlock, expect: "format.trailing", note: "one byte after the body")
+    b = onePass; b[6] = UInt8(ascii: "2")
+    add("unknown-version.vault", b, unlock: passUnlock, expect: "format.version", note: "magic line VAULT/2")
+    b = onePass
+    for i in 0..<8 { b[43 + i] = [0, 0, 0, 0, 1, 0, 0, 0][i] } // memlimit 2^32 = 4 GiB
+    add("kdf-memory-over-cap.vault", b, unlock: passUnlock, expect: "format.kdf_params", note: "memlimit 4 GiB > 1 GiB cap")
+    b = onePass
+    for i in 0..<8 { b[35 + i] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0][i] }
+    add("kdf-ops-over-cap.vault", b, unlock: passUnlock, expect: "format.kdf_params", note: "opslimit 2^32-1 > 16")
+    b = onePass; b[24] = 9
+    add("too-many-slots.vault", b, unlock: passUnlock, expect: "format.header", note: "slot count 9 > 8")
+    add("empty.vault", [], unlock: passUnlock, expect: "format.empty", note: "zero bytes")
+    add("garbage.vault", SeededRandom(seed: [UInt8](repeating: 9, count: 32)).bytes(200), unlock: passUnlock,
+        expect: "format.magic", note: "200 random bytes")
+} catch {
+    FileDescriptorWriter.err("vault-vectors: \(error)\n")
+    exit(70)
+}
+
+do {
+    for (name, bytes) in files {
+        try FileSystem.writeAtomically(directory: out, name: name, bytes: bytes, mode: 0o644)
+    }
+    let e = JSONEncoder()
+    e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    try FileSystem.writeAtomically(directory: out, name: "manifest.json", bytes: Array(try e.encode(manifest)) + [0x0a], mode: 0o644)
+    print("wrote \(files.count) vectors to \(out)")
+} catch {
+    FileDescriptorWriter.err("vault-vectors: \(error)\n")
+    exit(74)
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+import VaultCrypto
+import VaultStore
+import VaultTestSupport
+
+struct VectorEntry: Decodable, Sendable, CustomTestStringConvertible {
+    var file: String
+    var unlock: [String: String]
+    var expect: String
+    var apps: [String]?
+    var note: String
+    var testDescription: String { "\(file) → \(expect)" }
+}
+
+enum Vectors {
+    static let directory = Bundle.module.resourceURL!.appendingPathComponent("Vectors")
+    static let entries: [VectorEntry] = {
+        let data = try! Data(contentsOf: directory.appendingPathComponent("manifest.json"))
+        return try! JSONDecoder().decode([VectorEntry].self, from: data)
+    }()
+
+    static func credential(_ unlock: [String: String]) -> Credential {
+        if let p = unlock["passphrase"] {
+            var b = Array(p.utf8)
+            return .passphrase(SecretBytes(consuming: &b))
+        }
+        let hex = unlock["key_file_hex"]!
+        var bytes: [UInt8] = stride(from: 0, to: hex.count, by: 2).map {
+            UInt8(hex[hex.index(hex.startIndex, offsetBy: $0)..<hex.index(hex.startIndex, offsetBy: $0 + 2)], radix: 16)!
+        }
+        return .keyFile(SecretBytes(consuming: &bytes))
+    }
+}
+
+@Suite("Format test vectors (docs/FORMAT.md)")
+struct VectorTests {
+    @Test("every vector gives its labelled outcome", arguments: Vectors.entries)
+    func vector(_ entry: VectorEntry) throws {
+        let bytes = Array(try Data(contentsOf: Vectors.directory.appendingPathComponent(entry.file)))
+        do {
+            let vault = try VaultCodec.unlockAndOpen(bytes, with: Vectors.credential(entry.unlock))
+            #expect(entry.expect == "ok", "opened a vector labelled \(entry.expect)")
+            #expect(vault.contents.apps.map(\.metadata.name) == entry.apps)
+            let app = try #require(vault.contents.app(named: "vector-app"))
+            #expect(app.secret.prefixString(40) == "Ab8Q~vectorsecret-vectorsecret-vectorsec")
+        } catch let error as VaultError {
+            #expect(error.code == entry.expect, "\(entry.file): \(error.reason)")
+            #expect(!error.reason.isEmpty)
+        }
+    }
+
+    @Test("the manifest covers every failure the format promises")
+    func coverage() {
+        let outcomes = Set(Vectors.entries.map(\.expect))
+        for needed in ["ok", "unlock.failed", "format.damaged", "format.truncated", "format.version", "format.kdf_params",
+                       "format.empty", "format.magic", "format.trailing", "format.header"] {
+            #expect(outcomes.contains(needed), "no vector for \(needed)")
+        }
+    }
+
+    @Test("the committed vectors are exactly what the generator writes", .timeLimit(.minutes(2)))
+    func regenerate() throws {
+        let dir = TemporaryDirectory("vectors")
+        let result = try VaultRunner.run([dir.path], executable: VaultRunner.binDirectory + "/vault-vectors")
+        #expect(result.status == 0, "\(result.stderr)")
+        let fresh = dir.snapshot()
+        let committed = try FileManager.default.contentsOfDirectory(atPath: Vectors.directory.path)
+        #expect(Set(fresh.keys) == Set(committed))
+        for name in committed {
+            let data = try Data(contentsOf: Vectors.directory.appendingPathComponent(name))
+            #expect(fresh[name] == data, "\(name) differs from the generator's output")
+        }
+    }
+
+    @Test("KDF parameters beyond the caps are refused before any Argon2id work")
+    func capsBeforeWork() throws {
+        let entry = try #require(Vectors.entries.first { $0.file == "kdf-memory-over-cap.vault" })
+        let bytes = Array(try Data(contentsOf: Vectors.directory.appendingPathComponent(entry.file)))
+        let start = ContinuousClock.now
+        #expect(throws: VaultError.self) { try VaultCodec.unlockAndOpen(bytes, with: Vectors.credential(entry.unlock)) }
+        // 4 GiB of Argon2id would take many seconds or fail allocating; the refusal is immediate. (Not a timing test:
+        // the bound is three orders of magnitude above the expected microseconds.)
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+}
