@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The offline demo, end to end: a local Entra ID + Graph (vault-emulator), a new vault, an app stored from stdin,
+# proof that the vault file holds no plaintext, and the everyday commands. Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VAULT_SKIP_VENV=1 scripts/setup.sh
+echo "== building vault and vault-emulator (debug)"
+swift build --product vault 2>&1 | grep -Ev "^\[|unhandled|CMakeLists" || true
+swift build --product vault-emulator 2>&1 | grep -Ev "^\[|unhandled|CMakeLists" || true
+bin="$(swift build --show-bin-path)"
+export PATH="$bin:$PATH"
+
+demo="$(mktemp -d /tmp/vault-demo.XXXXXX)"
+emulator_pid=""
+cleanup() { [ -n "$emulator_pid" ] && kill "$emulator_pid" 2>/dev/null; rm -rf "$demo"; }
+trap cleanup EXIT
+export VAULT_DIR="$demo/vault"
+run() { printf '\n$ %s\n' "$*"; "$@"; }
+field() { python3 -c "import json,sys; d=json.load(open('$demo/emulator/emulator.json')); print(eval(sys.argv[1]))" "$1"; }
+
+echo "== starting vault-emulator (Entra ID + Microsoft Graph on 127.0.0.1, HTTPS with a throw-away CA)"
+vault-emulator --state-dir "$demo/emulator" --users 250 >"$demo/emulator.log" 2>&1 &
+emulator_pid=$!
+for _ in $(seq 1 200); do [ -f "$demo/emulator/emulator.json" ] && break; sleep 0.05; done
+cat "$demo/emulator.log"
+authority="$(field 'd["authority_host"]')"
+tenant="$(field 'd["tenant_id"]')"
+client_id="$(field 'd["apps"][0]["client_id"]')"
+export VAULT_CA_BUNDLE="$(field 'd["ca"]')"
+
+echo
+echo "== a new vault, unlocked by a key file (the unattended set-up; interactive users run plain 'vault init')"
+run vault init --key-file "$demo/vault.key"
+export VAULT_KEY_FILE="$demo/vault.key"
+
+echo
+echo "== storing the emulator's demo app; the secret comes from stdin, never from an argument"
+printf '\n$ printf %%s "$SECRET" | vault add-app demo --tenant %s --client-id %s --authority %s --graph %s\n' \
+  "$tenant" "$client_id" "$authority" "$authority"
+field 'd["apps"][0]["secret"]' | tr -d '\n' | vault add-app demo --tenant "$tenant" --client-id "$client_id" \
+  --authority "$authority" --graph "$authority"
+run vault list
+run vault show demo
+
+echo
+echo "== the vault file holds no plaintext: neither the secret nor the tenant appear in it"
+secret="$(field 'd["apps"][0]["secret"]')"
+if grep -qF "$secret" "$VAULT_DIR"/* || grep -qF "$tenant" "$VAULT_DIR"/vault.db; then
+  echo "FAIL: plaintext found in the vault" >&2; exit 1
+fi
+echo "grep for the secret and the tenant id in $VAULT_DIR: no match"
+run ls -l "$VAULT_DIR"
+printf '\n$ head -c 64 %s/vault.db | od -A d -t x1z | head -3\n' "$VAULT_DIR"
+head -c 64 "$VAULT_DIR/vault.db" | od -A d -t x1z | head -3
+
+echo
+echo "== demo finished"

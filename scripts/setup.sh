@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what vault needs on a fresh Debian machine: the C libraries (apt) and, for the interop tests and
+# benchmarks, a project-local Python venv with pinned MSAL. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libsodium-dev libcurl4-openssl-dev pkg-config zlib1g-dev)
+python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "${VAULT_SKIP_VENV:-0}" != "1" ]; then
+  req=Tests/interop/requirements.txt
+  stamp=.venv/.requirements
+  if [ ! -x .venv/bin/python ] || ! cmp -s "$req" "$stamp" 2>/dev/null; then
+    echo "setup: creating .venv with $(tr '\n' ' ' < "$req")"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$stamp"
+  fi
+fi

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, builds, runs the Swift tests and the MSAL-for-Python interop tests.
+# Environment: VAULT_KILL_LOOP (kill-loop iterations, default 50), VAULT_KILL_LOOP_ROTATION (default 30).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+echo "== build"
+swift build 2>&1 | grep -Ev "^\[|unhandled|CMakeLists" || true
+swift build --build-tests 2>&1 | grep -Ev "^\[|unhandled|CMakeLists" || true
+VAULT_BIN_DIR="$(swift build --show-bin-path)"
+export VAULT_BIN_DIR
+test -x "$VAULT_BIN_DIR/vault" && test -x "$VAULT_BIN_DIR/vault-emulator"
+echo "== swift test"
+log="$(mktemp)"
+status=0
+swift test --skip-build >"$log" 2>&1 || status=$?
+# Show failures and the summary lines, not every passing test.
+grep -Ev "^\[|unhandled|CMakeLists|^◇|started\.$|^✔ Test \"|^Test Case .* (started|passed)" "$log" || true
+rm -f "$log"
+[ "$status" -eq 0 ] || { echo "swift test FAILED (exit $status)"; exit "$status"; }
+echo "== interop (MSAL for Python $(.venv/bin/python -c 'import msal; print(msal.__version__)'))"
+.venv/bin/pytest -q Tests/interop
+echo "== all tests passed"
