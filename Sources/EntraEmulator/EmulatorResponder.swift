@@ -61,7 +61,7 @@ struct EmulatorResponder: HTTPResponder {
         } else {
             reply = .json(404, ["error": "not_found", "error_description": "No such endpoint: \(x.path)"], flavor: .entra)
         }
-        reply.headers.append(("request-id", requestID))
+        if reply.flavor == .graph { reply.headers.append(("request-id", requestID)) }
         await core.state.record(method: x.method, path: x.path, status: reply.status, clientRequestID: x.clientRequestID)
         return reply
     }

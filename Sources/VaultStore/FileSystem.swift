@@ -133,13 +133,13 @@ public enum FileSystem {
     }
 
     /// Deletes temp files left by writers that died before their rename. Call only while holding the lock.
-    static func removeStaleTemporaries(in directory: String) {
+    static func removeStaleTemporaries(in directory: String, of file: String) {
         guard let dir = opendir(directory) else { return }
         defer { closedir(dir) }
         var stale: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name.hasPrefix("."), name.contains(tempMarker) { stale.append(name) }
+            if name.hasPrefix("." + file + tempMarker) { stale.append(name) }
         }
         for name in stale { unlink(directory + "/" + name) }
     }

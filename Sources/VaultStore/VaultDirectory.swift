@@ -66,12 +66,14 @@ public struct VaultDirectory: Sendable {
         return bytes
     }
 
-    /// Runs `body` holding the exclusive lock on `vault.lock` (flock), after clearing temp files that a killed
-    /// writer may have left (only a lock holder writes temp files, so none belongs to a live writer).
+    /// Runs `body` holding the exclusive lock `lockName` (flock): `vault.lock` guards `vault.db`, `tokens.lock` guards
+    /// `tokens.db`. First clears temp files of the guarded file that a killed writer left (only the lock holder writes
+    /// them, so none belongs to a live writer).
     public func withExclusiveLock<R>(_ lockName: String = Self.lockFileName, _ body: () throws -> R) throws -> R {
         let lock = try FileLock(path: path + "/" + lockName)
         defer { lock.release() }
-        if lockName == Self.lockFileName { FileSystem.removeStaleTemporaries(in: path) }
+        let guarded = lockName == Self.lockFileName ? Self.secretsFileName : Self.cacheFileName
+        FileSystem.removeStaleTemporaries(in: path, of: guarded)
         return try body()
     }
 

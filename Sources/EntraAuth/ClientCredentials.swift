@@ -1,0 +1,191 @@
+import FoundationEssentials
+import VaultCrypto
+import VaultHTTP
+
+/// What the client-credentials exchange needs to know about an app.
+public struct AppIdentity: Sendable {
+    public var name: String
+    public var clientID: String
+    public var tenant: String
+    /// Login host, e.g. `https://login.microsoftonline.com` or the emulator's `https://127.0.0.1:PORT`.
+    public var authorityHost: String
+    public var secret: SecretBytes
+
+    public init(name: String, clientID: String, tenant: String, authorityHost: String, secret: SecretBytes) {
+        self.name = name
+        self.clientID = clientID
+        self.tenant = tenant
+        self.authorityHost = authorityHost
+        self.secret = secret
+    }
+
+    public var tokenEndpoint: String { "\(authorityHost)/\(tenant)/oauth2/v2.0/token" }
+    /// MSAL's `environment`: the authority host, lower-case, without port.
+    public var environment: String { URLParts.host(authorityHost) }
+}
+
+/// Retry policy for the token endpoint: connection failures, 5xx and 429 are retried with bounded exponential
+/// backoff that honours `Retry-After`; 4xx never.
+public struct TokenRetryPolicy: Sendable {
+    public var maxRetries = 3
+    public var baseDelay = 0.5
+    public var maxDelay = 30.0
+    public init() {}
+}
+
+/// The OAuth2 client-credentials exchange with a client secret (`client_secret_post`).
+public struct ClientCredentials: Sendable {
+    public static let sku = "vault"
+    public static let version = "0.1.0"
+    let transport: any HTTPTransport
+    let retry: TokenRetryPolicy
+    let sleeper: any Sleeper
+    let now: @Sendable () -> Date
+
+    public init(transport: any HTTPTransport, retry: TokenRetryPolicy = TokenRetryPolicy(), sleeper: any Sleeper = ThreadSleeper(),
+                now: @escaping @Sendable () -> Date = { Date() }) {
+        self.transport = transport
+        self.retry = retry
+        self.sleeper = sleeper
+        self.now = now
+    }
+
+    /// Requests a token for `scope`; returns it ready for the cache.
+    public func acquire(_ app: AppIdentity, scope: String) throws -> AccessToken {
+        let body = Self.formBody(clientID: app.clientID, secret: app.secret, scope: scope)
+        let request = HTTPRequest(method: "POST", url: app.tokenEndpoint, headers: [
+            ("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json"),
+            ("client-request-id", UUID().uuidString.lowercased()), ("x-client-sku", Self.sku), ("x-client-ver", Self.version),
+            ("x-client-os", "linux"), ("x-ms-lib-capability", "retry-after, h429"),
+        ], body: body)
+        var attempt = 0
+        while true {
+            let started = now()
+            let response: HTTPResponse
+            do {
+                response = try transport.send(request)
+            } catch let e as VaultError where CurlTransportRetry.isRetryable(e) && attempt < retry.maxRetries {
+                sleeper.sleep(seconds: delay(attempt: attempt, retryAfter: nil))
+                attempt += 1
+                continue
+            }
+            if response.status == 200 { return try parse(response, app: app, scope: scope, requestedAt: started) }
+            let retryable = response.status == 429 || response.status >= 500
+            if retryable && attempt < retry.maxRetries {
+                let wait = delay(attempt: attempt, retryAfter: RetryAfter.seconds(response.header("Retry-After"), now: now()))
+                if wait <= retry.maxDelay {
+                    sleeper.sleep(seconds: wait)
+                    attempt += 1
+                    continue
+                }
+            }
+            let error = EntraErrors.map(response, app: app.name, clientID: app.clientID, tenant: app.tenant, scope: scope)
+            if retryable {
+                throw VaultError(error.code, error.reason + " after \(attempt + 1) attempt\(attempt == 0 ? "" : "s")",
+                                 hint: error.hint ?? "Entra ID is busy or unavailable; try again later", exit: .tempFailure)
+            }
+            throw error
+        }
+    }
+
+    func delay(attempt: Int, retryAfter: Double?) -> Double {
+        if let retryAfter { return retryAfter }
+        return min(retry.baseDelay * Double(1 << attempt), retry.maxDelay)
+    }
+
+    struct TokenResponse: Decodable {
+        var access_token: String
+        var token_type: String?
+        var expires_in: FlexibleInt
+        var ext_expires_in: FlexibleInt?
+        var refresh_in: FlexibleInt?
+    }
+
+    func parse(_ response: HTTPResponse, app: AppIdentity, scope: String, requestedAt: Date) throws -> AccessToken {
+        guard let t = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)), !t.access_token.isEmpty else {
+            throw VaultError("entra.response", "Entra ID's token response could not be read (HTTP 200, \(response.header("Content-Type") ?? "no content type"))",
+                             hint: "a proxy may be rewriting responses", exit: .unavailable)
+        }
+        let at = Int64(requestedAt.timeIntervalSince1970)
+        return AccessToken(
+            secret: t.access_token, tokenType: t.token_type ?? "Bearer", clientID: app.clientID, environment: app.environment,
+            realm: TokenClaims.tenantID(of: t.access_token) ?? app.tenant, target: scope, cachedAt: at,
+            expiresOn: at + Int64(t.expires_in.value), extendedExpiresOn: at + Int64((t.ext_expires_in ?? t.expires_in).value),
+            refreshOn: t.refresh_in.map { at + Int64($0.value) })
+    }
+
+    /// `client_id, grant_type, client_info, client_secret, scope` (MSAL's order), form-encoded in secret memory.
+    public static func formBody(clientID: String, secret: SecretBytes, scope: String) -> SecretBytes {
+        let head = "client_id=\(FormEncoding.encode(clientID))&grant_type=client_credentials&client_info=1&client_secret="
+        let tail = "&scope=\(FormEncoding.encode(scope))"
+        return SecretBytes.concat([FormEncoding.bytes(head), FormEncoding.encode(secret), FormEncoding.bytes(tail)])
+    }
+}
+
+enum CurlTransportRetry {
+    static func isRetryable(_ e: VaultError) -> Bool { e.code == "http.connect" }
+}
+
+/// An integer that may arrive as a JSON number or a numeric string.
+struct FlexibleInt: Decodable {
+    var value: Int
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let i = try? c.decode(Int.self) { value = i }
+        else if let d = try? c.decode(Double.self) { value = Int(d) }
+        else if let s = try? c.decode(String.self), let i = Int(s) { value = i }
+        else { throw DecodingError.dataCorruptedError(in: c, debugDescription: "not an integer") }
+    }
+}
+
+/// `application/x-www-form-urlencoded`: space → `+`; `A-Z a-z 0-9 ~ . _ -` literal; everything else `%XX`.
+public enum FormEncoding {
+    static func unreserved(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == 0x2d || b == 0x2e || b == 0x5f || b == 0x7e
+    }
+    static let hex = Array("0123456789ABCDEF".utf8)
+
+    public static func encode(_ s: String) -> String {
+        var out: [UInt8] = []
+        for b in s.utf8 {
+            if unreserved(b) { out.append(b) } else if b == 0x20 { out.append(0x2b) } else { out += [0x25, hex[Int(b >> 4)], hex[Int(b & 15)]] }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Encodes a secret into new secret memory.
+    public static func encode(_ secret: SecretBytes) -> SecretBytes {
+        let size = secret.withUnsafeBytes { $0.reduce(0) { $0 + (unreserved($1) || $1 == 0x20 ? 1 : 3) } }
+        let out = SecretBytes(count: size)
+        secret.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { dst in
+                var o = 0
+                for b in src {
+                    if unreserved(b) { dst[o] = b; o += 1 } else if b == 0x20 { dst[o] = 0x2b; o += 1 } else {
+                        dst[o] = 0x25; dst[o + 1] = hex[Int(b >> 4)]; dst[o + 2] = hex[Int(b & 15)]; o += 3
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    static func bytes(_ s: String) -> SecretBytes {
+        var b = Array(s.utf8)
+        return SecretBytes(consuming: &b)
+    }
+}
+
+/// Reads claims of an access token for diagnostics only (never to trust it).
+public enum TokenClaims {
+    public static func payload(of token: String) -> [String: JSONValue]? {
+        let parts = token.split(separator: ".")
+        guard parts.count == 3 else { return nil }
+        var b64 = String(parts[1].map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+        while b64.count % 4 != 0 { b64 += "=" }
+        guard let data = Data(base64Encoded: b64) else { return nil }
+        return (try? JSONDecoder().decode(JSONValue.self, from: data))?.object
+    }
+
+    public static func tenantID(of token: String) -> String? { payload(of: token)?["tid"]?.string }
+}

@@ -1,0 +1,56 @@
+import FoundationEssentials
+import VaultCrypto
+import VaultHTTP
+
+/// An Entra ID error body (entra-token-protocol.md §7).
+struct EntraErrorBody: Decodable {
+    var error: String?
+    var error_description: String?
+    var error_codes: [Int]?
+    var correlation_id: String?
+    var trace_id: String?
+    var timestamp: String?
+}
+
+/// Turns token-endpoint failures into clear messages keyed on the AADSTS code, with hints and the correlation id.
+public enum EntraErrors {
+    public static func map(_ response: HTTPResponse, app: String, clientID: String, tenant: String, scope: String) -> VaultError {
+        guard let body = try? JSONDecoder().decode(EntraErrorBody.self, from: Data(response.body)), body.error != nil else {
+            let type = response.header("Content-Type") ?? "no content type"
+            return VaultError("entra.http", "Entra ID answered HTTP \(response.status) with a body that is not an OAuth error (\(type))",
+                              hint: "a proxy or gateway may be in the way; check https_proxy / no_proxy and the authority URL",
+                              exit: response.status >= 500 ? .tempFailure : .unavailable)
+        }
+        let code = body.error_codes?.first ?? 0
+        let support = body.correlation_id.map { ", correlation id \($0)" } ?? ""
+        let tag = "AADSTS\(code)\(support)"
+        switch code {
+        case 7000215:
+            return VaultError("entra.invalid_secret", "Entra ID rejected the client secret of app '\(app)' (\(tag))",
+                              hint: "the stored secret is wrong, or was replaced outside vault: store the current one with `vault add-app \(app) … --replace` or rotate with `vault rotate-secret \(app)`",
+                              exit: .noPermission)
+        case 7000222:
+            return VaultError("entra.expired_secret", "the client secret of app '\(app)' has expired (\(tag))",
+                              hint: "create a new secret in the app registration and store it with `vault add-app \(app) … --replace`; `vault status` warns before expiry",
+                              exit: .noPermission)
+        case 700016:
+            return VaultError("entra.unknown_app", "Entra ID does not know an app with client id \(clientID) in tenant '\(tenant)' (\(tag))",
+                              hint: "check --client-id and --tenant (and that the app is registered or consented in that tenant)",
+                              exit: .config)
+        case 90002:
+            return VaultError("entra.unknown_tenant", "tenant '\(tenant)' does not exist in this cloud (\(tag))",
+                              hint: "check --tenant (a GUID or verified domain) and --cloud", exit: .config)
+        case 70011, 1002012:
+            return VaultError("entra.invalid_scope", "Entra ID refused the scope '\(scope)' (\(tag))",
+                              hint: "app-only tokens need exactly one scope of the form RESOURCE/.default, e.g. https://graph.microsoft.com/.default",
+                              exit: .usage)
+        case 500011:
+            return VaultError("entra.unknown_resource", "the resource of scope '\(scope)' is not known in tenant '\(tenant)' (\(tag))",
+                              hint: "check the resource URI in --scope", exit: .config)
+        default:
+            let first = body.error_description?.split(separator: "\r\n").first.map(String.init) ?? body.error ?? "unknown error"
+            return VaultError("entra.\(body.error ?? "error")", "Entra ID refused the token request: \(first) (\(tag))",
+                              exit: response.status >= 500 ? .tempFailure : .noPermission)
+        }
+    }
+}

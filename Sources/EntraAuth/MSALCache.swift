@@ -1,0 +1,131 @@
+import FoundationEssentials
+import VaultCrypto
+
+/// An access token as vault holds it. The token is treated as opaque (entra-token-protocol.md §6).
+public struct AccessToken: Sendable, Equatable {
+    public var secret: String
+    public var tokenType: String
+    public var clientID: String
+    public var environment: String
+    public var realm: String
+    public var target: String
+    public var cachedAt: Int64
+    public var expiresOn: Int64
+    public var extendedExpiresOn: Int64
+    public var refreshOn: Int64?
+
+    public init(secret: String, tokenType: String, clientID: String, environment: String, realm: String, target: String,
+                cachedAt: Int64, expiresOn: Int64, extendedExpiresOn: Int64, refreshOn: Int64?) {
+        self.secret = secret; self.tokenType = tokenType; self.clientID = clientID; self.environment = environment
+        self.realm = realm; self.target = target; self.cachedAt = cachedAt; self.expiresOn = expiresOn
+        self.extendedExpiresOn = extendedExpiresOn; self.refreshOn = refreshOn
+    }
+
+    /// `-{environment}-accesstoken-{client_id}-{realm}-{target}`, lower-cased (empty home_account_id first).
+    public var cacheKey: String { "-\(environment)-accesstoken-\(clientID)-\(realm)-\(target)".lowercased() }
+}
+
+/// MSAL's unified token cache (entra-token-protocol.md §9). Unknown sections and fields are kept as they are.
+public struct MSALCache: Sendable {
+    public private(set) var root: [String: JSONValue]
+
+    public init() { root = [:] }
+
+    /// Parses cache JSON; throws on anything that is not a JSON object.
+    public init(json: [UInt8]) throws {
+        guard case .object(let o) = try JSONDecoder().decode(JSONValue.self, from: Data(json)) else {
+            throw VaultError("cache.format", "the token cache is not a JSON object", exit: .dataError)
+        }
+        root = o
+    }
+
+    public func serialized(pretty: Bool = false) throws -> [UInt8] {
+        let e = JSONEncoder()
+        e.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try e.encode(JSONValue.object(root)))
+    }
+
+    var accessTokenSection: [String: JSONValue] { root["AccessToken"]?.object ?? [:] }
+
+    /// Every access token entry vault can read.
+    public var accessTokens: [AccessToken] {
+        accessTokenSection.values.compactMap(Self.decode)
+    }
+
+    static func decode(_ v: JSONValue) -> AccessToken? {
+        guard let o = v.object, o["credential_type"]?.string == "AccessToken", let secret = o["secret"]?.string,
+              let clientID = o["client_id"]?.string, let env = o["environment"]?.string, let realm = o["realm"]?.string,
+              let target = o["target"]?.string, let expires = o["expires_on"]?.seconds else { return nil }
+        // MSAL treats a missing or non-null home_account_id as a different (user) token.
+        guard o["home_account_id"] == .null else { return nil }
+        return AccessToken(secret: secret, tokenType: o["token_type"]?.string ?? "Bearer", clientID: clientID, environment: env,
+                           realm: realm, target: target, cachedAt: o["cached_at"]?.seconds ?? 0, expiresOn: expires,
+                           extendedExpiresOn: o["extended_expires_on"]?.seconds ?? expires, refreshOn: o["refresh_on"]?.seconds)
+    }
+
+    /// The cached token for an app and scope. Target matching is case-sensitive and accepts a superset of scopes.
+    /// `realms` lists the realms that identify the app's tenant (its GUID; a domain tenant matches any realm).
+    public func lookup(environment: String, clientID: String, tenant: String, scope: String) -> AccessToken? {
+        let wanted = Set(scope.split(separator: " ").map(String.init))
+        let tenantIsGUID = tenant.count == 36 && tenant.filter({ $0 == "-" }).count == 4
+        return accessTokens.filter { t in
+            t.environment.lowercased() == environment.lowercased() && t.clientID.lowercased() == clientID.lowercased()
+                && (!tenantIsGUID || t.realm.lowercased() == tenant.lowercased())
+                && wanted.isSubset(of: Set(t.target.split(separator: " ").map(String.init)))
+        }.max { $0.expiresOn < $1.expiresOn }
+    }
+
+    /// Stores a token and the app's AppMetadata entry, as MSAL does.
+    public mutating func put(_ t: AccessToken) {
+        var section = accessTokenSection
+        var entry: [String: JSONValue] = [
+            "credential_type": .string("AccessToken"), "secret": .string(t.secret), "home_account_id": .null,
+            "environment": .string(t.environment), "client_id": .string(t.clientID), "target": .string(t.target),
+            "realm": .string(t.realm), "token_type": .string(t.tokenType), "cached_at": .string(String(t.cachedAt)),
+            "expires_on": .string(String(t.expiresOn)), "extended_expires_on": .string(String(t.extendedExpiresOn)),
+        ]
+        if let r = t.refreshOn { entry["refresh_on"] = .string(String(r)) }
+        section[t.cacheKey] = .object(entry)
+        root["AccessToken"] = .object(section)
+        var meta = root["AppMetadata"]?.object ?? [:]
+        meta["appmetadata-\(t.environment)-\(t.clientID)"] = .object(["client_id": .string(t.clientID), "environment": .string(t.environment)])
+        root["AppMetadata"] = .object(meta)
+    }
+
+    /// Removes entries (all, or those of one client id). Returns how many access tokens went.
+    @discardableResult
+    public mutating func remove(clientID: String? = nil, environment: String? = nil) -> Int {
+        var section = accessTokenSection
+        let before = section.count
+        section = section.filter { _, v in
+            guard let t = Self.decode(v) else { return clientID == nil ? false : true }
+            if let clientID, t.clientID.lowercased() != clientID.lowercased() { return true }
+            if let environment, t.environment.lowercased() != environment.lowercased() { return true }
+            return false
+        }
+        root["AccessToken"] = .object(section)
+        if let clientID, var meta = root["AppMetadata"]?.object {
+            meta = meta.filter { _, v in v["client_id"]?.string?.lowercased() != clientID.lowercased() }
+            root["AppMetadata"] = .object(meta)
+        } else if clientID == nil {
+            root["AppMetadata"] = .object([:])
+        }
+        return before - section.count
+    }
+
+    /// Drops entries already past `expires_on` (MSAL deletes them on lookup too).
+    public mutating func prune(now: Int64) {
+        let section = accessTokenSection.filter { _, v in (Self.decode(v)?.expiresOn ?? now + 1) > now }
+        root["AccessToken"] = .object(section)
+    }
+
+    /// Parses cache JSON that is in secret memory.
+    public static func parse(_ bytes: SecretBytes) throws -> MSALCache {
+        try bytes.withUnsafeBytes { try MSALCache(json: Array($0)) }
+    }
+
+    public func sealedBytes() throws -> SecretBytes {
+        var b = try serialized()
+        return SecretBytes(consuming: &b)
+    }
+}

@@ -1,0 +1,179 @@
+import CCurl
+import CCurlShim
+import Logging
+import Synchronization
+import VaultCrypto
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `HTTPTransport` over libcurl: HTTPS (plain HTTP to loopback only), a CA bundle option, connect and total timeouts,
+/// a response-size cap, gzip, proxies from the environment (never for loopback), no redirects, and one easy handle per
+/// transport so connections are reused within a process.
+public final class CurlTransport: HTTPTransport, @unchecked Sendable {
+    // @unchecked: the easy handle is only touched while `lock` is held.
+    private let lock = Mutex<Void>(())
+    private let handle: UnsafeMutableRawPointer
+    public let options: HTTPOptions
+    private let logger: Logger?
+    private static let globalInit: CURLcode = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+
+    public init(options: HTTPOptions, logger: Logger? = nil) throws {
+        guard Self.globalInit == CURLE_OK, let h = curl_easy_init() else {
+            throw VaultError("http.init", "libcurl failed to initialise", exit: .software)
+        }
+        handle = h
+        self.options = options
+        self.logger = logger
+    }
+
+    deinit { curl_easy_cleanup(handle) }
+
+    public func send(_ request: HTTPRequest) throws -> HTTPResponse {
+        let scheme = URLParts.scheme(request.url)
+        guard scheme == "https" || (scheme == "http" && URLParts.isLoopback(request.url)) else {
+            throw TransportFailure.insecure(request.url)
+        }
+        return try lock.withLock { _ in try perform(request) }
+    }
+
+    private func check(_ rc: CURLcode) throws {
+        if rc != CURLE_OK { throw VaultError("http.setup", "libcurl option failed: \(String(cString: curl_easy_strerror(rc)))") }
+    }
+
+    private func perform(_ request: HTTPRequest) throws -> HTTPResponse {
+        curl_easy_reset(handle) // keeps the connection cache
+        let sink = ResponseSink(limit: options.maxResponseBytes)
+        let context = Unmanaged.passUnretained(sink).toOpaque()
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(headerList) }
+        for (name, value) in request.headers {
+            headerList = curl_slist_append(headerList, "\(name): \(value)")
+        }
+        if request.body != nil, request.header("Expect") == nil { headerList = curl_slist_append(headerList, "Expect:") }
+
+        try check(vault_curl_setopt_string(handle, CURLOPT_URL, request.url))
+        try check(vault_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
+        try check(vault_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0))
+        try check(vault_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "https,http"))
+        try check(vault_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeout * 1000)))
+        try check(vault_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(options.totalTimeout * 1000)))
+        try check(vault_curl_setopt_string(handle, CURLOPT_ACCEPT_ENCODING, "gzip"))
+        try check(vault_curl_setopt_string(handle, CURLOPT_USERAGENT, options.userAgent))
+        try check(vault_curl_setopt_string(handle, CURLOPT_NOPROXY, Self.noProxy))
+        if let ca = options.caBundle { try check(vault_curl_setopt_string(handle, CURLOPT_CAINFO, ca)) }
+        try check(vault_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
+        try check(vault_curl_setopt_write_callback(handle, { data, size, count, ctx in
+            Unmanaged<ResponseSink>.fromOpaque(ctx!).takeUnretainedValue().body(data!, size * count)
+        }, context))
+        try check(vault_curl_setopt_header_callback(handle, { data, size, count, ctx in
+            Unmanaged<ResponseSink>.fromOpaque(ctx!).takeUnretainedValue().header(data!, size * count)
+        }, context))
+        switch request.method {
+        case "GET": try check(vault_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
+        case "POST": try check(vault_curl_setopt_long(handle, CURLOPT_POST, 1))
+        default: try check(vault_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method))
+        }
+        logRequest(request)
+
+        let rc: CURLcode
+        if let body = request.body {
+            // CURLOPT_POSTFIELDS does not copy: the secret buffer stays alive (and in secret memory) until perform returns.
+            rc = try body.withUnsafeBytes { buf -> CURLcode in
+                try check(vault_curl_setopt_offt(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(buf.count)))
+                try check(vault_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, buf.baseAddress))
+                defer { _ = vault_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, nil) }
+                return curl_easy_perform(handle)
+            }
+        } else {
+            if request.method != "GET" && request.method != "DELETE" {
+                try check(vault_curl_setopt_offt(handle, CURLOPT_POSTFIELDSIZE_LARGE, 0))
+                try check(vault_curl_setopt_string(handle, CURLOPT_POSTFIELDS, ""))
+            }
+            rc = curl_easy_perform(handle)
+        }
+        if sink.tooLarge { throw TransportFailure.tooLarge(request.url, limit: options.maxResponseBytes) }
+        guard rc == CURLE_OK else { throw failure(rc, url: request.url) }
+        var status = 0
+        try check(vault_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status))
+        let response = HTTPResponse(status: status, headers: sink.headers, body: sink.data)
+        logResponse(request, response)
+        return response
+    }
+
+    private func failure(_ rc: CURLcode, url: String) -> VaultError {
+        let detail = String(cString: curl_easy_strerror(rc))
+        switch rc {
+        case CURLE_OPERATION_TIMEDOUT: return TransportFailure.timeout(url, seconds: options.totalTimeout)
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM:
+            return TransportFailure.tls(url, detail)
+        default: return TransportFailure.connect(url, detail)
+        }
+    }
+
+    /// Whether a failure is worth retrying (the connection broke; a timeout is not retried: it already waited).
+    public static func isRetryable(_ error: VaultError) -> Bool { error.code == "http.connect" }
+
+    /// Loopback never goes through a proxy; the user's own no_proxy list is kept.
+    static let noProxy: String = {
+        let user = [getenv("no_proxy"), getenv("NO_PROXY")].compactMap { $0.map { String(cString: $0) } }.filter { !$0.isEmpty }
+        return (user + ["127.0.0.1", "localhost", "::1"]).joined(separator: ",")
+    }()
+
+    private func logRequest(_ r: HTTPRequest) {
+        guard let logger, logger.logLevel <= .debug else { return }
+        var lines = ["→ \(r.method) \(r.url)"]
+        for (k, v) in r.headers { lines.append("  \(k): \(Redaction.header(k, v))") }
+        if let body = r.body {
+            let text = body.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+            lines.append("  body: " + Redaction.body(text, contentType: r.header("Content-Type")))
+        }
+        logger.debug("\(lines.joined(separator: "\n"))")
+    }
+
+    private func logResponse(_ r: HTTPRequest, _ resp: HTTPResponse) {
+        guard let logger, logger.logLevel <= .debug else { return }
+        var lines = ["← \(resp.status) \(r.method) \(r.url) (\(resp.body.count) bytes)"]
+        for (k, v) in resp.headers { lines.append("  \(k): \(Redaction.header(k, v))") }
+        if logger.logLevel == .trace {
+            lines.append("  body: " + Redaction.body(resp.bodyText, contentType: resp.header("Content-Type")))
+        }
+        logger.debug("\(lines.joined(separator: "\n"))")
+    }
+}
+
+/// Collects a response; refuses bodies beyond the limit (returning 0 makes libcurl abort the transfer).
+final class ResponseSink {
+    var data: [UInt8] = []
+    var headers: [(String, String)] = []
+    var tooLarge = false
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    func body(_ p: UnsafeMutablePointer<CChar>, _ n: Int) -> Int {
+        if data.count + n > limit { tooLarge = true; return 0 }
+        p.withMemoryRebound(to: UInt8.self, capacity: n) { data.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
+        return n
+    }
+
+    func header(_ p: UnsafeMutablePointer<CChar>, _ n: Int) -> Int {
+        let line = p.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
+        if line.hasPrefix("HTTP/") { headers.removeAll(); return n }
+        if let colon = line.firstIndex(of: ":") {
+            let name = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: " \r\n")
+            headers.append((name, value))
+        }
+        return n
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,110 @@
+import FoundationEssentials
+import VaultCrypto
+
+/// An HTTP request. A body that carries a secret (a token request's form) is `SecretBytes` and stays in secret
+/// memory until libcurl has sent it.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [(String, String)]
+    public var body: SecretBytes?
+
+    public init(method: String, url: String, headers: [(String, String)] = [], body: SecretBytes? = nil) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+
+    public func header(_ name: String) -> String? {
+        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+}
+
+/// An HTTP response (body already gunzipped by the transport).
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    public func header(_ name: String) -> String? {
+        headers.last { $0.0.lowercased() == name.lowercased() }?.1
+    }
+
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// Sends requests. Implementations: `CurlTransport` (libcurl) and in-memory twins in tests.
+public protocol HTTPTransport: Sendable {
+    func send(_ request: HTTPRequest) throws -> HTTPResponse
+}
+
+/// Transport settings.
+public struct HTTPOptions: Sendable {
+    /// PEM file of CAs to trust instead of the system's (`--ca-bundle`, `VAULT_CA_BUNDLE`).
+    public var caBundle: String?
+    public var connectTimeout: Double = 10
+    public var totalTimeout: Double = 60
+    public var maxResponseBytes = 64 << 20
+    public var userAgent = "vault"
+
+    public init(caBundle: String? = nil) { self.caBundle = caBundle }
+}
+
+/// Transport failures, each mapped to a `VaultError` with an exit code that says whether to try again.
+public enum TransportFailure {
+    public static func connect(_ url: String, _ detail: String) -> VaultError {
+        VaultError("http.connect", "cannot connect to \(URLParts.origin(url)): \(detail)",
+                   hint: "check the network, proxy settings (https_proxy, no_proxy) and the authority/graph URL", exit: .unavailable)
+    }
+    public static func timeout(_ url: String, seconds: Double) -> VaultError {
+        VaultError("http.timeout", "no answer from \(URLParts.origin(url)) within \(Int(seconds)) s",
+                   hint: "the service may be slow or unreachable; try again later", exit: .tempFailure)
+    }
+    public static func tls(_ url: String, _ detail: String) -> VaultError {
+        VaultError("http.tls", "TLS failure talking to \(URLParts.origin(url)): \(detail)",
+                   hint: "for a private CA (the emulator's ca.pem) pass --ca-bundle FILE or set VAULT_CA_BUNDLE", exit: .unavailable)
+    }
+    public static func tooLarge(_ url: String, limit: Int) -> VaultError {
+        VaultError("http.too_large", "the response from \(URLParts.origin(url)) is larger than \(limit >> 20) MiB", exit: .dataError)
+    }
+    public static func insecure(_ url: String) -> VaultError {
+        VaultError("http.insecure", "refusing plain http to \(URLParts.origin(url)): vault requires https except for 127.0.0.1/localhost",
+                   hint: "use an https:// URL", exit: .usage)
+    }
+}
+
+/// Minimal URL inspection (no Foundation).
+public enum URLParts {
+    /// `scheme://host[:port]`
+    public static func origin(_ url: String) -> String {
+        guard let schemeEnd = url.firstRange(of: "://") else { return url }
+        let rest = url[schemeEnd.upperBound...]
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        return String(url[..<schemeEnd.upperBound]) + authority
+    }
+
+    public static func scheme(_ url: String) -> String {
+        String(url.prefix { $0 != ":" }).lowercased()
+    }
+
+    /// Host without port, lower-cased (`[::1]` keeps its brackets).
+    public static func host(_ url: String) -> String {
+        let o = origin(url)
+        guard let r = o.firstRange(of: "://") else { return "" }
+        var a = String(o[r.upperBound...])
+        if let at = a.lastIndex(of: "@") { a = String(a[a.index(after: at)...]) }
+        if a.hasPrefix("[") { return String(a.prefix { $0 != "]" }) + "]" }
+        return String(a.prefix { $0 != ":" }).lowercased()
+    }
+
+    public static func isLoopback(_ url: String) -> Bool {
+        ["127.0.0.1", "localhost", "[::1]"].contains(host(url))
+    }
+}

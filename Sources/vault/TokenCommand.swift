@@ -1,0 +1,43 @@
+import ArgumentParser
+import FoundationEssentials
+import VaultCore
+import VaultCrypto
+
+struct TokenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "Print an access token for a stored app (client-credentials flow, cached).",
+        discussion: """
+        Prints the bare token, for `curl -H "Authorization: Bearer $(vault token APP)" …`. A cached token is used while \
+        more than 5 minutes remain; otherwise one process asks Entra ID and the others wait for its result.
+        """
+    )
+
+    @OptionGroup var options: VaultOptions
+    @OptionGroup var network: NetworkOptions
+    @Argument(help: "The app's name.") var app: String
+    @Option(help: ArgumentHelp("Scope (default: the cloud's Graph, https://graph.microsoft.com/.default).", valueName: "scope"))
+    var scope: String?
+    @Flag(help: "Print JSON: access_token, token_type, expires_on, scope, token_source.") var json = false
+
+    func run() throws {
+        if let scope { try TokenService.validateScope(scope) }
+        let service = TokenService(vault: try options.vault(), unlock: try options.credential(), transport: try network.transport())
+        let result = try service.token(app: app, scope: scope)
+        for w in result.warnings { Console.warn(w) }
+        if json {
+            struct Output: Encodable {
+                var access_token: String
+                var token_type: String
+                var expires_on: Int64
+                var scope: String
+                var token_source: String
+            }
+            Console.out(try Format.json(Output(access_token: result.token.secret, token_type: result.token.tokenType,
+                                               expires_on: result.token.expiresOn, scope: result.token.target,
+                                               token_source: result.source.rawValue)))
+        } else {
+            Console.out(result.token.secret)
+        }
+    }
+}
