@@ -101,7 +101,7 @@ let package = Package(
 
         .target(
             name: "VaultTestSupport",
-            dependencies: ["EntraEmulator", "VaultCrypto"],
+            dependencies: ["EntraEmulator", "VaultCrypto", "VaultHTTP"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -116,8 +116,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "TokenTests",
+            dependencies: ["VaultTestSupport", "EntraAuth", "VaultHTTP", "VaultCrypto", "VaultStore", "EntraEmulator"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "EntraEmulatorTests",
-            dependencies: ["EntraEmulator", "VaultTestSupport"],
+            dependencies: ["EntraEmulator", "VaultTestSupport", "VaultHTTP", "VaultCrypto",
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "_CryptoExtras", package: "swift-crypto"),
+                           .product(name: "X509", package: "swift-certificates")],
             swiftSettings: strict
         ),
     ]

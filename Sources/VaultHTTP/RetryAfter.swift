@@ -13,10 +13,11 @@ public enum RetryAfter {
         let hms = parts[4].split(separator: ":").compactMap { Int($0) }
         guard hms.count == 3 else { return nil }
         // Days from civil (Howard Hinnant's algorithm), proleptic Gregorian, UTC.
-        let y = month < 2 ? year - 1 : year
+        let m = month + 1
+        let y = m <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
-        let mp = (month + 9) % 12
+        let mp = (m + 9) % 12
         let doy = (153 * mp + 2) / 5 + day - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         let days = era * 146_097 + doe - 719_468

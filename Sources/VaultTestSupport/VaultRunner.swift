@@ -61,14 +61,15 @@ public enum VaultRunner {
     }
 
     /// Starts `vault args…` without waiting (for kill loops and concurrency tests).
-    public static func start(_ args: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> Process {
+    public static func start(_ args: [String], stdin: Data? = nil, environment: [String: String] = [:],
+                             stdout: FileHandle? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: vaultPath)
         process.arguments = args
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardOutput = stdout ?? FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         let inPipe = Pipe()
         process.standardInput = stdin == nil ? FileHandle(forReadingAtPath: "/dev/null") : inPipe
