@@ -16,10 +16,21 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
     private let handle: UnsafeMutableRawPointer
     public let options: HTTPOptions
     private let logger: Logger?
-    private static let globalInit: CURLcode = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+    /// Loads libcurl (once) and runs curl_global_init; nil on success, else why it failed.
+    private static let loadFailure: String? = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        if vault_curl_load(&buffer, buffer.count) != 0 {
+            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        return vault_curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK ? nil : "curl_global_init failed"
+    }()
 
     public init(options: HTTPOptions, logger: Logger? = nil) throws {
-        guard Self.globalInit == CURLE_OK, let h = curl_easy_init() else {
+        if let failure = Self.loadFailure {
+            throw VaultError("http.init", "cannot load libcurl: \(failure)",
+                             hint: "install Debian's libcurl4 (apt-get install libcurl4)", exit: .unavailable)
+        }
+        guard let h = vault_curl_easy_init() else {
             throw VaultError("http.init", "libcurl failed to initialise", exit: .software)
         }
         handle = h
@@ -27,7 +38,7 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
         self.logger = logger
     }
 
-    deinit { curl_easy_cleanup(handle) }
+    deinit { vault_curl_easy_cleanup(handle) }
 
     public func send(_ request: HTTPRequest) throws -> HTTPResponse {
         let scheme = URLParts.scheme(request.url)
@@ -38,19 +49,19 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
     }
 
     private func check(_ rc: CURLcode) throws {
-        if rc != CURLE_OK { throw VaultError("http.setup", "libcurl option failed: \(String(cString: curl_easy_strerror(rc)))") }
+        if rc != CURLE_OK { throw VaultError("http.setup", "libcurl option failed: \(String(cString: vault_curl_easy_strerror(rc)))") }
     }
 
     private func perform(_ request: HTTPRequest) throws -> HTTPResponse {
-        curl_easy_reset(handle) // keeps the connection cache
+        vault_curl_easy_reset(handle) // keeps the connection cache
         let sink = ResponseSink(limit: options.maxResponseBytes)
         let context = Unmanaged.passUnretained(sink).toOpaque()
         var headerList: UnsafeMutablePointer<curl_slist>?
-        defer { curl_slist_free_all(headerList) }
+        defer { vault_curl_slist_free_all(headerList) }
         for (name, value) in request.headers {
-            headerList = curl_slist_append(headerList, "\(name): \(value)")
+            headerList = vault_curl_slist_append(headerList, "\(name): \(value)")
         }
-        if request.body != nil, request.header("Expect") == nil { headerList = curl_slist_append(headerList, "Expect:") }
+        if request.body != nil, request.header("Expect") == nil { headerList = vault_curl_slist_append(headerList, "Expect:") }
 
         try check(vault_curl_setopt_string(handle, CURLOPT_URL, request.url))
         try check(vault_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
@@ -83,14 +94,14 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
                 try check(vault_curl_setopt_offt(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(buf.count)))
                 try check(vault_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, buf.baseAddress))
                 defer { _ = vault_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, nil) }
-                return curl_easy_perform(handle)
+                return vault_curl_easy_perform(handle)
             }
         } else {
             if request.method != "GET" && request.method != "DELETE" {
                 try check(vault_curl_setopt_offt(handle, CURLOPT_POSTFIELDSIZE_LARGE, 0))
                 try check(vault_curl_setopt_string(handle, CURLOPT_POSTFIELDS, ""))
             }
-            rc = curl_easy_perform(handle)
+            rc = vault_curl_easy_perform(handle)
         }
         if sink.tooLarge { throw TransportFailure.tooLarge(request.url, limit: options.maxResponseBytes) }
         guard rc == CURLE_OK else { throw failure(rc, url: request.url) }
@@ -102,7 +113,7 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
     }
 
     private func failure(_ rc: CURLcode, url: String) -> VaultError {
-        let detail = String(cString: curl_easy_strerror(rc))
+        let detail = String(cString: vault_curl_easy_strerror(rc))
         switch rc {
         case CURLE_OPERATION_TIMEDOUT: return TransportFailure.timeout(url, seconds: options.totalTimeout)
         case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM:
@@ -175,5 +186,25 @@ extension StringProtocol {
         while let f = s.first, set.contains(f) { s = s.dropFirst() }
         while let l = s.last, set.contains(l) { s = s.dropLast() }
         return String(s)
+    }
+}
+
+/// Creates its transport on the first request, so a command served from the cache never loads libcurl.
+public final class LazyTransport: HTTPTransport, @unchecked Sendable {
+    // @unchecked: `made` is only touched while `lock` is held.
+    private let lock = Mutex<Void>(())
+    private var made: (any HTTPTransport)?
+    private let make: @Sendable () throws -> any HTTPTransport
+
+    public init(_ make: @escaping @Sendable () throws -> any HTTPTransport) { self.make = make }
+
+    public func send(_ request: HTTPRequest) throws -> HTTPResponse {
+        let transport = try lock.withLock { _ -> any HTTPTransport in
+            if let made { return made }
+            let t = try make()
+            made = t
+            return t
+        }
+        return try transport.send(request)
     }
 }

@@ -14,18 +14,29 @@ struct NetworkOptions: ParsableArguments {
     @Flag(name: [.short, .customLong("verbose")], help: "Log HTTP requests and responses to stderr, secrets redacted (-vv adds bodies).")
     var verbosity: Int
 
-    func transport() throws -> CurlTransport {
-        var options = HTTPOptions(caBundle: caBundle ?? Environment.current["VAULT_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 })
+    /// The libcurl transport, created (and libcurl loaded) on the first request only.
+    func transport() throws -> any HTTPTransport {
+        try validate()
+        let options = try httpOptions()
+        let logger = logger()
+        return LazyTransport { try CurlTransport(options: options, logger: logger) }
+    }
+
+    func validate() throws {
         guard timeout > 0, timeout <= 3600 else {
             throw VaultError("usage", "--timeout must be between 0 and 3600 seconds", exit: .usage)
         }
+    }
+
+    func httpOptions() throws -> HTTPOptions {
+        var options = HTTPOptions(caBundle: caBundle ?? Environment.current["VAULT_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 })
         options.totalTimeout = timeout
         options.connectTimeout = min(10, timeout)
         options.userAgent = "vault/\(VaultVersion.string)"
         if let ca = options.caBundle, !FileSystem.exists(ca) {
             throw VaultError("http.ca_bundle", "the CA bundle \(ca) does not exist", hint: "check --ca-bundle / VAULT_CA_BUNDLE", exit: .noInput)
         }
-        return try CurlTransport(options: options, logger: logger())
+        return options
     }
 
     func logger() -> Logger? {

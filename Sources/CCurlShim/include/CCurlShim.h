@@ -1,9 +1,23 @@
 #ifndef VAULT_CCURL_SHIM_H
 #define VAULT_CCURL_SHIM_H
-/* Typed, non-variadic wrappers around libcurl's variadic calls, so Swift can call them. No logic here. */
+/* Typed, non-variadic entry points into libcurl for Swift. libcurl (Debian's libcurl.so.4) is loaded with dlopen on
+ * first use, so commands that never touch the network (a cached `vault token`) do not pay for loading it and its
+ * ~35 dependent libraries. No logic here beyond resolving the symbols. */
 #include <curl/curl.h>
 
 typedef size_t (*vault_curl_data_callback)(char *data, size_t size, size_t nmemb, void *context);
+
+/* Loads libcurl and resolves every function below; 0 on success. On failure `error` holds dlerror()'s text. */
+int vault_curl_load(char *error, size_t error_size);
+
+CURLcode vault_curl_global_init(long flags);
+CURL *vault_curl_easy_init(void);
+void vault_curl_easy_cleanup(CURL *handle);
+void vault_curl_easy_reset(CURL *handle);
+CURLcode vault_curl_easy_perform(CURL *handle);
+const char *vault_curl_easy_strerror(CURLcode code);
+struct curl_slist *vault_curl_slist_append(struct curl_slist *list, const char *string);
+void vault_curl_slist_free_all(struct curl_slist *list);
 
 CURLcode vault_curl_setopt_long(CURL *handle, CURLoption option, long value);
 CURLcode vault_curl_setopt_offt(CURL *handle, CURLoption option, curl_off_t value);
