@@ -31,6 +31,8 @@ struct AdminEndpoints: Sendable {
                                          propagationDelay: JWT.number(body["propagation_delay"]))
             return .json(200, ["token_lifetime": await core.state.tokenLifetime,
                                "propagation_delay": await core.state.propagationDelay], flavor: .plain)
+        case ("POST", ["tokens"]):
+            return await mint(body)
         case ("GET", ["apps"]):
             return .json(200, ["apps": await core.state.allApps().map(describe)], flavor: .plain)
         case ("GET", let p) where p.count == 2 && p[0] == "apps":
@@ -68,6 +70,29 @@ struct AdminEndpoints: Sendable {
         default:
             return .json(404, ["error": "unknown admin endpoint \(x.method) \(x.path)"], flavor: .plain)
         }
+    }
+
+    /// Mints an access token with chosen claims, signed by a tenant key: for testing Graph's token checks
+    /// (wrong audience, unknown tenant, expired). Body: client_id, and optional aud, tid, iss, lifetime (s, may be
+    /// negative), roles, signing_tenant.
+    func mint(_ body: [String: Any]) async -> Reply {
+        guard let clientID = body["client_id"] as? String, let app = await core.state.app(clientID) else {
+            return .json(400, ["error": "client_id of a known app required"], flavor: .plain)
+        }
+        let signer = (body["signing_tenant"] as? String).flatMap(core.tenant) ?? core.tenant(app.tenantID)!
+        let tid = body["tid"] as? String ?? app.tenantID
+        let now = Int(Date().timeIntervalSince1970)
+        let lifetime = body["lifetime"] as? Int ?? 3599
+        let claims: [String: Any] = [
+            "aud": body["aud"] as? String ?? "https://graph.microsoft.com", "iss": body["iss"] as? String ?? "https://sts.windows.net/\(tid)/",
+            "iat": now - 10, "nbf": now - 10, "exp": now + lifetime, "appid": app.clientID, "appidacr": "1", "idtyp": "app",
+            "oid": app.servicePrincipalID, "sub": app.servicePrincipalID, "roles": body["roles"] as? [String] ?? app.roles, "tid": tid,
+            "uti": "minted", "ver": "1.0",
+        ]
+        guard let jwt = try? JWT.sign(header: ["typ": "JWT", "alg": "RS256", "kid": signer.key.kid], claims: claims, key: signer.key.privateKey) else {
+            return .json(500, ["error": "signing failed"], flavor: .plain)
+        }
+        return .json(200, ["access_token": jwt], flavor: .plain)
     }
 
     /// An app as the admin API shows it: key ids, hints and dates; secrets only for the ones the config supplied.

@@ -108,6 +108,7 @@ public final class EmulatorHarness: @unchecked Sendable {
     public struct HarnessError: Error, CustomStringConvertible {
         public var message: String
         public var description: String { message }
+        public init(message: String) { self.message = message }
     }
 }
 
