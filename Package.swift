@@ -121,6 +121,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "GraphTests",
+            dependencies: ["VaultTestSupport", "Graph", "VaultHTTP", "VaultCrypto", "EntraEmulator"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "EntraEmulatorTests",
             dependencies: ["EntraEmulator", "VaultTestSupport", "VaultHTTP", "VaultCrypto",
                            .product(name: "Crypto", package: "swift-crypto"),

@@ -31,6 +31,12 @@ struct AdminEndpoints: Sendable {
                                          propagationDelay: JWT.number(body["propagation_delay"]))
             return .json(200, ["token_lifetime": await core.state.tokenLifetime,
                                "propagation_delay": await core.state.propagationDelay], flavor: .plain)
+        case ("POST", ["expire-tokens"]):
+            await core.state.expireTokens(after: body["after_requests"] as? Int ?? 0)
+            return .json(200, ["ok": true], flavor: .plain)
+        case ("POST", ["next-link-base"]):
+            await core.state.setNextLinkBase(body["base"] as? String)
+            return .json(200, ["ok": true], flavor: .plain)
         case ("POST", ["tokens"]):
             return await mint(body)
         case ("GET", ["apps"]):

@@ -11,6 +11,8 @@ final class Tenant: Sendable {
     let users: [DirectoryUser]
     let usersByID: [String: Int]
     let usersByUPN: [String: Int]
+    /// Each user's JSON with the 11 default properties, serialised once: default pages are concatenations.
+    let defaultJSON: [[UInt8]]
 
     init(id: String, domain: String, users: [DirectoryUser]) throws {
         self.id = id.lowercased()
@@ -25,6 +27,11 @@ final class Tenant: Sendable {
         }
         usersByID = byID
         usersByUPN = byUPN
+        defaultJSON = users.map { u in
+            var s = ""
+            UserJSON.append(u, properties: UserProperty.defaults, to: &s)
+            return Array(s.utf8)
+        }
     }
 
     func matches(_ segment: String) -> Bool { segment.lowercased() == id || segment.lowercased() == domain }

@@ -71,7 +71,7 @@ struct EmulatorResponder: HTTPResponder {
             let caller = try await GraphAuth.authenticate(x, core: core)
             let rest = String(x.path.dropFirst("/v1.0".count))
             if rest == "/users" || rest.hasPrefix("/users/") || rest.hasPrefix("/users(") {
-                return try users.handle(x, caller: caller, rest: String(rest.dropFirst("/users".count)))
+                return try users.handle(x, caller: caller, rest: String(rest.dropFirst("/users".count)), linkBase: await core.state.nextLinkBase)
             }
             if rest == "/applications" || rest.hasPrefix("/applications/") || rest.hasPrefix("/applications(") {
                 return try await applications.handle(x, caller: caller, rest: String(rest.dropFirst("/applications".count)))
@@ -127,6 +127,13 @@ struct EmulatorResponder: HTTPResponder {
         }
     }
 
+    /// zlib level 1: the emulator must not be what limits a client benchmark.
+    static let gzipFast: ZlibConfiguration = {
+        var c = ZlibConfiguration()
+        c.compressionLevel = 1
+        return c
+    }()
+
     func finish(_ reply: Reply, for x: Exchange) -> Response {
         var fields = HTTPFields()
         func add(_ name: String, _ value: String) {
@@ -145,7 +152,7 @@ struct EmulatorResponder: HTTPResponder {
             add("Strict-Transport-Security", "max-age=31536000")
             if !body.isEmpty, (x.headers["accept-encoding"] ?? "").lowercased().contains("gzip") {
                 var buffer = ByteBuffer(data: body)
-                if let compressed = try? buffer.compress(with: .gzip()) {
+                if let compressed = try? buffer.compress(with: .gzip(configuration: Self.gzipFast)) {
                     body = Data(buffer: compressed)
                     add("Content-Encoding", "gzip")
                     add("Vary", "Accept-Encoding")

@@ -24,6 +24,12 @@ actor EmulatorState {
     var requestsTotal = 0
     var log: [LogEntry] = []
     var usedJTIs: Set<String> = []
+    /// Token-expiry injection: after this many more Graph requests, every token issued so far counts as expired.
+    var expireTokensAfter: Int?
+    var issuedUTIs: [String] = []
+    var revokedUTIs: Set<String> = []
+    /// Fault: nextLinks pointing at another origin (to test that clients refuse them).
+    var nextLinkBase: String?
     static let logLimit = 5000
 
     init(apps: [AppRegistration], tokenLifetime: Int, propagationDelay: Double) {
@@ -59,8 +65,26 @@ actor EmulatorState {
     func countTokenRequest(clientID: String, grant: String) {
         tokenRequests[clientID, default: [:]][grant, default: 0] += 1
     }
-    func countTokenIssued(clientID: String) { tokensIssued[clientID, default: 0] += 1 }
-    func countGraph(path: String) { graphRequests[path, default: 0] += 1 }
+    func countTokenIssued(clientID: String, uti: String) {
+        tokensIssued[clientID, default: 0] += 1
+        issuedUTIs.append(uti)
+    }
+
+    func countGraph(path: String) {
+        graphRequests[path, default: 0] += 1
+        if let n = expireTokensAfter {
+            if n == 0 {
+                revokedUTIs.formUnion(issuedUTIs)
+                expireTokensAfter = nil
+            } else {
+                expireTokensAfter = n - 1
+            }
+        }
+    }
+
+    func isRevoked(_ uti: String) -> Bool { revokedUTIs.contains(uti) }
+    func expireTokens(after requests: Int) { expireTokensAfter = requests }
+    func setNextLinkBase(_ base: String?) { nextLinkBase = base }
 
     func record(method: String, path: String, status: Int, clientRequestID: String?) {
         requestsTotal += 1

@@ -147,19 +147,20 @@ struct EntraEndpoints: Sendable {
 
         let lifetime = await core.state.tokenLifetime
         let iat = Int(now.timeIntervalSince1970)
+        let uti = Data(UUID().uuidString.utf8.prefix(16)).base64URL
         let claims: [String: Any] = [
             "aud": "https://graph.microsoft.com", "iss": tenant.v1Issuer, "iat": iat, "nbf": iat, "exp": iat + lifetime,
             "aio": Data(UUID().uuidString.utf8).base64URL, "app_displayname": app.displayName, "appid": app.clientID,
             "appidacr": acr, "idp": tenant.v1Issuer, "idtyp": "app", "oid": app.servicePrincipalID,
             "rh": "0.emulator.", "roles": app.roles, "sub": app.servicePrincipalID, "tid": tenant.id,
-            "uti": Data(UUID().uuidString.utf8.prefix(16)).base64URL, "ver": "1.0",
+            "uti": uti, "ver": "1.0",
             "xms_tcdt": 1_600_000_000,
         ]
         guard let jwt = try? JWT.sign(header: ["typ": "JWT", "alg": "RS256", "x5t": tenant.key.kid, "kid": tenant.key.kid],
                                       claims: claims, key: tenant.key.privateKey) else {
             return entraError(x, status: 500, error: "server_error", code: 50000, text: "There was an error issuing a token.")
         }
-        await core.state.countTokenIssued(clientID: app.clientID)
+        await core.state.countTokenIssued(clientID: app.clientID, uti: uti)
         var body: [String: Any] = ["token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": jwt]
         if lifetime >= 7200 { body["refresh_in"] = lifetime / 2 }
         return .json(200, body, flavor: .entra)

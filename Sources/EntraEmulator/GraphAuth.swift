@@ -41,6 +41,9 @@ enum GraphAuth {
               (JWT.number(jwt.claims["nbf"]) ?? 0) <= now + 5 else {
             throw GraphError.unauthorized("Lifetime validation failed, the token is expired.")
         }
+        if let uti = jwt.claims["uti"] as? String, await core.state.isRevoked(uti) {
+            throw GraphError.unauthorized("Lifetime validation failed, the token is expired.")
+        }
         let appID = (jwt.claims["appid"] as? String) ?? (jwt.claims["azp"] as? String) ?? ""
         guard let app = await core.state.app(appID), app.tenantID == tenant.id else {
             throw GraphError.unauthorized("Access token validation failure. Invalid application.")

@@ -5,11 +5,11 @@ struct GraphUsers: Sendable {
     let core: EmulatorCore
     static let readRoles: Set<String> = ["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"]
 
-    func handle(_ x: Exchange, caller: Caller, rest: String) throws -> Reply {
+    func handle(_ x: Exchange, caller: Caller, rest: String, linkBase: String? = nil) throws -> Reply {
         guard x.method == "GET" else { throw GraphError.methodNotAllowed }
         guard !caller.roles.isDisjoint(with: Self.readRoles) else { throw GraphError.denied }
         let eventual = x.headers["consistencylevel"]?.lowercased() == "eventual"
-        if rest.isEmpty { return try collection(x, tenant: caller.tenant, eventual: eventual) }
+        if rest.isEmpty { return try collection(x, tenant: caller.tenant, eventual: eventual, linkBase: linkBase ?? core.base) }
         if rest == "/$count" {
             guard eventual else { throw GraphError.badRequest("$count is not currently supported.") }
             var q = try UsersQuery.parse(x.query.filter { $0.0.lowercased() != "$count" }, eventual: eventual)
@@ -20,7 +20,7 @@ struct GraphUsers: Sendable {
         return try single(x, tenant: caller.tenant, rest: rest)
     }
 
-    func collection(_ x: Exchange, tenant: Tenant, eventual: Bool) throws -> Reply {
+    func collection(_ x: Exchange, tenant: Tenant, eventual: Bool, linkBase: String) throws -> Reply {
         let q = try UsersQuery.parse(x.query, eventual: eventual)
         let all = q.isPlain ? tenant.users : q.apply(to: tenant.users)
         let start = min(q.offset, all.count)
@@ -29,19 +29,30 @@ struct GraphUsers: Sendable {
         if q.count && q.offset == 0 { out += ",\"@odata.count\":\(all.count)" }
         if end < all.count {
             let kept = x.rawQuery.split(separator: "&").filter { !$0.lowercased().hasPrefix("%24skiptoken=") && !$0.lowercased().hasPrefix("$skiptoken=") }
-            let link = "\(core.base)/v1.0/users?" + (kept + ["$skiptoken=" + SkipToken.encode(end)]).joined(separator: "&")
+            let link = "\(linkBase)/v1.0/users?" + (kept + ["$skiptoken=" + SkipToken.encode(end)]).joined(separator: "&")
             out += ",\"@odata.nextLink\":"
             UserJSON.appendString(link, to: &out)
         }
         out += ",\"value\":["
-        out.reserveCapacity(out.utf8.count + (end - start) * 420)
-        let props = q.properties
-        for i in start..<end {
-            if i > start { out += "," }
-            UserJSON.append(all[i], properties: props, to: &out)
+        var body = Data(out.utf8)
+        if q.select == nil && q.isPlain {
+            body.reserveCapacity(body.count + (end - start) * 400)
+            for i in start..<end {
+                if i > start { body.append(0x2c) }
+                body.append(contentsOf: tenant.defaultJSON[i])
+            }
+        } else {
+            var items = ""
+            items.reserveCapacity((end - start) * 420)
+            let props = q.properties
+            for i in start..<end {
+                if i > start { items += "," }
+                UserJSON.append(all[i], properties: props, to: &items)
+            }
+            body.append(contentsOf: Array(items.utf8))
         }
-        out += "]}"
-        return Reply(status: 200, headers: [("Content-Type", Reply.odataType)], body: Data(out.utf8))
+        body.append(contentsOf: Array("]}".utf8))
+        return Reply(status: 200, headers: [("Content-Type", Reply.odataType)], body: body)
     }
 
     func single(_ x: Exchange, tenant: Tenant, rest: String) throws -> Reply {

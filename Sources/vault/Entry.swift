@@ -37,7 +37,7 @@ struct VaultCommand: ParsableCommand {
         version: VaultVersion.string,
         subcommands: [
             InitCommand.self, AddAppCommand.self, ListCommand.self, ShowCommand.self, RemoveCommand.self,
-            PasswdCommand.self, KeyCommand.self, TokenCommand.self, CacheCommand.self,
+            PasswdCommand.self, KeyCommand.self, TokenCommand.self, CacheCommand.self, RunCommand.self,
         ]
     )
 }

@@ -57,9 +57,11 @@ enum Prompts {
         }
     }
 
+    /// A request body from stdin (at most 4 MiB).
+    static func readStdinBody() throws -> SecretBytes { try readStdinSecret(limit: 4 << 20, trim: false) }
+
     /// Reads stdin to its end into secret memory (at most 4 KiB), dropping one trailing newline.
-    static func readStdinSecret() throws -> SecretBytes {
-        let limit = 4096
+    static func readStdinSecret(limit: Int = 4096, trim: Bool = true) throws -> SecretBytes {
         let buffer = SecretBytes(count: limit + 1)
         var total = 0
         while total <= limit {
@@ -69,6 +71,7 @@ enum Prompts {
             total += n
         }
         guard total <= limit else { throw VaultError("secret.long", "stdin holds more than \(limit) bytes; expected one client secret", exit: .usage) }
+        if !trim { return buffer.slice(0..<total) }
         buffer.withUnsafeBytes { b in
             if total > 0, b[total - 1] == 0x0a { total -= 1 }
             if total > 0, b[total - 1] == 0x0d { total -= 1 }

@@ -1,0 +1,51 @@
+import VaultCrypto
+import VaultHTTP
+
+/// One page of a Graph collection, split into the raw bytes of its items.
+public struct GraphPage: Sendable {
+    public var body: [UInt8]
+    public var items: [Range<Int>]
+    public var nextLink: String?
+    public var count: Int?
+
+    public init(body: [UInt8]) throws {
+        self.body = body
+        guard let members = try? JSONScan.members(body) else {
+            throw VaultError("graph.response", "Graph's answer is not a JSON object", hint: "a proxy may be in the way", exit: .dataError)
+        }
+        nextLink = members["@odata.nextLink"].flatMap { JSONScan.string(body, $0) }
+        count = members["@odata.count"].flatMap { Int(String(decoding: body[$0], as: UTF8.self)) }
+        var items: [Range<Int>] = []
+        if let value = members["value"] {
+            do { try JSONScan.elements(body, in: value) { items.append($0) } } catch {
+                throw VaultError("graph.response", "Graph's page has a malformed value array", exit: .dataError)
+            }
+        }
+        self.items = items
+    }
+
+    public func item(_ i: Int) -> ArraySlice<UInt8> { body[items[i]] }
+}
+
+extension GraphClient {
+    /// Follows `@odata.nextLink` from `first` until the end or until `max` items, handing each page to `onPage`
+    /// (with at most the items still wanted) as it arrives. Headers such as ConsistencyLevel go on every page.
+    /// Returns the number of items delivered.
+    @discardableResult
+    public func pages(_ first: String, headers: [(String, String)] = [], max: Int? = nil, permissionHint: String? = nil,
+                      _ onPage: (GraphPage, Int) throws -> Void) throws -> Int {
+        var next: String? = first
+        var delivered = 0
+        while let url = next {
+            if let max, delivered >= max { break }
+            if url != first { try checkSameOrigin(url) }
+            let response = try send("GET", url, headers: headers, permissionHint: permissionHint)
+            let page = try GraphPage(body: response.body)
+            let take = max.map { Swift.min(page.items.count, $0 - delivered) } ?? page.items.count
+            try onPage(page, take)
+            delivered += take
+            next = page.nextLink
+        }
+        return delivered
+    }
+}

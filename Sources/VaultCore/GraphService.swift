@@ -1,0 +1,64 @@
+import EntraAuth
+import FoundationEssentials
+import Graph
+import Synchronization
+import VaultCrypto
+import VaultHTTP
+
+/// Tokens for Graph from the cache-backed provider; remembers warnings for the CLI to show.
+public final class ProviderTokenSource: AccessTokenSource, Sendable {
+    let provider: TokenProvider
+    let identity: AppIdentity
+    let scope: String
+    private let notes = Mutex<[String]>([])
+    private let fetches = Mutex<Int>(0)
+
+    public init(provider: TokenProvider, identity: AppIdentity, scope: String) {
+        self.provider = provider
+        self.identity = identity
+        self.scope = scope
+    }
+
+    public func accessToken(rejecting: String?) throws -> String {
+        let r = try provider.token(for: identity, scope: scope, rejecting: rejecting)
+        notes.withLock { $0 += r.warnings }
+        if r.source == .identityProvider { fetches.withLock { $0 += 1 } }
+        return r.token.secret
+    }
+
+    public var warnings: [String] { notes.withLock { $0 } }
+}
+
+/// Use case: Graph calls with a stored app's identity.
+public struct GraphService: Sendable {
+    public let client: GraphClient
+    public let tokens: ProviderTokenSource
+    public let session: AppSession
+
+    public static let userAgent = "vault/0.1.0 (+https://github.com/vault; linux)"
+
+    public init(tokenService: TokenService, app: String, onRetry: (@Sendable (Int, Double, Int) -> Void)? = nil,
+                retry: GraphRetryPolicy = GraphRetryPolicy()) throws {
+        session = try tokenService.session(app: app)
+        tokens = ProviderTokenSource(provider: tokenService.provider(session), identity: session.identity, scope: session.defaultScope)
+        client = GraphClient(root: session.graphRoot, transport: tokenService.transport, tokens: tokens, retry: retry,
+                             userAgent: Self.userAgent, onRetry: onRetry)
+    }
+
+    public static let usersPermissionHint =
+        "grant the app the application permission User.Read.All (or Directory.Read.All) in its API permissions, and admin consent"
+
+    /// Streams users page by page to `onPage`; returns how many were delivered.
+    @discardableResult
+    public func users(_ request: UsersRequest, max: Int?, onPage: (GraphPage, Int) throws -> Void) throws -> Int {
+        var r = request
+        if r.top == nil, let max, max < 999 { r.top = Swift.max(1, max) }
+        return try client.pages(client.url(r.path), headers: r.headers, max: max, permissionHint: Self.usersPermissionHint, onPage)
+    }
+
+    public func user(_ key: String, select: [String]) throws -> GraphResponse {
+        var path = UsersRequest.single(key)
+        if !select.isEmpty { path += "?$select=" + QueryEncoding.encode(select.joined(separator: ",")) }
+        return try client.send("GET", path, permissionHint: Self.usersPermissionHint)
+    }
+}

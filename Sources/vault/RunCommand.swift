@@ -1,0 +1,117 @@
+import ArgumentParser
+import FoundationEssentials
+import Graph
+import VaultCore
+import VaultCrypto
+import VaultStore
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Call Microsoft Graph with a stored app's identity.",
+        subcommands: [RunUsersCommand.self, RunUserCommand.self, RunGetCommand.self, RunPostCommand.self, RunPatchCommand.self,
+                      RunDeleteCommand.self]
+    )
+}
+
+/// Options shared by every `vault run` command.
+struct GraphOptions: ParsableArguments {
+    @OptionGroup var vault: VaultOptions
+    @OptionGroup var network: NetworkOptions
+    @Flag(name: [.short, .long], help: "No progress line on stderr.") var quiet = false
+
+    func service(app: String, progress: Progress?) throws -> GraphService {
+        let tokens = TokenService(vault: try vault.vault(), unlock: try vault.credential(), transport: try network.transport())
+        return try GraphService(tokenService: tokens, app: app, onRetry: { attempt, delay, status in
+            progress?.note("Graph answered \(status); retry \(attempt) in \(Int((delay * 10).rounded()) / 10).\(Int((delay * 10).rounded()) % 10) s")
+        })
+    }
+
+    var progressEnabled: Bool { !quiet && Console.stderrIsTerminal }
+}
+
+struct RunUsersCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "users",
+        abstract: "List the tenant's users, every page, streamed.",
+        discussion: "Advanced queries ($search, $count, ne/not/endswith filters) get ConsistencyLevel: eventual and $count=true automatically."
+    )
+    @OptionGroup var options: GraphOptions
+    @Argument(help: "The app's name.") var app: String
+    @Option(help: ArgumentHelp("Properties to return, comma-separated.", valueName: "a,b")) var select: String?
+    @Option(help: ArgumentHelp("OData $filter expression.", valueName: "expr")) var filter: String?
+    @Option(help: ArgumentHelp("$search expression, e.g. '\"displayName:ada\"'.", valueName: "expr")) var search: String?
+    @Option(help: ArgumentHelp("Order by displayName or userPrincipalName [asc|desc].", valueName: "p")) var orderby: String?
+    @Option(help: ArgumentHelp("Page size, 1–999.", valueName: "n")) var top: Int?
+    @Option(help: ArgumentHelp("Stop after this many users.", valueName: "n")) var max: Int?
+    @Flag(help: "Ask Graph for the total count (printed on stderr).") var count = false
+    @Option(help: "Output: json, ndjson, csv or table.") var output: OutputFormat = .json
+
+    static let defaultColumns = ["displayName", "userPrincipalName", "mail", "jobTitle", "id"]
+
+    func validate() throws {
+        if let top, !(1...999).contains(top) { throw ValidationError("--top must be between 1 and 999") }
+        if let max, max < 1 { throw ValidationError("--max must be at least 1") }
+    }
+
+    func run() throws {
+        var request = UsersRequest()
+        request.select = select.map { $0.split(separator: ",").map { $0.trimmed }.filter { !$0.isEmpty } } ?? []
+        request.filter = filter
+        request.search = search
+        request.orderBy = orderby
+        request.top = top
+        request.count = count
+        let progress = Progress(enabled: options.progressEnabled)
+        let service = try options.service(app: app, progress: progress)
+        let columns = request.select.isEmpty ? (output == .csv ? UserColumns.defaults : Self.defaultColumns) : request.select
+        let formatter = ItemFormatter(format: output, columns: columns, pretty: Console.stdoutIsTerminal)
+        formatter.begin()
+        var pages = 0, items = 0
+        defer { progress.finish() }
+        do {
+            try service.users(request, max: max) { page, take in
+                if pages == 0, let total = page.count, count { progress.finish(); Console.err("\(total) users in total") }
+                formatter.page(page, take: take)
+                pages += 1
+                items += take
+                progress.update(items: items, pages: pages)
+            }
+        } catch {
+            formatter.end()
+            throw error
+        }
+        formatter.end()
+        for w in service.tokens.warnings { Console.warn(w) }
+    }
+}
+
+enum UserColumns {
+    static let defaults = ["businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
+                           "preferredLanguage", "surname", "userPrincipalName", "id"]
+}
+
+struct RunUserCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "user", abstract: "Show one user by id or userPrincipalName.")
+    @OptionGroup var options: GraphOptions
+    @Argument(help: "The app's name.") var app: String
+    @Argument(help: "The user's id or userPrincipalName.") var user: String
+    @Option(help: ArgumentHelp("Properties to return, comma-separated.", valueName: "a,b")) var select: String?
+
+    func run() throws {
+        let service = try options.service(app: app, progress: nil)
+        let r = try service.user(user, select: select.map { $0.split(separator: ",").map(String.init) } ?? [])
+        RawOutput.write(r.body)
+    }
+}
+
+enum RawOutput {
+    /// A response body: pretty on a terminal, as received otherwise.
+    static func write(_ body: [UInt8]) {
+        guard !body.isEmpty else { return }
+        let out = OutputWriter()
+        if Console.stdoutIsTerminal, body.first == 0x7b || body.first == 0x5b { out.write(JSONPretty.format(body)) } else { out.write(body) }
+        if body.last != 0x0a { out.write([0x0a]) }
+        out.flush()
+    }
+}

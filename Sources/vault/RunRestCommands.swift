@@ -1,0 +1,103 @@
+import ArgumentParser
+import Graph
+import VaultCore
+import VaultCrypto
+import VaultStore
+
+/// `vault run get|post|patch|delete APP PATH`: any Graph call, like `az rest`, with vault's auth, retries and errors.
+struct RestOptions: ParsableArguments {
+    @OptionGroup var graph: GraphOptions
+    @Argument(help: "The app's name.") var app: String
+    @Argument(help: "A Graph path such as /users/$count or /applications (relative to /v1.0), or a full Graph URL.") var path: String
+    @Option(name: .customLong("query"), help: ArgumentHelp("A query parameter k=v (repeatable), encoded for you.", valueName: "k=v"))
+    var query: [String] = []
+    @Option(name: .customLong("header"), help: ArgumentHelp("An extra header 'Name: value' (repeatable), e.g. 'ConsistencyLevel: eventual'.", valueName: "h"))
+    var header: [String] = []
+
+    func target() throws -> String {
+        var items: [String] = []
+        for q in query {
+            guard let eq = q.firstIndex(of: "="), eq != q.startIndex else {
+                throw VaultError("usage", "--query '\(q)' is not k=v", exit: .usage)
+            }
+            items.append(QueryEncoding.encode(String(q[..<eq]), keep: "$") + "=" + QueryEncoding.encode(String(q[q.index(after: eq)...])))
+        }
+        guard !items.isEmpty else { return path }
+        return path + (path.contains("?") ? "&" : "?") + items.joined(separator: "&")
+    }
+
+    func headers() throws -> [(String, String)] {
+        try header.map { h in
+            guard let colon = h.firstIndex(of: ":") else { throw VaultError("usage", "--header '\(h)' is not 'Name: value'", exit: .usage) }
+            let name = String(h[..<colon]).trimmed
+            if name.lowercased() == "authorization" {
+                throw VaultError("usage", "--header cannot set Authorization: vault sends the app's token itself", exit: .usage)
+            }
+            return (name, String(h[h.index(after: colon)...]).trimmed)
+        }
+    }
+
+    func send(_ method: String, body: [UInt8]?) throws {
+        let service = try graph.service(app: app, progress: nil)
+        let r = try service.client.send(method, try target(), headers: try headers(), body: body)
+        RawOutput.write(r.body)
+        for w in service.tokens.warnings { Console.warn(w) }
+    }
+}
+
+struct RunGetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "GET a Graph path.")
+    @OptionGroup var rest: RestOptions
+    @Flag(name: .customLong("all-pages"), help: "Follow @odata.nextLink and print every item as one JSON array.") var allPages = false
+
+    func run() throws {
+        guard allPages else { return try rest.send("GET", body: nil) }
+        let progress = Progress(enabled: rest.graph.progressEnabled)
+        let service = try rest.graph.service(app: rest.app, progress: progress)
+        let formatter = ItemFormatter(format: .json, columns: [], pretty: Console.stdoutIsTerminal)
+        formatter.begin()
+        var pages = 0, items = 0
+        defer { progress.finish() }
+        try service.client.pages(service.client.url(try rest.target()), headers: try rest.headers()) { page, take in
+            formatter.page(page, take: take)
+            pages += 1
+            items += take
+            progress.update(items: items, pages: pages)
+        }
+        formatter.end()
+    }
+}
+
+/// Reads `--body FILE` or `--body -` (stdin).
+struct BodyOption: ParsableArguments {
+    @Option(help: ArgumentHelp("JSON request body from a file, or - for stdin.", valueName: "file|-")) var body: String?
+
+    func bytes() throws -> [UInt8]? {
+        guard let body else { return nil }
+        let secret = body == "-" ? try Prompts.readStdinBody() : try FileSystem.readSecret(body, limit: 4 << 20)
+        return secret.withUnsafeBytes { Array($0) }
+    }
+}
+
+struct RunPostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "post", abstract: "POST to a Graph path.")
+    @OptionGroup var rest: RestOptions
+    @OptionGroup var body: BodyOption
+    func run() throws { try rest.send("POST", body: try body.bytes() ?? Array("{}".utf8)) }
+}
+
+struct RunPatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "patch", abstract: "PATCH a Graph path.")
+    @OptionGroup var rest: RestOptions
+    @OptionGroup var body: BodyOption
+    func run() throws {
+        guard let b = try body.bytes() else { throw VaultError("usage", "patch needs --body FILE or --body -", exit: .usage) }
+        try rest.send("PATCH", body: b)
+    }
+}
+
+struct RunDeleteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "DELETE a Graph path.")
+    @OptionGroup var rest: RestOptions
+    func run() throws { try rest.send("DELETE", body: nil) }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Graph
+
+/// Output formats of `vault run users`.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case json, ndjson, csv, table
+}
+
+/// Writes Graph items as they arrive, in one of the formats.
+final class ItemFormatter {
+    let format: OutputFormat
+    let columns: [String]
+    let pretty: Bool
+    let out = OutputWriter()
+    private var count = 0
+    private var widths: [Int]?
+    static let maxWidth = 40
+
+    init(format: OutputFormat, columns: [String], pretty: Bool) {
+        self.format = format
+        self.columns = columns
+        self.pretty = pretty
+    }
+
+    func begin() {
+        switch format {
+        case .json: out.write("[")
+        case .csv: out.write(columns.map(Self.csvField).joined(separator: ",") + "\r\n")
+        default: break
+        }
+    }
+
+    /// Writes `take` items of a page, then flushes.
+    func page(_ page: GraphPage, take: Int) {
+        if format == .table && widths == nil { setWidths(page, take: take) }
+        for i in 0..<take {
+            let item = page.item(i)
+            switch format {
+            case .ndjson:
+                if JSONScan.hasLooseWhitespace(item) { out.write(JSONScan.compact(item)) } else { out.write(item) }
+                out.write([0x0a])
+            case .json:
+                out.write(count == 0 ? "\n" : ",\n")
+                if pretty { out.write([0x20, 0x20]); out.write(JSONPretty.format(item, indent: 1)) } else { out.write(JSONScan.compact(item)) }
+            case .csv:
+                let values = Self.values(item, columns: columns)
+                out.write(values.map(Self.csvField).joined(separator: ",") + "\r\n")
+            case .table:
+                out.write(row(Self.values(item, columns: columns)) + "\n")
+            }
+            count += 1
+        }
+        out.flush()
+    }
+
+    func end() {
+        switch format {
+        case .json: out.write(count == 0 ? "]\n" : "\n]\n")
+        case .table where widths == nil: out.write(row(columns) + "\n")
+        default: break
+        }
+        out.flush()
+    }
+
+    private func setWidths(_ page: GraphPage, take: Int) {
+        var w = columns.map(\.count)
+        for i in 0..<take {
+            for (j, v) in Self.values(page.item(i), columns: columns).enumerated() { w[j] = max(w[j], min(v.count, Self.maxWidth)) }
+        }
+        widths = w
+        out.write(row(columns) + "\n")
+    }
+
+    private func row(_ cells: [String]) -> String {
+        let w = widths ?? cells.map(\.count)
+        return cells.enumerated().map { j, c -> String in
+            let cell = c.count > w[j] ? String(c.prefix(w[j] - 1)) + "…" : c
+            return j == cells.count - 1 ? cell : cell + String(repeating: " ", count: w[j] - cell.count)
+        }.joined(separator: "  ")
+    }
+
+    /// The columns' values of one item as text: strings decoded, null empty, arrays joined with "; ".
+    static func values(_ item: ArraySlice<UInt8>, columns: [String]) -> [String] {
+        let bytes = Array(item)
+        guard let members = try? JSONScan.members(bytes) else { return columns.map { _ in "" } }
+        return columns.map { name in
+            guard let r = members[name] else { return "" }
+            return text(bytes, r)
+        }
+    }
+
+    static func text(_ bytes: [UInt8], _ r: Range<Int>) -> String {
+        switch bytes[r.lowerBound] {
+        case 0x22: return JSONScan.string(bytes, r) ?? ""
+        case 0x6e: return ""
+        case 0x5b:
+            var parts: [String] = []
+            try? JSONScan.elements(bytes, in: r) { parts.append(text(bytes, $0)) }
+            return parts.joined(separator: "; ")
+        default: return String(decoding: bytes[r], as: UTF8.self)
+        }
+    }
+
+    static func csvField(_ s: String) -> String {
+        guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
+        return "\"" + s.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+    }
+}
