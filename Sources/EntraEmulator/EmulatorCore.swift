@@ -18,6 +18,21 @@ final class EmulatorCore: Sendable {
 
     func tenant(_ segment: String) -> Tenant? { tenants.first { $0.matches(segment) } }
 
+    /// gzip bodies of immutable pages (users never change), bounded to 512 MiB: compression must not be what
+    /// limits a client benchmark.
+    let gzipCache = Mutex<(entries: [String: Data], bytes: Int)>(([:], 0))
+
+    func cachedGzip(_ key: String, make: () -> Data?) -> Data? {
+        if let hit = gzipCache.withLock({ $0.entries[key] }) { return hit }
+        guard let made = make() else { return nil }
+        gzipCache.withLock { cache in
+            if cache.bytes + made.count > 512 << 20 { cache = ([:], 0) }
+            cache.entries[key] = made
+            cache.bytes += made.count
+        }
+        return made
+    }
+
     /// Builds tenants, users and app registrations from a configuration.
     static func build(_ config: EmulatorConfig) throws -> EmulatorCore {
         let seed = config.seed ?? "vault"

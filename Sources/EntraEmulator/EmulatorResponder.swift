@@ -151,9 +151,13 @@ struct EmulatorResponder: HTTPResponder {
             add("x-ms-resource-unit", "1")
             add("Strict-Transport-Security", "max-age=31536000")
             if !body.isEmpty, (x.headers["accept-encoding"] ?? "").lowercased().contains("gzip") {
-                var buffer = ByteBuffer(data: body)
-                if let compressed = try? buffer.compress(with: .gzip(configuration: Self.gzipFast)) {
-                    body = Data(buffer: compressed)
+                let plain = body
+                let compress = { () -> Data? in
+                    var buffer = ByteBuffer(data: plain)
+                    return (try? buffer.compress(with: .gzip(configuration: Self.gzipFast))).map { Data(buffer: $0) }
+                }
+                if let compressed = reply.cacheKey.map({ core.cachedGzip($0, make: compress) }) ?? compress() {
+                    body = compressed
                     add("Content-Encoding", "gzip")
                     add("Vary", "Accept-Encoding")
                 }

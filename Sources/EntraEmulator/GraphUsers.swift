@@ -52,7 +52,9 @@ struct GraphUsers: Sendable {
             body.append(contentsOf: Array(items.utf8))
         }
         body.append(contentsOf: Array("]}".utf8))
-        return Reply(status: 200, headers: [("Content-Type", Reply.odataType)], body: body)
+        var reply = Reply(status: 200, headers: [("Content-Type", Reply.odataType)], body: body)
+        reply.cacheKey = "\(tenant.id) \(linkBase) \(x.headers["consistencylevel"] ?? "") \(x.rawQuery)"
+        return reply
     }
 
     func single(_ x: Exchange, tenant: Tenant, rest: String) throws -> Reply {

@@ -42,6 +42,8 @@ struct Reply: Sendable {
     var body: Data = Data()
     /// Graph responses get Graph's headers and gzip; Entra responses get Entra's.
     var flavor: Flavor = .graph
+    /// Set on responses whose body depends only on this key (user pages): their gzip form is computed once.
+    var cacheKey: String?
 
     enum Flavor: Sendable { case graph, entra, plain }
 
