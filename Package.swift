@@ -126,6 +126,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "RotationTests",
+            dependencies: ["VaultTestSupport", "EntraEmulator"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "EntraEmulatorTests",
             dependencies: ["EntraEmulator", "VaultTestSupport", "VaultHTTP", "VaultCrypto",
                            .product(name: "Crypto", package: "swift-crypto"),

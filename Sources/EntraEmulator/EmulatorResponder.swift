@@ -114,6 +114,8 @@ struct EmulatorResponder: HTTPResponder {
             }
             if let ra = f.retryAfter { r.headers.append(("Retry-After", ra)) }
             return r
+        case .status403:
+            return .graphError(.denied, requestID: requestID, clientRequestID: x.clientRequestID)
         case .html:
             return Reply(status: 502, headers: [("Content-Type", "text/html")],
                          body: Data("<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1><p>proxy error</p></body></html>".utf8),

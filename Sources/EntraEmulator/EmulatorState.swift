@@ -2,7 +2,7 @@ import Foundation
 
 /// A fault injected through the admin surface: the next `count` requests whose path contains `path` get `mode`.
 public struct Fault: Codable, Sendable {
-    public enum Mode: String, Codable, Sendable { case status429 = "429", status503 = "503", status504 = "504", status500 = "500", stall, drop, html }
+    public enum Mode: String, Codable, Sendable { case status429 = "429", status503 = "503", status504 = "504", status500 = "500", status403 = "403", stall, drop, html }
     public var path: String
     public var mode: Mode
     public var count: Int

@@ -21,6 +21,9 @@ public struct TokenService: Sendable {
     public let unlock: Credential
     public let transport: any HTTPTransport
     let now: @Sendable () -> Date
+    /// When set, `session` refuses an app with a pending rotation (code `rotation.pending`), so the caller can
+    /// finish or roll it back first.
+    public var refusePendingRotation = false
 
     public init(vault: Vault, unlock: Credential, transport: any HTTPTransport, now: @escaping @Sendable () -> Date = { Date() }) {
         self.vault = vault
@@ -33,6 +36,9 @@ public struct TokenService: Sendable {
         let unlocked = try vault.open(unlock)
         guard let app = unlocked.contents.app(named: name) else {
             throw VaultError("app.unknown", "no app named '\(name)' in the vault", hint: "`vault list` shows the stored apps", exit: .usage)
+        }
+        if refusePendingRotation, unlocked.contents.record(kind: RotationJournal.kind, name: name) != nil {
+            throw VaultError("rotation.pending", "a rotation of '\(name)' is pending", hint: "vault rotate-secret \(name) --resume", exit: .tempFailure)
         }
         let cloud = Cloud(rawValue: app.metadata.cloud) ?? .global
         let identity = AppIdentity(name: name, clientID: app.metadata.clientID, tenant: app.metadata.tenant,

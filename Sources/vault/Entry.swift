@@ -21,7 +21,7 @@ enum Entry {
                 Console.out(VaultCommand.fullMessage(for: error))
                 exit(0)
             }
-            if let cleanExit = error as? CleanExit { _ = cleanExit; exit(0) }
+            if let code = error as? ExitCode { exit(code.rawValue) }
             let message = VaultCommand.message(for: error)
             Console.report(VaultError("usage", message.isEmpty ? "invalid command line" : message,
                                       hint: "run `vault help` or `vault help <command>`", exit: .usage))
@@ -38,6 +38,7 @@ struct VaultCommand: ParsableCommand {
         subcommands: [
             InitCommand.self, AddAppCommand.self, ListCommand.self, ShowCommand.self, RemoveCommand.self,
             PasswdCommand.self, KeyCommand.self, TokenCommand.self, CacheCommand.self, RunCommand.self,
+            RotateCommand.self, StatusCommand.self,
         ]
     )
 }

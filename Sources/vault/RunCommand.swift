@@ -22,9 +22,11 @@ struct GraphOptions: ParsableArguments {
 
     func service(app: String, progress: Progress?) throws -> GraphService {
         let tokens = TokenService(vault: try vault.vault(), unlock: try vault.credential(), transport: try network.transport())
-        return try GraphService(tokenService: tokens, app: app, onRetry: { attempt, delay, status in
-            progress?.note("Graph answered \(status); retry \(attempt) in \(Int((delay * 10).rounded()) / 10).\(Int((delay * 10).rounded()) % 10) s")
-        })
+        return try PendingRotation.retrying(app, tokens: tokens) { tokens in
+            try GraphService(tokenService: tokens, app: app, onRetry: { attempt, delay, status in
+                progress?.note("Graph answered \(status); retry \(attempt) in \(Int((delay * 10).rounded()) / 10).\(Int((delay * 10).rounded()) % 10) s")
+            })
+        }
     }
 
     var progressEnabled: Bool { !quiet && Console.stderrIsTerminal }

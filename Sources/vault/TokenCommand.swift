@@ -23,7 +23,7 @@ struct TokenCommand: ParsableCommand {
     func run() throws {
         if let scope { try TokenService.validateScope(scope) }
         let service = TokenService(vault: try options.vault(), unlock: try options.credential(), transport: try network.transport())
-        let result = try service.token(app: app, scope: scope)
+        let result = try PendingRotation.retrying(app, tokens: service) { try $0.token(app: app, scope: scope) }
         for w in result.warnings { Console.warn(w) }
         if json {
             struct Output: Encodable {

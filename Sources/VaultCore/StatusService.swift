@@ -1,0 +1,79 @@
+import FoundationEssentials
+import Graph
+import VaultCrypto
+import VaultStore
+
+/// One app's secret health.
+public struct SecretStatus: Sendable {
+    public enum Level: Int, Sendable, Comparable {
+        case healthy = 0, expiringSoon = 1, expired = 2, rotationPending = 3
+        public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
+        public var label: String {
+            switch self {
+            case .healthy: "ok"
+            case .expiringSoon: "expiring"
+            case .expired: "expired"
+            case .rotationPending: "rotation pending"
+            }
+        }
+    }
+    public var app: String
+    public var hint: String
+    public var keyID: String?
+    public var expires: Date?
+    public var expirySource: String
+    public var daysLeft: Int?
+    public var rotated: Date?
+    public var pending: String?
+    public var level: Level
+    public var notes: [String]
+}
+
+/// Use case: secret hints, keyIds and expiry per app, from Graph when the app can read itself, else from the vault.
+public struct StatusService: Sendable {
+    public let tokens: TokenService
+    public init(tokens: TokenService) { self.tokens = tokens }
+
+    public func status(apps names: [String]?, warnDays: Int, now: Date = Date()) throws -> [SecretStatus] {
+        let unlocked = try tokens.vault.open(tokens.unlock)
+        let all = unlocked.contents.apps.map(\.metadata).sorted { $0.name < $1.name }
+        let chosen = try names.map { wanted in
+            try wanted.map { n in
+                guard let m = all.first(where: { $0.name == n }) else {
+                    throw VaultError("app.unknown", "no app named '\(n)' in the vault", hint: "`vault list` shows the stored apps", exit: .usage)
+                }
+                return m
+            }
+        } ?? all
+        return try chosen.map { meta in
+            var s = SecretStatus(app: meta.name, hint: meta.secretHint, keyID: meta.secretKeyID, expires: meta.secretExpires,
+                                 expirySource: meta.secretExpires == nil ? "unknown" : "vault", daysLeft: nil, rotated: meta.rotated,
+                                 pending: nil, level: .healthy, notes: [])
+            if let (j, _) = RotationJournal.load(unlocked.contents, app: meta.name) {
+                s.pending = "\(j.step.rawValue) since \(j.started.formatted(.iso8601))"
+            } else {
+                do {
+                    let graph = try GraphService(tokenService: tokens, app: meta.name, retry: {
+                        var r = GraphRetryPolicy(); r.maxRetries = 1; return r
+                    }())
+                    let creds = try Applications(client: graph.client).passwords(appID: meta.clientID)
+                    if let key = RotationService.identify(meta, in: creds), let cred = creds.first(where: { $0.keyID == key }) {
+                        s.keyID = key
+                        s.expires = cred.endDate
+                        s.expirySource = "graph"
+                    } else {
+                        s.notes.append("Graph lists no password matching the stored secret (hint \(meta.secretHint))")
+                    }
+                } catch let e as VaultError {
+                    s.notes.append("expiry from the vault: Graph could not be asked (\(e.reason))")
+                }
+            }
+            if let e = s.expires {
+                s.daysLeft = Int((e.timeIntervalSince(now) / 86400).rounded(.down))
+                if e <= now { s.level = .expired } else if e.timeIntervalSince(now) < Double(warnDays) * 86400 { s.level = .expiringSoon }
+            }
+            if s.pending != nil { s.level = .rotationPending }
+            return s
+        }
+    }
+}
