@@ -75,9 +75,16 @@ let package = Package(
         ),
 
         // The local Entra ID + Graph emulator: never linked into `vault`.
+        // Its directory: synthetic users and Graph's query rules over them (no HTTP).
+        .target(
+            name: "EmulatorDirectory",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .target(
             name: "EntraEmulator",
             dependencies: [
+                "EmulatorDirectory",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -132,7 +139,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EntraEmulatorTests",
-            dependencies: ["EntraEmulator", "VaultTestSupport", "VaultHTTP", "VaultCrypto",
+            dependencies: ["EntraEmulator", "EmulatorDirectory", "VaultTestSupport", "VaultHTTP", "VaultCrypto",
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "_CryptoExtras", package: "swift-crypto"),
                            .product(name: "X509", package: "swift-certificates")],

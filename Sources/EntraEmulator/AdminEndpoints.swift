@@ -1,3 +1,4 @@
+import EmulatorDirectory
 import Foundation
 
 /// `/_emulator/…`: counters, request log, fault injection, credential and lifetime controls.

@@ -1,3 +1,4 @@
+import EmulatorDirectory
 import Foundation
 import Hummingbird
 import HummingbirdTLS

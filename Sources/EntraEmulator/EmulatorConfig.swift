@@ -1,3 +1,4 @@
+import EmulatorDirectory
 import Foundation
 
 /// The emulator's configuration (a JSON file, `--config`), snake_case keys. Every field is optional.

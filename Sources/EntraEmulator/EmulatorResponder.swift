@@ -1,3 +1,4 @@
+import EmulatorDirectory
 import CompressNIO
 import Foundation
 import HTTPTypes

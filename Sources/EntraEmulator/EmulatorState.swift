@@ -1,3 +1,4 @@
+import EmulatorDirectory
 import Foundation
 
 /// A fault injected through the admin surface: the next `count` requests whose path contains `path` get `mode`.

@@ -1,3 +1,4 @@
+import EmulatorDirectory
 import Foundation
 
 /// The Entra ID side: discovery, JWKS and the v2.0 token endpoint (entra-token-protocol.md §2–§7).

@@ -1,3 +1,4 @@
+import EmulatorDirectory
 import Foundation
 
 /// `/v1.0/applications/{id}` and `/applications(appId='…')`: read, addPassword, removePassword (graph-api.md §5).

@@ -1,3 +1,4 @@
+import EmulatorDirectory
 import Foundation
 
 /// What a valid Graph access token says about its caller.

@@ -1,3 +1,4 @@
+import EmulatorDirectory
 import Foundation
 
 /// `GET /v1.0/users`, `/users/$count`, `/users/{id|upn}` (graph-api.md §1).

@@ -1,3 +1,4 @@
+import EmulatorDirectory
 import Foundation
 
 /// A request as the endpoint handlers see it: decoded, independent of the server library.

@@ -1,3 +1,4 @@
+import EmulatorDirectory
 import Crypto
 import Foundation
 import NIOSSL

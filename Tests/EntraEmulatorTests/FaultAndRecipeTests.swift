@@ -1,3 +1,4 @@
+import EmulatorDirectory
 import EntraEmulator
 import Foundation
 import Testing

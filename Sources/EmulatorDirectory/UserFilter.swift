@@ -1,5 +1,5 @@
 /// `$filter` for users: a small OData parser and evaluator with Graph's per-property operator rules (graph-api.md §1.5).
-indirect enum FilterNode {
+public indirect enum FilterNode: Sendable {
     case and(FilterNode, FilterNode)
     case or(FilterNode, FilterNode)
     case not(FilterNode)
@@ -8,7 +8,7 @@ indirect enum FilterNode {
     case within(UserProperty, [FilterLiteral])                 // in
     case anyEquals(UserProperty, String)                       // businessPhones/any(p:p eq '…')
 
-    func matches(_ u: DirectoryUser) -> Bool {
+    public func matches(_ u: DirectoryUser) -> Bool {
         switch self {
         case .and(let a, let b): return a.matches(u) && b.matches(u)
         case .or(let a, let b): return a.matches(u) || b.matches(u)
@@ -42,9 +42,9 @@ indirect enum FilterNode {
     }
 }
 
-enum FilterLiteral: Equatable {
+public enum FilterLiteral: Equatable, Sendable {
     case string(String), bool(Bool), null, number(String)
-    var text: String? {
+    public var text: String? {
         switch self {
         case .string(let s): s
         case .bool(let b): b ? "true" : "false"
@@ -55,9 +55,9 @@ enum FilterLiteral: Equatable {
 }
 
 /// Which operators each property supports by default and which only in advanced mode.
-enum FilterRules {
+public enum FilterRules {
     /// operator names: eq ne not in startswith endswith ge le null (= "eq null"), any
-    static func rule(_ p: UserProperty) -> (basic: Set<String>, advanced: Set<String>) {
+    public static func rule(_ p: UserProperty) -> (basic: Set<String>, advanced: Set<String>) {
         switch p {
         case .id: return (["eq", "in"], ["ne", "not"])
         case .displayName: return (["eq", "in", "startswith"], ["ne", "not", "null", "ge", "le"])
@@ -79,28 +79,28 @@ enum FilterRules {
     }
 }
 
-struct FilterParser {
+public struct FilterParser {
     private var tokens: [String]
     private var pos = 0
     /// Set when a clause needs advanced mode; the first such operator is remembered for the error.
     private(set) var advancedOperator: String?
 
-    init(_ text: String) throws {
+    public init(_ text: String) throws {
         tokens = try Self.tokenize(text)
     }
 
-    static func parse(_ text: String) throws -> (FilterNode, advancedOperator: String?) {
+    public static func parse(_ text: String) throws -> (FilterNode, advancedOperator: String?) {
         var p = try FilterParser(text)
         let node = try p.parseOr()
         guard p.pos == p.tokens.count else { throw invalid(text) }
         return (node, p.advancedOperator)
     }
 
-    static func invalid(_ text: String) -> GraphError {
+    public static func invalid(_ text: String) -> GraphError {
         .badRequest("Invalid filter clause: syntax error in '\(text)'.")
     }
 
-    static func tokenize(_ s: String) throws -> [String] {
+    public static func tokenize(_ s: String) throws -> [String] {
         var out: [String] = []
         var i = s.startIndex
         while i < s.endIndex {
@@ -142,19 +142,19 @@ struct FilterParser {
         guard try next() == t else { throw GraphError.badRequest("Invalid filter clause: expected '\(t)'.") }
     }
 
-    mutating func parseOr() throws -> FilterNode {
+    public mutating func parseOr() throws -> FilterNode {
         var left = try parseAnd()
         while peek()?.lowercased() == "or" { pos += 1; left = .or(left, try parseAnd()) }
         return left
     }
 
-    mutating func parseAnd() throws -> FilterNode {
+    public mutating func parseAnd() throws -> FilterNode {
         var left = try parseUnary()
         while peek()?.lowercased() == "and" { pos += 1; left = .and(left, try parseUnary()) }
         return left
     }
 
-    mutating func parseUnary() throws -> FilterNode {
+    public mutating func parseUnary() throws -> FilterNode {
         if peek()?.lowercased() == "not" {
             pos += 1
             let inner = try parseUnary()
@@ -164,7 +164,7 @@ struct FilterParser {
         return try parsePrimary()
     }
 
-    mutating func parsePrimary() throws -> FilterNode {
+    public mutating func parsePrimary() throws -> FilterNode {
         let t = try next()
         if t == "(" {
             let e = try parseOr()
@@ -246,7 +246,7 @@ struct FilterParser {
 }
 
 extension FilterNode {
-    var property: UserProperty? {
+    public var property: UserProperty? {
         switch self {
         case .compare(let p, _, _), .function(_, let p, _), .within(let p, _), .anyEquals(let p, _): p
         case .not(let inner): inner.property

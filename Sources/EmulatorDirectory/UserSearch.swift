@@ -1,10 +1,10 @@
 /// `$search="displayName:wa" AND "mail:adele"` (graph-api.md §1.6).
-indirect enum SearchNode {
+public indirect enum SearchNode: Sendable {
     case clause(UserProperty, String)
     case and(SearchNode, SearchNode)
     case or(SearchNode, SearchNode)
 
-    func matches(_ u: DirectoryUser) -> Bool {
+    public func matches(_ u: DirectoryUser) -> Bool {
         switch self {
         case .and(let a, let b): return a.matches(u) && b.matches(u)
         case .or(let a, let b): return a.matches(u) || b.matches(u)
@@ -19,7 +19,7 @@ indirect enum SearchNode {
     }
 
     /// Splits on spaces, symbols, digit runs and lower→upper case changes; lower-cased.
-    static func tokens(_ s: String) -> [String] {
+    public static func tokens(_ s: String) -> [String] {
         var out: [String] = []
         var current = ""
         var previous: Character?
@@ -36,7 +36,7 @@ indirect enum SearchNode {
         return out
     }
 
-    static func parse(_ text: String) throws -> SearchNode {
+    public static func parse(_ text: String) throws -> SearchNode {
         var tokens: [String] = []
         var i = text.startIndex
         while i < text.endIndex {
@@ -92,7 +92,7 @@ indirect enum SearchNode {
         return node
     }
 
-    static func bad(_ text: String) -> GraphError {
+    public static func bad(_ text: String) -> GraphError {
         .badRequest("Syntax error: character '\(text.prefix(1))' is not valid at position 0 in '\(text)'.")
     }
 }

@@ -1,17 +1,17 @@
 import Foundation
 
 /// A parsed `GET /v1.0/users` query with Graph's validation rules applied.
-struct UsersQuery {
-    var select: [UserProperty]?
-    var filter: FilterNode?
-    var search: SearchNode?
-    var orderBy: (UserProperty, descending: Bool)?
-    var top = 100
-    var count = false
-    var offset = 0
+public struct UsersQuery: Sendable {
+    public var select: [UserProperty]?
+    public var filter: FilterNode?
+    public var search: SearchNode?
+    public var orderBy: (UserProperty, descending: Bool)?
+    public var top = 100
+    public var count = false
+    public var offset = 0
 
     /// `params` are decoded (name, value) pairs; `eventual` is the ConsistencyLevel: eventual header.
-    static func parse(_ params: [(String, String)], eventual: Bool) throws -> UsersQuery {
+    public static func parse(_ params: [(String, String)], eventual: Bool) throws -> UsersQuery {
         var q = UsersQuery()
         var advancedOperator: String?
         var hasFilter = false
@@ -73,7 +73,7 @@ struct UsersQuery {
         return q
     }
 
-    static func parseSelect(_ value: String) throws -> [UserProperty] {
+    public static func parseSelect(_ value: String) throws -> [UserProperty] {
         var out: [UserProperty] = []
         for raw in value.split(separator: ",") {
             let name = raw.trimmingCharacters(in: .whitespaces)
@@ -91,7 +91,7 @@ struct UsersQuery {
     }
 
     /// Applies filter, search and order to the directory (no paging).
-    func apply(to users: [DirectoryUser]) -> [DirectoryUser] {
+    public func apply(to users: [DirectoryUser]) -> [DirectoryUser] {
         var result = users
         if let filter { result = result.filter(filter.matches) }
         if let search { result = result.filter(search.matches) }
@@ -106,18 +106,18 @@ struct UsersQuery {
         return result
     }
 
-    var selectSuffix: String { select.map { "(" + $0.map(\.rawValue).joined(separator: ",") + ")" } ?? "" }
-    var properties: [UserProperty] { select ?? UserProperty.defaults }
-    var isPlain: Bool { filter == nil && search == nil && orderBy == nil }
+    public var selectSuffix: String { select.map { "(" + $0.map(\.rawValue).joined(separator: ",") + ")" } ?? "" }
+    public var properties: [UserProperty] { select ?? UserProperty.defaults }
+    public var isPlain: Bool { filter == nil && search == nil && orderBy == nil }
 }
 
 /// Opaque `$skiptoken`: base64url of a versioned offset. Clients must never build one.
-enum SkipToken {
-    static func encode(_ offset: Int) -> String {
+public enum SkipToken {
+    public static func encode(_ offset: Int) -> String {
         Data("RFNwdAIA:\(offset)".utf8).base64URL
     }
 
-    static func decode(_ token: String) -> Int? {
+    public static func decode(_ token: String) -> Int? {
         guard let data = Data(base64URL: token), let s = String(data: data, encoding: .utf8), s.hasPrefix("RFNwdAIA:"),
               let n = Int(s.dropFirst(9)), n >= 0 else { return nil }
         return n
@@ -125,12 +125,12 @@ enum SkipToken {
 }
 
 extension Data {
-    var base64URL: String {
+    public var base64URL: String {
         base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 
-    init?(base64URL s: String) {
+    public init?(base64URL s: String) {
         var b = s.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         b = b.replacingOccurrences(of: "=", with: "")
         while b.count % 4 != 0 { b += "=" }

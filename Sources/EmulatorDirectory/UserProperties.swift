@@ -1,12 +1,12 @@
 /// A JSON value of a user property.
-enum PropertyValue: Equatable {
+public enum PropertyValue: Equatable, Sendable {
     case null
     case string(String)
     case bool(Bool)
     case strings([String])
     case objects([[String: String]])
 
-    var text: String? {
+    public var text: String? {
         switch self {
         case .string(let s): s
         case .bool(let b): b ? "true" : "false"
@@ -16,7 +16,7 @@ enum PropertyValue: Equatable {
 }
 
 /// User properties the emulator knows. The 11 defaults come first, in Graph's serialisation order.
-enum UserProperty: String, CaseIterable {
+public enum UserProperty: String, CaseIterable, Sendable {
     case businessPhones, displayName, givenName, jobTitle, mail, mobilePhone, officeLocation, preferredLanguage, surname
     case userPrincipalName, id
     case accountEnabled, userType, department, createdDateTime, mailNickname, city, country, usageLocation, companyName
@@ -25,24 +25,24 @@ enum UserProperty: String, CaseIterable {
     case postalCode, state, streetAddress, faxNumber, otherMails, proxyAddresses, ageGroup, employeeType
     case onPremisesSyncEnabled, externalUserState, creationType, imAddresses, legalAgeGroupClassification
 
-    static let defaults: [UserProperty] = [
+    public static let defaults: [UserProperty] = [
         .businessPhones, .displayName, .givenName, .jobTitle, .mail, .mobilePhone, .officeLocation, .preferredLanguage,
         .surname, .userPrincipalName, .id,
     ]
 
     /// Properties that exist only on a single user: selecting one on the collection gives 501.
-    static let singleUserOnly: Set<String> = [
+    public static let singleUserOnly: Set<String> = [
         "aboutme", "birthday", "hiredate", "interests", "mysite", "pastprojects", "preferredname", "responsibilities",
         "schools", "skills", "mailboxsettings",
     ]
 
     /// Case-insensitive lookup, as Graph matches property names.
-    static func named(_ name: String) -> UserProperty? {
+    public static func named(_ name: String) -> UserProperty? {
         let lower = name.lowercased()
         return allCases.first { $0.rawValue.lowercased() == lower }
     }
 
-    func value(of u: DirectoryUser) -> PropertyValue {
+    public func value(of u: DirectoryUser) -> PropertyValue {
         func s(_ v: String?) -> PropertyValue { v.map(PropertyValue.string) ?? .null }
         switch self {
         case .businessPhones: return .strings(u.businessPhones)
@@ -74,8 +74,8 @@ enum UserProperty: String, CaseIterable {
 }
 
 /// Fast JSON writing for user pages (keys in the order given).
-enum UserJSON {
-    static func append(_ u: DirectoryUser, properties: [UserProperty], to out: inout String) {
+public enum UserJSON {
+    public static func append(_ u: DirectoryUser, properties: [UserProperty], to out: inout String) {
         out += "{"
         for (i, p) in properties.enumerated() {
             if i > 0 { out += "," }
@@ -85,7 +85,7 @@ enum UserJSON {
         out += "}"
     }
 
-    static func appendValue(_ v: PropertyValue, to out: inout String) {
+    public static func appendValue(_ v: PropertyValue, to out: inout String) {
         switch v {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
@@ -109,7 +109,7 @@ enum UserJSON {
         }
     }
 
-    static func appendString(_ s: String, to out: inout String) {
+    public static func appendString(_ s: String, to out: inout String) {
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {

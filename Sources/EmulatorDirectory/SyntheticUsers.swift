@@ -31,37 +31,37 @@ public struct DirectoryUser: Sendable {
 public enum SyntheticUsers {
     public static let listVersion = 1
 
-    static let given = [
+    public static let given = [
         "Adele", "Alex", "Allan", "Bianca", "Brian", "Cameron", "Christie", "Debra", "Diego", "Emily", "Enrico", "Grady",
         "Henrietta", "Isaiah", "Irvin", "Johanna", "Joni", "Lee", "Lidia", "Lynne", "Megan", "Miriam", "Nestor", "Oscar",
         "Patti", "Pradeep", "Raul", "Sanjay", "Sofia", "Tomas", "Ursula", "Valentina", "Wilhelm", "Xavier", "Yasmin", "Zoe",
         "Amara", "Bjorn", "Chen", "Dmitri", "Elif", "Farah", "Gustavo", "Hana", "Ivan", "Jamal", "Keiko", "Lars", "Mateo",
         "Nadia", "Olga", "Priya", "Quentin", "Rosa", "Stefan", "Tariq",
     ]
-    static let surname = [
+    public static let surname = [
         "Vance", "Wilber", "Deyoung", "Pincher", "Johnson", "White", "Cline", "Berger", "Siciliani", "Braun", "Catteneo",
         "Archie", "Cleveland", "Curtis", "Sink", "Lauer", "Sherman", "Gu", "Holloway", "Robbins", "Bowen", "Graham", "Wilke",
         "Ward", "Fernandez", "Gupta", "Razi", "Patel", "Rossi", "Novak", "Schmidt", "Moreau", "Kowalski", "Larsen", "Okafor",
         "Tanaka", "Nguyen", "Silva", "Haddad", "Ivanova", "Yilmaz", "Jensen", "Murphy", "Kelly", "Fischer", "Dubois", "Costa",
         "Andersson", "Nakamura", "Mendes", "OBrien", "Petrov", "Quinn", "Sato",
     ]
-    static let jobs = [
+    public static let jobs = [
         "Retail Manager", "Marketing Assistant", "Accountant", "Engineer", "Product Manager", "Designer", "Sales Manager",
         "Attorney", "Director", "Developer", "Support Engineer", "Data Analyst", "Recruiter", "Buyer", "Technician",
     ]
-    static let departments = [
+    public static let departments = [
         "Retail", "Marketing", "Finance", "Engineering", "Sales", "Legal", "Executive Management", "Human Resources",
         "Operations", "Research", "Support", "IT",
     ]
     /// (city, country, ISO code)
-    static let places: [(String, String, String)] = [
+    public static let places: [(String, String, String)] = [
         ("Redmond", "United States", "US"), ("Seattle", "United States", "US"), ("New York", "United States", "US"),
         ("London", "United Kingdom", "GB"), ("Dublin", "Ireland", "IE"), ("Berlin", "Germany", "DE"), ("Munich", "Germany", "DE"),
         ("Paris", "France", "FR"), ("Lyon", "France", "FR"), ("Madrid", "Spain", "ES"), ("Milan", "Italy", "IT"),
         ("Warsaw", "Poland", "PL"), ("Stockholm", "Sweden", "SE"), ("Tokyo", "Japan", "JP"), ("Sydney", "Australia", "AU"),
         ("Toronto", "Canada", "CA"), ("Sao Paulo", "Brazil", "BR"), ("Bangalore", "India", "IN"),
     ]
-    static let externalDomains = ["adatum.com", "fabrikam.com", "litware.com", "northwindtraders.com", "tailspintoys.com", "wingtiptoys.com"]
+    public static let externalDomains = ["adatum.com", "fabrikam.com", "litware.com", "northwindtraders.com", "tailspintoys.com", "wingtiptoys.com"]
 
     /// Generates `count` users (at least 4) for `domain` from `seed`.
     public static func generate(seed: String, count: Int, domain: String) -> [DirectoryUser] {
@@ -127,9 +127,9 @@ public enum SyntheticUsers {
         return users
     }
 
-    static func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+    public static func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
 
-    static func uuid(from h: [UInt8]) -> String {
+    public static func uuid(from h: [UInt8]) -> String {
         var b = Array(h[0..<16])
         b[6] = (b[6] & 0x0F) | 0x40
         b[8] = (b[8] & 0x3F) | 0x80
@@ -138,7 +138,7 @@ public enum SyntheticUsers {
         return String(c[0..<8]) + "-" + String(c[8..<12]) + "-" + String(c[12..<16]) + "-" + String(c[16..<20]) + "-" + String(c[20..<32])
     }
 
-    static func fixedUser(_ i: Int, id: String, domain: String) -> DirectoryUser {
+    public static func fixedUser(_ i: Int, id: String, domain: String) -> DirectoryUser {
         var u = DirectoryUser(
             id: id, displayName: "", givenName: nil, surname: nil, mail: nil, mailNickname: nil, userPrincipalName: "",
             jobTitle: nil, officeLocation: nil, businessPhones: [], mobilePhone: nil, preferredLanguage: nil,
@@ -166,21 +166,21 @@ public enum SyntheticUsers {
 }
 
 /// Graph's timestamp shapes.
-enum GraphTime {
-    nonisolated(unsafe) static let secondsFormatter: DateFormatter = {
+public enum GraphTime {
+    public nonisolated(unsafe) static let secondsFormatter: DateFormatter = {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "UTC")
         f.dateFormat = "yyyy-MM-dd'T'HH:mm:ss'Z'"
         return f
     }()
-    static let lock = NSLock()
+    public static let lock = NSLock()
 
     /// `2026-01-01T10:00:00Z`
-    static func seconds(_ d: Date) -> String { lock.withLock { secondsFormatter.string(from: d) } }
+    public static func seconds(_ d: Date) -> String { lock.withLock { secondsFormatter.string(from: d) } }
 
     /// `2026-01-01T10:00:00.1234567Z` (addPassword's generated timestamps)
-    static func sevenDigits(_ d: Date) -> String {
+    public static func sevenDigits(_ d: Date) -> String {
         let whole = d.timeIntervalSince1970.rounded(.down)
         let frac = Int(((d.timeIntervalSince1970 - whole) * 10_000_000).rounded(.down))
         let base = seconds(Date(timeIntervalSince1970: whole))
@@ -188,13 +188,13 @@ enum GraphTime {
     }
 
     /// innerError `date`: `2026-01-01T10:00:00` (no fraction, no Z)
-    static func innerErrorDate(_ d: Date) -> String { String(seconds(d).dropLast()) }
+    public static func innerErrorDate(_ d: Date) -> String { String(seconds(d).dropLast()) }
 
     /// Entra's `timestamp`: `2026-01-01 10:00:00Z`
-    static func entraTimestamp(_ d: Date) -> String { seconds(d).replacingOccurrences(of: "T", with: " ") }
+    public static func entraTimestamp(_ d: Date) -> String { seconds(d).replacingOccurrences(of: "T", with: " ") }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (any number of fraction digits).
-    static func parse(_ s: String) -> Date? {
+    public static func parse(_ s: String) -> Date? {
         guard s.hasSuffix("Z") else { return nil }
         var body = String(s.dropLast())
         var fraction = 0.0
