@@ -54,4 +54,29 @@ printf '\n$ head -c 64 %s/vault.db | od -A d -t x1z | head -3\n' "$VAULT_DIR"
 head -c 64 "$VAULT_DIR/vault.db" | od -A d -t x1z | head -3
 
 echo
+echo "== tokens: the first run asks Entra ID, the second is served from the encrypted cache"
+short() { python3 -c 'import json,sys; d=json.load(sys.stdin); d["access_token"]=d["access_token"][:24]+"…"; print(json.dumps(d, indent=2, ensure_ascii=False))'; }
+printf '\n$ vault token demo --json\n'; vault token demo --json | short
+printf '\n$ vault token demo --json\n'; vault token demo --json | short
+run vault cache list
+printf '\n$ curl -s --cacert ca.pem %s/_emulator/counters   # token requests the emulator saw\n' "$authority"
+curl -s --cacert "$VAULT_CA_BUNDLE" "$authority/_emulator/counters" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("token requests:", d["token_requests_total"])'
+
+echo
+echo "== Microsoft Graph with the app's identity: every page, streamed"
+run vault run users demo --output table --max 8
+run vault run users demo --filter "startswith(displayName,'A')" --select displayName,mail,jobTitle --output csv --max 5
+printf '\n$ vault run users demo --output ndjson | wc -l\n'; vault run users demo --output ndjson | wc -l
+run vault run get demo /users/\$count --header 'ConsistencyLevel: eventual'
+
+echo
+echo "== rotating the client secret through Graph: add, journal, prove, commit, remove the old one"
+run vault status
+run vault rotate-secret demo --expires-in 90d
+run vault status
+printf '\n$ curl -s --cacert ca.pem %s/_emulator/apps/%s   # the app now holds exactly one password\n' "$authority" "$client_id"
+curl -s --cacert "$VAULT_CA_BUNDLE" "$authority/_emulator/apps/$client_id" | python3 -c 'import json,sys; d=json.load(sys.stdin); [print(" ", p["key_id"], p["hint"] + "…", "ends", p["end"]) for p in d["passwords"]]'
+printf '\n$ vault cache list   # the old secret'"'"'s tokens were dropped; this one was fetched with the new secret\n'; vault cache list
+
+echo
 echo "== demo finished"
