@@ -55,3 +55,10 @@ public enum AppValidation {
         }
     }
 }
+
+extension VaultError {
+    /// The one error for a name that is not in the vault.
+    public static func unknownApp(_ name: String) -> VaultError {
+        VaultError("app.unknown", "no app named '\(name)' in the vault", hint: "`vault list` shows the stored apps", exit: .usage)
+    }
+}

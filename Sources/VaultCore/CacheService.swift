@@ -40,7 +40,7 @@ public struct CacheService: Sendable {
                 return count
             }
             guard let meta = unlocked.contents.app(named: app)?.metadata else {
-                throw VaultError("app.unknown", "no app named '\(app)' in the vault", hint: "`vault list` shows the stored apps", exit: .usage)
+                throw VaultError.unknownApp(app)
             }
             var cache = (try? store.load()).flatMap { $0 }.flatMap { try? MSALCache.parse($0) } ?? MSALCache()
             let removed = cache.remove(clientID: meta.clientID)

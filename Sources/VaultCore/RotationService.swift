@@ -272,7 +272,7 @@ public struct RotationService: Sendable {
             }
         }
         try vault.update(unlock) { v in
-            guard let stored = v.contents.app(named: app) else { throw VaultError("app.unknown", "no app named '\(app)'", exit: .usage) }
+            guard let stored = v.contents.app(named: app) else { throw VaultError.unknownApp(app) }
             var meta = stored.metadata
             meta.secretHint = secret.prefixString(3)
             meta.secretKeyID = nil

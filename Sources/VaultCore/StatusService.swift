@@ -40,7 +40,7 @@ public struct StatusService: Sendable {
         let chosen = try names.map { wanted in
             try wanted.map { n in
                 guard let m = all.first(where: { $0.name == n }) else {
-                    throw VaultError("app.unknown", "no app named '\(n)' in the vault", hint: "`vault list` shows the stored apps", exit: .usage)
+                    throw VaultError.unknownApp(n)
                 }
                 return m
             }

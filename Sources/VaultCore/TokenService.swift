@@ -35,7 +35,7 @@ public struct TokenService: Sendable {
     public func session(app name: String) throws -> AppSession {
         let unlocked = try vault.open(unlock)
         guard let app = unlocked.contents.app(named: name) else {
-            throw VaultError("app.unknown", "no app named '\(name)' in the vault", hint: "`vault list` shows the stored apps", exit: .usage)
+            throw VaultError.unknownApp(name)
         }
         if refusePendingRotation, unlocked.contents.record(kind: RotationJournal.kind, name: name) != nil {
             throw VaultError("rotation.pending", "a rotation of '\(name)' is pending", hint: "vault rotate-secret \(name) --resume", exit: .tempFailure)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VaultCore
 import VaultCrypto
 import VaultStore
 
@@ -31,6 +32,6 @@ struct ShowCommand: ParsableCommand {
 
 enum AppLookup {
     static func missing(_ name: String) -> VaultError {
-        VaultError("app.unknown", "no app named '\(name)' in the vault", hint: "`vault list` shows the stored apps", exit: .usage)
+        VaultError.unknownApp(name)
     }
 }
