@@ -169,6 +169,21 @@ struct RotationTests {
         #expect(try v.run(["token", "demo", "--json"]).stdout.contains("identity_provider"), "cached tokens of the old secret were dropped")
     }
 
+    @Test("rotating at the most verbose level logs no secret and no token")
+    func verboseRotation() throws {
+        let (emu, v) = try setUp()
+        defer { emu.stop() }
+        let r = try v.run(["rotate-secret", "demo", "-vv"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("/addPassword"))
+        #expect(r.stderr.contains("\"secretText\":\"[REDACTED]\""))
+        #expect(r.stderr.contains("client_secret=[REDACTED]"))
+        // Entra secrets: 4 characters then "Q~"; tokens: three base64url parts starting "eyJ".
+        #expect(r.stderr.range(of: #"[A-Za-z0-9._~-]{3}[A-Za-z0-9._~-]Q~[A-Za-z0-9._~-]{10}"#, options: .regularExpression) == nil)
+        #expect(r.stderr.range(of: #"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\."#, options: .regularExpression) == nil)
+        #expect(!r.stderr.contains(emu.app.secret!))
+    }
+
     @Test("vault status exit codes: healthy 0, expiring soon 1, expired 2, rotation pending 3")
     func status() throws {
         let (emu, v) = try setUp()
