@@ -5,11 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libsodium-dev libcurl4-openssl-dev pkg-config zlib1g-dev)
-python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
+command -v python3 >/dev/null 2>&1 || packages+=(python3)
+command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+command -v swift >/dev/null 2>&1 || { echo "setup: Swift 6 is required (swift on the PATH); see https://swift.org/install" >&2; exit 69; }
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   sudo=""
