@@ -86,7 +86,8 @@ public enum Emulator {
             server = .http1()
         }
         var logger = Logger(label: "vault-emulator")
-        logger.logLevel = .warning
+        // In-process emulators are stopped by cancellation, which the server reports as errors: keep those quiet.
+        logger.logLevel = signals.isEmpty ? .critical : .warning
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             responder: EmulatorResponder(core: core),

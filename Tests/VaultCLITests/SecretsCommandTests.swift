@@ -41,8 +41,17 @@ struct SecretsCommandTests {
         p.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try p.run()
         try input.fileHandleForWriting.write(contentsOf: Data(CLIVault.secret.utf8))
-        let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(p.processIdentifier)/cmdline"))) ?? Data()
-        let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(p.processIdentifier)/environ"))) ?? Data()
+        // /proc files report size 0: read them to EOF, and wait (bounded) until the child has exec'd.
+        func procFile(_ name: String) -> Data {
+            FileHandle(forReadingAtPath: "/proc/\(p.processIdentifier)/\(name)")?.readDataToEndOfFile() ?? Data()
+        }
+        var cmdline = procFile("cmdline")
+        let deadline = Date().addingTimeInterval(10)
+        while cmdline.range(of: Data("add-app".utf8)) == nil, Date() < deadline {
+            usleep(10_000)
+            cmdline = procFile("cmdline")
+        }
+        let environ = procFile("environ")
         try input.fileHandleForWriting.close()
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
