@@ -3,6 +3,7 @@ import FoundationEssentials
 import Graph
 import VaultCore
 import VaultCrypto
+import VaultHTTP
 import VaultStore
 
 struct RunCommand: ParsableCommand {
@@ -108,9 +109,17 @@ struct RunUserCommand: ParsableCommand {
 }
 
 enum RawOutput {
-    /// A response body: pretty on a terminal, as received otherwise.
-    static func write(_ body: [UInt8]) {
-        guard !body.isEmpty else { return }
+    /// A response body: pretty on a terminal, as received otherwise. Secrets Graph returns (addPassword's
+    /// `secretText`, any `access_token`) are withheld: vault never prints a secret.
+    static func write(_ original: [UInt8]) {
+        guard !original.isEmpty else { return }
+        var body = original
+        let text = String(decoding: original, as: UTF8.self)
+        let redacted = Redaction.json(text)
+        if redacted != text {
+            body = Array(redacted.utf8)
+            Console.warn("a secret in Graph's answer was replaced by [REDACTED]: vault never prints secrets (rotate with `vault rotate-secret`)")
+        }
         let out = OutputWriter()
         if Console.stdoutIsTerminal, body.first == 0x7b || body.first == 0x5b { out.write(JSONPretty.format(body)) } else { out.write(body) }
         if body.last != 0x0a { out.write([0x0a]) }

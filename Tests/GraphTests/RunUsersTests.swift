@@ -163,6 +163,8 @@ struct RunUsersTests {
         let added = try v.run(["run", "post", "demo", "/applications(appId='\(emu.app.clientID)')/addPassword", "--body", "-"],
                               stdin: #"{"passwordCredential":{"displayName":"from-run-post"}}"#)
         #expect(added.status == 0, "\(added.stderr)")
+        #expect(added.stdout.contains("\"secretText\":\"[REDACTED]\""), "vault never prints a secret")
+        #expect(added.stderr.contains("vault: warning: a secret in Graph's answer was replaced by [REDACTED]"))
         let keyID = try #require((try JSONSerialization.jsonObject(with: added.stdoutData) as? [String: Any])?["keyId"] as? String)
         let bodyFile = v.dir.write("remove.json", Data(#"{"keyId":"\#(keyID)"}"#.utf8))
         let removed = try v.run(["run", "post", "demo", "/applications(appId='\(emu.app.clientID)')/removePassword", "--body", bodyFile])
