@@ -64,7 +64,7 @@ public struct ClientCredentials: Sendable {
             let response: HTTPResponse
             do {
                 response = try transport.send(request)
-            } catch let e as VaultError where CurlTransportRetry.isRetryable(e) && attempt < retry.maxRetries {
+            } catch let e as VaultError where TransportFailure.isRetryable(e) && attempt < retry.maxRetries {
                 sleeper.sleep(seconds: delay(attempt: attempt, retryAfter: nil))
                 attempt += 1
                 continue
@@ -120,10 +120,6 @@ public struct ClientCredentials: Sendable {
         let tail = "&scope=\(FormEncoding.encode(scope))"
         return SecretBytes.concat([FormEncoding.bytes(head), FormEncoding.encode(secret), FormEncoding.bytes(tail)])
     }
-}
-
-enum CurlTransportRetry {
-    static func isRetryable(_ e: VaultError) -> Bool { e.code == "http.connect" }
 }
 
 /// An integer that may arrive as a JSON number or a numeric string.

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import Synchronization
 import VaultStore
 
 /// Where the encrypted MSAL cache lives, with the lock that makes fetches single-flight across processes.
@@ -100,19 +101,11 @@ public struct TokenProvider: Sendable {
 }
 
 /// The in-memory twin of the on-disk cache, for unit tests.
-public final class MemoryTokenCache: TokenCacheStorage, @unchecked Sendable {
-    // @unchecked: every access holds `lock`.
-    private let lock = NSLockLike()
-    private var bytes: [UInt8]?
-    public init(json: [UInt8]? = nil) { bytes = json }
-    public func load() throws -> SecretBytes? { lock.run { bytes.map { var b = $0; return SecretBytes(consuming: &b) } } }
-    public func save(_ plaintext: SecretBytes) throws { lock.run { bytes = plaintext.withUnsafeBytes { Array($0) } } }
+public final class MemoryTokenCache: TokenCacheStorage {
+    private let bytes: Mutex<[UInt8]?>
+    public init(json: [UInt8]? = nil) { bytes = Mutex(json) }
+    public func load() throws -> SecretBytes? { bytes.withLock { $0.map { var b = $0; return SecretBytes(consuming: &b) } } }
+    public func save(_ plaintext: SecretBytes) throws { bytes.withLock { $0 = plaintext.withUnsafeBytes { Array($0) } } }
     public func withLock<R>(_ body: () throws -> R) throws -> R { try body() }
-    public var json: [UInt8]? { lock.run { bytes } }
-}
-
-import Synchronization
-final class NSLockLike: Sendable {
-    private let m = Mutex<Void>(())
-    func run<R>(_ body: () throws -> R) rethrows -> R { try m.withLock { _ in try body() } }
+    public var json: [UInt8]? { bytes.withLock { $0 } }
 }

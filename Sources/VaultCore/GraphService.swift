@@ -11,7 +11,6 @@ public final class ProviderTokenSource: AccessTokenSource, Sendable {
     let identity: AppIdentity
     let scope: String
     private let notes = Mutex<[String]>([])
-    private let fetches = Mutex<Int>(0)
 
     public init(provider: TokenProvider, identity: AppIdentity, scope: String) {
         self.provider = provider
@@ -22,7 +21,6 @@ public final class ProviderTokenSource: AccessTokenSource, Sendable {
     public func accessToken(rejecting: String?) throws -> String {
         let r = try provider.token(for: identity, scope: scope, rejecting: rejecting)
         notes.withLock { $0 += r.warnings }
-        if r.source == .identityProvider { fetches.withLock { $0 += 1 } }
         return r.token.secret
     }
 

@@ -45,7 +45,7 @@ public struct RotationService: Sendable {
             throw VaultError("rotation.pending", "a rotation of '\(app)' is pending", hint: "finish it first: vault rotate-secret \(app) --resume", exit: .tempFailure)
         }
         let session = try tokens.session(app: app)
-        let oldGraph = try graph(session, secret: nil)
+        let oldGraph = try graph(session)
         // 1. Read the app's passwords with the current secret; refuse before any change without the permission.
         let token = try oldGraph.tokens.accessToken(rejecting: nil)
         let roles = Set(TokenClaims.payload(of: token)?["roles"].flatMap { v -> [String]? in
@@ -168,7 +168,7 @@ public struct RotationService: Sendable {
         var report = RotationReport(app: j.app, newKeyID: j.newKeyID, newHint: j.newHint, newEnd: j.newEnd)
         // 6. Remove the old password only, with the new credentials (unknown keyId counts as done).
         if let old = j.oldKeyID, !j.keepOld, old != j.newKeyID {
-            let newGraph = try graph(try tokens.session(app: j.app), secret: nil)
+            let newGraph = try graph(try tokens.session(app: j.app))
             try Applications(client: newGraph.client).removePassword(appID: clientID, keyID: old)
             report.removedKeyID = old
             checkpoint("after-remove")
@@ -190,7 +190,7 @@ public struct RotationService: Sendable {
     /// Removes what a rotation added (the journaled new keyId, or passwords it may have added before journaling
     /// their secret) with the current credentials, then deletes the journal.
     func rollBack(_ j: RotationJournal, session: AppSession) throws {
-        let apps = Applications(client: try graph(session, secret: nil).client)
+        let apps = Applications(client: try graph(session).client)
         var targets: [String] = j.newKeyID.map { [$0] } ?? []
         if j.newKeyID == nil {
             // Orphans: passwords absent before, with this rotation's display name, added after it started.
@@ -231,7 +231,8 @@ public struct RotationService: Sendable {
         }
     }
 
-    func graph(_ session: AppSession, secret: SecretBytes?) throws -> GraphService {
+    /// Graph with the app's currently stored secret (tokens through the cache).
+    func graph(_ session: AppSession) throws -> GraphService {
         try GraphService(tokenService: tokens, app: session.metadata.name)
     }
 

@@ -122,9 +122,6 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
         }
     }
 
-    /// Whether a failure is worth retrying (the connection broke; a timeout is not retried: it already waited).
-    public static func isRetryable(_ error: VaultError) -> Bool { error.code == "http.connect" }
-
     /// Loopback never goes through a proxy; the user's own no_proxy list is kept.
     static let noProxy: String = {
         let user = [getenv("no_proxy"), getenv("NO_PROXY")].compactMap { $0.map { String(cString: $0) } }.filter { !$0.isEmpty }

@@ -59,6 +59,9 @@ public struct HTTPOptions: Sendable {
 
 /// Transport failures, each mapped to a `VaultError` with an exit code that says whether to try again.
 public enum TransportFailure {
+    /// Whether a failure is worth retrying: the connection broke. A timeout is not retried: it already waited.
+    public static func isRetryable(_ error: VaultError) -> Bool { error.code == "http.connect" }
+
     public static func connect(_ url: String, _ detail: String) -> VaultError {
         VaultError("http.connect", "cannot connect to \(URLParts.origin(url)): \(detail)",
                    hint: "check the network, proxy settings (https_proxy, no_proxy) and the authority/graph URL", exit: .unavailable)

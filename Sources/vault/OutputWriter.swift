@@ -72,14 +72,15 @@ enum JSONPretty {
 /// @unchecked Sendable: used only from the command's thread; the retry callback runs synchronously on it.
 final class Progress: @unchecked Sendable {
     let enabled: Bool
-    private var started = ContinuousClock.now
+    private let started = ContinuousClock.now
     private var shown = false
 
     init(enabled: Bool) { self.enabled = enabled }
 
     func update(items: Int, pages: Int) {
         guard enabled else { return }
-        let elapsed = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+        let (seconds, attoseconds) = (ContinuousClock.now - started).components
+        let elapsed = Double(seconds) + Double(attoseconds) / 1e18
         let rate = elapsed > 0 ? Int(Double(items) / elapsed) : 0
         Console.write(2, "\r\u{1B}[K\(items) users, \(pages) page\(pages == 1 ? "" : "s"), \(rate)/s")
         shown = true

@@ -17,7 +17,6 @@ final class MutableBox<T>: @unchecked Sendable {
     private let lock = NSLock()
     init(_ v: T) { value = v }
     func take() -> T.Element where T == [Result<AccessToken, VaultError>] { lock.withLock { value.removeFirst() } }
-    var count: Int { lock.withLock { (value as? [Any])?.count ?? 0 } }
 }
 
 func identity() -> AppIdentity {
