@@ -18,9 +18,18 @@ public final class ProviderTokenSource: AccessTokenSource, Sendable {
         self.scope = scope
     }
 
+    /// The token of the last call, reused while it is fresh: paging must not re-read the cache file for every page.
+    private let current = Mutex<AccessToken?>(nil)
+
     public func accessToken(rejecting: String?) throws -> String {
+        let now = Int64(Date().timeIntervalSince1970)
+        if let t = current.withLock({ $0 }), t.secret != rejecting, t.expiresOn - TokenProvider.expiryBuffer > now,
+           t.refreshOn.map({ $0 > now }) ?? true {
+            return t.secret
+        }
         let r = try provider.token(for: identity, scope: scope, rejecting: rejecting)
         notes.withLock { $0 += r.warnings }
+        current.withLock { $0 = r.token }
         return r.token.secret
     }
 
