@@ -41,7 +41,7 @@ let package = Package(
 
         // The vault's own layers, from the bottom up.
         .target(name: "VaultCrypto", dependencies: ["CSodium", "CProcessShim"], swiftSettings: strict),
-        .target(name: "VaultStore", dependencies: ["VaultCrypto"], swiftSettings: strict),
+        .target(name: "VaultStore", dependencies: ["VaultCrypto", "CProcessShim"], swiftSettings: strict),
         .target(
             name: "VaultHTTP",
             dependencies: ["CCurl", "CCurlShim", "VaultCrypto", .product(name: "Logging", package: "swift-log")],
@@ -134,7 +134,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RotationTests",
-            dependencies: ["VaultTestSupport", "EntraEmulator"],
+            dependencies: ["VaultTestSupport", "EntraEmulator", "VaultStore", "VaultCrypto"],
             swiftSettings: strict
         ),
         .testTarget(

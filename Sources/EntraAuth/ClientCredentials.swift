@@ -10,13 +10,22 @@ public struct AppIdentity: Sendable {
     /// Login host, e.g. `https://login.microsoftonline.com` or the emulator's `https://127.0.0.1:PORT`.
     public var authorityHost: String
     public var secret: SecretBytes
+    /// The tenant id that cached tokens of this app must carry as their realm: the tenant when it is a GUID, else the
+    /// `tid` recorded from the app's first token; nil while unknown (then no cached token matches).
+    public var realm: String?
 
-    public init(name: String, clientID: String, tenant: String, authorityHost: String, secret: SecretBytes) {
+    public init(name: String, clientID: String, tenant: String, authorityHost: String, secret: SecretBytes, realm: String? = nil) {
         self.name = name
         self.clientID = clientID
         self.tenant = tenant
         self.authorityHost = authorityHost
         self.secret = secret
+        self.realm = realm ?? (Self.isGUID(tenant) ? tenant.lowercased() : nil)
+    }
+
+    static func isGUID(_ s: String) -> Bool {
+        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+        return parts.map(\.count) == [8, 4, 4, 4, 12] && parts.allSatisfy { $0.allSatisfy { $0.isASCII && $0.isHexDigit } }
     }
 
     public var tokenEndpoint: String { "\(authorityHost)/\(tenant)/oauth2/v2.0/token" }
@@ -29,8 +38,9 @@ public struct AppIdentity: Sendable {
 public struct TokenRetryPolicy: Sendable {
     public var maxRetries = 3
     public var baseDelay = 0.5
+    /// The longest single wait vault sits through (a longer `Retry-After` ends the attempt with a clear error).
     public var maxDelay = 30.0
-    public init() {}
+    public init(maxDelay: Double = 30) { self.maxDelay = maxDelay }
 }
 
 /// The OAuth2 client-credentials exchange with a client secret (`client_secret_post`).
@@ -79,6 +89,9 @@ public struct ClientCredentials: Sendable {
                     continue
                 }
             }
+            if response.status == 429 {
+                throw EntraErrors.throttled(response, app: app.name, attempts: attempt + 1, maxWait: retry.maxDelay, now: now())
+            }
             let error = EntraErrors.map(response, app: app.name, clientID: app.clientID, tenant: app.tenant, scope: scope)
             if retryable {
                 throw VaultError(error.code, error.reason + " after \(attempt + 1) attempt\(attempt == 0 ? "" : "s")",
@@ -107,9 +120,14 @@ public struct ClientCredentials: Sendable {
                              hint: "a proxy may be rewriting responses", exit: .unavailable)
         }
         let at = Int64(requestedAt.timeIntervalSince1970)
+        let tid = TokenClaims.tenantID(of: t.access_token)?.lowercased()
+        if let expected = app.realm, let tid, tid != expected.lowercased() {
+            throw VaultError("entra.wrong_tenant", "Entra ID issued a token for tenant \(tid) to app '\(app.name)', which is stored for tenant \(expected)",
+                             hint: "check the app's --tenant and --authority; vault will not use a token of another tenant", exit: .dataError)
+        }
         return AccessToken(
             secret: t.access_token, tokenType: t.token_type ?? "Bearer", clientID: app.clientID, environment: app.environment,
-            realm: TokenClaims.tenantID(of: t.access_token) ?? app.tenant, target: scope, cachedAt: at,
+            realm: tid ?? app.realm ?? app.tenant.lowercased(), target: scope, cachedAt: at,
             expiresOn: at + Int64(t.expires_in.value), extendedExpiresOn: at + Int64((t.ext_expires_in ?? t.expires_in).value),
             refreshOn: t.refresh_in.map { at + Int64($0.value) })
     }

@@ -14,6 +14,21 @@ struct EntraErrorBody: Decodable {
 
 /// Turns token-endpoint failures into clear messages keyed on the AADSTS code, with hints and the correlation id.
 public enum EntraErrors {
+    /// 429 from the token endpoint, whatever its body (Entra sends plain text): the wait it asked for, no proxy hint.
+    public static func throttled(_ response: HTTPResponse, app: String, attempts: Int, maxWait: Double, now: Date) -> VaultError {
+        let wait = RetryAfter.seconds(response.header("Retry-After"), now: now)
+        let asked = wait.map { " and asks to wait \(Self.seconds($0))" } ?? ""
+        return VaultError("entra.throttled", "throttled by Entra ID: the token request of app '\(app)' got HTTP 429 after \(attempts) attempt\(attempts == 1 ? "" : "s")\(asked)",
+                          hint: wait.map { "try again in \(Self.seconds($0)); vault waits on its own only up to \(Self.seconds(maxWait)) (--max-wait)" }
+                              ?? "too many token requests; try again later, and let vault's token cache serve repeated calls",
+                          exit: .tempFailure)
+    }
+
+    static func seconds(_ s: Double) -> String {
+        guard s.isFinite, s < 1e9 else { return "a very long time" }
+        return s == s.rounded() ? "\(Int(s)) s" : "\(Int(s.rounded(.up))) s"
+    }
+
     public static func map(_ response: HTTPResponse, app: String, clientID: String, tenant: String, scope: String) -> VaultError {
         guard let body = try? JSONDecoder().decode(EntraErrorBody.self, from: Data(response.body)), body.error != nil else {
             let type = response.header("Content-Type") ?? "no content type"

@@ -64,13 +64,13 @@ public struct MSALCache: Sendable {
     }
 
     /// The cached token for an app and scope. Target matching is case-sensitive and accepts a superset of scopes.
-    /// `realms` lists the realms that identify the app's tenant (its GUID; a domain tenant matches any realm).
-    public func lookup(environment: String, clientID: String, tenant: String, scope: String) -> AccessToken? {
+    /// `realm` is the app's tenant id: a token of another tenant never matches, and an unknown realm matches nothing.
+    public func lookup(environment: String, clientID: String, realm: String?, scope: String) -> AccessToken? {
+        guard let realm = realm?.lowercased() else { return nil }
         let wanted = Set(scope.split(separator: " ").map(String.init))
-        let tenantIsGUID = tenant.count == 36 && tenant.filter({ $0 == "-" }).count == 4
         return accessTokens.filter { t in
             t.environment.lowercased() == environment.lowercased() && t.clientID.lowercased() == clientID.lowercased()
-                && (!tenantIsGUID || t.realm.lowercased() == tenant.lowercased())
+                && t.realm.lowercased() == realm
                 && wanted.isSubset(of: Set(t.target.split(separator: " ").map(String.init)))
         }.max { $0.expiresOn < $1.expiresOn }
     }

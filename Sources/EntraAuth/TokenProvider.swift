@@ -54,7 +54,7 @@ public struct TokenProvider: Sendable {
         }
         func usable(_ token: AccessToken) -> Bool { token.secret != rejecting && t < token.expiresOn - Self.expiryBuffer }
         func lookup(_ cache: MSALCache) -> AccessToken? {
-            cache.lookup(environment: app.environment, clientID: app.clientID, tenant: app.tenant, scope: scope)
+            cache.lookup(environment: app.environment, clientID: app.clientID, realm: app.realm, scope: scope)
         }
 
         if let cached = lookup(read(&warnings)), fresh(cached) {

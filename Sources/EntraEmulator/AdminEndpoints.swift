@@ -20,7 +20,7 @@ struct AdminEndpoints: Sendable {
             return Reply(status: 200, headers: [("Content-Type", "application/json")], body: await core.state.requestLogJSON(), flavor: .plain)
         case ("POST", ["faults"]):
             guard let fault = try? JSONDecoder().decode(Fault.self, from: x.body) else {
-                return .json(400, ["error": "body must be {\"path\":…,\"mode\":\"429|503|504|500|stall|drop|html\",\"count\":N}"], flavor: .plain)
+                return .json(400, ["error": "body must be {\"path\":…,\"mode\":\"429|429text|503|504|504-after|500|403|stall|drop|html\",\"count\":N}"], flavor: .plain)
             }
             await core.state.addFault(fault)
             return .json(200, ["ok": true], flavor: .plain)
@@ -29,9 +29,13 @@ struct AdminEndpoints: Sendable {
             return .json(200, ["ok": true], flavor: .plain)
         case ("POST", ["settings"]):
             await core.state.setSettings(tokenLifetime: body["token_lifetime"] as? Int,
-                                         propagationDelay: JWT.number(body["propagation_delay"]))
+                                         propagationDelay: JWT.number(body["propagation_delay"]),
+                                         replicationLag: JWT.number(body["replication_lag"]),
+                                         notFoundStatus: body["not_found_status"] as? Int)
             return .json(200, ["token_lifetime": await core.state.tokenLifetime,
-                               "propagation_delay": await core.state.propagationDelay], flavor: .plain)
+                               "propagation_delay": await core.state.propagationDelay,
+                               "replication_lag": await core.state.replicationLag,
+                               "not_found_status": await core.state.notFoundStatus], flavor: .plain)
         case ("POST", ["expire-tokens"]):
             await core.state.expireTokens(after: body["after_requests"] as? Int ?? 0)
             return .json(200, ["ok": true], flavor: .plain)
@@ -105,7 +109,7 @@ struct AdminEndpoints: Sendable {
     /// An app as the admin API shows it: key ids, hints and dates; secrets only for the ones the config supplied.
     func describe(_ app: AppRegistration) -> [String: Any] {
         ["name": app.name, "client_id": app.clientID, "object_id": app.objectID, "service_principal_id": app.servicePrincipalID,
-         "tenant_id": app.tenantID, "roles": app.roles, "owns_self": app.owners.contains(app.servicePrincipalID),
+         "tenant_id": app.tenantID, "also_in": app.foreignServicePrincipals.keys.sorted(), "roles": app.roles, "owns_self": app.owners.contains(app.servicePrincipalID),
          "passwords": app.passwords.map { ["key_id": $0.keyID, "hint": $0.hint, "start": $0.startText, "end": $0.endText,
                                            "display_name": $0.displayName.map { $0 as Any } ?? NSNull()] }]
     }

@@ -51,6 +51,8 @@ struct PasswordCredential: Sendable {
     var endText: String
     /// When the token endpoint starts accepting it (creation + propagation delay).
     var usableFrom: Date
+    /// When Graph's reads (and removePassword) start seeing it (creation + replication lag).
+    var visibleFrom: Date = .distantPast
 
     func json() -> [String: Any] {
         ["customKeyIdentifier": NSNull(), "displayName": displayName.map { $0 as Any } ?? NSNull(), "endDateTime": endText, "hint": hint,
@@ -94,6 +96,20 @@ struct AppRegistration: Sendable {
     var passwords: [PasswordCredential]
     var certificates: [CertificateCredential]
     var createdText: String
+    /// A multi-tenant app's service principals in tenants other than its home: tenant id → object id.
+    var foreignServicePrincipals: [String: String] = [:]
+    /// Removed passwords that lagging reads still show, until the date given.
+    var ghosts: [(credential: PasswordCredential, until: Date)] = []
+
+    /// The app's service principal in `tenantID`, if it has one there (its home tenant, or one it was consented in).
+    func servicePrincipal(in tenantID: String) -> String? {
+        tenantID == self.tenantID ? servicePrincipalID : foreignServicePrincipals[tenantID]
+    }
+
+    /// The passwords a (lagging) read shows at `now`.
+    func visiblePasswords(at now: Date) -> [PasswordCredential] {
+        passwords.filter { $0.visibleFrom <= now } + ghosts.filter { $0.until > now }.map(\.credential)
+    }
 }
 
 struct EmulatorError: Error, CustomStringConvertible {

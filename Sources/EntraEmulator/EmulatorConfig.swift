@@ -40,6 +40,8 @@ public struct EmulatorConfig: Codable, Sendable {
         public var owners: [String]?
         public var passwords: [Password]?
         public var certificates: [CertificateCredential]?
+        /// Other tenants (id or domain) where this multi-tenant app has a service principal, with the same roles.
+        public var alsoIn: [String]?
 
         public init(name: String, tenant: String? = nil, clientID: String? = nil, roles: [String]? = nil, ownsSelf: Bool? = nil,
                     passwords: [Password]? = nil, certificates: [CertificateCredential]? = nil) {
@@ -50,7 +52,7 @@ public struct EmulatorConfig: Codable, Sendable {
         enum CodingKeys: String, CodingKey {
             case name, tenant, roles, owners, passwords, certificates
             case clientID = "client_id", objectID = "object_id", servicePrincipalID = "service_principal_id"
-            case displayName = "display_name", ownsSelf = "owns_self"
+            case displayName = "display_name", ownsSelf = "owns_self", alsoIn = "also_in"
         }
     }
 
@@ -62,6 +64,8 @@ public struct EmulatorConfig: Codable, Sendable {
     public var seed: String?
     /// Seconds before a new secret is accepted by the token endpoint (AADSTS7000215 meanwhile).
     public var propagationDelay: Double?
+    /// Seconds by which Graph's reads of applications (and removePassword) lag writes (graph-api.md §5.5).
+    public var replicationLag: Double?
 
     public init(tenants: [Tenant]? = nil, apps: [App]? = nil, tokenLifetime: Int? = nil, users: Int? = nil, seed: String? = nil,
                 propagationDelay: Double? = nil) {
@@ -71,7 +75,7 @@ public struct EmulatorConfig: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case tenants, apps, users, seed
-        case tokenLifetime = "token_lifetime", propagationDelay = "propagation_delay"
+        case tokenLifetime = "token_lifetime", propagationDelay = "propagation_delay", replicationLag = "replication_lag"
     }
 
     public static let defaultTenant = Tenant(id: "11111111-1111-1111-1111-111111111111", domain: "contoso.onmicrosoft.com")

@@ -63,12 +63,24 @@ final class EmulatorCore: Sendable {
             let certs = try (a.certificates ?? []).map { try CertificateCredential(pem: $0.pem, keyID: ($0.keyID ?? GUID.make()).lowercased()) }
             var owners = (a.owners ?? []).map { $0.lowercased() }
             if a.ownsSelf ?? false { owners.append(sp) }
+            var foreign: [String: String] = [:]
+            for segment in a.alsoIn ?? [] {
+                guard let other = tenants.first(where: { $0.matches(segment) }), other.id != tenant.id else {
+                    throw EmulatorError("app \(a.name): also_in names unknown or home tenant \(segment)")
+                }
+                foreign[other.id] = GUID.make()
+            }
+            guard !apps.contains(where: { $0.clientID == clientID }) else {
+                throw EmulatorError("app \(a.name): client_id \(clientID) is registered twice (use also_in for a multi-tenant app)")
+            }
             apps.append(AppRegistration(
                 name: a.name, tenantID: tenant.id, clientID: clientID, objectID: (a.objectID ?? GUID.make()).lowercased(),
                 servicePrincipalID: sp, displayName: a.displayName ?? a.name, roles: a.roles ?? [], owners: owners,
-                passwords: passwords, certificates: certs, createdText: GraphTime.seconds(now.addingTimeInterval(-86400))))
+                passwords: passwords, certificates: certs, createdText: GraphTime.seconds(now.addingTimeInterval(-86400)),
+                foreignServicePrincipals: foreign))
         }
-        let state = EmulatorState(apps: apps, tokenLifetime: config.tokenLifetime ?? 3599, propagationDelay: config.propagationDelay ?? 0)
+        let state = EmulatorState(apps: apps, tokenLifetime: config.tokenLifetime ?? 3599, propagationDelay: config.propagationDelay ?? 0,
+                                  replicationLag: config.replicationLag ?? 0)
         return EmulatorCore(tenants: tenants, state: state)
     }
 

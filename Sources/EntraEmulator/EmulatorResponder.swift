@@ -47,8 +47,11 @@ struct EmulatorResponder: HTTPResponder {
     func route(_ x: Exchange, context: Context) async -> Reply {
         let requestID = GUID.make()
         if x.path.hasPrefix("/_emulator/") { return await admin.handle(x) }
+        var answerWith504 = false
         if let fault = await core.state.takeFault(path: x.path) {
-            if let reply = await inject(fault, x, requestID: requestID, context: context) {
+            if fault.mode == .commitThen504 {
+                answerWith504 = true
+            } else if let reply = await inject(fault, x, requestID: requestID, context: context) {
                 await core.state.record(method: x.method, path: x.path, status: reply.status, clientRequestID: x.clientRequestID)
                 return reply
             }
@@ -61,6 +64,11 @@ struct EmulatorResponder: HTTPResponder {
             reply = r
         } else {
             reply = .json(404, ["error": "not_found", "error_description": "No such endpoint: \(x.path)"], flavor: .entra)
+        }
+        if answerWith504 {
+            reply = x.path.hasPrefix("/v1.0")
+                ? .graphError(GraphError(status: 504, code: "gatewayTimeout", message: "The gateway timed out."), requestID: requestID, clientRequestID: x.clientRequestID)
+                : entra.entraError(x, status: 504, error: "temporarily_unavailable", code: 50001, text: "The gateway timed out.")
         }
         if reply.flavor == .graph { reply.headers.append(("request-id", requestID)) }
         await core.state.record(method: x.method, path: x.path, status: reply.status, clientRequestID: x.clientRequestID)
@@ -103,6 +111,12 @@ struct EmulatorResponder: HTTPResponder {
                                      text: "The server terminated an operation because it encountered a client request loop.")
             if let ra = f.retryAfter { r.headers.append(("Retry-After", ra)) }
             return r
+        case .status429Text:
+            var r = Reply(status: 429, headers: [("Content-Type", "text/plain")], body: Data("Too Many Requests".utf8), flavor: .plain)
+            if let ra = f.retryAfter { r.headers.append(("Retry-After", ra)) }
+            return r
+        case .commitThen504:
+            return nil
         case .status503, .status504, .status500:
             let status = Int(f.mode.rawValue)!
             var r: Reply

@@ -3,7 +3,13 @@ import Foundation
 
 /// A fault injected through the admin surface: the next `count` requests whose path contains `path` get `mode`.
 public struct Fault: Codable, Sendable {
-    public enum Mode: String, Codable, Sendable { case status429 = "429", status503 = "503", status504 = "504", status500 = "500", status403 = "403", stall, drop, html }
+    public enum Mode: String, Codable, Sendable {
+        case status429 = "429", status503 = "503", status504 = "504", status500 = "500", status403 = "403", stall, drop, html
+        /// 429 with a plain-text body, as Entra ID's front door sends it.
+        case status429Text = "429text"
+        /// The request is carried out, then answered 504 (a gateway timing out after the server acted).
+        case commitThen504 = "504-after"
+    }
     public var path: String
     public var mode: Mode
     public var count: Int
@@ -18,6 +24,10 @@ actor EmulatorState {
     var apps: [String: AppRegistration]           // by client id
     var tokenLifetime: Int
     var propagationDelay: Double
+    /// Seconds by which reads of applications lag writes (graph-api.md §5.5).
+    var replicationLag: Double
+    /// How removePassword answers for a password a lagging replica cannot see: 400 (documented) or 404.
+    var notFoundStatus = 400
     var faults: [Fault] = []
     var tokenRequests: [String: [String: Int]] = [:]   // client id → grant → count
     var tokensIssued: [String: Int] = [:]
@@ -33,7 +43,8 @@ actor EmulatorState {
     var nextLinkBase: String?
     static let logLimit = 5000
 
-    init(apps: [AppRegistration], tokenLifetime: Int, propagationDelay: Double) {
+    init(apps: [AppRegistration], tokenLifetime: Int, propagationDelay: Double, replicationLag: Double = 0) {
+        self.replicationLag = replicationLag
         var byID: [String: AppRegistration] = [:]
         for a in apps { byID[a.clientID] = a }
         self.apps = byID
@@ -113,9 +124,11 @@ actor EmulatorState {
         return (try? e.encode(["requests": log])) ?? Data()
     }
 
-    func setSettings(tokenLifetime: Int?, propagationDelay: Double?) {
+    func setSettings(tokenLifetime: Int?, propagationDelay: Double?, replicationLag: Double? = nil, notFoundStatus: Int? = nil) {
         if let tokenLifetime { self.tokenLifetime = tokenLifetime }
         if let propagationDelay { self.propagationDelay = propagationDelay }
+        if let replicationLag { self.replicationLag = replicationLag }
+        if let notFoundStatus, notFoundStatus == 400 || notFoundStatus == 404 { self.notFoundStatus = notFoundStatus }
     }
 }
 

@@ -119,7 +119,7 @@ struct EntraEndpoints: Sendable {
             return entraError(x, status: 400, error: "unsupported_grant_type", code: 70003,
                               text: "The app requested an unsupported grant type '\(grant)'.")
         }
-        guard let app = await core.state.app(clientID), app.tenantID == tenant.id else {
+        guard let app = await core.state.app(clientID), let servicePrincipal = app.servicePrincipal(in: tenant.id) else {
             return entraError(x, status: 400, error: "unauthorized_client", code: 700016,
                               text: "Application with identifier '\(clientID)' was not found in the directory '\(tenantSegment)'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.")
         }
@@ -152,8 +152,8 @@ struct EntraEndpoints: Sendable {
         let claims: [String: Any] = [
             "aud": "https://graph.microsoft.com", "iss": tenant.v1Issuer, "iat": iat, "nbf": iat, "exp": iat + lifetime,
             "aio": Data(UUID().uuidString.utf8).base64URL, "app_displayname": app.displayName, "appid": app.clientID,
-            "appidacr": acr, "idp": tenant.v1Issuer, "idtyp": "app", "oid": app.servicePrincipalID,
-            "rh": "0.emulator.", "roles": app.roles, "sub": app.servicePrincipalID, "tid": tenant.id,
+            "appidacr": acr, "idp": tenant.v1Issuer, "idtyp": "app", "oid": servicePrincipal,
+            "rh": "0.emulator.", "roles": app.roles, "sub": servicePrincipal, "tid": tenant.id,
             "uti": uti, "ver": "1.0",
             "xms_tcdt": 1_600_000_000,
         ]

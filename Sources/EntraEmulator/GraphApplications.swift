@@ -46,9 +46,11 @@ struct GraphApplications: Sendable {
             guard end > start else { throw GraphError.badRequest("Key credential end date is invalid.") }
             let secret = Self.newSecret()
             let delay = await core.state.propagationDelay
+            let lag = await core.state.replicationLag
             let pc = PasswordCredential(keyID: GUID.make(), secret: secret, hint: String(secret.prefix(3)),
                                         displayName: cred["displayName"] as? String, start: start, end: end,
-                                        startText: startText, endText: endText, usableFrom: now.addingTimeInterval(delay))
+                                        startText: startText, endText: endText, usableFrom: now.addingTimeInterval(delay),
+                                        visibleFrom: now.addingTimeInterval(lag))
             app.passwords.append(pc)
             await core.state.update(app)
             var json = pc.json()
@@ -60,10 +62,18 @@ struct GraphApplications: Sendable {
             guard let body = try? JSONSerialization.jsonObject(with: x.body) as? [String: Any], let keyID = body["keyId"] as? String else {
                 throw GraphError.badRequest("Required parameter 'keyId' is missing.")
             }
-            guard let i = app.passwords.firstIndex(where: { $0.keyID == keyID.lowercased() }) else {
+            // A replica that has not seen the password yet answers as if it did not exist (graph-api.md §5.5).
+            let now = Date()
+            guard let i = app.passwords.firstIndex(where: { $0.keyID == keyID.lowercased() && $0.visibleFrom <= now }) else {
+                if await core.state.notFoundStatus == 404 {
+                    throw GraphError(status: 404, code: "Request_ResourceNotFound", message: "No password credential found with keyId \(keyID).")
+                }
                 throw GraphError.badRequest("No password credential found with keyId \(keyID).")
             }
-            app.passwords.remove(at: i)
+            let removed = app.passwords.remove(at: i)
+            let lag = await core.state.replicationLag
+            app.ghosts.removeAll { $0.until <= now }
+            if lag > 0 { app.ghosts.append((removed, now.addingTimeInterval(lag))) }
             await core.state.update(app)
             return Reply(status: 204)
         case (_, ""), (_, "/addPassword"), (_, "/removePassword"):
@@ -96,7 +106,8 @@ struct GraphApplications: Sendable {
     func fields(_ app: AppRegistration, select: String?) -> [String: Any] {
         let all: [String: Any] = [
             "id": app.objectID, "appId": app.clientID, "displayName": app.displayName, "createdDateTime": app.createdText,
-            "signInAudience": "AzureADMyOrg", "passwordCredentials": app.passwords.map { $0.json() },
+            "signInAudience": app.foreignServicePrincipals.isEmpty ? "AzureADMyOrg" : "AzureADMultipleOrgs",
+            "passwordCredentials": app.visiblePasswords(at: Date()).map { $0.json() },
             "keyCredentials": app.certificates.map { ["keyId": $0.keyID, "type": "AsymmetricX509Cert", "usage": "Verify",
                                                       "customKeyIdentifier": $0.sha1, "key": NSNull()] },
         ]

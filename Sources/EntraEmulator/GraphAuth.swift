@@ -46,7 +46,7 @@ enum GraphAuth {
             throw GraphError.unauthorized("Lifetime validation failed, the token is expired.")
         }
         let appID = (jwt.claims["appid"] as? String) ?? (jwt.claims["azp"] as? String) ?? ""
-        guard let app = await core.state.app(appID), app.tenantID == tenant.id else {
+        guard let app = await core.state.app(appID), app.servicePrincipal(in: tenant.id) != nil else {
             throw GraphError.unauthorized("Access token validation failure. Invalid application.")
         }
         return Caller(tenant: tenant, clientID: app.clientID, servicePrincipalID: jwt.claims["oid"] as? String ?? "",

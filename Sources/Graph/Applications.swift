@@ -49,7 +49,8 @@ public struct Applications: Sendable {
     /// Adds a password; the secret goes straight from the response into secret memory and the response is wiped.
     public func addPassword(appID: String, displayName: String, end: Date) throws -> AddedPassword {
         let body = #"{"passwordCredential":{"displayName":"\#(GraphDates.jsonEscape(displayName))","endDateTime":"\#(GraphDates.format(end))"}}"#
-        var r = try client.send("POST", path(appID) + "/addPassword", body: Array(body.utf8), permissionHint: Self.permissionHint)
+        var r = try client.send("POST", path(appID) + "/addPassword", body: Array(body.utf8), permissionHint: Self.permissionHint,
+                                idempotent: false)
         defer { wipe(&r.body) }
         let m = try JSONScan.members(r.body)
         guard let secretRange = m["secretText"], secretRange.count > 2, r.body[secretRange.lowerBound] == 0x22 else {
@@ -63,16 +64,36 @@ public struct Applications: Sendable {
         return AddedPassword(credential: try Self.credential(r.body), secret: secret)
     }
 
-    /// Removes a password by keyId; an unknown keyId counts as already removed. Returns false in that case.
+    public enum Removal: Sendable, Equatable {
+        /// Graph answered 204: the password existed and is gone.
+        case removed
+        /// Graph answered that no such password exists, in its 400 or 404 form. Under replication lag this also
+        /// happens for a password created moments ago, so it proves nothing on its own.
+        case notFound
+    }
+
+    /// Removes a password by keyId.
     @discardableResult
-    public func removePassword(appID: String, keyID: String) throws -> Bool {
+    public func removePassword(appID: String, keyID: String) throws -> Removal {
         do {
             _ = try client.send("POST", path(appID) + "/removePassword", body: Array(#"{"keyId":"\#(keyID)"}"#.utf8),
                                 permissionHint: Self.permissionHint)
-            return true
-        } catch let e as VaultError where e.code == "graph.bad_request" && e.reason.contains("No password credential found") {
-            return false
+            return .removed
+        } catch let e as VaultError where Self.isNotFound(e, keyID: keyID) {
+            return .notFound
         }
+    }
+
+    static func isNotFound(_ e: VaultError, keyID: String) -> Bool {
+        let text = e.reason.lowercased()
+        let aboutPassword = text.contains("no password credential found") || text.contains(keyID.lowercased())
+        return (e.code == "graph.bad_request" || e.code == "graph.not_found") && aboutPassword
+    }
+
+    /// A keyId Graph returned for a new password: a GUID.
+    public static func isKeyID(_ s: String) -> Bool {
+        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+        return parts.map(\.count) == [8, 4, 4, 4, 12] && parts.allSatisfy { $0.allSatisfy { $0.isASCII && $0.isHexDigit } }
     }
 }
 

@@ -64,8 +64,10 @@ public struct GraphClient: Sendable {
     }
 
     /// Sends one request with retries and the expired-token refresh; throws `VaultError` for any non-2xx answer.
+    /// A request that is not `idempotent` (addPassword) is retried only on 429, which Graph answers before doing
+    /// anything: a 503/504 may come after the server acted, and a second attempt would act twice.
     public func send(_ method: String, _ pathOrURL: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
-                     permissionHint: String? = nil) throws -> GraphResponse {
+                     permissionHint: String? = nil, idempotent: Bool = true) throws -> GraphResponse {
         let url = self.url(pathOrURL)
         try checkSameOrigin(url)
         var token = try tokens.accessToken(rejecting: nil)
@@ -90,7 +92,7 @@ public struct GraphClient: Sendable {
                 refreshed = true
                 continue
             }
-            if [429, 503, 504].contains(r.status), attempt < retry.maxRetries {
+            if (idempotent ? [429, 503, 504] : [429]).contains(r.status), attempt < retry.maxRetries {
                 let delay = RetryAfter.seconds(response.header("Retry-After")).flatMap { $0 > 0 ? $0 : nil }
                     ?? retry.baseDelay * Double(1 << attempt)
                 if delay < retry.maxDelay, waited + delay <= retry.maxTotalDelay {

@@ -47,6 +47,12 @@ public struct AddApp: Sendable {
                 throw VaultError("app.exists", "an app named '\(app.name)' is already stored",
                                  hint: "pass --replace to overwrite it, or choose another name", exit: .usage)
             }
+            // A pending rotation is bound to the stored secret: replacing it underneath would strand the journal.
+            if RotationJournal.load(v.contents, app: app.name) != nil {
+                throw VaultError("rotation.pending", "a rotation of '\(app.name)' is pending, so the app was not replaced",
+                                 hint: "finish it with `vault rotate-secret \(app.name) --resume`, or drop it with `vault rotate-secret \(app.name) --abandon`",
+                                 exit: .tempFailure)
+            }
             try v.contents.putApp(meta, secret: secret)
             return meta
         }

@@ -14,15 +14,31 @@ public struct RotationReport: Sendable {
     public var removedKeyID: String?
     public var keptOld = false
     public var rolledBack = false
+    /// The journal is still there (a removal not yet confirmed over the lag window): a later command finishes it.
+    public var unfinished = false
     public var notes: [String] = []
 }
 
 /// Use case: rotate an app's client secret through Graph without ever losing a working credential
 /// (graph-api.md §5.5). Every step is journaled; `resume` finishes or rolls back an interrupted rotation.
+///
+/// Concurrency: every entry point that may change the journal holds the app's `RotationLock`, taken without waiting
+/// (a second rotator is refused, a token command carries on with the stored secret). Journal writes are
+/// compare-and-swap on the journal id inside `vault.update`, so even a writer without the lock cannot overwrite a
+/// rotation it did not start.
 public struct RotationService: Sendable {
     public let tokens: TokenService
     public var propagationTimeout: Double = 120
     public var pollInterval: Double = 2
+    /// How long after a write Graph's reads may still not show it (graph-api.md §5.5: reads are eventually
+    /// consistent). A removal of a password that young counts only once a read no longer shows it *and* this window
+    /// has passed since it was created.
+    public var lagWindow: Double = RotationService.defaultLagWindow
+    public static let defaultLagWindow: Double = 180
+    /// Set when the user chose the window for this run: it then wins over the one a journal recorded.
+    public var lagWindowIsExplicit = false
+
+    func window(_ j: RotationJournal) -> Double { lagWindowIsExplicit ? lagWindow : (j.lagWindow ?? lagWindow) }
     let sleeper: any Sleeper
     /// Called after each step with its name: a test hook (the CLI kills itself there when asked to).
     let checkpoint: @Sendable (String) -> Void
@@ -38,9 +54,25 @@ public struct RotationService: Sendable {
 
     public static let writeRoles: Set<String> = ["Application.ReadWrite.OwnedBy", "Application.ReadWrite.All"]
 
+    /// How long a command may wait for Graph: the rotate/resume commands wait out the lag window; a command that only
+    /// settles a rotation on its way to a token never waits for it.
+    enum Patience { case waitForLag, none }
+
+    // MARK: locking
+
+    func lock(_ app: String) throws -> RotationLock {
+        guard let lock = try RotationLock.acquire(vault.directory, app: app, wait: false) else {
+            throw VaultError("rotation.busy", "another vault process is rotating the secret of '\(app)' right now",
+                             hint: "let it finish (`vault status \(app)` shows the pending rotation); nothing was changed", exit: .tempFailure)
+        }
+        return lock
+    }
+
     // MARK: the rotation
 
     public func rotate(app: String, lifetime: TimeInterval, displayName: String?, keepOld: Bool) throws -> RotationReport {
+        let held = try lock(app)
+        defer { held.release() }
         if pending(app: app) != nil {
             throw VaultError("rotation.pending", "a rotation of '\(app)' is pending", hint: "finish it first: vault rotate-secret \(app) --resume", exit: .tempFailure)
         }
@@ -57,66 +89,115 @@ public struct RotationService: Sendable {
         }
         let apps = Applications(client: oldGraph.client)
         let before = try apps.passwords(appID: session.metadata.clientID)
-        let oldKeyID = Self.identify(session.metadata, in: before)
+        let now = Date()
+        let oldKeyID = Self.identify(session.metadata, in: before, lagWindow: lagWindow, now: now)
         checkpoint("after-read")
 
-        let now = Date()
-        let journal = RotationJournal(id: UUID().uuidString.lowercased(), app: app, step: .adding, started: now,
-                                      displayName: displayName ?? "vault \(now.formatted(Date.ISO8601FormatStyle().year().month().day()))",
+        let id = UUID().uuidString.lowercased()
+        let day = now.formatted(Date.ISO8601FormatStyle().year().month().day())
+        // A display name no other rotation uses: orphans of this one are found by it exactly.
+        let name = displayName.map { "\($0) (vault \(id.prefix(8)))" } ?? "vault \(day) \(id.prefix(8))"
+        var journal = RotationJournal(id: id, app: app, step: .adding, started: now, displayName: name,
                                       keyIDsBefore: before.map(\.keyID), oldKeyID: oldKeyID, newKeyID: nil, newHint: nil,
                                       newEnd: now.addingTimeInterval(lifetime), keepOld: keepOld)
-        try writeJournal(journal, secret: nil)
+        journal.clientID = session.metadata.clientID
+        journal.tenant = session.metadata.tenant
+        journal.oldFingerprint = try KeyDerivation.fingerprint(of: session.identity.secret, master: session.vault.master)
+        journal.lagWindow = lagWindow
+        journal.oldCreated = oldKeyID == session.metadata.secretKeyID ? session.metadata.rotated
+            : before.first { $0.keyID == oldKeyID }?.startDate
+        try createJournal(journal)
         checkpoint("after-journal")
 
-        // 2. addPassword: the secret goes straight into secret memory.
+        // 2. addPassword, never retried: the secret goes straight into secret memory.
         let added: AddedPassword
         do {
             added = try apps.addPassword(appID: session.metadata.clientID, displayName: journal.displayName, end: journal.newEnd)
-        } catch {
-            // Nothing was added (or Graph says so): forget the journal.
-            try? rollBack(journal, session: session)
-            throw error
+        } catch let error as VaultError {
+            if Self.nothingCreated(error) {
+                try deleteJournal(journal)
+                throw error
+            }
+            // The request may have created a password we never saw: find it by the journaled name, and remove it.
+            let report = try rollBack(journal, session: session, patience: .waitForLag)
+            throw VaultError(error.code, error.reason + (report.unfinished
+                ? "; a password it may have created is not confirmed removed yet (vault finishes that later)"
+                : "; any password it created was removed"), hint: error.hint, exit: VaultError.ExitStatus(rawValue: error.exitCode) ?? .software)
         }
         checkpoint("after-add")
+        let keyID = added.credential.keyID
+        guard Applications.isKeyID(keyID), keyID != oldKeyID, !journal.keyIDsBefore.contains(keyID) else {
+            _ = try rollBack(journal, session: session, patience: .waitForLag)
+            throw VaultError("graph.response", "addPassword answered with keyId '\(keyID)', which is not a new password's id; the rotation was rolled back",
+                             hint: "a proxy or server is answering for Graph; check --graph and the CA bundle", exit: .dataError)
+        }
 
         // 3. Journal the new secret before anything else can fail.
-        var j = journal
-        j.step = .added
-        j.newKeyID = added.credential.keyID
-        j.newHint = added.credential.hint ?? added.secret.prefixString(3)
-        try writeJournal(j, secret: added.secret)
+        journal.step = .added
+        journal.newKeyID = keyID
+        journal.newHint = added.credential.hint ?? added.secret.prefixString(3)
+        journal.newFingerprint = try KeyDerivation.fingerprint(of: added.secret, master: session.vault.master)
+        try writeJournal(journal, secret: added.secret)
         checkpoint("after-journal-added")
 
-        var report = try advance(j, newSecret: added.secret, session: session)
+        var report = try advance(journal, newSecret: added.secret, session: session, patience: .waitForLag)
         if oldKeyID == nil {
             report.notes.append("the stored secret's keyId could not be identified on the app, so no old password was removed")
         }
         return report
     }
 
-    /// Finishes or rolls back a pending rotation; nil when there is none.
+    /// Graph answers that prove the request was refused before anything was created.
+    static func nothingCreated(_ e: VaultError) -> Bool {
+        ["graph.forbidden", "graph.unauthorized", "graph.bad_request", "graph.not_found", "graph.foreign_link"].contains(e.code)
+            || (e.code == "graph.unavailable" && e.reason.contains(" 429 "))
+    }
+
+    /// Finishes or rolls back a pending rotation (waiting out Graph's lag where needed); nil when there is none.
     public func resume(app: String) throws -> RotationReport? {
-        guard let (journal, secret) = pending(app: app) else { return nil }
-        let session = try tokens.session(app: app)
-        switch journal.step {
-        case .adding:
-            try rollBack(journal, session: session)
-            var r = RotationReport(app: app)
-            r.rolledBack = true
-            r.notes.append("the interrupted rotation had not journaled its new secret; any password it added was removed")
-            return r
-        case .committed:
-            // The vault already holds the new secret; what is left is removing the old password.
-            return try advance(journal, newSecret: nil, session: session)
-        case .added, .proven:
-            guard let secret else {
-                // A journal past `adding` always holds the new secret; without it, undo what the journal names.
-                try rollBack(journal, session: session)
-                var r = RotationReport(app: app)
-                r.rolledBack = true
-                return r
+        let held = try lock(app)
+        defer { held.release() }
+        return try settle(app: app, patience: .waitForLag)
+    }
+
+    /// Before a command uses `app`: settles a pending rotation if no other process is driving it, without waiting
+    /// for Graph's lag. Returns what was done, or nil when another process holds the rotation (then the stored secret
+    /// is used as it is: before the commit it is the old, still valid one; after it, the new one).
+    public func settleBeforeUse(app: String) throws -> RotationReport? {
+        guard let held = try RotationLock.acquire(vault.directory, app: app, wait: false) else { return nil }
+        defer { held.release() }
+        return try settle(app: app, patience: .none)
+    }
+
+    /// Runs `body` with a token service that stops on a pending rotation; if it stops, settles the rotation (or leaves
+    /// it to the process driving it) and runs `body` once more on the stored secret. Notes go to `note`.
+    public static func usingApp<R>(_ app: String, tokens: TokenService, checkpoint: @escaping @Sendable (String) -> Void = { _ in },
+                                   note: (String) -> Void, _ body: (TokenService) throws -> R) throws -> R {
+        var strict = tokens
+        strict.refusePendingRotation = true
+        do { return try body(strict) } catch let e as VaultError where e.code == "rotation.pending" {
+            if let r = try RotationService(tokens: tokens, checkpoint: checkpoint).settleBeforeUse(app: app) {
+                if r.rolledBack && !r.unfinished {
+                    note("rolled back an interrupted rotation of '\(app)'")
+                } else if r.rolledBack {
+                    note("rolling back an interrupted rotation of '\(app)': its password is not confirmed removed yet")
+                } else if !r.unfinished {
+                    note("finished an interrupted rotation of '\(app)' (new key id \(r.newKeyID ?? "?"))")
+                }
             }
-            return try advance(journal, newSecret: secret, session: session)
+            return try body(tokens)
+        }
+    }
+
+    /// Drops a pending rotation's journal without touching Entra ID (for a journal that cannot be finished). Returns
+    /// the journal, so the caller can name a password it may have left on the app.
+    public func abandon(app: String) throws -> RotationJournal? {
+        let held = try lock(app)
+        defer { held.release() }
+        return try vault.update(unlock) { v in
+            guard let (j, _) = RotationJournal.load(v.contents, app: app) else { return nil }
+            v.contents.remove(kind: RotationJournal.kind, name: app)
+            return j
         }
     }
 
@@ -125,20 +206,50 @@ public struct RotationService: Sendable {
         return RotationJournal.load(v.contents, app: app)
     }
 
+    /// With the lock held: the journal, checked against the stored app, finished or rolled back.
+    func settle(app: String, patience: Patience) throws -> RotationReport? {
+        let unlocked = try vault.open(unlock)
+        guard let (journal, secret) = RotationJournal.load(unlocked.contents, app: app) else { return nil }
+        guard let stored = unlocked.contents.app(named: app) else {
+            throw VaultError("rotation.stale", "a rotation journal of '\(app)' is left, but no such app is stored",
+                             hint: "drop it with `vault rotate-secret \(app) --abandon`", exit: .dataError)
+        }
+        if let why = try journal.mismatch(with: stored.metadata, current: stored.secret, master: unlocked.master) {
+            throw VaultError("rotation.stale", "the pending rotation of '\(app)' does not belong to the stored app: \(why); it was not finished",
+                             hint: "drop it with `vault rotate-secret \(app) --abandon`" + (journal.newKeyID.map { ", then remove password \($0) from the app registration if it is still there" } ?? ""),
+                             exit: .dataError)
+        }
+        let session = try tokens.session(app: app)
+        switch journal.step {
+        case .adding, .removing:
+            return try rollBack(journal, session: session, patience: patience)
+        case .committed:
+            return try advance(journal, newSecret: nil, session: session, patience: patience)
+        case .added, .proven:
+            guard let secret else {
+                // A journal past `adding` always holds the new secret; without it, undo what the journal names.
+                return try rollBack(journal, session: session, patience: patience)
+            }
+            return try advance(journal, newSecret: secret, session: session, patience: patience)
+        }
+    }
+
     /// Steps 4–7 from wherever the journal stands (`newSecret` is needed before the commit only).
-    func advance(_ start: RotationJournal, newSecret: SecretBytes?, session: AppSession) throws -> RotationReport {
+    func advance(_ start: RotationJournal, newSecret: SecretBytes?, session: AppSession, patience: Patience) throws -> RotationReport {
         var j = start
         let clientID = session.metadata.clientID
         if j.step == .added || j.step == .proven, newSecret == nil {
             throw VaultError("rotation.journal", "the rotation journal of '\(j.app)' lacks the new secret", exit: .dataError)
         }
+        var report = RotationReport(app: j.app, newKeyID: j.newKeyID, newHint: j.newHint, newEnd: j.newEnd)
         if j.step == .added, let newSecret {
             // 4. Prove the new secret: a token (through Entra's propagation delay) and one Graph call.
             do {
                 try prove(newSecret, session: session)
             } catch let error as VaultError {
-                try rollBack(j, session: session)
-                throw VaultError("rotation.unproven", "the new secret did not work (\(error.reason)); it was removed and the old one kept",
+                let undo = try rollBack(j, session: session, patience: patience)
+                throw VaultError("rotation.unproven", "the new secret did not work (\(error.reason)); " + (undo.unfinished
+                    ? "it is being removed (not confirmed yet) and the old one kept" : "it was removed and the old one kept"),
                                  hint: "check the app's sign-in and Graph permissions, then try again", exit: VaultError.ExitStatus(rawValue: error.exitCode) ?? .software)
             }
             j.step = .proven
@@ -146,36 +257,59 @@ public struct RotationService: Sendable {
             checkpoint("after-prove")
         }
         if j.step == .proven, let newSecret {
-            // 5. Commit: the new secret becomes current, the old one is kept as `previous` until step 6.
-            try vault.update(unlock) { v in
+            // 5. Commit: the new secret becomes current, the old one is kept as `previous` until step 6. Every other
+            // entry of the same app registration holding the same old secret (the app in another tenant) follows.
+            let siblings: [String] = try vault.update(unlock) { v in
+                try checkJournal(j, in: v.contents)
                 guard let app = v.contents.app(named: j.app) else {
                     throw VaultError("app.unknown", "app '\(j.app)' disappeared from the vault during its rotation", exit: .dataError)
                 }
-                var meta = app.metadata
+                if let why = try j.mismatch(with: app.metadata, current: app.secret, master: v.master) {
+                    throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: \(why)", exit: .dataError)
+                }
+                let now = Date()
+                func updated(_ m: AppMetadata) -> AppMetadata {
+                    var meta = m
+                    meta.secretKeyID = j.newKeyID
+                    meta.secretHint = j.newHint ?? newSecret.prefixString(3)
+                    meta.secretExpires = j.newEnd
+                    meta.rotated = now
+                    return meta
+                }
+                var meta = updated(app.metadata)
                 meta.previousKeyID = j.oldKeyID
-                meta.secretKeyID = j.newKeyID
-                meta.secretHint = j.newHint ?? newSecret.prefixString(3)
-                meta.secretExpires = j.newEnd
-                meta.rotated = Date()
                 try v.contents.putApp(meta, secret: newSecret, previous: app.secret)
+                var names: [String] = []
+                for other in v.contents.apps where other.metadata.name != j.app && other.metadata.clientID.lowercased() == clientID.lowercased() {
+                    guard try KeyDerivation.fingerprint(of: other.secret, master: v.master) == j.oldFingerprint else { continue }
+                    try v.contents.putApp(updated(other.metadata), secret: newSecret)
+                    names.append(other.metadata.name)
+                }
                 j.step = .committed
                 v.contents.put(try j.record(newSecret: nil))
+                return names
             }
+            for name in siblings { report.notes.append("also stored the new secret for '\(name)', the same app registration") }
             // Tokens obtained with the old secret go.
             _ = try? CacheService(vault: vault, unlock: unlock).clear(app: j.app)
             checkpoint("after-commit")
         }
-        var report = RotationReport(app: j.app, newKeyID: j.newKeyID, newHint: j.newHint, newEnd: j.newEnd)
-        // 6. Remove the old password only, with the new credentials (unknown keyId counts as done).
+        // 6. Remove the old password only, with the new credentials.
         if let old = j.oldKeyID, !j.keepOld, old != j.newKeyID {
-            let newGraph = try graph(try tokens.session(app: j.app))
-            try Applications(client: newGraph.client).removePassword(appID: clientID, keyID: old)
+            let removal = GraphRemoval(apps: Applications(client: try graph(try tokens.session(app: j.app)).client), appID: clientID,
+                                       lagWindow: window(j), sleeper: sleeper)
+            guard try removal.remove(old, created: j.oldCreated, deadline: deadline(after: j.oldCreated, patience, window: window(j))) else {
+                report.unfinished = true
+                report.notes.append("the old password \(old) is not confirmed removed yet (Graph's reads lag its writes); vault finishes that on a later use of the app")
+                return report
+            }
             report.removedKeyID = old
             checkpoint("after-remove")
         }
         report.keptOld = j.keepOld
         // 7. Clear the journal and the `previous` secret.
         try vault.update(unlock) { v in
+            try checkJournal(j, in: v.contents)
             if let app = v.contents.app(named: j.app) {
                 var meta = app.metadata
                 if !j.keepOld { meta.previousKeyID = nil }
@@ -187,21 +321,35 @@ public struct RotationService: Sendable {
         return report
     }
 
-    /// Removes what a rotation added (the journaled new keyId, or passwords it may have added before journaling
-    /// their secret) with the current credentials, then deletes the journal.
-    func rollBack(_ j: RotationJournal, session: AppSession) throws {
-        let apps = Applications(client: try graph(session).client)
-        var targets: [String] = j.newKeyID.map { [$0] } ?? []
-        if j.newKeyID == nil {
-            // Orphans: passwords absent before, with this rotation's display name, added after it started.
-            let now = try apps.passwords(appID: session.metadata.clientID)
-            targets = now.filter { c in
-                !j.keyIDsBefore.contains(c.keyID) && c.displayName == j.displayName
-                    && (c.startDate.map { $0 >= j.started.addingTimeInterval(-300) } ?? true)
-            }.map(\.keyID)
+    /// Removes what a rotation added (the journaled new keyId, or passwords with its display name) with the current
+    /// credentials, confirmed over the lag window; deletes the journal once that is certain. Without patience it
+    /// makes one pass and leaves the journal (step `removing`) for a later command.
+    func rollBack(_ start: RotationJournal, session: AppSession, patience: Patience) throws -> RotationReport {
+        var j = start
+        if j.step != .removing {
+            j.step = .removing
+            try writeJournal(j, secret: nil)
         }
-        for keyID in targets { try apps.removePassword(appID: session.metadata.clientID, keyID: keyID) }
-        try vault.update(unlock) { v in v.contents.remove(kind: RotationJournal.kind, name: j.app) }
+        let removal = GraphRemoval(apps: Applications(client: try graph(session).client), appID: session.metadata.clientID,
+                                   lagWindow: window(j), sleeper: sleeper)
+        var report = RotationReport(app: j.app)
+        report.rolledBack = true
+        if try removal.sweep(j, deadline: deadline(after: j.started, patience, window: window(j))) {
+            try deleteJournal(j)
+            report.notes.append("the interrupted rotation's new password (if it had created one) was removed")
+        } else {
+            report.unfinished = true
+        }
+        return report
+    }
+
+    func deadline(after created: Date?, _ patience: Patience, window: Double) -> Date {
+        switch patience {
+        case .none: return Date()
+        case .waitForLag:
+            let settled = (created ?? .distantPast).addingTimeInterval(window)
+            return max(settled, Date()).addingTimeInterval(30)
+        }
     }
 
     /// A token with the new secret straight from Entra ID (retrying 7000215 while the secret propagates),
@@ -209,7 +357,7 @@ public struct RotationService: Sendable {
     func prove(_ secret: SecretBytes, session: AppSession) throws {
         var identity = session.identity
         identity.secret = secret
-        let flow = ClientCredentials(transport: tokens.transport)
+        let flow = tokens.clientCredentials()
         let deadline = Date().addingTimeInterval(propagationTimeout)
         var token: AccessToken?
         while token == nil {
@@ -236,14 +384,46 @@ public struct RotationService: Sendable {
         try GraphService(tokenService: tokens, app: session.metadata.name)
     }
 
-    func writeJournal(_ j: RotationJournal, secret: SecretBytes?) throws {
-        try vault.update(unlock) { v in v.contents.put(try j.record(newSecret: secret)) }
+    // MARK: the journal, compare-and-swap on its id
+
+    func createJournal(_ j: RotationJournal) throws {
+        try vault.update(unlock) { v in
+            if RotationJournal.load(v.contents, app: j.app) != nil {
+                throw VaultError("rotation.pending", "a rotation of '\(j.app)' is pending", hint: "vault rotate-secret \(j.app) --resume", exit: .tempFailure)
+            }
+            v.contents.put(try j.record(newSecret: nil))
+        }
     }
 
-    /// The keyId of the stored secret: the one recorded at the last rotation, else the only password with the
-    /// stored hint, else the hint match whose start is closest to when the secret was added.
-    static func identify(_ meta: AppMetadata, in creds: [PasswordCredential]) -> String? {
-        if let k = meta.secretKeyID, creds.contains(where: { $0.keyID == k }) { return k }
+    func checkJournal(_ j: RotationJournal, in contents: VaultContents) throws {
+        guard RotationJournal.load(contents, app: j.app)?.journal.id == j.id else {
+            throw VaultError("rotation.superseded", "the rotation journal of '\(j.app)' was changed by another process; this process stopped",
+                             hint: "`vault status \(j.app)` shows where the rotation stands", exit: .tempFailure)
+        }
+    }
+
+    func writeJournal(_ j: RotationJournal, secret: SecretBytes?) throws {
+        try vault.update(unlock) { v in
+            try checkJournal(j, in: v.contents)
+            v.contents.put(try j.record(newSecret: secret))
+        }
+    }
+
+    func deleteJournal(_ j: RotationJournal) throws {
+        try vault.update(unlock) { v in
+            try checkJournal(j, in: v.contents)
+            v.contents.remove(kind: RotationJournal.kind, name: j.app)
+        }
+    }
+
+    /// The keyId of the stored secret: the one recorded at the last rotation (also while a recent rotation's
+    /// password is not yet visible in Graph's reads), else the only password with the stored hint, else the hint
+    /// match whose start is closest to when the secret was added.
+    static func identify(_ meta: AppMetadata, in creds: [PasswordCredential], lagWindow: Double, now: Date) -> String? {
+        if let k = meta.secretKeyID {
+            if creds.contains(where: { $0.keyID == k }) { return k }
+            if let rotated = meta.rotated, now < rotated.addingTimeInterval(lagWindow) { return k }
+        }
         let matches = creds.filter { $0.hint == meta.secretHint }
         if matches.count == 1 { return matches[0].keyID }
         return matches.min { a, b in
@@ -255,10 +435,16 @@ public struct RotationService: Sendable {
 
     /// Stores a secret made by hand after proving it with a token request; a secret that fails changes nothing.
     public func manual(app: String, secret: SecretBytes) throws -> RotationReport {
+        let held = try lock(app)
+        defer { held.release() }
+        if pending(app: app) != nil {
+            throw VaultError("rotation.pending", "a rotation of '\(app)' is pending, so no secret was stored by hand",
+                             hint: "finish it first with `vault rotate-secret \(app) --resume` (or drop it with --abandon)", exit: .tempFailure)
+        }
         let session = try tokens.session(app: app)
         var identity = session.identity
         identity.secret = secret
-        let flow = ClientCredentials(transport: tokens.transport)
+        let flow = tokens.clientCredentials()
         let deadline = Date().addingTimeInterval(propagationTimeout)
         while true {
             do {
@@ -274,6 +460,9 @@ public struct RotationService: Sendable {
         }
         try vault.update(unlock) { v in
             guard let stored = v.contents.app(named: app) else { throw VaultError.unknownApp(app) }
+            if RotationJournal.load(v.contents, app: app) != nil {
+                throw VaultError("rotation.pending", "a rotation of '\(app)' started meanwhile; nothing was stored", exit: .tempFailure)
+            }
             var meta = stored.metadata
             meta.secretHint = secret.prefixString(3)
             meta.secretKeyID = nil

@@ -57,7 +57,7 @@ public struct StatusService: Sendable {
                         var r = GraphRetryPolicy(); r.maxRetries = 1; return r
                     }())
                     let creds = try Applications(client: graph.client).passwords(appID: meta.clientID)
-                    if let key = RotationService.identify(meta, in: creds), let cred = creds.first(where: { $0.keyID == key }) {
+                    if let key = RotationService.identify(meta, in: creds, lagWindow: RotationService.defaultLagWindow, now: now), let cred = creds.first(where: { $0.keyID == key }) {
                         s.keyID = key
                         s.expires = cred.endDate
                         s.expirySource = "graph"

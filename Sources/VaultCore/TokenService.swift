@@ -24,6 +24,8 @@ public struct TokenService: Sendable {
     /// When set, `session` refuses an app with a pending rotation (code `rotation.pending`), so the caller can
     /// finish or roll it back first.
     public var refusePendingRotation = false
+    /// Waits and retries at the token endpoint (`--max-wait` bounds a single wait).
+    public var retry = TokenRetryPolicy()
 
     public init(vault: Vault, unlock: Credential, transport: any HTTPTransport, now: @escaping @Sendable () -> Date = { Date() }) {
         self.vault = vault
@@ -42,7 +44,8 @@ public struct TokenService: Sendable {
         }
         let cloud = Cloud(rawValue: app.metadata.cloud) ?? .global
         let identity = AppIdentity(name: name, clientID: app.metadata.clientID, tenant: app.metadata.tenant,
-                                   authorityHost: app.metadata.authority ?? cloud.loginHost, secret: app.secret)
+                                   authorityHost: app.metadata.authority ?? cloud.loginHost, secret: app.secret,
+                                   realm: app.metadata.tenantID)
         return AppSession(vault: unlocked, metadata: app.metadata, identity: identity, cloud: cloud)
     }
 
@@ -51,8 +54,10 @@ public struct TokenService: Sendable {
     }
 
     public func provider(_ session: AppSession) -> TokenProvider {
-        TokenProvider(storage: cacheStore(session), fetcher: ClientCredentials(transport: transport, now: now), now: now)
+        TokenProvider(storage: cacheStore(session), fetcher: StoredAppFetcher(service: self), now: now)
     }
+
+    func clientCredentials() -> ClientCredentials { ClientCredentials(transport: transport, retry: retry, now: now) }
 
     public func token(app: String, scope: String? = nil) throws -> TokenResult {
         let s = try session(app: app)
@@ -67,6 +72,43 @@ public struct TokenService: Sendable {
             throw VaultError("scope.invalid", "invalid scope '\(scope)'",
                              hint: "app-only tokens take one scope of the form RESOURCE/.default, e.g. https://graph.microsoft.com/.default",
                              exit: .usage)
+        }
+    }
+}
+
+/// Fetches tokens for a stored app and keeps the vault in step with what Entra ID says:
+/// - a secret Entra ID rejects is re-read from the vault once: a rotation in another process may have just replaced
+///   it (and removed the old password), and the fresh one is tried before giving up;
+/// - the tenant id of the app's first token is recorded, so the cache realm is the tenant id from then on.
+struct StoredAppFetcher: TokenFetcher {
+    let service: TokenService
+
+    func acquire(_ app: AppIdentity, scope: String) throws -> AccessToken {
+        let flow = service.clientCredentials()
+        var identity = app
+        let token: AccessToken
+        do {
+            token = try flow.acquire(identity, scope: scope)
+        } catch let e as VaultError where e.code == "entra.invalid_secret" || e.code == "entra.expired_secret" {
+            guard let fresh = try? service.vault.open(service.unlock).contents.app(named: app.name),
+                  fresh.metadata.clientID == app.clientID, !fresh.secret.constantTimeEquals(app.secret) else { throw e }
+            identity.secret = fresh.secret
+            token = try flow.acquire(identity, scope: scope)
+        }
+        if app.realm == nil { recordRealm(token.realm, app: app) }
+        return token
+    }
+
+    /// Best effort: a vault that cannot be written now records the realm on a later fetch.
+    func recordRealm(_ realm: String, app: AppIdentity) {
+        _ = try? service.vault.update(service.unlock) { v in
+            guard let stored = v.contents.app(named: app.name), stored.metadata.tenantID == nil,
+                  stored.metadata.clientID == app.clientID, stored.metadata.tenant == app.tenant else {
+                throw VaultError("realm.skip", "nothing to record")
+            }
+            var meta = stored.metadata
+            meta.tenantID = realm.lowercased()
+            try v.contents.putApp(meta, secret: stored.secret, previous: stored.previous)
         }
     }
 }

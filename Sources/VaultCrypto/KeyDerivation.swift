@@ -9,6 +9,8 @@ public enum KeyDerivation {
     public enum Purpose: UInt64, Sendable {
         case secrets = 1
         case tokenCache = 2
+        /// Keys the fingerprints that bind a rotation journal to the secret it replaces.
+        case fingerprint = 3
     }
 
     public static func subkey(of master: SecretBytes, for purpose: Purpose) throws -> SecretBytes {
@@ -37,6 +39,23 @@ public enum KeyDerivation {
         }
         guard rc == 0 else { throw VaultError("crypto.hash", "hashing failed") }
         return out
+    }
+
+    /// A keyed fingerprint of a secret (BLAKE2b-128 under the master key's fingerprint subkey), hex: lets a record say
+    /// which secret it belongs to without holding a copy, and reveals nothing about it without the master key.
+    public static func fingerprint(of secret: SecretBytes, master: SecretBytes) throws -> String {
+        let key = try subkey(of: master, for: .fingerprint)
+        try Sodium.ready()
+        var out = [UInt8](repeating: 0, count: 16)
+        let rc = secret.withUnsafeBytes { m in
+            key.withUnsafeBytes { k in
+                crypto_generichash(&out, 16, m.bindMemory(to: UInt8.self).baseAddress, UInt64(m.count),
+                                   k.bindMemory(to: UInt8.self).baseAddress, k.count)
+            }
+        }
+        guard rc == 0 else { throw VaultError("crypto.hash", "hashing failed") }
+        let digits = Array("0123456789abcdef")
+        return String(out.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
     }
 
     /// Unkeyed BLAKE2b of public bytes, `length` bytes long.

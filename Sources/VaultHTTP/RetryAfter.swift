@@ -9,9 +9,9 @@ public enum RetryAfter {
         let parts = v.split(separator: " ")
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         guard parts.count == 6, let day = Int(parts[1]), let month = months.firstIndex(of: String(parts[2])),
-              let year = Int(parts[3]), parts[5] == "GMT" else { return nil }
+              let year = Int(parts[3]), parts[5] == "GMT", (1...31).contains(day), (1...9999).contains(year) else { return nil }
         let hms = parts[4].split(separator: ":").compactMap { Int($0) }
-        guard hms.count == 3 else { return nil }
+        guard hms.count == 3, (0...23).contains(hms[0]), (0...59).contains(hms[1]), (0...60).contains(hms[2]) else { return nil }
         // Days from civil (Howard Hinnant's algorithm), proleptic Gregorian, UTC.
         let m = month + 1
         let y = m <= 2 ? year - 1 : year
@@ -34,7 +34,8 @@ public protocol Sleeper: Sendable {
 public struct ThreadSleeper: Sleeper {
     public init() {}
     public func sleep(seconds: Double) {
-        guard seconds > 0 else { return }
+        guard seconds > 0, seconds.isFinite else { return }
+        let seconds = min(seconds, 86_400)
         var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
         var remaining = timespec()
         while nanosleep(&request, &remaining) != 0 { request = remaining }

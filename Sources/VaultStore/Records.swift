@@ -17,6 +17,9 @@ public struct AppMetadata: Codable, Equatable, Sendable {
     public var secretKeyID: String?
     public var secretExpires: Date?
     public var previousKeyID: String?
+    /// The tenant id (`tid`) of the first token the app received: the cache realm from then on, so an app stored
+    /// with a domain tenant never matches a token issued for another tenant.
+    public var tenantID: String?
 
     public init(name: String, tenant: String, clientID: String, cloud: String, authority: String?, secretHint: String,
                 added: Date) {
@@ -32,7 +35,7 @@ public struct AppMetadata: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case name, tenant, cloud, authority, added, rotated
         case clientID = "client_id", graphRoot = "graph_root", secretHint = "secret_hint", secretKeyID = "secret_key_id"
-        case secretExpires = "secret_expires", previousKeyID = "previous_key_id"
+        case secretExpires = "secret_expires", previousKeyID = "previous_key_id", tenantID = "tenant_id"
     }
 }
 

@@ -1,4 +1,6 @@
 import ArgumentParser
+import EntraAuth
+import VaultCore
 import Logging
 import VaultCrypto
 import VaultHTTP
@@ -10,6 +12,9 @@ struct NetworkOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Total time allowed for each HTTP request, in seconds (default 60).", valueName: "seconds"))
     var timeout: Double = 60
+
+    @Option(name: .customLong("max-wait"), help: ArgumentHelp("Longest single wait vault sits through when Entra ID asks it to retry later (Retry-After), in seconds (default 30).", valueName: "seconds"))
+    var maxWait: Double = 30
 
     @Flag(name: [.short, .customLong("verbose")], help: "Log HTTP requests and responses to stderr, secrets redacted (-vv adds bodies).")
     var verbosity: Int
@@ -26,6 +31,16 @@ struct NetworkOptions: ParsableArguments {
         guard timeout > 0, timeout <= 3600 else {
             throw VaultError("usage", "--timeout must be between 0 and 3600 seconds", exit: .usage)
         }
+        guard maxWait >= 0, maxWait <= 3600 else {
+            throw VaultError("usage", "--max-wait must be between 0 and 3600 seconds", exit: .usage)
+        }
+    }
+
+    /// The token use case wired to this vault and network.
+    func tokenService(_ vault: VaultOptions) throws -> TokenService {
+        var service = TokenService(vault: try vault.vault(), unlock: try vault.credential(), transport: try transport())
+        service.retry = TokenRetryPolicy(maxDelay: maxWait)
+        return service
     }
 
     func httpOptions() throws -> HTTPOptions {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VaultCore
 import VaultCrypto
 import VaultStore
 
@@ -20,9 +21,15 @@ struct RemoveCommand: ParsableCommand {
             }
             guard answer else { Console.out("Nothing removed."); return }
         }
-        try vault.update(credential) { v in
-            guard v.contents.remove(kind: "app", name: name) else { throw AppLookup.missing(name) }
-        }
+        let journal = try RemoveApp(vault: vault).run(name, unlock: credential)
         Console.out("Removed app '\(name)'.")
+        if let j = journal {
+            Console.out("Also dropped its pending rotation (journal \(j.shortID), step \(j.step.rawValue)).")
+            if j.step != .committed, j.step != .adding || j.newKeyID != nil {
+                Console.warn("the app registration may still hold password \(j.newKeyID ?? j.displayName) that the rotation added: remove it in the portal or with Graph")
+            } else if j.step == .adding {
+                Console.warn("the app registration may still hold a password named '\(j.displayName)' that the rotation added")
+            }
+        }
     }
 }

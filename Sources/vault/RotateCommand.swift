@@ -14,6 +14,7 @@ struct RotateCommand: ParsableCommand {
         Adds a new password with the app's own identity, journals it in the vault, proves it (a token and a Graph \
         call, waiting out Entra's propagation delay), makes it the stored secret, then removes only the old password. \
         An interrupted rotation is finished or rolled back by the next command that uses the app, or by --resume. \
+        One rotation runs at a time per app: a second one is refused while the first holds the app. \
         Needs Application.ReadWrite.OwnedBy (the app owning itself) or Application.ReadWrite.All; without them use \
         --manual.
         """
@@ -28,6 +29,9 @@ struct RotateCommand: ParsableCommand {
     @Flag(name: .customLong("keep-old"), help: "Do not remove the old password.") var keepOld = false
     @Flag(help: "Finish or roll back an interrupted rotation, and do nothing else.") var resume = false
     @Flag(help: "Store a secret made by hand (hidden prompt or stdin) after proving it works.") var manual = false
+    @Flag(help: "Drop a pending rotation's journal without finishing it (names any password it may have left on the app).") var abandon = false
+    @Option(name: .customLong("lag-window"), help: ArgumentHelp("Seconds Graph's reads may lag its writes: a just-created password counts as removed only after this (default 180).", valueName: "s"))
+    var lagWindow: Double?
     @Option(name: .customLong("propagation-timeout"), help: ArgumentHelp("Seconds to wait for a new secret to start working (default 120).", valueName: "s"))
     var propagationTimeout: Double = 120
 
@@ -35,14 +39,32 @@ struct RotateCommand: ParsableCommand {
         if manual && (resume || keepOld || displayName != nil) {
             throw ValidationError("--manual cannot be combined with --resume, --keep-old or --display-name")
         }
+        if abandon && (manual || resume || keepOld || displayName != nil) {
+            throw ValidationError("--abandon cannot be combined with other rotation options")
+        }
         guard propagationTimeout >= 0, propagationTimeout <= 3600 else { throw ValidationError("--propagation-timeout must be 0…3600") }
+        guard (lagWindow ?? 0) >= 0, (lagWindow ?? 0) <= 3600 else { throw ValidationError("--lag-window must be 0…3600") }
         _ = try Duration.seconds(expiresIn)
     }
 
     func run() throws {
-        let tokens = TokenService(vault: try graph.vault.vault(), unlock: try graph.vault.credential(), transport: try graph.network.transport())
+        let tokens = try graph.network.tokenService(graph.vault)
         var service = RotationService(tokens: tokens, checkpoint: TestHooks.checkpoint)
         service.propagationTimeout = propagationTimeout
+        service.lagWindow = lagWindow ?? RotationService.defaultLagWindow
+        service.lagWindowIsExplicit = lagWindow != nil
+        if abandon {
+            guard let j = try service.abandon(app: app) else {
+                Console.out("No rotation of '\(app)' is pending.")
+                return
+            }
+            Console.out("Dropped the pending rotation of '\(app)' (journal \(j.shortID), step \(j.step.rawValue)); the stored secret is unchanged.")
+            if j.step != .committed {
+                let where_ = j.newKeyID.map { "password \($0)" } ?? "a password named '\(j.displayName)'"
+                Console.warn("the app registration may still hold \(where_) that this rotation added: remove it in the portal or with Graph")
+            }
+            return
+        }
         if manual {
             _ = try tokens.session(app: app) // the app must exist before a secret is asked for
             let secret = try Prompts.clientSecret(for: app)
@@ -50,7 +72,15 @@ struct RotateCommand: ParsableCommand {
             Console.out("Stored the new secret of '\(app)' (hint \(report.newHint ?? "?")…) after a successful token request.")
             return
         }
+        if let (j, _) = service.pending(app: app), j.step == .adding || j.step == .removing {
+            Console.warn("rolling back the interrupted rotation of '\(app)': confirming its password is gone takes until Graph's replication lag window (\(Int(lagWindow ?? j.lagWindow ?? RotationService.defaultLagWindow)) s) has passed since it started")
+        }
         if let report = try service.resume(app: app) {
+            if report.unfinished {
+                Self.print(report, resumed: true)
+                throw VaultError("rotation.unfinished", "the rotation of '\(app)' is not finished: Graph does not yet confirm a removal",
+                                 hint: "run `vault rotate-secret \(app) --resume` again in a few minutes", exit: .tempFailure)
+            }
             Self.print(report, resumed: true)
             return
         }
@@ -63,7 +93,9 @@ struct RotateCommand: ParsableCommand {
     }
 
     static func print(_ r: RotationReport, resumed: Bool) {
-        if r.rolledBack {
+        if r.rolledBack && r.unfinished {
+            Console.out("Rolling back the interrupted rotation of '\(r.app)': the stored secret is unchanged; the new password is not confirmed removed yet.")
+        } else if r.rolledBack {
             Console.out("Rolled back the interrupted rotation of '\(r.app)': the stored secret is unchanged.")
         } else {
             Console.out("\(resumed ? "Finished the interrupted rotation" : "Rotated the secret") of '\(r.app)':")
@@ -98,24 +130,5 @@ enum TestHooks {
 
     static let checkpoint: @Sendable (String) -> Void = { step in
         if let crashAt, crashAt == step { kill(getpid(), SIGKILL) }
-    }
-}
-
-/// Finishes or rolls back a pending rotation of `app` before a command uses it.
-enum PendingRotation {
-    static func settle(_ app: String, tokens: TokenService) throws {
-        guard let report = try RotationService(tokens: tokens, checkpoint: TestHooks.checkpoint).resume(app: app) else { return }
-        Console.warn(report.rolledBack ? "rolled back an interrupted rotation of '\(app)'"
-                                       : "finished an interrupted rotation of '\(app)' (new key id \(report.newKeyID ?? "?"))")
-    }
-
-    /// Runs `body`; if it stops on a pending rotation, settles it and runs `body` once more.
-    static func retrying<R>(_ app: String, tokens: TokenService, _ body: (TokenService) throws -> R) throws -> R {
-        var strict = tokens
-        strict.refusePendingRotation = true
-        do { return try body(strict) } catch let e as VaultError where e.code == "rotation.pending" {
-            try settle(app, tokens: tokens)
-            return try body(strict)
-        }
     }
 }

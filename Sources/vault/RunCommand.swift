@@ -22,8 +22,8 @@ struct GraphOptions: ParsableArguments {
     @Flag(name: [.short, .long], help: "No progress line on stderr.") var quiet = false
 
     func service(app: String, progress: Progress?) throws -> GraphService {
-        let tokens = TokenService(vault: try vault.vault(), unlock: try vault.credential(), transport: try network.transport())
-        return try PendingRotation.retrying(app, tokens: tokens) { tokens in
+        let tokens = try network.tokenService(vault)
+        return try RotationService.usingApp(app, tokens: tokens, checkpoint: TestHooks.checkpoint, note: Console.warn) { tokens in
             try GraphService(tokenService: tokens, app: app, onRetry: { attempt, delay, status in
                 progress?.note("Graph answered \(status); retry \(attempt) in \(Int((delay * 10).rounded()) / 10).\(Int((delay * 10).rounded()) % 10) s")
             })

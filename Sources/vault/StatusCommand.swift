@@ -25,7 +25,7 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         guard warnDays >= 0 else { throw VaultError("usage", "--warn-days must be 0 or more", exit: .usage) }
-        let tokens = TokenService(vault: try graph.vault.vault(), unlock: try graph.vault.credential(), transport: try graph.network.transport())
+        let tokens = try graph.network.tokenService(graph.vault)
         let statuses = try StatusService(tokens: tokens).status(apps: app.map { [$0] }, warnDays: warnDays)
         if json {
             struct Row: Encodable {

@@ -22,8 +22,8 @@ struct TokenCommand: ParsableCommand {
 
     func run() throws {
         if let scope { try TokenService.validateScope(scope) }
-        let service = TokenService(vault: try options.vault(), unlock: try options.credential(), transport: try network.transport())
-        let result = try PendingRotation.retrying(app, tokens: service) { try $0.token(app: app, scope: scope) }
+        let service = try network.tokenService(options)
+        let result = try RotationService.usingApp(app, tokens: service, checkpoint: TestHooks.checkpoint, note: Console.warn) { try $0.token(app: app, scope: scope) }
         for w in result.warnings { Console.warn(w) }
         if json {
             struct Output: Encodable {
