@@ -11,7 +11,7 @@ struct StaleJournalTests {
 
     static func config() -> EmulatorConfig {
         EmulatorConfig(apps: [EmulatorConfig.demoApp,
-                              EmulatorConfig.App(name: "other", clientID: otherClientID, roles: ["User.Read.All"])], users: 5)
+                              EmulatorConfig.App(name: "zz-other", clientID: otherClientID, roles: ["User.Read.All"])], users: 5)
     }
 
     func otherSecret(_ emu: EmulatorHarness) throws -> String {
@@ -80,7 +80,7 @@ struct StaleJournalTests {
             #expect(r.stderr.contains("vault: hint: drop it with `vault rotate-secret demo --abandon`"))
         }
         #expect(v.dir.snapshot("vault").filter { !$0.key.hasSuffix(".lock") && $0.key != "tokens.db" } == before)
-        // The demo app registration still has both passwords: nothing was committed or removed.
+        // (Apps sort by name: "vault-demo" is the harness's first app.) The demo app registration still has both passwords: nothing was committed or removed.
         #expect((try emu.appState()["passwords"] as? [[String: Any]])?.count == 2)
         let dropped = try v.run(["rotate-secret", "demo", "--abandon"])
         #expect(dropped.status == 0, "\(dropped.stderr)")
