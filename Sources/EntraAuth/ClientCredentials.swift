@@ -109,15 +109,33 @@ public struct ClientCredentials: Sendable {
     struct TokenResponse: Decodable {
         var access_token: String
         var token_type: String?
-        var expires_in: FlexibleInt
-        var ext_expires_in: FlexibleInt?
-        var refresh_in: FlexibleInt?
+        var expires_in: JSONValue
+        var ext_expires_in: JSONValue?
+        var refresh_in: JSONValue?
+    }
+
+    /// A lifetime in whole seconds, as a JSON number or a numeric string (MSAL tolerates both). Anything else —
+    /// fractions, zero or negative, more than a year, 1e300 — is refused rather than converted.
+    static func lifetime(_ v: JSONValue?) -> Int64? {
+        guard let v else { return nil }
+        let parsed: Int64?
+        switch v {
+        case .number(let d): parsed = Int64(exactly: d)
+        case .string(let s): parsed = Int64(s)
+        default: parsed = nil
+        }
+        guard let parsed, (1...31_536_000).contains(parsed) else { return nil }
+        return parsed
     }
 
     func parse(_ response: HTTPResponse, app: AppIdentity, scope: String, requestedAt: Date) throws -> AccessToken {
         guard let t = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)), !t.access_token.isEmpty else {
             throw VaultError("entra.response", "Entra ID's token response could not be read (HTTP 200, \(response.header("Content-Type") ?? "no content type"))",
                              hint: "a proxy may be rewriting responses", exit: .unavailable)
+        }
+        guard let expiresIn = Self.lifetime(t.expires_in) else {
+            throw VaultError("entra.response", "Entra ID's token response has an unusable expires_in (not a whole number of seconds between 1 and one year)",
+                             hint: "the authority is not behaving like Entra ID; check --authority and any proxy", exit: .unavailable)
         }
         let at = Int64(requestedAt.timeIntervalSince1970)
         let tid = TokenClaims.tenantID(of: t.access_token)?.lowercased()
@@ -128,8 +146,8 @@ public struct ClientCredentials: Sendable {
         return AccessToken(
             secret: t.access_token, tokenType: t.token_type ?? "Bearer", clientID: app.clientID, environment: app.environment,
             realm: tid ?? app.realm ?? app.tenant.lowercased(), target: scope, cachedAt: at,
-            expiresOn: at + Int64(t.expires_in.value), extendedExpiresOn: at + Int64((t.ext_expires_in ?? t.expires_in).value),
-            refreshOn: t.refresh_in.map { at + Int64($0.value) })
+            expiresOn: at + expiresIn, extendedExpiresOn: at + (Self.lifetime(t.ext_expires_in) ?? expiresIn),
+            refreshOn: Self.lifetime(t.refresh_in).map { at + min($0, expiresIn) })
     }
 
     /// `client_id, grant_type, client_info, client_secret, scope` (MSAL's order), form-encoded in secret memory.
@@ -137,18 +155,6 @@ public struct ClientCredentials: Sendable {
         let head = "client_id=\(FormEncoding.encode(clientID))&grant_type=client_credentials&client_info=1&client_secret="
         let tail = "&scope=\(FormEncoding.encode(scope))"
         return SecretBytes.concat([FormEncoding.bytes(head), FormEncoding.encode(secret), FormEncoding.bytes(tail)])
-    }
-}
-
-/// An integer that may arrive as a JSON number or a numeric string.
-struct FlexibleInt: Decodable {
-    var value: Int
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let i = try? c.decode(Int.self) { value = i }
-        else if let d = try? c.decode(Double.self) { value = Int(d) }
-        else if let s = try? c.decode(String.self), let i = Int(s) { value = i }
-        else { throw DecodingError.dataCorruptedError(in: c, debugDescription: "not an integer") }
     }
 }
 

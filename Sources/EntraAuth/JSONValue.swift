@@ -41,11 +41,18 @@ public enum JSONValue: Codable, Equatable, Sendable {
     public var object: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }
 
     /// A number or a numeric string (MSAL writes times as decimal strings; readers also accept integers).
+    /// Only whole seconds from 1970 up to the year 9999 count; anything else (1e300, negative, fractions) is nil.
     public var seconds: Int64? {
+        let value: Int64?
         switch self {
-        case .number(let n): Int64(n)
-        case .string(let s): Int64(s)
-        default: nil
+        case .number(let n): value = Int64(exactly: n)
+        case .string(let s): value = Int64(s)
+        default: value = nil
         }
+        guard let value, (0...Self.maxSeconds).contains(value) else { return nil }
+        return value
     }
+
+    /// 9999-12-31T23:59:59Z.
+    public static let maxSeconds: Int64 = 253_402_300_799
 }

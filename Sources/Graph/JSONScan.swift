@@ -58,6 +58,7 @@ public enum JSONScan {
                 if b[i] == 0x7d { return out }
                 if b[i] == 0x2c { i += 1; continue }
                 let keyStart = i
+                guard b[i] == 0x22 else { throw Malformed() }
                 try skipString(b, &i)
                 let key = String(decoding: b[(keyStart + 1)..<(i - 1)], as: UTF8.self)
                 skipSpace(b, &i)
@@ -110,11 +111,14 @@ public enum JSONScan {
             case 0x62: out.append(0x08)
             case 0x66: out.append(0x0c)
             case 0x75:
-                guard i + 4 < inner.endIndex, let code = UInt32(String(decoding: inner[(i + 1)...(i + 4)], as: UTF8.self), radix: 16) else { return nil }
+                guard i + 4 < inner.endIndex, inner[(i + 1)...(i + 4)].allSatisfy(Self.isHex),
+                      let code = UInt32(String(decoding: inner[(i + 1)...(i + 4)], as: UTF8.self), radix: 16) else { return nil }
                 var scalarValue = code
                 i += 4
+                // A high surrogate counts only with a low one after it; anything else becomes U+FFFD.
                 if (0xD800...0xDBFF).contains(code), i + 6 < inner.endIndex, inner[i + 1] == 0x5c, inner[i + 2] == 0x75,
-                   let low = UInt32(String(decoding: inner[(i + 3)...(i + 6)], as: UTF8.self), radix: 16) {
+                   let low = UInt32(String(decoding: inner[(i + 3)...(i + 6)], as: UTF8.self), radix: 16),
+                   (0xDC00...0xDFFF).contains(low) {
                     scalarValue = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     i += 6
                 }
@@ -125,6 +129,8 @@ public enum JSONScan {
         }
         return String(decoding: out, as: UTF8.self)
     }
+
+    static func isHex(_ c: UInt8) -> Bool { (0x30...0x39).contains(c) || (0x41...0x46).contains(c) || (0x61...0x66).contains(c) }
 
     /// True when the bytes hold whitespace outside strings (then a line-per-item output must compact them).
     public static func hasLooseWhitespace(_ bytes: ArraySlice<UInt8>) -> Bool {

@@ -28,6 +28,9 @@ public struct GraphPage: Sendable {
 }
 
 extension GraphClient {
+    /// At 999 items a page, 100 million items.
+    static let maxPages = 100_000
+
     /// Follows `@odata.nextLink` from `first` until the end or until `max` items, handing each page to `onPage`
     /// (with at most the items still wanted) as it arrives. Headers such as ConsistencyLevel go on every page.
     /// Returns the number of items delivered.
@@ -36,15 +39,26 @@ extension GraphClient {
                       _ onPage: (GraphPage, Int) throws -> Void) throws -> Int {
         var next: String? = first
         var delivered = 0
+        // A server that hands back a link it already gave (or never stops) must not keep vault paging forever.
+        var seen: Set<String> = [first]
+        var pageCount = 0
         while let url = next {
             if let max, delivered >= max { break }
             if url != first { try checkSameOrigin(url) }
+            pageCount += 1
+            guard pageCount <= Self.maxPages else {
+                throw VaultError("graph.paging", "Graph kept sending pages: stopped after \(Self.maxPages)", hint: "narrow the query with --filter or --max", exit: .dataError)
+            }
             let response = try send("GET", url, headers: headers, permissionHint: permissionHint)
             let page = try GraphPage(body: response.body)
             let take = max.map { Swift.min(page.items.count, $0 - delivered) } ?? page.items.count
             try onPage(page, take)
             delivered += take
             next = page.nextLink
+            if let link = next, !seen.insert(link).inserted {
+                throw VaultError("graph.paging", "Graph's @odata.nextLink repeats a page already read (after \(delivered) items); stopped instead of looping",
+                                 hint: "the server is not behaving like Graph; check --graph and any proxy", exit: .dataError)
+            }
         }
         return delivered
     }

@@ -46,7 +46,7 @@ final class ItemFormatter {
                 let values = Self.values(item, columns: columns)
                 out.write(values.map(Self.csvField).joined(separator: ",") + "\r\n")
             case .table:
-                out.write(row(Self.values(item, columns: columns)) + "\n")
+                out.write(row(Self.values(item, columns: columns).map(TerminalText.escaped)) + "\n")
             }
             count += 1
         }
@@ -65,14 +65,14 @@ final class ItemFormatter {
     private func setWidths(_ page: GraphPage, take: Int) {
         var w = columns.map(\.count)
         for i in 0..<take {
-            for (j, v) in Self.values(page.item(i), columns: columns).enumerated() { w[j] = max(w[j], min(v.count, Self.maxWidth)) }
+            for (j, v) in Self.values(page.item(i), columns: columns).enumerated() { w[j] = max(w[j], min(TerminalText.escaped(v).count, Self.maxWidth)) }
         }
         widths = w
         out.write(row(columns) + "\n")
     }
 
     private func row(_ cells: [String]) -> String {
-        let w = widths ?? cells.map(\.count)
+        let w = (widths ?? cells.map(\.count)).map { max($0, 1) }
         return cells.enumerated().map { j, c -> String in
             let cell = c.count > w[j] ? String(c.prefix(w[j] - 1)) + "…" : c
             return j == cells.count - 1 ? cell : cell + String(repeating: " ", count: w[j] - cell.count)
@@ -89,20 +89,47 @@ final class ItemFormatter {
         }
     }
 
-    static func text(_ bytes: [UInt8], _ r: Range<Int>) -> String {
+    /// Arrays nested deeper than this are shown as their JSON, not walked (a hostile page must not exhaust the stack).
+    static let maxDepth = 8
+
+    static func text(_ bytes: [UInt8], _ r: Range<Int>, depth: Int = 0) -> String {
+        guard !r.isEmpty else { return "" }
         switch bytes[r.lowerBound] {
         case 0x22: return JSONScan.string(bytes, r) ?? ""
         case 0x6e: return ""
-        case 0x5b:
+        case 0x5b where depth < maxDepth:
             var parts: [String] = []
-            try? JSONScan.elements(bytes, in: r) { parts.append(text(bytes, $0)) }
+            try? JSONScan.elements(bytes, in: r) { parts.append(text(bytes, $0, depth: depth + 1)) }
             return parts.joined(separator: "; ")
         default: return String(decoding: bytes[r], as: UTF8.self)
         }
     }
 
-    static func csvField(_ s: String) -> String {
+    /// RFC 4180 quoting, and OWASP's advice against spreadsheet formula injection: a cell that starts with `=`, `+`,
+    /// `-`, `@`, tab or CR gets a leading `'` (so `=HYPERLINK(…)` from the directory stays text).
+    static func csvField(_ raw: String) -> String {
+        var s = raw
+        if let first = s.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { s = "'" + s }
         guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
         return "\"" + s.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+    }
+}
+
+/// Text for a terminal: control characters (C0, DEL, C1 — ESC starts every escape sequence) and bidirectional
+/// overrides and isolates are shown as `\u{…}` escapes, never sent raw, so directory data cannot move the cursor,
+/// retitle the window or reorder what the reader sees.
+enum TerminalText {
+    static func isUnsafe(_ v: UInt32) -> Bool {
+        v < 0x20 || (0x7f...0x9f).contains(v) || (0x202a...0x202e).contains(v) || (0x2066...0x2069).contains(v)
+            || v == 0x200e || v == 0x200f || v == 0x061c
+    }
+
+    static func escaped(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: { isUnsafe($0.value) }) else { return s }
+        var out = ""
+        for u in s.unicodeScalars {
+            if isUnsafe(u.value) { out += "\\u{" + String(u.value, radix: 16) + "}" } else { out.unicodeScalars.append(u) }
+        }
+        return out
     }
 }
