@@ -106,6 +106,9 @@ public struct ClientCredentials: Sendable {
         return min(retry.baseDelay * Double(1 << attempt), retry.maxDelay)
     }
 
+    static let maxResponseBytes = 1 << 20
+    static let maxTokenBytes = 64 << 10
+
     struct TokenResponse: Decodable {
         var access_token: String
         var token_type: String?
@@ -129,7 +132,13 @@ public struct ClientCredentials: Sendable {
     }
 
     func parse(_ response: HTTPResponse, app: AppIdentity, scope: String, requestedAt: Date) throws -> AccessToken {
-        guard let t = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)), !t.access_token.isEmpty else {
+        // Entra's answers are a few KB: a bigger one is not read at all, and a token past 64 KiB is not a token.
+        guard response.body.count <= Self.maxResponseBytes else {
+            throw VaultError("entra.response", "Entra ID's token response could not be read: \(response.body.count) bytes, more than any token response",
+                             hint: "the authority is not behaving like Entra ID; check --authority and any proxy", exit: .unavailable)
+        }
+        guard let t = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)), !t.access_token.isEmpty,
+              t.access_token.utf8.count <= Self.maxTokenBytes else {
             throw VaultError("entra.response", "Entra ID's token response could not be read (HTTP 200, \(response.header("Content-Type") ?? "no content type"))",
                              hint: "a proxy may be rewriting responses", exit: .unavailable)
         }

@@ -155,7 +155,9 @@ final class ResponseSink {
     var data: [UInt8] = []
     var headers: [(String, String)] = []
     var tooLarge = false
+    var headerBytes = 0
     let limit: Int
+    static let headerLimit = 256 << 10
 
     init(limit: Int) { self.limit = limit }
 
@@ -166,6 +168,8 @@ final class ResponseSink {
     }
 
     func header(_ p: UnsafeMutablePointer<CChar>, _ n: Int) -> Int {
+        headerBytes += n
+        if headerBytes > Self.headerLimit { tooLarge = true; return 0 }
         let line = p.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
         if line.hasPrefix("HTTP/") { headers.removeAll(); return n }
         if let colon = line.firstIndex(of: ":") {

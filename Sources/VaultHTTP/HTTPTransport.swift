@@ -51,7 +51,7 @@ public struct HTTPOptions: Sendable {
     public var caBundle: String?
     public var connectTimeout: Double = 10
     public var totalTimeout: Double = 60
-    public var maxResponseBytes = 64 << 20
+    public var maxResponseBytes = 16 << 20
     public var userAgent = "vault"
 
     public init(caBundle: String? = nil) { self.caBundle = caBundle }
