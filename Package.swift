@@ -106,6 +106,15 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Fuzz harnesses (../shared/reference/fuzzing-swift.md): a plain build is the corpus replayer the tests run;
+        // bench/fuzz.sh builds them with libFuzzer and ASan. Never linked into `vault`.
+        .target(name: "FuzzSupport", swiftSettings: strict),
+        .executableTarget(name: "fuzz-vault-file", dependencies: ["FuzzSupport", "VaultStore", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-token-cache", dependencies: ["FuzzSupport", "EntraAuth", "VaultStore", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-token-response", dependencies: ["FuzzSupport", "EntraAuth", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-graph", dependencies: ["FuzzSupport", "Graph", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-retry-after", dependencies: ["FuzzSupport", "VaultHTTP"], swiftSettings: strict),
+
         .target(
             name: "VaultTestSupport",
             dependencies: ["EntraEmulator", "VaultCrypto", "VaultHTTP"],

@@ -18,6 +18,11 @@ swift test --skip-build >"$log" 2>&1 || status=$?
 grep -Ev "^\[|unhandled|CMakeLists|^◇|started\.$|^✔ Test \"|^Test Case .* (started|passed)" "$log" || true
 rm -f "$log"
 [ "$status" -eq 0 ] || { echo "swift test FAILED (exit $status)"; exit "$status"; }
+echo "== fuzz corpora (replayed through the plain harness builds)"
+for corpus in Tests/Fuzz/*/; do
+  name="$(basename "$corpus")"
+  "$VAULT_BIN_DIR/fuzz-$name" "$corpus" | sed "s/^/fuzz-$name: /"
+done
 echo "== interop (MSAL for Python $(.venv/bin/python -c 'import msal; print(msal.__version__)'))"
 .venv/bin/pytest -q Tests/interop
 echo "== all tests passed"
