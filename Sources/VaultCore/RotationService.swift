@@ -176,7 +176,16 @@ public struct RotationService: Sendable {
         var strict = tokens
         strict.refusePendingRotation = true
         do { return try body(strict) } catch let e as VaultError where e.code == "rotation.pending" {
-            if let r = try RotationService(tokens: tokens, checkpoint: checkpoint).settleBeforeUse(app: app) {
+            let settled: RotationReport?
+            do {
+                settled = try RotationService(tokens: tokens, checkpoint: checkpoint).settleBeforeUse(app: app)
+            } catch let e as VaultError where e.code != "rotation.stale" {
+                // The stored secret works at every step (the old one before the commit, the new one after it), so a
+                // rotation that cannot be settled now (Graph down, a proof that failed) does not stop this command.
+                note("could not settle the interrupted rotation of '\(app)' now (\(e.reason)); using the stored secret")
+                settled = nil
+            }
+            if let r = settled {
                 if r.rolledBack && !r.unfinished {
                     note("rolled back an interrupted rotation of '\(app)'")
                 } else if r.rolledBack {
