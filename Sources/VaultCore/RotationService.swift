@@ -160,44 +160,6 @@ public struct RotationService: Sendable {
         return try settle(app: app, patience: .waitForLag)
     }
 
-    /// Before a command uses `app`: settles a pending rotation if no other process is driving it, without waiting
-    /// for Graph's lag. Returns what was done, or nil when another process holds the rotation (then the stored secret
-    /// is used as it is: before the commit it is the old, still valid one; after it, the new one).
-    public func settleBeforeUse(app: String) throws -> RotationReport? {
-        guard let held = try RotationLock.acquire(vault.directory, app: app, wait: false) else { return nil }
-        defer { held.release() }
-        return try settle(app: app, patience: .none)
-    }
-
-    /// Runs `body` with a token service that stops on a pending rotation; if it stops, settles the rotation (or leaves
-    /// it to the process driving it) and runs `body` once more on the stored secret. Notes go to `note`.
-    public static func usingApp<R>(_ app: String, tokens: TokenService, checkpoint: @escaping @Sendable (String) -> Void = { _ in },
-                                   note: (String) -> Void, _ body: (TokenService) throws -> R) throws -> R {
-        var strict = tokens
-        strict.refusePendingRotation = true
-        do { return try body(strict) } catch let e as VaultError where e.code == "rotation.pending" {
-            let settled: RotationReport?
-            do {
-                settled = try RotationService(tokens: tokens, checkpoint: checkpoint).settleBeforeUse(app: app)
-            } catch let e as VaultError where e.code != "rotation.stale" {
-                // The stored secret works at every step (the old one before the commit, the new one after it), so a
-                // rotation that cannot be settled now (Graph down, a proof that failed) does not stop this command.
-                note("could not settle the interrupted rotation of '\(app)' now (\(e.reason)); using the stored secret")
-                settled = nil
-            }
-            if let r = settled {
-                if r.rolledBack && !r.unfinished {
-                    note("rolled back an interrupted rotation of '\(app)'")
-                } else if r.rolledBack {
-                    note("rolling back an interrupted rotation of '\(app)': its password is not confirmed removed yet")
-                } else if !r.unfinished {
-                    note("finished an interrupted rotation of '\(app)' (new key id \(r.newKeyID ?? "?"))")
-                }
-            }
-            return try body(tokens)
-        }
-    }
-
     /// Drops a pending rotation's journal without touching Entra ID (for a journal that cannot be finished). Returns
     /// the journal, so the caller can name a password it may have left on the app.
     public func abandon(app: String) throws -> RotationJournal? {
@@ -438,49 +400,6 @@ public struct RotationService: Sendable {
         return matches.min { a, b in
             abs((a.startDate ?? .distantPast).timeIntervalSince(meta.added)) < abs((b.startDate ?? .distantPast).timeIntervalSince(meta.added))
         }?.keyID
-    }
-
-    // MARK: manual rotation
-
-    /// Stores a secret made by hand after proving it with a token request; a secret that fails changes nothing.
-    public func manual(app: String, secret: SecretBytes) throws -> RotationReport {
-        let held = try lock(app)
-        defer { held.release() }
-        if pending(app: app) != nil {
-            throw VaultError("rotation.pending", "a rotation of '\(app)' is pending, so no secret was stored by hand",
-                             hint: "finish it first with `vault rotate-secret \(app) --resume` (or drop it with --abandon)", exit: .tempFailure)
-        }
-        let session = try tokens.session(app: app)
-        var identity = session.identity
-        identity.secret = secret
-        let flow = tokens.clientCredentials()
-        let deadline = Date().addingTimeInterval(propagationTimeout)
-        while true {
-            do {
-                _ = try flow.acquire(identity, scope: session.defaultScope)
-                break
-            } catch let e as VaultError where e.code == "entra.invalid_secret" && Date() < deadline {
-                sleeper.sleep(seconds: pollInterval)
-            } catch let e as VaultError {
-                throw VaultError("rotation.manual_refused", "the new secret does not work, so it was not stored: \(e.reason)",
-                                 hint: "paste the secret's Value (not its ID); a secret made seconds ago may need --propagation-timeout 120",
-                                 exit: VaultError.ExitStatus(rawValue: e.exitCode) ?? .software)
-            }
-        }
-        try vault.update(unlock) { v in
-            guard let stored = v.contents.app(named: app) else { throw VaultError.unknownApp(app) }
-            if RotationJournal.load(v.contents, app: app) != nil {
-                throw VaultError("rotation.pending", "a rotation of '\(app)' started meanwhile; nothing was stored", exit: .tempFailure)
-            }
-            var meta = stored.metadata
-            meta.secretHint = secret.prefixString(3)
-            meta.secretKeyID = nil
-            meta.secretExpires = nil
-            meta.rotated = Date()
-            try v.contents.putApp(meta, secret: secret)
-        }
-        _ = try? CacheService(vault: vault, unlock: unlock).clear(app: app)
-        return RotationReport(app: app, newHint: secret.prefixString(3))
     }
 }
 

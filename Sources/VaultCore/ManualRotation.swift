@@ -1,0 +1,49 @@
+import EntraAuth
+import FoundationEssentials
+import Graph
+import VaultCrypto
+import VaultHTTP
+import VaultStore
+
+extension RotationService {
+    /// Stores a secret made by hand after proving it with a token request; a secret that fails changes nothing.
+    public func manual(app: String, secret: SecretBytes) throws -> RotationReport {
+        let held = try lock(app)
+        defer { held.release() }
+        if pending(app: app) != nil {
+            throw VaultError("rotation.pending", "a rotation of '\(app)' is pending, so no secret was stored by hand",
+                             hint: "finish it first with `vault rotate-secret \(app) --resume` (or drop it with --abandon)", exit: .tempFailure)
+        }
+        let session = try tokens.session(app: app)
+        var identity = session.identity
+        identity.secret = secret
+        let flow = tokens.clientCredentials()
+        let deadline = Date().addingTimeInterval(propagationTimeout)
+        while true {
+            do {
+                _ = try flow.acquire(identity, scope: session.defaultScope)
+                break
+            } catch let e as VaultError where e.code == "entra.invalid_secret" && Date() < deadline {
+                sleeper.sleep(seconds: pollInterval)
+            } catch let e as VaultError {
+                throw VaultError("rotation.manual_refused", "the new secret does not work, so it was not stored: \(e.reason)",
+                                 hint: "paste the secret's Value (not its ID); a secret made seconds ago may need --propagation-timeout 120",
+                                 exit: VaultError.ExitStatus(rawValue: e.exitCode) ?? .software)
+            }
+        }
+        try vault.update(unlock) { v in
+            guard let stored = v.contents.app(named: app) else { throw VaultError.unknownApp(app) }
+            if RotationJournal.load(v.contents, app: app) != nil {
+                throw VaultError("rotation.pending", "a rotation of '\(app)' started meanwhile; nothing was stored", exit: .tempFailure)
+            }
+            var meta = stored.metadata
+            meta.secretHint = secret.prefixString(3)
+            meta.secretKeyID = nil
+            meta.secretExpires = nil
+            meta.rotated = Date()
+            try v.contents.putApp(meta, secret: secret)
+        }
+        _ = try? CacheService(vault: vault, unlock: unlock).clear(app: app)
+        return RotationReport(app: app, newHint: secret.prefixString(3))
+    }
+}
