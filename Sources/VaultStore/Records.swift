@@ -166,13 +166,20 @@ public struct VaultContents: Sendable {
             var records: [StoredRecord] = []
             for _ in 0..<count {
                 _ = try r.u32()
-                let kind = String(decoding: try r.take(Int(try r.u8())), as: UTF8.self)
-                let name = String(decoding: try r.take(Int(try r.u32())), as: UTF8.self)
+                // Text fields must be valid UTF-8 and secret names unique: a lenient decode (U+FFFD, last one wins)
+                // would make a body that re-encodes differently, or not at all (a kind longer than 255 bytes).
+                func text(_ bytes: UnsafeRawBufferPointer) throws -> String {
+                    guard let s = String(validating: bytes, as: UTF8.self) else { throw FormatError.damagedRecords }
+                    return s
+                }
+                let kind = try text(try r.take(Int(try r.u8())))
+                let name = try text(try r.take(Int(try r.u32())))
                 let meta = Array(try r.take(Int(try r.u32())))
                 let n = Int(try r.u8())
                 var secrets: [String: SecretBytes] = [:]
                 for _ in 0..<n {
-                    let key = String(decoding: try r.take(Int(try r.u8())), as: UTF8.self)
+                    let key = try text(try r.take(Int(try r.u8())))
+                    guard secrets[key] == nil else { throw FormatError.damagedRecords }
                     secrets[key] = SecretBytes(copying: try r.take(Int(try r.u32())))
                 }
                 records.append(StoredRecord(kind: kind, name: name, metadata: meta, secrets: secrets))

@@ -1,0 +1,36 @@
+import Testing
+import VaultCrypto
+import VaultStore
+
+/// Found by fuzz-vault-file (corpus file Tests/Fuzz/vault-file/regression-body-kind-not-utf8): a record whose kind
+/// was not UTF-8 decoded leniently (each bad byte became a 3-byte U+FFFD), so writing the vault back trapped on a kind
+/// longer than 255 bytes. Bodies that would not re-encode to the same bytes are now refused as damaged.
+@Suite("record decoding refuses what it could not write back")
+struct RecordDecodingTests {
+    static func body(kind: [UInt8], secretNames: [[UInt8]] = []) -> SecretBytes {
+        func u32(_ v: Int) -> [UInt8] { withUnsafeBytes(of: UInt32(v).littleEndian) { Array($0) } }
+        var b = Array("REC1".utf8) + u32(1) + u32(0) + [UInt8(kind.count)] + kind + u32(4) + Array("demo".utf8) + u32(2) + Array("{}".utf8)
+        b += [UInt8(secretNames.count)]
+        for n in secretNames { b += [UInt8(n.count)] + n + u32(1) + [0x41] }
+        return SecretBytes(consuming: &b)
+    }
+
+    @Test("a kind that is not UTF-8 is damaged, not re-encoded into something longer")
+    func kindNotUTF8() {
+        #expect(throws: (any Error).self) { try VaultContents.decodeBody(Self.body(kind: [UInt8](repeating: 0xff, count: 200))) }
+    }
+
+    @Test("two secrets with the same name are damaged, not silently merged")
+    func duplicateSecretNames() {
+        #expect(throws: (any Error).self) {
+            try VaultContents.decodeBody(Self.body(kind: Array("app".utf8), secretNames: [Array("current".utf8), Array("current".utf8)]))
+        }
+    }
+
+    @Test("a well-formed body still decodes and re-encodes to the same bytes")
+    func roundTrip() throws {
+        let original = Self.body(kind: Array("app".utf8), secretNames: [Array("current".utf8)])
+        let contents = try VaultContents.decodeBody(original)
+        #expect(contents.encodeBody().withUnsafeBytes { Array($0) } == original.withUnsafeBytes { Array($0) })
+    }
+}
