@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 harnesses=(${FUZZ_HARNESSES:-vault-file token-cache token-response graph retry-after})
 scratch=.build-fuzz
+work=.build-fuzz-work   # outside SwiftPM's scratch folder
+mkdir -p "$work"
 for h in "${harnesses[@]}"; do
   swift build --product "fuzz-$h" -c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING \
     --scratch-path "$scratch" 2>&1 | grep -E "error|warning: .*instrument" || true
@@ -16,9 +18,9 @@ bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)"
 printf "%-16s %12s %10s %8s %8s  %s\n" harness executions exec/s cov ft result
 status=0
 for h in "${harnesses[@]}"; do
-  corpus="$scratch/corpus/$h"; artifacts="$scratch/artifacts/$h"
+  corpus="$work/corpus/$h"; artifacts="$work/artifacts/$h"
   mkdir -p "$corpus" "$artifacts"
-  log="$scratch/fuzz-$h.log"
+  log="$work/fuzz-$h.log"
   maxlen=65536
   [ "$h" = retry-after ] && maxlen=512   # a header value
   set +e
@@ -30,9 +32,9 @@ for h in "${harnesses[@]}"; do
   rate=$(grep -oE "stat::average_exec_per_sec: *[0-9]+" "$log" | grep -oE "[0-9]+$" || echo 0)
   cov=$(grep -oE "cov: [0-9]+" "$log" | tail -1 | grep -oE "[0-9]+" || echo 0)
   ft=$(grep -oE "ft: [0-9]+" "$log" | tail -1 | grep -oE "[0-9]+" || echo 0)
-  found=$(ls "$artifacts" | wc -l)
+  found=$(find "$artifacts" -type f 2>/dev/null | wc -l)
   result="ok"
-  if [ "$rc" -ne 0 ] || [ "$found" -ne 0 ]; then result="FOUND $(ls "$artifacts" | tr '\n' ' ')(see $log)"; status=1; fi
+  if [ "$rc" -ne 0 ] || [ "$found" -ne 0 ]; then result="FOUND $(find "$artifacts" -type f -printf '%f ' 2>/dev/null)(see $log)"; status=1; fi
   printf "%-16s %12s %10s %8s %8s  %s\n" "$h" "$execs" "$rate" "$cov" "$ft" "$result"
 done
 exit $status
