@@ -92,7 +92,7 @@ public struct ClientCredentials: Sendable {
             if response.status == 429 {
                 throw EntraErrors.throttled(response, app: app.name, attempts: attempt + 1, maxWait: retry.maxDelay, now: now())
             }
-            let error = EntraErrors.map(response, app: app.name, clientID: app.clientID, tenant: app.tenant, scope: scope)
+            let error = EntraErrors.map(response, app: app.name, clientID: app.clientID, tenant: app.tenant, scope: scope, url: app.tokenEndpoint)
             if retryable {
                 throw VaultError(error.code, error.reason + " after \(attempt + 1) attempt\(attempt == 0 ? "" : "s")",
                                  hint: error.hint ?? "Entra ID is busy or unavailable; try again later", exit: .tempFailure)
@@ -138,7 +138,9 @@ public struct ClientCredentials: Sendable {
                              hint: "the authority is not behaving like Entra ID; check --authority and any proxy", exit: .unavailable)
         }
         guard let t = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)), !t.access_token.isEmpty,
-              t.access_token.utf8.count <= Self.maxTokenBytes else {
+              t.access_token.utf8.count <= Self.maxTokenBytes,
+              // A token is printed into headers (`--output header`) and sent in them: visible ASCII only.
+              t.access_token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
             throw VaultError("entra.response", "Entra ID's token response could not be read (HTTP 200, \(response.header("Content-Type") ?? "no content type"))",
                              hint: "a proxy may be rewriting responses", exit: .unavailable)
         }

@@ -12,6 +12,10 @@ struct EntraErrorBody: Decodable {
     var timestamp: String?
 }
 
+extension String {
+    var nonEmpty: String? { isEmpty ? nil : self }
+}
+
 /// Turns token-endpoint failures into clear messages keyed on the AADSTS code, with hints and the correlation id.
 public enum EntraErrors {
     /// 429 from the token endpoint, whatever its body (Entra sends plain text): the wait it asked for, no proxy hint.
@@ -29,16 +33,27 @@ public enum EntraErrors {
         return s == s.rounded() ? "\(Int(s)) s" : "\(Int(s.rounded(.up))) s"
     }
 
-    public static func map(_ response: HTTPResponse, app: String, clientID: String, tenant: String, scope: String) -> VaultError {
-        guard let body = try? JSONDecoder().decode(EntraErrorBody.self, from: Data(response.body)), body.error != nil else {
+    public static func map(_ response: HTTPResponse, app: String, clientID: String, tenant: String, scope: String,
+                           url: String = "") -> VaultError {
+        let decoded = try? JSONDecoder().decode(EntraErrorBody.self, from: Data(response.body))
+        // A 404 means the URL is wrong (typically the tenant twice, from an authority given with its tenant by an older
+        // vault), whatever the body says, unless Entra itself names an AADSTS error.
+        if response.status == 404, (decoded?.error_codes?.first ?? 0) == 0 {
+            return VaultError("entra.not_found", "the token endpoint \(url.isEmpty ? "" : url + " ")does not exist (HTTP 404) for app '\(app)'",
+                              hint: "check the app's authority with `vault show \(app)`: it must be the login host, or MSAL's https://HOST/TENANT; re-add with `vault add-app \(app) --authority … --replace`",
+                              exit: .config)
+        }
+        guard let body = decoded, body.error != nil else {
             let type = response.header("Content-Type") ?? "no content type"
             return VaultError("entra.http", "Entra ID answered HTTP \(response.status) with a body that is not an OAuth error (\(type))",
                               hint: "a proxy or gateway may be in the way; check https_proxy / no_proxy and the authority URL",
                               exit: response.status >= 500 ? .tempFailure : .unavailable)
         }
         let code = body.error_codes?.first ?? 0
-        let support = body.correlation_id.map { ", correlation id \($0)" } ?? ""
-        let tag = "AADSTS\(code)\(support)"
+        let support = body.correlation_id.map { "correlation id \($0)" }
+        // No made-up code: an error without error_codes is shown with what it has.
+        let tag = ([code == 0 ? nil : "AADSTS\(code)", support].compactMap { $0 }.joined(separator: ", "))
+            .nonEmpty ?? "HTTP \(response.status), no AADSTS code"
         switch code {
         case 7000215:
             return VaultError("entra.invalid_secret", "Entra ID rejected the client secret of app '\(app)' (\(tag))",

@@ -21,7 +21,7 @@ extension RotationService {
         let deadline = Date().addingTimeInterval(propagationTimeout)
         while true {
             do {
-                _ = try flow.acquire(identity, scope: session.defaultScope)
+                _ = try flow.acquire(identity, scope: try session.defaultScope())
                 break
             } catch let e as VaultError where e.code == "entra.invalid_secret" && Date() < deadline {
                 sleeper.sleep(seconds: pollInterval)

@@ -333,7 +333,7 @@ public struct RotationService: Sendable {
         var token: AccessToken?
         while token == nil {
             do {
-                token = try flow.acquire(identity, scope: session.defaultScope)
+                token = try flow.acquire(identity, scope: try session.defaultScope())
             } catch let e as VaultError where e.code == "entra.invalid_secret" && Date() < deadline {
                 sleeper.sleep(seconds: pollInterval)
             }

@@ -9,10 +9,18 @@ public struct AppSession: Sendable {
     public let vault: UnlockedVault
     public let metadata: AppMetadata
     public let identity: AppIdentity
-    public let cloud: Cloud
+    public let endpoints: AppEndpoints
 
-    public var graphRoot: String { metadata.graphRoot ?? cloud.graphRoot }
-    public var defaultScope: String { cloud.graphScope }
+    public var graphRoot: String { endpoints.graph.description }
+
+    /// The stored scope, else the Graph host's; a custom Graph host without a stored scope has none, so vault never
+    /// guesses which resource a token is for.
+    public func defaultScope() throws -> String {
+        if let scope = metadata.scope ?? endpoints.defaultScope { return scope }
+        throw VaultError("scope.none", "app '\(metadata.name)' uses the custom Graph host \(endpoints.graph.origin) and has no stored scope, so vault will not guess which resource a token is for",
+                         hint: "pass --scope RESOURCE/.default, or store one: `vault add-app \(metadata.name) --scope RESOURCE/.default --replace …`",
+                         exit: .usage)
+    }
 }
 
 /// Use case: tokens for stored apps, through the encrypted MSAL-schema cache.
@@ -42,11 +50,11 @@ public struct TokenService: Sendable {
         if refusePendingRotation, unlocked.contents.record(kind: RotationJournal.kind, name: name) != nil {
             throw VaultError("rotation.pending", "a rotation of '\(name)' is pending", hint: "vault rotate-secret \(name) --resume", exit: .tempFailure)
         }
-        let cloud = Cloud(rawValue: app.metadata.cloud) ?? .global
+        let endpoints = try AppEndpoints.stored(cloud: app.metadata.cloud, authority: app.metadata.authority, graph: app.metadata.graphRoot)
         let identity = AppIdentity(name: name, clientID: app.metadata.clientID, tenant: app.metadata.tenant,
-                                   authorityHost: app.metadata.authority ?? cloud.loginHost, secret: app.secret,
+                                   authorityHost: endpoints.authority.origin, secret: app.secret,
                                    realm: app.metadata.tenantID)
-        return AppSession(vault: unlocked, metadata: app.metadata, identity: identity, cloud: cloud)
+        return AppSession(vault: unlocked, metadata: app.metadata, identity: identity, endpoints: endpoints)
     }
 
     public func cacheStore(_ session: AppSession) -> TokenCacheStore {
@@ -61,7 +69,7 @@ public struct TokenService: Sendable {
 
     public func token(app: String, scope: String? = nil) throws -> TokenResult {
         let s = try session(app: app)
-        let scope = scope ?? s.defaultScope
+        let scope = try scope ?? s.defaultScope()
         try Self.validateScope(scope)
         return try provider(s).token(for: s.identity, scope: scope)
     }

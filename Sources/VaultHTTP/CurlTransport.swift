@@ -59,6 +59,10 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
         var headerList: UnsafeMutablePointer<curl_slist>?
         defer { vault_curl_slist_free_all(headerList) }
         for (name, value) in request.headers {
+            // Defence in depth: whatever built the request, no header may end its line and start another.
+            guard HeaderRules.problem(name: name, value: value) == nil else {
+                throw VaultError("http.header", "refusing to send the header '\(name)': \(HeaderRules.problem(name: name, value: value)!)", exit: .usage)
+            }
             headerList = vault_curl_slist_append(headerList, "\(name): \(value)")
         }
         if request.body != nil, request.header("Expect") == nil { headerList = vault_curl_slist_append(headerList, "Expect:") }
@@ -72,7 +76,16 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
         try check(vault_curl_setopt_string(handle, CURLOPT_ACCEPT_ENCODING, "gzip"))
         try check(vault_curl_setopt_string(handle, CURLOPT_USERAGENT, options.userAgent))
         try check(vault_curl_setopt_string(handle, CURLOPT_NOPROXY, Self.noProxy))
-        if let ca = options.caBundle { try check(vault_curl_setopt_string(handle, CURLOPT_CAINFO, ca)) }
+        if let pem = options.caBundlePEM {
+            // Only these CAs: no system CA file or directory besides them.
+            try check(vault_curl_setopt_string(handle, CURLOPT_CAPATH, nil))
+            try pem.withUnsafeBytes { buf in
+                var blob = curl_blob(data: UnsafeMutableRawPointer(mutating: buf.baseAddress), len: buf.count, flags: UInt32(CURL_BLOB_COPY))
+                try check(vault_curl_setopt_pointer(handle, CURLOPT_CAINFO_BLOB, &blob))
+            }
+        } else if let ca = options.caBundle {
+            try check(vault_curl_setopt_string(handle, CURLOPT_CAINFO, ca))
+        }
         try check(vault_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
         try check(vault_curl_setopt_write_callback(handle, { data, size, count, ctx in
             Unmanaged<ResponseSink>.fromOpaque(ctx!).takeUnretainedValue().body(data!, size * count)
@@ -128,23 +141,28 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
         return (user + ["127.0.0.1", "localhost", "::1"]).joined(separator: ",")
     }()
 
+    /// `-v`: method, URL and headers (secret ones redacted), never a body. `-vv` adds bodies through
+    /// `Redaction.logBody` (forms summarised byte by byte from secret memory, JSON with secret members redacted).
     private func logRequest(_ r: HTTPRequest) {
         guard let logger, logger.logLevel <= .debug else { return }
-        var lines = ["→ \(r.method) \(r.url)"]
+        var lines = ["→ \(r.method) \(Redaction.bearer(r.url))"]
         for (k, v) in r.headers { lines.append("  \(k): \(Redaction.header(k, v))") }
         if let body = r.body {
-            let text = body.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
-            lines.append("  body: " + Redaction.body(text, contentType: r.header("Content-Type")))
+            if logger.logLevel == .trace {
+                lines.append("  body: " + body.withUnsafeBytes { Redaction.logBody($0, contentType: r.header("Content-Type")) })
+            } else {
+                lines.append("  body: \(body.count) bytes (-vv shows it, redacted)")
+            }
         }
         logger.debug("\(lines.joined(separator: "\n"))")
     }
 
     private func logResponse(_ r: HTTPRequest, _ resp: HTTPResponse) {
         guard let logger, logger.logLevel <= .debug else { return }
-        var lines = ["← \(resp.status) \(r.method) \(r.url) (\(resp.body.count) bytes)"]
+        var lines = ["← \(resp.status) \(r.method) \(Redaction.bearer(r.url)) (\(resp.body.count) bytes)"]
         for (k, v) in resp.headers { lines.append("  \(k): \(Redaction.header(k, v))") }
         if logger.logLevel == .trace {
-            lines.append("  body: " + Redaction.body(resp.bodyText, contentType: resp.header("Content-Type")))
+            lines.append("  body: " + resp.body.withUnsafeBytes { Redaction.logBody($0, contentType: resp.header("Content-Type")) })
         }
         logger.debug("\(lines.joined(separator: "\n"))")
     }

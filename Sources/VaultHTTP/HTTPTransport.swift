@@ -49,6 +49,9 @@ public protocol HTTPTransport: Sendable {
 public struct HTTPOptions: Sendable {
     /// PEM file of CAs to trust instead of the system's (`--ca-bundle`, `VAULT_CA_BUNDLE`).
     public var caBundle: String?
+    /// The bundle's PEM bytes, read (and checked) by the caller: handed to libcurl in memory, so the file checked is
+    /// the file trusted. Takes precedence over `caBundle`, which is then only its name.
+    public var caBundlePEM: [UInt8]?
     public var connectTimeout: Double = 10
     public var totalTimeout: Double = 60
     public var maxResponseBytes = 16 << 20
@@ -109,5 +112,28 @@ public enum URLParts {
 
     public static func isLoopback(_ url: String) -> Bool {
         ["127.0.0.1", "localhost", "[::1]"].contains(host(url))
+    }
+}
+
+/// What may be sent as a header: a name that is an HTTP token (RFC 9110 §5.6.2) and a value without CR, LF, NUL or
+/// other control characters (tab allowed), so no value can end its line and start another header.
+public enum HeaderRules {
+    static let tokenPunctuation = Set("!#$%&'*+-.^_`|~".utf8)
+
+    public static func isToken(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || tokenPunctuation.contains(b)
+        }
+    }
+
+    public static func isValidValue(_ value: String) -> Bool {
+        value.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7f) }
+    }
+
+    /// Why a header cannot be sent, or nil.
+    public static func problem(name: String, value: String) -> String? {
+        if !isToken(name) { return "its name is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~ only)" }
+        if !isValidValue(value) { return "its value holds a line break, NUL or another control character" }
+        return nil
     }
 }

@@ -42,13 +42,71 @@ public enum Redaction {
         return out
     }
 
-    /// A body for the log: form or JSON redacted, cut to `limit` characters.
-    public static func body(_ text: String, contentType: String?, limit: Int = 2048) -> String {
+    /// Form fields whose values may be logged; every other value is redacted.
+    static let safeFormFields: Set<String> = ["client_id", "grant_type", "client_info", "scope", "client_assertion_type"]
+
+    /// A form body for the log, built byte by byte from secret memory: only the values of `safeFormFields` are
+    /// copied out, so the secret never becomes a Swift `String`, not even for a moment.
+    public static func formSummary(_ body: UnsafeRawBufferPointer) -> String {
+        var out: [UInt8] = []
+        var i = 0
+        while i <= body.count {
+            var end = i
+            while end < body.count, body[end] != 0x26 { end += 1 }
+            var eq = i
+            while eq < end, body[eq] != 0x3d { eq += 1 }
+            let name = String(decoding: UnsafeRawBufferPointer(rebasing: body[i..<eq]), as: UTF8.self)
+            if !out.isEmpty { out.append(0x26) }
+            // A name is shown only when it is plain (letters, digits, '_'); anything else is not a field vault sends.
+            if name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }) {
+                out += Array(name.utf8)
+                if eq < end {
+                    out.append(0x3d)
+                    out += safeFormFields.contains(name) ? Array(UnsafeRawBufferPointer(rebasing: body[(eq + 1)..<end])) : Array(marker.utf8)
+                }
+            } else {
+                out += Array(marker.utf8)
+            }
+            i = end + 1
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Key fragments that make a JSON member secret wherever it appears, compared after lower-casing and dropping
+    /// `_` and `-`: passwords (`password`, `passwordProfile`, `newPassword`), `temporaryAccessPass`, `key`,
+    /// `privateKey`, `secretText`, `client_secret`, tokens of every kind, assertions, credentials, cookies.
+    static let secretKeyFragments = ["password", "passwd", "pass", "secret", "token", "key", "assertion", "credential", "cookie",
+                                     "signature", "pwd", "otp", "proof", "sessionid"]
+
+    public static func isSecretKey(_ key: String) -> Bool {
+        let k = String(key.lowercased().filter { $0 != "_" && $0 != "-" })
+        return secretKeyFragments.contains { k.contains($0) }
+    }
+
+    /// A JSON body for the log (`-vv`): every member whose key looks secret (`isSecretKey`) has its whole value —
+    /// string, number, object or array — replaced by the marker, whatever whitespace surrounds the colon. Default
+    /// deny: a body that is not complete, valid JSON is not shown at all, only its size.
+    public static func jsonForLog(_ body: [UInt8]) -> String {
+        var redactor = JSONRedactor(bytes: body)
+        guard let out = redactor.run() else { return "[\(body.count) bytes, not valid JSON: not shown]" }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A body for the log: forms through `formSummary`, JSON through `jsonForLog`, empty bodies as nothing, and any
+    /// other content type only by its size. Cut to `limit` characters.
+    public static func logBody(_ body: UnsafeRawBufferPointer, contentType: String?, limit: Int = 4096) -> String {
         let ct = (contentType ?? "").lowercased()
-        var redacted = ct.contains("x-www-form-urlencoded") ? form(text) : json(text)
-        // A bearer token that reached a body some other way is cut out too.
-        redacted = bearer(redacted)
-        return redacted.count > limit ? String(redacted.prefix(limit)) + "…(\(redacted.count) chars)" : redacted
+        let text: String
+        if body.isEmpty {
+            text = "(empty)"
+        } else if ct.contains("x-www-form-urlencoded") {
+            text = formSummary(body)
+        } else if ct.contains("json") || body.first == 0x7b || body.first == 0x5b {
+            text = bearer(jsonForLog(Array(body)))
+        } else {
+            text = "[\(body.count) bytes of \(ct.isEmpty ? "unknown type" : ct): not shown]"
+        }
+        return text.count > limit ? String(text.prefix(limit)) + "…(\(text.count) chars)" : text
     }
 
     /// Replaces anything shaped like a JWT (three base64url parts starting `eyJ`) with the marker.
@@ -67,5 +125,108 @@ public enum Redaction {
             rest = rest[j...]
         }
         return out + rest
+    }
+}
+
+/// One pass over a JSON document that copies it, replacing the values of secret-looking members. Returns nil for
+/// anything that is not a single complete JSON value (so nothing half-parsed is ever printed).
+struct JSONRedactor {
+    let bytes: [UInt8]
+    var i = 0
+    var out: [UInt8] = []
+    static let marker = Array("\"\(Redaction.marker)\"".utf8)
+
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+        out.reserveCapacity(bytes.count)
+    }
+
+    mutating func run() -> [UInt8]? {
+        guard value(depth: 0, copy: true) else { return nil }
+        space(copy: true)
+        return i == bytes.count ? out : nil
+    }
+
+    mutating func space(copy: Bool) {
+        while i < bytes.count, [0x20, 0x0a, 0x0d, 0x09].contains(bytes[i]) {
+            if copy { out.append(bytes[i]) }
+            i += 1
+        }
+    }
+
+    /// Scans one value; copies it when `copy`, else writes nothing (the caller wrote the marker).
+    mutating func value(depth: Int, copy: Bool) -> Bool {
+        guard depth < 64 else { return false }
+        space(copy: copy)
+        guard i < bytes.count else { return false }
+        let start = i
+        switch bytes[i] {
+        case 0x22:
+            guard skipString() else { return false }
+        case 0x7b:
+            i += 1
+            if copy { out.append(0x7b) }
+            space(copy: copy)
+            if i < bytes.count, bytes[i] == 0x7d { i += 1; if copy { out.append(0x7d) }; return true }
+            while true {
+                space(copy: copy)
+                let keyStart = i
+                guard i < bytes.count, bytes[i] == 0x22, skipString() else { return false }
+                let key = String(decoding: bytes[(keyStart + 1)..<(i - 1)], as: UTF8.self)
+                if copy { out += bytes[keyStart..<i] }
+                space(copy: copy)
+                guard i < bytes.count, bytes[i] == 0x3a else { return false }
+                i += 1
+                if copy { out.append(0x3a) }
+                if copy && Redaction.isSecretKey(key) {
+                    space(copy: true)
+                    guard value(depth: depth + 1, copy: false) else { return false }
+                    out += Self.marker
+                } else {
+                    guard value(depth: depth + 1, copy: copy) else { return false }
+                }
+                space(copy: copy)
+                guard i < bytes.count else { return false }
+                if copy { out.append(bytes[i]) }
+                if bytes[i] == 0x2c { i += 1; continue }
+                guard bytes[i] == 0x7d else { return false }
+                i += 1
+                return true
+            }
+        case 0x5b:
+            i += 1
+            if copy { out.append(0x5b) }
+            space(copy: copy)
+            if i < bytes.count, bytes[i] == 0x5d { i += 1; if copy { out.append(0x5d) }; return true }
+            while true {
+                guard value(depth: depth + 1, copy: copy) else { return false }
+                space(copy: copy)
+                guard i < bytes.count else { return false }
+                if copy { out.append(bytes[i]) }
+                if bytes[i] == 0x2c { i += 1; continue }
+                guard bytes[i] == 0x5d else { return false }
+                i += 1
+                return true
+            }
+        default:
+            while i < bytes.count, !([0x2c, 0x7d, 0x5d, 0x20, 0x0a, 0x0d, 0x09].contains(bytes[i])) { i += 1 }
+            let word = bytes[start..<i]
+            let ok = ["true", "false", "null"].contains { Array($0.utf8) == Array(word) } ||
+                (!word.isEmpty && word.allSatisfy { (0x30...0x39).contains($0) || [0x2d, 0x2b, 0x2e, 0x65, 0x45].contains($0) })
+            guard ok else { return false }
+        }
+        if copy { out += bytes[start..<i] }
+        return true
+    }
+
+    mutating func skipString() -> Bool {
+        i += 1
+        while i < bytes.count {
+            if bytes[i] == 0x5c { i += 2; continue }
+            if bytes[i] == 0x22 { i += 1; return true }
+            if bytes[i] < 0x20 { return false }
+            i += 1
+        }
+        return false
     }
 }

@@ -55,13 +55,76 @@ public enum FileSystem {
         return out
     }
 
-    /// Reads a small file straight into secret memory (key files, passphrase files).
+    /// Reads a small file straight into secret memory (no checks beyond the size: see `readVerified`).
     public static func readSecret(_ path: String, limit: Int = 4096) throws -> SecretBytes {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             throw VaultError("io.read", "cannot read \(path): \(errorText())", exit: errno == ENOENT ? .noInput : .noPermission)
         }
         defer { close(fd) }
+        return try readAll(fd, path: path, limit: limit)
+    }
+
+    /// What a file that vault reads a credential or a trust anchor from must satisfy.
+    public struct FileRule: Sendable {
+        /// "key file", "passphrase file", "CA bundle"…, for the messages.
+        public var what: String
+        /// Refuse group/world-readable files (key and passphrase files).
+        public var privateRead: Bool
+        public init(what: String, privateRead: Bool) {
+            self.what = what
+            self.privateRead = privateRead
+        }
+    }
+
+    /// Reads a credential or trust file into secret memory after checking the open descriptor itself (so the file
+    /// checked is the file read): opened with O_NOFOLLOW (a symbolic link is refused) and O_NONBLOCK (a FIFO never
+    /// hangs the open), then `fstat`: a regular file, owned by the caller or root, not writable by group or others,
+    /// and with `privateRead` not readable by them either.
+    public static func readVerified(_ path: String, rule: FileRule, limit: Int) throws -> SecretBytes {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        if fd < 0 {
+            let e = errno
+            switch e {
+            case ENOENT: throw VaultError("io.missing", "the \(rule.what) \(path) does not exist", exit: .noInput)
+            case ELOOP:
+                throw VaultError("file.symlink", "the \(rule.what) \(path) is a symbolic link, which vault does not follow",
+                                 hint: "give the file's own path (`readlink -f \(path)` prints it)", exit: .noPermission)
+            default:
+                throw VaultError("io.read", "cannot open the \(rule.what) \(path): \(String(cString: strerror(e)))",
+                                 exit: e == EACCES ? .noPermission : .ioError)
+            }
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw VaultError("io.read", "cannot stat \(path): \(errorText())", exit: .ioError) }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw VaultError("file.not_regular", "the \(rule.what) \(path) is not a regular file",
+                             hint: "point at a plain file (not a directory, FIFO or device)", exit: .noPermission)
+        }
+        let me = geteuid()
+        guard st.st_uid == me || st.st_uid == 0 else {
+            throw VaultError("file.owner", "the \(rule.what) \(path) belongs to another user (uid \(st.st_uid))",
+                             hint: "only a file owned by you or root is trusted: `chown \(me) \(path)` (as root), or use your own copy", exit: .noPermission)
+        }
+        let mode = UInt32(st.st_mode) & 0o777
+        if mode & 0o022 != 0 {
+            throw VaultError("file.permissions", "the \(rule.what) \(path) is writable by group or others (mode \(String(mode, radix: 8)))",
+                             hint: "chmod go-w \(path)", exit: .noPermission)
+        }
+        if rule.privateRead, mode & 0o044 != 0 {
+            throw VaultError("keyfile.permissions", "the \(rule.what) \(path) is readable by group or others (mode \(String(mode, radix: 8)))",
+                             hint: "chmod 600 \(path)", exit: .noPermission)
+        }
+        if Int(st.st_size) > limit {
+            throw VaultError("io.read", "the \(rule.what) \(path) is larger than \(limit) bytes", exit: .dataError)
+        }
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK)
+        return try readAll(fd, path: path, limit: limit)
+    }
+
+    static func readAll(_ fd: Int32, path: String, limit: Int) throws -> SecretBytes {
         let buffer = SecretBytes(count: limit + 1)
         var total = 0
         while total <= limit {
@@ -112,9 +175,41 @@ public enum FileSystem {
             throw VaultError("io.create", "cannot create \(path): \(errorText())",
                              hint: errno == EEXIST ? "it already exists; vault never overwrites it" : nil, exit: errno == EEXIST ? .usage : .ioError)
         }
-        defer { close(fd) }
-        try writeAll(fd, bytes, path: path)
-        guard fsync(fd) == 0 else { throw VaultError("io.fsync", "fsync \(path): \(errorText())", exit: .ioError) }
+        // A file this call created is removed again if it cannot be completed: never a half-written key or export.
+        var complete = false
+        defer { if !complete { unlink(path) } }
+        do {
+            defer { close(fd) }
+            try writeAll(fd, bytes, path: path)
+            guard fsync(fd) == 0 else { throw VaultError("io.fsync", "fsync \(path): \(errorText())", exit: .ioError) }
+        }
+        complete = true
+        let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        try syncDirectory(dir.isEmpty ? "/" : dir)
+    }
+
+    /// Overwrites a regular file (not followed through a symbolic link) with zeros, fsyncs it, unlinks it and
+    /// fsyncs its directory. On copy-on-write or flash storage the old blocks may survive the overwrite: callers say so.
+    public static func shred(_ path: String) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { throw VaultError("io.shred", "cannot open \(path) to overwrite it: \(errorText())", exit: .ioError) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw VaultError("io.shred", "\(path) is not a regular file; it was not overwritten", exit: .ioError)
+        }
+        do {
+            defer { close(fd) }
+            let zeros = [UInt8](repeating: 0, count: 65536)
+            var left = Int(st.st_size)
+            while left > 0 {
+                let n = min(left, zeros.count)
+                try zeros.withUnsafeBytes { try writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<n]), path: path) }
+                left -= n
+            }
+            guard fsync(fd) == 0 else { throw VaultError("io.fsync", "fsync \(path): \(errorText())", exit: .ioError) }
+        }
+        try remove(path)
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         try syncDirectory(dir.isEmpty ? "/" : dir)
     }

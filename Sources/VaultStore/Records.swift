@@ -20,6 +20,8 @@ public struct AppMetadata: Codable, Equatable, Sendable {
     /// The tenant id (`tid`) of the first token the app received: the cache realm from then on, so an app stored
     /// with a domain tenant never matches a token issued for another tenant.
     public var tenantID: String?
+    /// The scope tokens are asked for by default (`add-app --scope`); nil: the Graph host's `/.default`.
+    public var scope: String?
 
     public init(name: String, tenant: String, clientID: String, cloud: String, authority: String?, secretHint: String,
                 added: Date) {
@@ -35,7 +37,7 @@ public struct AppMetadata: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case name, tenant, cloud, authority, added, rotated
         case clientID = "client_id", graphRoot = "graph_root", secretHint = "secret_hint", secretKeyID = "secret_key_id"
-        case secretExpires = "secret_expires", previousKeyID = "previous_key_id", tenantID = "tenant_id"
+        case secretExpires = "secret_expires", previousKeyID = "previous_key_id", tenantID = "tenant_id", scope
     }
 }
 

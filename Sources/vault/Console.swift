@@ -24,6 +24,7 @@ enum Console {
     }
 
     static func warn(_ text: String) { err("vault: warning: \(text)") }
+    static func hint(_ text: String) { err("vault: hint: \(text)") }
 
     static var stdoutIsTerminal: Bool { isatty(1) == 1 }
     static var stderrIsTerminal: Bool { isatty(2) == 1 }

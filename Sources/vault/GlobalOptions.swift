@@ -67,10 +67,11 @@ enum Environment {
 enum KeyFiles {
     static let keyBytes = 32
 
-    /// Reads a key file: exactly 32 bytes, not readable by group or others.
+    /// Reads a key file: exactly 32 bytes, a regular file (no symbolic link) owned by the caller or root, not
+    /// writable by group or others and, unless `checkMode` is false (systemd credentials, whose directory systemd keeps
+    /// private and may grant through an ACL), not readable by them either.
     static func read(_ path: String, checkMode: Bool = true) throws -> SecretBytes {
-        if checkMode { try checkPrivate(path, what: "key file") }
-        let key = try FileSystem.readSecret(path, limit: 1024)
+        let key = try FileSystem.readVerified(path, rule: .init(what: "key file", privateRead: checkMode), limit: 1024)
         guard key.count == keyBytes else {
             throw VaultError("keyfile.size", "\(path) is not a vault key file (\(key.count) bytes, expected \(keyBytes))",
                              hint: "a key file holds 32 random bytes; `vault key add-file PATH` makes one", exit: .dataError)
@@ -80,8 +81,7 @@ enum KeyFiles {
 
     /// Reads a passphrase file, dropping one trailing "\n" or "\r\n".
     static func readPassphrase(_ path: String, checkMode: Bool = true) throws -> SecretBytes {
-        if checkMode { try checkPrivate(path, what: "passphrase file") }
-        let raw = try FileSystem.readSecret(path, limit: 1024)
+        let raw = try FileSystem.readVerified(path, rule: .init(what: "passphrase file", privateRead: checkMode), limit: 1024)
         var length = raw.count
         raw.withUnsafeBytes { b in
             if length > 0, b[length - 1] == 0x0a { length -= 1 }
@@ -91,16 +91,6 @@ enum KeyFiles {
             throw VaultError("passphrase.empty", "the passphrase file \(path) is empty", exit: .dataError)
         }
         return raw.slice(0..<length)
-    }
-
-    static func checkPrivate(_ path: String, what: String) throws {
-        guard let st = FileSystem.status(path) else {
-            throw VaultError("io.missing", "\(what) \(path) does not exist", exit: .noInput)
-        }
-        if st.mode & 0o077 != 0 {
-            throw VaultError("keyfile.permissions", "the \(what) \(path) is accessible to group or others (mode \(String(st.mode & 0o777, radix: 8)))",
-                             hint: "chmod 600 \(path)", exit: .noPermission)
-        }
     }
 
     /// Creates a new key file of 32 random bytes with mode 0600; never overwrites.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EntraAuth
 import FoundationEssentials
 import VaultCrypto
 import VaultStore
@@ -21,9 +22,9 @@ struct ListCommand: ParsableCommand {
             return
         }
         let rows = apps.map { a in
-            [a.name, a.tenant, a.clientID, a.secretHint + "…", Format.date(a.added), a.rotated.map(Format.date) ?? "-"]
+            [a.name, a.tenant, a.clientID, AppView.cloudLabel(a), a.secretHint + "…", Format.date(a.added), a.rotated.map(Format.date) ?? "-"]
         }
-        Console.out(Format.table(header: ["NAME", "TENANT", "CLIENT ID", "HINT", "ADDED", "ROTATED"], rows: rows))
+        Console.out(Format.table(header: ["NAME", "TENANT", "CLIENT ID", "CLOUD", "HINT", "ADDED", "ROTATED"], rows: rows))
     }
 }
 
@@ -35,6 +36,9 @@ struct AppView: Encodable {
     var cloud: String
     var authority: String?
     var graph: String?
+    var scope: String?
+    /// The authority or Graph host is outside the known clouds (or cannot be used at all).
+    var custom_endpoint: Bool
     var secret_hint: String
     var secret_key_id: String?
     var secret_expires: String?
@@ -48,11 +52,21 @@ struct AppView: Encodable {
         cloud = a.cloud
         authority = a.authority
         graph = a.graphRoot
+        scope = a.scope
+        custom_endpoint = (try? AppEndpoints.stored(cloud: a.cloud, authority: a.authority, graph: a.graphRoot))?.isCustom ?? true
         secret_hint = a.secretHint
         secret_key_id = a.secretKeyID
         secret_expires = a.secretExpires.map(Format.date)
         added = Format.date(a.added)
         rotated = a.rotated.map(Format.date)
+    }
+}
+
+extension AppView {
+    /// The cloud, or "custom" (with the cloud's name) when a host outside the known clouds receives the app's secret or tokens.
+    static func cloudLabel(_ a: AppMetadata) -> String {
+        guard let e = try? AppEndpoints.stored(cloud: a.cloud, authority: a.authority, graph: a.graphRoot) else { return "invalid" }
+        return e.isCustom ? "custom (\(a.cloud))" : a.cloud
     }
 }
 

@@ -48,8 +48,11 @@ struct NetworkOptions: ParsableArguments {
         options.totalTimeout = timeout
         options.connectTimeout = min(10, timeout)
         options.userAgent = "vault/\(VaultVersion.string)"
-        if let ca = options.caBundle, !FileSystem.exists(ca) {
-            throw VaultError("http.ca_bundle", "the CA bundle \(ca) does not exist", hint: "check --ca-bundle / VAULT_CA_BUNDLE", exit: .noInput)
+        if let ca = options.caBundle {
+            // A CA bundle decides who may receive the secret: it gets the same file checks as a key file, except that
+            // others may read it.
+            let pem = try FileSystem.readVerified(ca, rule: .init(what: "CA bundle", privateRead: false), limit: 16 << 20)
+            options.caBundlePEM = pem.withUnsafeBytes { Array($0) }
         }
         return options
     }

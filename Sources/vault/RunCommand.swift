@@ -69,11 +69,14 @@ struct RunUsersCommand: ParsableCommand {
         let service = try options.service(app: app, progress: progress)
         let columns = request.select.isEmpty ? (output == .csv ? UserColumns.defaults : Self.defaultColumns) : request.select
         let formatter = ItemFormatter(format: output, columns: columns, pretty: Console.stdoutIsTerminal)
-        formatter.begin()
+        // Nothing is written before Graph's first page arrived: an error before it leaves stdout empty (no lone
+        // table header, CSV header or JSON '[').
+        var begun = false
         var pages = 0, items = 0
         defer { progress.finish() }
         do {
             try service.users(request, max: max) { page, take in
+                if !begun { formatter.begin(); begun = true }
                 if pages == 0, let total = page.count, count { progress.finish(); Console.err("\(total) users in total") }
                 formatter.page(page, take: take)
                 pages += 1
@@ -81,9 +84,10 @@ struct RunUsersCommand: ParsableCommand {
                 progress.update(items: items, pages: pages)
             }
         } catch {
-            formatter.end()
+            if begun { formatter.end() }
             throw error
         }
+        if !begun { formatter.begin() }
         formatter.end()
         for w in service.tokens.warnings { Console.warn(w) }
     }

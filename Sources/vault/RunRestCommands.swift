@@ -2,6 +2,7 @@ import ArgumentParser
 import Graph
 import VaultCore
 import VaultCrypto
+import VaultHTTP
 import VaultStore
 
 /// `vault run get|post|patch|delete APP PATH`: any Graph call, like `az rest`, with vault's auth, retries and errors.
@@ -26,16 +27,27 @@ struct RestOptions: ParsableArguments {
         return path + (path.contains("?") ? "&" : "?") + items.joined(separator: "&")
     }
 
+    /// Names vault sets itself, or that would change how the request is framed: never taken from --header.
+    static let reservedHeaders: Set<String> = ["authorization", "proxy-authorization", "host", "content-length", "transfer-encoding",
+                                               "connection", "te", "upgrade", "cookie"]
+
     func headers() throws -> [(String, String)] {
         try header.map { h in
-            guard let colon = h.firstIndex(of: ":") else { throw VaultError("usage", "--header '\(h)' is not 'Name: value'", exit: .usage) }
+            guard let colon = h.firstIndex(of: ":") else { throw VaultError("usage", "--header '\(TerminalText.escaped(h))' is not 'Name: value'", exit: .usage) }
             let name = String(h[..<colon]).trimmed
-            if name.lowercased() == "authorization" {
-                throw VaultError("usage", "--header cannot set Authorization: vault sends the app's token itself", exit: .usage)
+            let value = String(h[h.index(after: colon)...]).trimmed
+            if let problem = HeaderRules.problem(name: name, value: value) {
+                throw VaultError("usage", "--header '\(TerminalText.escaped(h))' cannot be sent: \(problem)",
+                                 hint: "give one header per --header, as 'Name: value' on one line", exit: .usage)
             }
-            return (name, String(h[h.index(after: colon)...]).trimmed)
+            if Self.reservedHeaders.contains(name.lowercased()) {
+                throw VaultError("usage", "--header cannot set \(name): vault sets it itself (the app's token goes only in vault's own Authorization header)", exit: .usage)
+            }
+            return (name, value)
         }
     }
+
+    func validate() throws { _ = try headers() }
 
     func send(_ method: String, body: [UInt8]?) throws {
         let service = try graph.service(app: app, progress: nil)
@@ -55,16 +67,17 @@ struct RunGetCommand: ParsableCommand {
         let progress = Progress(enabled: rest.graph.progressEnabled)
         let service = try rest.graph.service(app: rest.app, progress: progress)
         let formatter = ItemFormatter(format: .json, columns: [], pretty: Console.stdoutIsTerminal)
-        formatter.begin()
+        var begun = false
         var pages = 0, items = 0
         defer { progress.finish() }
+        defer { if begun { formatter.end() } }
         try service.client.pages(service.client.url(try rest.target()), headers: try rest.headers()) { page, take in
+            if !begun { formatter.begin(); begun = true }
             formatter.page(page, take: take)
             pages += 1
             items += take
             progress.update(items: items, pages: pages)
         }
-        formatter.end()
     }
 }
 

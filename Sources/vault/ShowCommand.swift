@@ -1,4 +1,5 @@
 import ArgumentParser
+import EntraAuth
 import VaultCore
 import VaultCrypto
 import VaultStore
@@ -16,10 +17,15 @@ struct ShowCommand: ParsableCommand {
         let view = AppView(app.metadata)
         if json { Console.out(try Format.json(view)); return }
         var lines: [(String, String)] = [
-            ("name", view.name), ("tenant", view.tenant), ("client id", view.client_id), ("cloud", view.cloud),
+            ("name", view.name), ("tenant", view.tenant), ("client id", view.client_id), ("cloud", AppView.cloudLabel(app.metadata)),
         ]
-        if let a = view.authority { lines.append(("authority", a)) }
-        if let g = view.graph { lines.append(("graph", g)) }
+        if let e = try? AppEndpoints.stored(cloud: app.metadata.cloud, authority: app.metadata.authority, graph: app.metadata.graphRoot) {
+            lines.append(("authority", e.authority.origin + "/" + view.tenant + (e.authorityIsKnown ? "" : "  (custom endpoint)")))
+            lines.append(("graph", e.graph.description + (e.graphIsKnown ? "" : "  (custom endpoint)")))
+            lines.append(("scope", view.scope ?? e.defaultScope ?? "none stored (pass --scope)"))
+        } else {
+            lines.append(("authority", (view.authority ?? "-") + "  (invalid: re-add the app)"))
+        }
         lines.append(("secret hint", view.secret_hint + "…"))
         if let k = view.secret_key_id { lines.append(("secret key id", k)) }
         if let e = view.secret_expires { lines.append(("secret expires", e)) }

@@ -8,24 +8,30 @@ struct TokenCommand: ParsableCommand {
         commandName: "token",
         abstract: "Print an access token for a stored app (client-credentials flow, cached).",
         discussion: """
-        Prints the bare token, for `curl -H "Authorization: Bearer $(vault token APP)" …`. A cached token is used while \
-        more than 5 minutes remain; otherwise one process asks Entra ID and the others wait for its result.
+        Prints the bare token. To hand it to curl without putting it in curl's argv (visible to every local user \
+        in `ps`), use the header form: `vault token APP --output header | curl -H @- https://graph.microsoft.com/v1.0/users`. \
+        A cached token is used while more than 5 minutes remain; otherwise one process asks Entra ID and the others \
+        wait for its result.
         """
     )
 
     @OptionGroup var options: VaultOptions
     @OptionGroup var network: NetworkOptions
     @Argument(help: "The app's name.") var app: String
-    @Option(help: ArgumentHelp("Scope (default: the cloud's Graph, https://graph.microsoft.com/.default).", valueName: "scope"))
+    @Option(help: ArgumentHelp("Scope (default: the app's stored scope, else its Graph host's /.default).", valueName: "scope"))
     var scope: String?
-    @Flag(help: "Print JSON: access_token, token_type, expires_on, scope, token_source.") var json = false
+    @Option(help: "Output: token (bare), header (`Authorization: Bearer …`, for `curl -H @-`) or json.")
+    var output: TokenOutput = .token
+    @Flag(help: "Same as --output json.") var json = false
+
+    enum TokenOutput: String, ExpressibleByArgument, CaseIterable { case token, header, json }
 
     func run() throws {
         if let scope { try TokenService.validateScope(scope) }
         let service = try network.tokenService(options)
         let result = try RotationService.usingApp(app, tokens: service, checkpoint: TestHooks.checkpoint, note: Console.warn) { try $0.token(app: app, scope: scope) }
         for w in result.warnings { Console.warn(w) }
-        if json {
+        if json || output == .json {
             struct Output: Encodable {
                 var access_token: String
                 var token_type: String
@@ -36,6 +42,8 @@ struct TokenCommand: ParsableCommand {
             Console.out(try Format.json(Output(access_token: result.token.secret, token_type: result.token.tokenType,
                                                expires_on: result.token.expiresOn, scope: result.token.target,
                                                token_source: result.source.rawValue)))
+        } else if output == .header {
+            Console.out("Authorization: Bearer \(result.token.secret)")
         } else {
             Console.out(result.token.secret)
         }

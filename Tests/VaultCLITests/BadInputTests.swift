@@ -45,7 +45,7 @@ let badInputs: [BadInput] = [
     BadInput(label: "no unlock source and no terminal", args: ["list"], message: "no way to unlock the vault", status: 64, unlock: false),
     BadInput(label: "wrong key file", args: ["list", "--key-file", "WRONGKEY"], message: "the key file does not unlock this vault", status: 77, unlock: false),
     BadInput(label: "key file of the wrong size", args: ["list", "--key-file", "SHORTKEY"], message: "is not a vault key file (5 bytes, expected 32)", status: 65, unlock: false),
-    BadInput(label: "key file readable by others", args: ["list", "--key-file", "OPENKEY"], message: "is accessible to group or others", status: 77, unlock: false),
+    BadInput(label: "key file readable by others", args: ["list", "--key-file", "OPENKEY"], message: "is readable by group or others", status: 77, unlock: false),
     BadInput(label: "missing key file", args: ["list", "--key-file", "/nonexistent/key"], message: "does not exist", status: 66, unlock: false),
     BadInput(label: "passphrase for a key-file-only vault", args: ["list", "--passphrase-file", "PASSFILE"], message: "this vault has no passphrase slot", status: 77, unlock: false),
     BadInput(label: "passwd without a terminal", args: ["passwd"], message: "no terminal", status: 64),
