@@ -28,7 +28,8 @@ try:
 
     run([vault_bin, "init", "--key-file", work + "/key"])
     run([vault_bin, "add-app", "demo", "--tenant", info["tenant_id"], "--client-id", info["apps"][0]["client_id"],
-         "--authority", info["authority_host"], "--graph", info["authority_host"]], stdin=info["apps"][0]["secret"].encode())
+         "--authority", info["authority_host"], "--graph", info["authority_host"],
+         "--allow-custom-endpoint", "--scope", "https://graph.microsoft.com/.default"], stdin=info["apps"][0]["secret"].encode())
     vault_cmd = [vault_bin, "token", "demo"]
     msal_cmd = [sys.executable, os.path.join(here, "msal_token_seed.py"), work + "/emu/emulator.json", work + "/msal-cache.json"]
     run(vault_cmd)  # warm both caches

@@ -40,7 +40,8 @@ for users in (10_000, 100_000):
                    REQUESTS_CA_BUNDLE=info["ca"], NO_PROXY="127.0.0.1,localhost")
         subprocess.run([vault_bin, "init", "--key-file", work + "/key"], env=env, check=True, capture_output=True)
         subprocess.run([vault_bin, "add-app", "demo", "--tenant", info["tenant_id"], "--client-id", info["apps"][0]["client_id"],
-                        "--authority", info["authority_host"], "--graph", info["graph"]],
+                        "--authority", info["authority_host"], "--graph", info["graph"],
+                        "--allow-custom-endpoint", "--scope", "https://graph.microsoft.com/.default"],
                        input=info["apps"][0]["secret"].encode(), env=env, check=True, capture_output=True)
         vault_cmd = [vault_bin, "run", "users", "demo", "--output", "ndjson", "--top", "999"]
         python_cmd = [sys.executable, os.path.join(here, "python_users_seed.py"), work + "/emu/emulator.json"]

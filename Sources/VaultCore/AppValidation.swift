@@ -15,7 +15,8 @@ public enum AppValidation {
     public static func isGUID(_ s: String) -> Bool {
         let parts = s.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.map(\.count) == [8, 4, 4, 4, 12] else { return false }
-        return parts.allSatisfy { $0.allSatisfy(\.isHexDigit) }
+        // ASCII only: Character.isHexDigit also accepts fullwidth digits and letters.
+        return parts.allSatisfy { $0.allSatisfy { $0.isASCII && $0.isHexDigit } }
     }
 
     public static func clientID(_ id: String) throws {
@@ -43,17 +44,6 @@ public enum AppValidation {
         }
     }
 
-    /// An authority or Graph root: https://host[:port][/path], or http only for loopback; no query or fragment.
-    public static func baseURL(_ url: String, option: String) throws {
-        let lower = url.lowercased()
-        let isHTTPS = lower.hasPrefix("https://")
-        let isLoopbackHTTP = lower.hasPrefix("http://127.0.0.1") || lower.hasPrefix("http://localhost") || lower.hasPrefix("http://[::1]")
-        let rest = url.drop(while: { $0 != "/" }).dropFirst(2)
-        guard (isHTTPS || isLoopbackHTTP), !rest.isEmpty, !url.contains("?"), !url.contains("#"), !url.contains(" ") else {
-            throw VaultError("app.url", "invalid \(option) '\(url)'",
-                             hint: "use an https:// URL without query (plain http is allowed only for 127.0.0.1/localhost)", exit: .usage)
-        }
-    }
 }
 
 extension VaultError {

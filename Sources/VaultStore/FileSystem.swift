@@ -55,6 +55,25 @@ public enum FileSystem {
         return out
     }
 
+    /// The first `count` bytes of a file (fewer if it is shorter), or nil when it does not exist.
+    public static func readPrefix(_ path: String, count: Int) throws -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw VaultError("io.read", "cannot read \(path): \(errorText())", exit: .ioError)
+        }
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: count)
+        var total = 0
+        while total < count {
+            let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, count - total) }
+            if n < 0 { if errno == EINTR { continue }; throw VaultError("io.read", "cannot read \(path): \(errorText())", exit: .ioError) }
+            if n == 0 { break }
+            total += n
+        }
+        return Array(out[0..<total])
+    }
+
     /// Reads a small file straight into secret memory (no checks beyond the size: see `readVerified`).
     public static func readSecret(_ path: String, limit: Int = 4096) throws -> SecretBytes {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

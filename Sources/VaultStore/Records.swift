@@ -122,6 +122,21 @@ public struct VaultContents: Sendable {
 
     // MARK: body encoding (docs/FORMAT.md §4)
 
+    /// Refuses contents the reader would refuse (record count, one-byte length fields), so a write never produces a
+    /// file vault cannot open again.
+    public func checkEncodable() throws {
+        guard records.count <= Self.maxRecords else {
+            throw VaultError("vault.full", "the vault would hold \(records.count) records; at most \(Self.maxRecords) are allowed, so nothing was changed",
+                             hint: "remove apps you no longer use (`vault remove`)", exit: .dataError)
+        }
+        for r in records {
+            guard r.kind.utf8.count <= 255, r.secrets.count <= 255, r.secrets.keys.allSatisfy({ $0.utf8.count <= 255 }),
+                  r.name.utf8.count <= Int(UInt32.max), r.metadata.count <= Int(UInt32.max) else {
+                throw VaultError("vault.record", "internal error: a record of kind \(r.kind.prefix(32)) cannot be encoded; nothing was changed", exit: .software)
+            }
+        }
+    }
+
     /// Serialises the records into secret memory.
     public func encodeBody() -> SecretBytes {
         var size = 8

@@ -44,11 +44,14 @@ public struct TokenCacheStore: Sendable {
     public let directory: VaultDirectory
     let vaultID: [UInt8]
     let master: SecretBytes
+    /// The key-slot header of the `vault.db` this master key came from.
+    let header: [UInt8]
 
     public init(vault: UnlockedVault, directory: VaultDirectory) {
         self.directory = directory
         vaultID = vault.file.vaultID
         master = vault.master
+        header = vault.file.headerBytes()
     }
 
     /// The plaintext cache, nil when there is none. A damaged cache throws (`format.*`); callers discard it.
@@ -57,7 +60,16 @@ public struct TokenCacheStore: Sendable {
         do { return try TokenCacheFile.open(bytes, vaultID: vaultID, master: master) } catch let e as FormatError { throw e.vaultError }
     }
 
+    /// Seals and writes the cache, but only while `vault.db` still has the key slots this master key came from: after
+    /// a rekey (which deletes `tokens.db` under the same lock) a process that opened the vault before it never writes
+    /// a cache under the old master key. Call with `withLock` held.
     public func save(_ plaintext: SecretBytes) throws {
+        guard let current = try FileSystem.readPrefix(directory.secretsPath, count: header.count), current == header else {
+            throw VaultError("cache.stale_key", "the vault's keys changed while this command ran (a rekey or key change), so its token was not cached", exit: .tempFailure)
+        }
+        guard plaintext.count <= TokenCacheFile.maxBody - AEAD.tagBytes else {
+            throw VaultError("cache.full", "the token cache would exceed \(TokenCacheFile.maxBody >> 20) MiB", hint: "`vault cache clear`", exit: .dataError)
+        }
         try directory.writeAtomically(VaultDirectory.cacheFileName, try TokenCacheFile.seal(plaintext, vaultID: vaultID, master: master))
     }
 

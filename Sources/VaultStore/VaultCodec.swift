@@ -21,10 +21,19 @@ public enum VaultCodec {
     /// Seals `contents` under the secrets subkey with a fresh nonce, the file's header as associated data.
     public static func seal(_ contents: VaultContents, into file: VaultFile, master: SecretBytes,
                             random: any RandomSource = SystemRandom()) throws -> VaultFile {
+        try contents.checkEncodable()
+        guard (1...VaultFile.maxSlots).contains(file.slots.count) else {
+            throw VaultError("slots.full", "a vault holds 1 to \(VaultFile.maxSlots) key slots, not \(file.slots.count)", exit: .usage)
+        }
         var out = file
         out.bodyNonce = random.bytes(AEAD.nonceBytes)
         let key = try KeyDerivation.subkey(of: master, for: .secrets)
-        out.sealedBody = try AEAD.seal(contents.encodeBody(), ad: out.headerBytes(), nonce: out.bodyNonce, key: key)
+        let body = contents.encodeBody()
+        guard body.count + AEAD.tagBytes <= VaultFile.maxBody else {
+            throw VaultError("vault.full", "the vault's contents would exceed \(VaultFile.maxBody >> 20) MiB, the most a reader accepts; nothing was changed",
+                             hint: "remove apps you no longer use (`vault remove`)", exit: .dataError)
+        }
+        out.sealedBody = try AEAD.seal(body, ad: out.headerBytes(), nonce: out.bodyNonce, key: key)
         return out
     }
 

@@ -153,8 +153,8 @@ public enum KeySlots {
 
     /// Makes a new slot for `credential` that wraps `master`.
     public static func make(for credential: Credential, master: SecretBytes, vaultID: [UInt8], kdf: KDFParameters,
-                            random: any RandomSource) throws -> KeySlot {
-        var slot = KeySlot(kind: credential.slotKind, id: random.bytes(8), kdf: nil, salt: [], nonce: [], wrappedKey: [])
+                            random: any RandomSource, id: [UInt8]? = nil) throws -> KeySlot {
+        var slot = KeySlot(kind: credential.slotKind, id: id ?? random.bytes(8), kdf: nil, salt: [], nonce: [], wrappedKey: [])
         if slot.kind == .passphrase {
             try kdf.validate()
             slot.kdf = kdf
@@ -168,9 +168,35 @@ public enum KeySlots {
         return slot
     }
 
+    /// True when `credential` unwraps `master` from `slot`.
+    static func opens(_ slot: KeySlot, vaultID: [UInt8], with credential: Credential, master: SecretBytes) throws -> Bool {
+        guard let kek = try wrappingKey(for: slot, vaultID: vaultID, credential: credential),
+              let m = try AEAD.open(slot.wrappedKey[...], ad: slotAD(slot, vaultID: vaultID), nonce: slot.nonce, key: kek) else { return false }
+        return m.constantTimeEquals(master)
+    }
+
+    /// The most Argon2id work (passes × bytes, summed over the passphrase slots) one unlock may cost: one slot at the
+    /// per-slot caps. Eight slots at the caps would be minutes of work a hostile file could ask for.
+    public static let maxTotalKDFWork: UInt64 = KDFParameters.maxOpsLimit * KDFParameters.maxMemLimit
+
+    /// Checks every passphrase slot's parameters, and their total, before any derivation.
+    static func checkKDFWork(_ file: VaultFile) throws {
+        var total: UInt64 = 0
+        for slot in file.slots where slot.kind == .passphrase {
+            guard let kdf = slot.kdf else { continue }
+            try kdf.validate()
+            total += kdf.opsLimit * kdf.memLimit // each within caps, so no overflow for 8 slots
+        }
+        guard total <= maxTotalKDFWork else {
+            throw VaultError("format.kdf_params", "the vault's passphrase slots together ask for more key-derivation work than vault allows (\(total >> 20) MiB·passes > \(maxTotalKDFWork >> 20))",
+                             hint: "refusing to run Argon2id; the vault file is damaged or hostile", exit: .dataError)
+        }
+    }
+
     /// Tries every slot of the credential's kind; returns the master key and the index of the slot that opened.
-    /// KDF parameters are capped (in `PasswordHash.deriveKey`) before any Argon2id work.
+    /// The KDF parameters of all slots, and their total work, are checked before any Argon2id work.
     public static func unlock(_ file: VaultFile, with credential: Credential) throws -> (master: SecretBytes, slot: Int) {
+        try checkKDFWork(file)
         var sawKind = false
         for (i, slot) in file.slots.enumerated() where slot.kind == credential.slotKind {
             sawKind = true

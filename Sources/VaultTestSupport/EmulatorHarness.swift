@@ -129,7 +129,8 @@ public final class EmulatorVault: @unchecked Sendable {
 
     public func addApp(_ name: String, secret: String? = nil, clientID: String? = nil, tenant: String? = nil) throws {
         let r = try run(["add-app", name, "--tenant", tenant ?? emulator.info.tenantID, "--client-id", clientID ?? emulator.app.clientID,
-                         "--authority", emulator.base, "--graph", emulator.base], stdin: secret ?? emulator.app.secret ?? "")
+                         "--authority", emulator.base, "--graph", emulator.base,
+                         "--allow-custom-endpoint", "--scope", "https://graph.microsoft.com/.default"], stdin: secret ?? emulator.app.secret ?? "")
         guard r.status == 0 else { throw EmulatorHarness.HarnessError(message: r.stderr) }
     }
 

@@ -8,7 +8,11 @@ import Glibc
 @main
 enum Entry {
     static func main() {
-        ProcessHardening.apply()
+        // Each failed hardening step is said once, at the start, never silently skipped.
+        for problem in ProcessHardening.apply() {
+            Console.warn(problem.what)
+            Console.hint(problem.hint)
+        }
         do {
             var command = try VaultCommand.parseAsRoot()
             try command.run()
@@ -37,7 +41,7 @@ struct VaultCommand: ParsableCommand {
         version: VaultVersion.string,
         subcommands: [
             InitCommand.self, AddAppCommand.self, ListCommand.self, ShowCommand.self, RemoveCommand.self,
-            PasswdCommand.self, KeyCommand.self, TokenCommand.self, CacheCommand.self, RunCommand.self,
+            PasswdCommand.self, KeyCommand.self, KeyRekeyCommand.self, TokenCommand.self, CacheCommand.self, RunCommand.self,
             RotateCommand.self, StatusCommand.self,
         ]
     )

@@ -49,6 +49,35 @@ struct VaultOptions: ParsableArguments {
     }
 }
 
+/// Credentials for the *other* key slots, so a slot change can replace the master key (`vault rekey`, and
+/// `key remove` / `passwd` by default).
+struct SlotCredentialOptions: ParsableArguments {
+    @Option(name: .customLong("with-key-file"), help: ArgumentHelp("The key file of another slot (repeatable), so the master key can be replaced.", valueName: "path"))
+    var keyFiles: [String] = []
+
+    @Option(name: .customLong("with-passphrase-file"), help: ArgumentHelp("The passphrase file of another slot (repeatable).", valueName: "path"))
+    var passphraseFiles: [String] = []
+
+    /// These files, plus every unlock source that is configured (flags, environment, systemd credentials).
+    func gather(_ options: VaultOptions) throws -> [Credential] {
+        var out: [Credential] = []
+        let env = options.environment
+        var keyPaths = keyFiles
+        var passPaths = passphraseFiles
+        if let k = options.keyFile { keyPaths.append(k) }
+        if let k = env["VAULT_KEY_FILE"], !k.isEmpty { keyPaths.append(k) }
+        if let p = options.passphraseFile { passPaths.append(p) }
+        if let p = env["VAULT_PASSPHRASE_FILE"], !p.isEmpty { passPaths.append(p) }
+        for path in Set(keyPaths).sorted() { out.append(.keyFile(try KeyFiles.read(path))) }
+        for path in Set(passPaths).sorted() { out.append(.passphrase(try KeyFiles.readPassphrase(path))) }
+        if let dir = env["CREDENTIALS_DIRECTORY"], !dir.isEmpty {
+            if FileSystem.exists(dir + "/vault-passphrase") { out.append(.passphrase(try KeyFiles.readPassphrase(dir + "/vault-passphrase", checkMode: false))) }
+            if FileSystem.exists(dir + "/vault-key") { out.append(.keyFile(try KeyFiles.read(dir + "/vault-key", checkMode: false))) }
+        }
+        return out
+    }
+}
+
 /// The process environment as a dictionary (read once).
 enum Environment {
     static let current: [String: String] = {

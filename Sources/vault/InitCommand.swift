@@ -25,6 +25,13 @@ struct InitCommand: ParsableCommand {
     var kdfMemoryMiB: UInt64 = KDFParameters.default.memLimit >> 20
 
     func run() throws {
+        // Checked before the shift: a huge MiB count must not wrap around to a small, valid-looking one.
+        guard (1...KDFParameters.maxOpsLimit).contains(kdfOps) else {
+            throw VaultError("usage", "--kdf-ops must be between 1 and \(KDFParameters.maxOpsLimit)", exit: .usage)
+        }
+        guard (1...(KDFParameters.maxMemLimit >> 20)).contains(kdfMemoryMiB) else {
+            throw VaultError("usage", "--kdf-memory must be between 1 and \(KDFParameters.maxMemLimit >> 20) MiB", exit: .usage)
+        }
         let kdf = KDFParameters(opsLimit: kdfOps, memLimit: kdfMemoryMiB << 20)
         try kdf.validate()
         let vault = try options.vault()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VaultCore
 import VaultCrypto
 import VaultStore
 
@@ -50,13 +51,73 @@ struct KeyAddFileCommand: ParsableCommand {
 }
 
 struct KeyRemoveCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a key slot by id (see `vault key list`).")
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Remove a key slot by id (see `vault key list`) and replace the master key.",
+        discussion: """
+        Removing a slot alone would not revoke it: whoever kept its key file or passphrase and an old copy of vault.db \
+        could still read every later vault.db. So vault also replaces the master key (rekey) when the credentials of \
+        all remaining slots are at hand: the one you unlock with, --with-key-file / --with-passphrase-file, and any \
+        configured source (VAULT_KEY_FILE, VAULT_PASSPHRASE_FILE, systemd credentials). Otherwise it only removes the \
+        slot and says which credentials were missing; run `vault rekey` with them afterwards. The token cache is \
+        emptied by a rekey.
+        """
+    )
     @OptionGroup var options: VaultOptions
+    @OptionGroup var others: SlotCredentialOptions
+    @Flag(name: .customLong("no-rekey"), help: "Only remove the slot; keep the master key (the removed credential is not revoked).")
+    var noRekey = false
     @Argument(help: "The slot id.") var slot: String
 
     func run() throws {
-        let vault = try options.vault()
-        try vault.removeSlot(unlockingWith: try options.credential(), slotID: slot)
+        let change = SlotChanges(vault: try options.vault(), unlock: try options.credential(), available: try others.gather(options))
+        let outcome = try change.removeSlot(slot, rekey: !noRekey)
         Console.out("Removed key slot \(slot).")
+        RekeyReport.print(outcome, removed: "the removed key slot's credential")
+    }
+}
+
+/// What a slot change did about the master key, in words.
+enum RekeyReport {
+    static func print(_ outcome: RekeyOutcome, removed: String) {
+        switch outcome {
+        case .rekeyed:
+            Console.out("Replaced the master key: \(removed) and any old copy of vault.db no longer open the vault. The token cache was emptied.")
+        case .rewrapped(let missing) where missing.isEmpty:
+            Console.warn("the master key was kept (--no-rekey): \(removed), together with an old copy of vault.db, still opens every later vault.db")
+            Console.hint("run `vault rekey` to revoke it")
+        case .rewrapped(let missing):
+            Console.warn("the master key was kept, because the credential of key slot\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) was not at hand: \(removed), together with an old copy of vault.db, still opens every later vault.db")
+            Console.hint("run `vault rekey --with-key-file PATH` (or --with-passphrase-file) with every remaining slot's credential")
+        }
+    }
+}
+
+struct KeyRekeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rekey",
+        abstract: "Replace the vault's master key, rewrapped for every key slot.",
+        discussion: """
+        Needs the credential of every key slot: the one you unlock with, --with-key-file / --with-passphrase-file, \
+        configured sources (VAULT_KEY_FILE, VAULT_PASSPHRASE_FILE, systemd credentials), and on a terminal vault asks \
+        for the passphrase of any passphrase slot still missing. The contents are resealed under the new key and the \
+        token cache is emptied, atomically: an old credential plus an old copy of vault.db opens nothing written after.
+        """
+    )
+    @OptionGroup var options: VaultOptions
+    @OptionGroup var others: SlotCredentialOptions
+
+    func run() throws {
+        let vault = try options.vault()
+        let unlock = try options.credential()
+        var available = try others.gather(options)
+        let missing = try SlotChanges(vault: vault, unlock: unlock, available: available).slotsWithoutCredential()
+        let kinds = Dictionary(uniqueKeysWithValues: try vault.open(unlock).file.slots.map { ($0.idHex, $0.kind) })
+        for id in missing where kinds[id] == .passphrase {
+            guard let typed = try? Terminal.readHidden(prompt: "Passphrase of key slot \(id): ") else { break }
+            available.append(.passphrase(typed))
+        }
+        try SlotChanges(vault: vault, unlock: unlock, available: available).rekey()
+        Console.out("Replaced the master key; every key slot was rewrapped and the token cache emptied.")
     }
 }

@@ -1,15 +1,26 @@
 import ArgumentParser
+import VaultCore
 import VaultCrypto
 import VaultStore
 
 struct PasswdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "passwd",
-        abstract: "Change the vault passphrase (rewraps the master key only).",
-        discussion: "Unlock as usual; the new passphrase is asked twice on the terminal, or read from --new-passphrase-file."
+        abstract: "Change the vault passphrase and replace the master key.",
+        discussion: """
+        Unlock as usual; the new passphrase is asked twice on the terminal, or read from --new-passphrase-file. The \
+        master key is replaced too (so the old passphrase and an old copy of vault.db open nothing written after) when \
+        the credentials of the vault's other slots are at hand (--with-key-file, --with-passphrase-file, configured \
+        sources); otherwise only the passphrase slot is rewrapped and vault says which credentials were missing.
+        """
     )
 
     @OptionGroup var options: VaultOptions
+
+    @OptionGroup var others: SlotCredentialOptions
+
+    @Flag(name: .customLong("no-rekey"), help: "Only rewrap; keep the master key (the old passphrase is not revoked).")
+    var noRekey = false
 
     @Option(name: .customLong("new-passphrase-file"), help: ArgumentHelp("Read the new passphrase from this file (0600).", valueName: "path"))
     var newPassphraseFile: String?
@@ -18,8 +29,10 @@ struct PasswdCommand: ParsableCommand {
         let vault = try options.vault()
         let credential = try options.credential()
         _ = try vault.open(credential) // fail on a wrong passphrase before asking for a new one
+        let available = try others.gather(options)
         let newPassphrase = try Prompts.newPassphrase(file: newPassphraseFile)
-        try vault.changePassphrase(unlockingWith: credential, to: newPassphrase)
+        let outcome = try SlotChanges(vault: vault, unlock: credential, available: available).changePassphrase(to: newPassphrase, rekey: !noRekey)
         Console.out("Passphrase changed.")
+        RekeyReport.print(outcome, removed: "the old passphrase")
     }
 }

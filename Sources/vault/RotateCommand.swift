@@ -123,12 +123,16 @@ enum Duration {
     }
 }
 
-/// Test hooks, read from the environment once: `VAULT_TEST_CRASH_AT=STEP` kills the process with SIGKILL right after
-/// the named rotation step, to prove recovery. Never set in normal use.
+/// Test hooks, debug builds only: `VAULT_TEST_CRASH_AT=STEP` kills the process with SIGKILL right after the named
+/// rotation step, to prove recovery. Release builds compile the hook out: the checkpoint does nothing.
 enum TestHooks {
+    #if DEBUG
     static let crashAt = Environment.current["VAULT_TEST_CRASH_AT"]
 
     static let checkpoint: @Sendable (String) -> Void = { step in
         if let crashAt, crashAt == step { kill(getpid(), SIGKILL) }
     }
+    #else
+    static let checkpoint: @Sendable (String) -> Void = { _ in }
+    #endif
 }

@@ -47,7 +47,9 @@ struct RestOptions: ParsableArguments {
         }
     }
 
-    func validate() throws { _ = try headers() }
+    func validate() throws {
+        do { _ = try headers() } catch let e as VaultError { throw ValidationError(e.reason) }
+    }
 
     func send(_ method: String, body: [UInt8]?) throws {
         let service = try graph.service(app: app, progress: nil)

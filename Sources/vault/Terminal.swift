@@ -76,9 +76,7 @@ enum Terminal {
             signal(sig, SIG_DFL)
             raise(sig)
         }
-        signal(SIGINT, handler)
-        signal(SIGTERM, handler)
-        signal(SIGHUP, handler)
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { signal(sig, handler) }
     }
 }
 

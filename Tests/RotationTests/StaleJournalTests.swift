@@ -29,7 +29,8 @@ struct StaleJournalTests {
 
         let before = v.dir.snapshot("vault").filter { !$0.key.hasSuffix(".lock") }
         let replace = try v.run(["add-app", "demo", "--tenant", emu.info.tenantID, "--client-id", Self.otherClientID,
-                                 "--authority", emu.base, "--graph", emu.base, "--replace"], stdin: try otherSecret(emu))
+                                 "--authority", emu.base, "--graph", emu.base, "--allow-custom-endpoint",
+                                 "--scope", "https://graph.microsoft.com/.default", "--replace"], stdin: try otherSecret(emu))
         #expect(replace.status == 75)
         #expect(replace.stderr.contains("vault: error: a rotation of 'demo' is pending, so the app was not replaced"), "\(replace.stderr)")
         #expect(replace.stderr.contains("vault: hint: finish it with `vault rotate-secret demo --resume`"))

@@ -139,7 +139,7 @@ struct StoreTests {
 
     @Test("process hardening: not dumpable, no core files")
     func hardening() {
-        #expect(ProcessHardening.apply())
+        #expect(ProcessHardening.apply() == [])
         #expect(!ProcessHardening.isDumpable)
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_CORE.rawValue), &limit)

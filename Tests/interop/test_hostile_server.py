@@ -72,7 +72,8 @@ class HostileVault:
         subprocess.run([os.path.join(bin_dir(), "vault"), "init", "--key-file", os.path.join(self.dir, "key")],
                        env=self.env, check=True, capture_output=True)
         r = subprocess.run([os.path.join(bin_dir(), "vault"), "add-app", "h", "--tenant", hostile_server.TENANT,
-                            "--client-id", CLIENT, "--authority", server.base, "--graph", server.base],
+                            "--client-id", CLIENT, "--authority", server.base, "--graph", server.base,
+                            "--allow-custom-endpoint", "--scope", "https://graph.microsoft.com/.default"],
                            env=self.env, input=SECRET.encode(), capture_output=True)
         assert r.returncode == 0, r.stderr
 

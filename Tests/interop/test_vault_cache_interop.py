@@ -18,7 +18,8 @@ class Vault:
         self.bin = os.path.join(bin_dir(), "vault")
         self.run("init", "--key-file", os.path.join(self.dir, "key"))
         self.run("add-app", "demo", "--tenant", tenant, "--client-id", emu.app["client_id"], "--authority", emu.base,
-                 "--graph", emu.base, stdin=emu.app["secret"])
+                 "--graph", emu.base, "--allow-custom-endpoint", "--scope", "https://graph.microsoft.com/.default",
+                 stdin=emu.app["secret"])
 
     def run(self, *args, stdin=None):
         r = subprocess.run([self.bin, *args], input=(stdin or "").encode(), env=self.env, capture_output=True, timeout=120)
