@@ -62,14 +62,14 @@ struct StoreTests {
         #expect(error.hint == "chmod 600 \(vault.directory.secretsPath)")
     }
 
-    @Test("changing the passphrase rewraps the master key only")
+    @Test("changing the passphrase with rekey .never rewraps the master key only")
     func changePassphrase() throws {
         let dir = TemporaryDirectory()
         let vault = Vault(directory: VaultDirectory(path: dir.file("v")))
         try vault.create(credentials: [passphrase("old passphrase")], kdf: .minimum)
         try vault.update(passphrase("old passphrase")) { try $0.contents.putApp(sampleApp("a"), secret: secret("s3cret-value")) }
         let before = try vault.open(passphrase("old passphrase"))
-        try vault.changePassphrase(unlockingWith: passphrase("old passphrase"), to: secret("new passphrase"), kdf: .minimum)
+        _ = try vault.changePassphrase(unlockingWith: passphrase("old passphrase"), to: secret("new passphrase"), kdf: .minimum, rekey: .never)
         #expect(throws: VaultError.self) { try vault.open(passphrase("old passphrase")) }
         let after = try vault.open(passphrase("new passphrase"))
         #expect(after.master.constantTimeEquals(before.master), "the master key (and so every data key) is unchanged")
@@ -88,7 +88,7 @@ struct StoreTests {
         #expect(viaKey.file.slots.count == 2)
         #expect(throws: VaultError.self) { try vault.open(.keyFile(SecretBytes.random(count: 32))) }
         let passSlot = viaKey.file.slots.first { $0.kind == .passphrase }!.idHex
-        try vault.removeSlot(unlockingWith: .keyFile(key), slotID: passSlot)
+        _ = try vault.removeSlot(unlockingWith: .keyFile(key), slotID: passSlot)
         #expect(throws: VaultError.self) { try vault.open(passphrase("passphrase-one")) }
         let error = try #require(throws: VaultError.self) { try vault.removeSlot(unlockingWith: .keyFile(key), slotID: id) }
         #expect(error.code == "slots.last")
