@@ -28,7 +28,24 @@ def echo_after(sig):
     time.sleep(0.2)
     hidden = not (termios.tcgetattr(master)[3] & termios.ECHO)
     os.kill(pid, sig)
-    _, status = os.waitpid(pid, 0)
+    end = time.time() + 10
+    status = None
+    while time.time() < end:
+        done, st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = st
+            break
+        try:  # keep the pty drained so the child never blocks writing to it
+            os.set_blocking(master, False)
+            os.read(master, 4096)
+        except OSError:
+            pass
+        time.sleep(0.05)
+    if status is None:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(master)
+        pytest.fail(f"vault did not end within 10 s of {sig.name}")
     attrs = termios.tcgetattr(master)
     os.close(master)
     return hidden, bool(attrs[3] & termios.ECHO), os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
