@@ -35,10 +35,13 @@ export VAULT_KEY_FILE="$demo/vault.key"
 
 echo
 echo "== storing the emulator's demo app; the secret comes from stdin, never from an argument"
-printf '\n$ printf %%s "$SECRET" | vault add-app demo --tenant %s --client-id %s --authority %s --graph %s\n' \
-  "$tenant" "$client_id" "$authority" "$authority"
-field 'd["apps"][0]["secret"]' | tr -d '\n' | vault add-app demo --tenant "$tenant" --client-id "$client_id" \
-  --authority "$authority" --graph "$authority"
+echo "   (the authority in MSAL's form https://HOST/TENANT, as the MSAL tutorial writes it; the emulator is not a"
+echo "   Microsoft cloud, so it is accepted only with --allow-custom-endpoint and needs an explicit Graph scope)"
+scope="https://graph.microsoft.com/.default"
+printf '\n$ printf %%s "$SECRET" | vault add-app demo --client-id %s --authority %s/%s --graph %s --allow-custom-endpoint --scope %s\n' \
+  "$client_id" "$authority" "$tenant" "$authority" "$scope"
+field 'd["apps"][0]["secret"]' | tr -d '\n' | vault add-app demo --client-id "$client_id" \
+  --authority "$authority/$tenant" --graph "$authority" --allow-custom-endpoint --scope "$scope"
 run vault list
 run vault show demo
 
@@ -61,6 +64,25 @@ printf '\n$ vault token demo --json\n'; vault token demo --json | short
 run vault cache list
 printf '\n$ curl -s --cacert ca.pem %s/_emulator/counters   # token requests the emulator saw\n' "$authority"
 curl -s --cacert "$VAULT_CA_BUNDLE" "$authority/_emulator/counters" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("token requests:", d["token_requests_total"])'
+
+echo
+echo "== moving an MSAL sample daemon: its parameters.json is read (secret never in argv), stored, and shredded"
+python3 - "$demo/parameters.json" "$demo/emulator/emulator.json" <<'PY'
+import json, os, sys
+d = json.load(open(sys.argv[2]))
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+os.write(fd, json.dumps({"authority": d["authority_host"] + "/" + d["tenant_domain"], "client_id": d["apps"][0]["client_id"],
+                         "scope": ["https://graph.microsoft.com/.default"], "secret": d["apps"][0]["secret"],
+                         "endpoint": d["graph"] + "/v1.0/users"}, indent=4).encode())
+os.close(fd)
+PY
+sed -E 's/("secret": ")[^"]{3}[^"]*/\1…/' "$demo/parameters.json"
+run vault add-app sample --from-msal-config "$demo/parameters.json" --allow-custom-endpoint --shred
+test ! -e "$demo/parameters.json" && echo "parameters.json is gone"
+run vault show sample
+printf '\n$ vault token sample --output header | curl -s --cacert ca.pem -H @- "%s/v1.0/users?\\$top=2&\\$select=displayName"\n' "$authority"
+vault token sample --output header | curl -s --cacert "$VAULT_CA_BUNDLE" -H @- "$authority/v1.0/users?\$top=2&\$select=displayName"
+echo
 
 echo
 echo "== Microsoft Graph with the app's identity: every page, streamed"
