@@ -8,6 +8,8 @@ import Glibc
 @main
 enum Entry {
     static func main() {
+        // A write past the file-size limit fails with EFBIG (and is cleaned up) instead of killing vault mid-write.
+        signal(SIGXFSZ, SIG_IGN)
         // Each failed hardening step is said once, at the start, never silently skipped.
         for problem in ProcessHardening.apply() {
             Console.warn(problem.what)

@@ -35,3 +35,19 @@ struct HardeningTests {
         #expect(r.stderr.contains("vault: warning: the process could not be made non-dumpable"))
     }
 }
+
+@Suite("Half-written files are removed", .timeLimit(.minutes(5)))
+struct HalfWrittenTests {
+    @Test("a new key file that cannot be written completely (file-size limit) is removed, and the vault is unchanged")
+    func keyFileRemoved() throws {
+        let v = try CLIVault()
+        let before = v.snapshot()
+        let target = v.dir.file("new.key")
+        let r = try VaultRunner.run(["--fsize=10", VaultRunner.vaultPath, "key", "add-file", target, "--vault", v.vaultPath, "--key-file", v.keyFile],
+                                    executable: "/usr/bin/prlimit")
+        #expect(r.status == 74, "\(r.stderr)")
+        #expect(r.stderr.contains("vault: error: cannot write \(target)"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: target), "a 10-byte stump of a key file was left behind")
+        #expect(v.snapshot().filter { !$0.key.hasSuffix(".lock") } == before.filter { !$0.key.hasSuffix(".lock") })
+    }
+}
