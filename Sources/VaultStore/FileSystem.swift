@@ -140,9 +140,16 @@ public enum FileSystem {
         }
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK)
-        return try readAll(fd, path: path, limit: limit)
+        // Sized from fstat (locked secret memory is costly): a file that grew since is refused, not read in part.
+        let size = Int(st.st_size)
+        let data = try readAll(fd, path: path, limit: size)
+        guard data.count == size else {
+            throw VaultError("io.read", "the \(rule.what) \(path) changed while it was read", hint: "try again", exit: .ioError)
+        }
+        return data
     }
 
+    /// Reads to the end into secret memory of `limit + 1` bytes; more than `limit` bytes is an error.
     static func readAll(_ fd: Int32, path: String, limit: Int) throws -> SecretBytes {
         let buffer = SecretBytes(count: limit + 1)
         var total = 0

@@ -22,9 +22,9 @@ struct NetworkOptions: ParsableArguments {
     /// The libcurl transport, created (and libcurl loaded) on the first request only.
     func transport() throws -> any HTTPTransport {
         try validate()
-        let options = try httpOptions()
         let logger = logger()
-        return LazyTransport { try CurlTransport(options: options, logger: logger) }
+        // The CA bundle is read and checked with libcurl, on the first request: a cache hit touches neither.
+        return LazyTransport { try CurlTransport(options: try httpOptions(), logger: logger) }
     }
 
     func validate() throws {

@@ -99,7 +99,18 @@ struct SecretsCommandTests {
         let creds = v.dir.file("creds")
         try FileManager.default.createDirectory(atPath: creds, withIntermediateDirectories: false)
         try FileManager.default.copyItem(atPath: pass, toPath: creds + "/vault-passphrase")
-        #expect(try v.run(["list"], env: ["CREDENTIALS_DIRECTORY": creds]).status == 0)
+        // systemd hands credentials over as 0400 files owned by the service user; with an ACL the group bits show.
+        for mode in [0o400, 0o440] as [mode_t] {
+            chmod(creds + "/vault-passphrase", mode)
+            let r = try v.run(["list"], env: ["CREDENTIALS_DIRECTORY": creds])
+            #expect(r.status == 0, "mode \(String(mode, radix: 8)): \(r.stderr)")
+        }
+        // The file checks still apply there: a symbolic link is refused.
+        try FileManager.default.removeItem(atPath: creds + "/vault-passphrase")
+        try FileManager.default.createSymbolicLink(atPath: creds + "/vault-passphrase", withDestinationPath: pass)
+        let linked = try v.run(["list"], env: ["CREDENTIALS_DIRECTORY": creds])
+        #expect(linked.status == 77)
+        #expect(linked.stderr.contains("is a symbolic link"), "\(linked.stderr)")
 
         let newPass = v.dir.write("new", Data("second passphrase".utf8))
         let passwd = try v.run(["passwd", "--passphrase-file", pass, "--new-passphrase-file", newPass])
