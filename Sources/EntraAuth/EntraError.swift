@@ -28,6 +28,13 @@ public enum EntraErrors {
                           exit: .tempFailure)
     }
 
+    /// Entra's answer to a credential it does not know *yet* (a new secret or key still propagating, graph-api.md
+    /// §5.5): any `invalid_client` rejection of the credential itself — 7000215 today, other codes of the family for
+    /// keys and in future versions — but not an expired secret or a request without any credential.
+    public static func mayBePropagating(_ e: VaultError) -> Bool {
+        e.code == "entra.invalid_secret" || e.code == "entra.invalid_client"
+    }
+
     static func seconds(_ s: Double) -> String {
         guard s.isFinite, s < 1e9 else { return "a very long time" }
         return s == s.rounded() ? "\(Int(s)) s" : "\(Int(s.rounded(.up))) s"
@@ -63,6 +70,9 @@ public enum EntraErrors {
             return VaultError("entra.expired_secret", "the client secret of app '\(app)' has expired (\(tag))",
                               hint: "create a new secret in the app registration and store it with `vault add-app \(app) … --replace`; `vault status` warns before expiry",
                               exit: .noPermission)
+        case 7000218:
+            return VaultError("entra.missing_credential", "Entra ID received no credential for app '\(app)' (\(tag))",
+                              hint: "the request lacked client_secret and client_assertion; a proxy may be stripping the body", exit: .unavailable)
         case 700016:
             return VaultError("entra.unknown_app", "Entra ID does not know an app with client id \(clientID) in tenant '\(tenant)' (\(tag))",
                               hint: "check --client-id and --tenant (and that the app is registered or consented in that tenant)",

@@ -56,11 +56,11 @@ public struct Applications: Sendable {
         guard let secretRange = m["secretText"], secretRange.count > 2, r.body[secretRange.lowerBound] == 0x22 else {
             throw VaultError("graph.response", "addPassword answered without a secretText", exit: .dataError)
         }
-        let inner = (secretRange.lowerBound + 1)..<(secretRange.upperBound - 1)
-        guard !r.body[inner].contains(0x5c) else {
-            throw VaultError("graph.response", "addPassword returned a secret with escaped characters", exit: .dataError)
+        // JSON escapes (`\u002b` for `+`, `\/`) are decoded straight into secret memory: the password already exists
+        // at Entra ID, so refusing a validly encoded secret now would only strand it.
+        guard let secret = r.body.withUnsafeBufferPointer({ JSONStringDecoding.secret($0, secretRange) }), secret.count > 0 else {
+            throw VaultError("graph.response", "addPassword answered with a secretText that is not a valid JSON string", exit: .dataError)
         }
-        let secret = r.body.withUnsafeBytes { SecretBytes(copying: UnsafeRawBufferPointer(rebasing: $0[inner])) }
         return AddedPassword(credential: try Self.credential(r.body), secret: secret)
     }
 

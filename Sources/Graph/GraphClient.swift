@@ -39,7 +39,10 @@ public struct GraphClient: Sendable {
 
     public init(root: String, transport: any HTTPTransport, tokens: any AccessTokenSource, retry: GraphRetryPolicy = GraphRetryPolicy(),
                 sleeper: any Sleeper = ThreadSleeper(), userAgent: String = "vault", onRetry: (@Sendable (Int, Double, Int) -> Void)? = nil) {
-        self.root = root.hasSuffix("/") ? String(root.dropLast()) : root
+        var r = root.hasSuffix("/") ? String(root.dropLast()) : root
+        // A root pasted with its version would double it (`…/v1.0/v1.0/users`).
+        for v in ["/v1.0", "/beta"] where r.lowercased().hasSuffix(v) { r = String(r.dropLast(v.count)) }
+        self.root = r
         self.transport = transport
         self.tokens = tokens
         self.retry = retry
@@ -57,7 +60,7 @@ public struct GraphClient: Sendable {
 
     /// Refuses any absolute URL that is not under the Graph root (the token must never leave for another host).
     public func checkSameOrigin(_ url: String) throws {
-        guard URLParts.origin(url).lowercased() == URLParts.origin(root).lowercased() else {
+        guard URLParts.normalisedOrigin(url) == URLParts.normalisedOrigin(root) else {
             throw VaultError("graph.foreign_link", "refusing to follow a link to \(URLParts.origin(url)): it is not the Graph root \(URLParts.origin(root))",
                              hint: "vault sends the app's token only to its Graph root", exit: .dataError)
         }
@@ -67,9 +70,10 @@ public struct GraphClient: Sendable {
     /// A request that is not `idempotent` (addPassword) is retried only on 429, which Graph answers before doing
     /// anything: a 503/504 may come after the server acted, and a second attempt would act twice.
     public func send(_ method: String, _ pathOrURL: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
-                     permissionHint: String? = nil, idempotent: Bool = true) throws -> GraphResponse {
-        let url = self.url(pathOrURL)
+                     permissionHint: String? = nil, idempotent: Bool = true, followRedirects: Bool = false) throws -> GraphResponse {
+        var url = self.url(pathOrURL)
         try checkSameOrigin(url)
+        var redirects = 0
         var token = try tokens.accessToken(rejecting: nil)
         var refreshed = false
         var attempt = 0
@@ -86,6 +90,25 @@ public struct GraphClient: Sendable {
             let r = try transport.send(HTTPRequest(method: method, url: url, headers: h, body: secretBody))
             let response = GraphResponse(status: r.status, headers: r.headers, body: r.body)
             if (200..<300).contains(r.status) { return response }
+            if [301, 302, 303, 307, 308].contains(r.status), method == "GET" {
+                guard let location = r.headers.last(where: { $0.0.lowercased() == "location" })?.1, !location.isEmpty else {
+                    throw VaultError("graph.redirect", "Graph answered \(r.status) to GET \(Self.shown(url)) without a Location", exit: .dataError)
+                }
+                let target = Self.resolve(location, against: url)
+                guard followRedirects else {
+                    throw VaultError("graph.redirect", "Graph answered \(r.status), a redirect to \(Self.shown(target)), which vault did not follow",
+                                     hint: "pass --follow to fetch it (vault never sends the app's token to another origin)", exit: .dataError)
+                }
+                redirects += 1
+                guard redirects <= Self.maxRedirects else {
+                    throw VaultError("graph.redirect", "Graph redirected more than \(Self.maxRedirects) times; stopped at \(Self.shown(target))", exit: .dataError)
+                }
+                if URLParts.normalisedOrigin(target) == URLParts.normalisedOrigin(root) {
+                    url = target
+                    continue
+                }
+                return try fetchForeign(target, redirects: redirects)
+            }
             let error = GraphErrorBody(response)
             if r.status == 401, !refreshed, error.code == "InvalidAuthenticationToken", error.message.contains("expired") {
                 token = try tokens.accessToken(rejecting: token)
@@ -104,6 +127,38 @@ public struct GraphClient: Sendable {
                 }
             }
             throw error.vaultError(status: r.status, method: method, url: url, attempts: attempt + 1, permissionHint: permissionHint)
+        }
+    }
+}
+
+extension GraphClient {
+    static let maxRedirects = 5
+
+    /// A URL for messages: origin and path only, so a signed query (a storage SAS) never reaches a terminal or log.
+    static func shown(_ url: String) -> String { url.split(separator: "?", maxSplits: 1).first.map(String.init) ?? url }
+
+    /// `Location` as an absolute URL (absolute, or a path on the current origin).
+    static func resolve(_ location: String, against current: String) -> String {
+        if location.lowercased().hasPrefix("https://") || location.lowercased().hasPrefix("http://") { return location }
+        if location.hasPrefix("/") { return URLParts.origin(current) + location }
+        let base = current.split(separator: "?", maxSplits: 1)[0]
+        return String(base[..<(base.lastIndex(of: "/") ?? base.endIndex)]) + "/" + location
+    }
+
+    /// A download from another origin (report downloads redirect to storage with a signed URL): a plain GET without
+    /// the Authorization header or any header the user gave; further redirects are followed the same way.
+    func fetchForeign(_ start: String, redirects: Int) throws -> GraphResponse {
+        var url = start
+        var count = redirects
+        while true {
+            let r = try transport.send(HTTPRequest(method: "GET", url: url, headers: [("Accept", "*/*"), ("User-Agent", userAgent)]))
+            if (200..<300).contains(r.status) { return GraphResponse(status: r.status, headers: r.headers, body: r.body) }
+            if [301, 302, 303, 307, 308].contains(r.status), let location = r.header("Location"), count < Self.maxRedirects {
+                count += 1
+                url = Self.resolve(location, against: url)
+                continue
+            }
+            throw VaultError("graph.redirect_target", "the redirect target \(Self.shown(url)) answered HTTP \(r.status)", exit: r.status >= 500 ? .tempFailure : .dataError)
         }
     }
 }
@@ -131,7 +186,23 @@ struct GraphErrorBody {
         let support = requestID.map { " (request-id \($0))" } ?? ""
         let what = code.isEmpty ? "HTTP \(status)" : "\(status) \(code): \(message)"
         let path = url.split(separator: "?").first.map(String.init) ?? url
+        switch (status, code) {
+        case (400, "Request_UnsupportedQuery"):
+            return VaultError("graph.unsupported_query", "Graph refused \(method) \(path) as an unsupported query: \(what)\(support)",
+                              hint: "the docs' filter table lists which property and operator pairs Graph supports for users", exit: .dataError)
+        case (400, "CredentialInvalidLifetimeAsPerAppPolicy"):
+            return VaultError("graph.credential_lifetime_policy", "Graph refused the new secret's lifetime: an app-management policy of the tenant caps it (\(what))\(support)",
+                              hint: "ask for a shorter secret with --expires-in (e.g. --expires-in 90d), as the policy allows", exit: .dataError)
+        case (_, "Directory_ResourceSizeExceeded"):
+            return VaultError("graph.object_too_large", "Graph refused \(method) \(path): the app object is at its size limit (too many credentials)\(support)",
+                              hint: "remove unused secrets or certificates from the app registration, then try again", exit: .dataError)
+        default: break
+        }
         switch status {
+        case 501:
+            // Not implemented is an answer, not an outage: repeating the request cannot help.
+            return VaultError("graph.not_implemented", "Graph does not support \(method) \(path) (501): \(what)\(support)",
+                              hint: "the request uses a feature Graph does not offer for this resource; change the query", exit: .dataError)
         case 401:
             return VaultError("graph.unauthorized", "Graph refused the token for \(method) \(path): \(what)\(support)",
                               hint: "the token was not accepted; `vault cache clear` and try again, and check the app's tenant and cloud",

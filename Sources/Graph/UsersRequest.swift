@@ -9,16 +9,13 @@ public struct UsersRequest: Sendable {
 
     public init() {}
 
-    /// Advanced queries (`$search`, `$count`, operators outside the default set) need `ConsistencyLevel: eventual`
-    /// and `$count=true`; vault adds both for them.
+    /// Set after Graph answered `Request_UnsupportedQuery` to a default-mode query: sent again in advanced mode.
+    public var forceAdvanced = false
+
+    /// Advanced queries (`$search`, `$count`, and any filter or sort outside the docs' default-safe table, see
+    /// `UserQueryRules`) need `ConsistencyLevel: eventual` and `$count=true`; vault adds both for them.
     public var isAdvanced: Bool {
-        if search != nil || count { return true }
-        if let f = filter?.lowercased() {
-            let advancedOps = [" ne ", "not(", "not ", "endswith(", " eq null"]
-            if advancedOps.contains(where: { f.contains($0) }) { return true }
-            if orderBy != nil { return true }
-        }
-        return false
+        forceAdvanced || search != nil || count || UserQueryRules.needsAdvanced(filter: filter, orderBy: orderBy)
     }
 
     public var headers: [(String, String)] { isAdvanced ? [("ConsistencyLevel", "eventual")] : [] }

@@ -1,3 +1,4 @@
+import Graph
 import VaultCrypto
 
 /// The JSON parameters file of MSAL's confidential-client samples:
@@ -207,64 +208,6 @@ struct JSONReader {
 
     static func isHex(_ c: UInt8) -> Bool { (0x30...0x39).contains(c) || (0x41...0x46).contains(c) || (0x61...0x66).contains(c) }
 
-    /// The decoded UTF-8 bytes of a checked string, written by `emit`; nil for an unpaired surrogate.
-    static func decode(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ emit: (UInt8) -> Void) -> Bool {
-        var i = range.lowerBound + 1
-        let end = range.upperBound - 1
-        func hex4(_ at: Int) -> UInt32 {
-            b[at...(at + 3)].reduce(UInt32(0)) { acc, c in
-                acc << 4 | UInt32(c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x61 + 10)
-            }
-        }
-        while i < end {
-            let c = b[i]
-            guard c == 0x5c else { emit(c); i += 1; continue }
-            let e = b[i + 1]
-            i += 2
-            switch e {
-            case 0x62: emit(0x08)
-            case 0x66: emit(0x0c)
-            case 0x6e: emit(0x0a)
-            case 0x72: emit(0x0d)
-            case 0x74: emit(0x09)
-            case 0x75:
-                var scalar = hex4(i)
-                i += 4
-                if (0xD800...0xDBFF).contains(scalar) {
-                    guard i + 5 < end + 1, b[i] == 0x5c, b[i + 1] == 0x75 else { return false }
-                    let low = hex4(i + 2)
-                    guard (0xDC00...0xDFFF).contains(low) else { return false }
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    i += 6
-                } else if (0xDC00...0xDFFF).contains(scalar) {
-                    return false
-                }
-                guard let u = Unicode.Scalar(scalar) else { return false }
-                for unit in UTF8.encode(u)! { emit(unit) }
-            default: emit(e)
-            }
-        }
-        return true
-    }
-
-    static func decodeString(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> [UInt8]? {
-        var out: [UInt8] = []
-        return decode(b, range) { out.append($0) } ? out : nil
-    }
-
-    /// Decodes a string straight into secret memory (at most as long as its encoded form); nil when it holds a
-    /// control character (no client secret does; a stray newline would be sent as part of it).
-    static func decodeSecret(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> SecretBytes? {
-        let buffer = SecretBytes(count: range.count)
-        var n = 0
-        var control = false
-        let ok = buffer.withUnsafeMutableBytes { out in
-            decode(b, range) { c in
-                if c < 0x20 || c == 0x7f { control = true }
-                out[n] = c
-                n += 1
-            }
-        }
-        return ok && !control ? buffer.slice(0..<n) : nil
-    }
+    static func decodeString(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> [UInt8]? { JSONStringDecoding.bytes(b, range) }
+    static func decodeSecret(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> SecretBytes? { JSONStringDecoding.secret(b, range) }
 }

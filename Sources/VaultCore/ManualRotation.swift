@@ -23,7 +23,7 @@ extension RotationService {
             do {
                 _ = try flow.acquire(identity, scope: try session.defaultScope())
                 break
-            } catch let e as VaultError where e.code == "entra.invalid_secret" && Date() < deadline {
+            } catch let e as VaultError where EntraErrors.mayBePropagating(e) && Date() < deadline {
                 sleeper.sleep(seconds: pollInterval)
             } catch let e as VaultError {
                 throw VaultError("rotation.manual_refused", "the new secret does not work, so it was not stored: \(e.reason)",

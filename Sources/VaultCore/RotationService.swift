@@ -323,7 +323,7 @@ public struct RotationService: Sendable {
         }
     }
 
-    /// A token with the new secret straight from Entra ID (retrying 7000215 while the secret propagates),
+    /// A token with the new secret straight from Entra ID (retrying `invalid_client` rejections while it propagates),
     /// then one Graph call with it.
     func prove(_ secret: SecretBytes, session: AppSession) throws {
         var identity = session.identity
@@ -334,7 +334,7 @@ public struct RotationService: Sendable {
         while token == nil {
             do {
                 token = try flow.acquire(identity, scope: try session.defaultScope())
-            } catch let e as VaultError where e.code == "entra.invalid_secret" && Date() < deadline {
+            } catch let e as VaultError where EntraErrors.mayBePropagating(e) && Date() < deadline {
                 sleeper.sleep(seconds: pollInterval)
             }
         }

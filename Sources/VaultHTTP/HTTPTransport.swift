@@ -96,6 +96,19 @@ public enum URLParts {
         return String(url[..<schemeEnd.upperBound]) + authority
     }
 
+    /// The origin for comparisons: scheme and host lower-cased, the scheme's default port dropped, any user-info
+    /// kept (so a URL with user-info never equals one without). `https://Graph.Microsoft.com:443/x` and
+    /// `https://graph.microsoft.com/y` have the same origin.
+    public static func normalisedOrigin(_ url: String) -> String {
+        let o = origin(url)
+        guard let r = o.firstRange(of: "://") else { return o.lowercased() }
+        let scheme = o[..<r.lowerBound].lowercased()
+        var authority = o[r.upperBound...].lowercased()
+        let defaultPort = scheme == "https" ? ":443" : scheme == "http" ? ":80" : nil
+        if let defaultPort, authority.hasSuffix(defaultPort) { authority = String(authority.dropLast(defaultPort.count)) }
+        return scheme + "://" + authority
+    }
+
     public static func scheme(_ url: String) -> String {
         String(url.prefix { $0 != ":" }).lowercased()
     }

@@ -24,9 +24,11 @@ struct GraphOptions: ParsableArguments {
     func service(app: String, progress: Progress?) throws -> GraphService {
         let tokens = try network.tokenService(vault)
         return try RotationService.usingApp(app, tokens: tokens, checkpoint: TestHooks.checkpoint, note: Console.warn) { tokens in
-            try GraphService(tokenService: tokens, app: app, onRetry: { attempt, delay, status in
+            var service = try GraphService(tokenService: tokens, app: app, onRetry: { attempt, delay, status in
                 progress?.note("Graph answered \(status); retry \(attempt) in \(Int((delay * 10).rounded()) / 10).\(Int((delay * 10).rounded()) % 10) s")
             })
+            service.onNote = { Console.warn($0) }
+            return service
         }
     }
 
@@ -37,7 +39,13 @@ struct RunUsersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "users",
         abstract: "List the tenant's users, every page, streamed.",
-        discussion: "Advanced queries ($search, $count, ne/not/endswith filters) get ConsistencyLevel: eventual and $count=true automatically."
+        discussion: """
+        Graph answers some user queries only in *advanced* mode (ConsistencyLevel: eventual and $count=true). vault \
+        sends a query in advanced mode whenever it uses $search or --count, or a filter clause outside the docs' \
+        default table (for example companyName, mobilePhone, ne, not, endswith, eq null, assignedLicenses/$count, \
+        startswith on jobTitle), or a sort other than displayName/userPrincipalName alone (any sort with --filter). If \
+        Graph still answers Request_UnsupportedQuery, vault tries once more in advanced mode and says so on stderr.
+        """
     )
     @OptionGroup var options: GraphOptions
     @Argument(help: "The app's name.") var app: String

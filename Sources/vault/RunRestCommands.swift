@@ -9,7 +9,7 @@ import VaultStore
 struct RestOptions: ParsableArguments {
     @OptionGroup var graph: GraphOptions
     @Argument(help: "The app's name.") var app: String
-    @Argument(help: "A Graph path such as /users/$count or /applications (relative to /v1.0), or a full Graph URL.") var path: String
+    @Argument(help: "A Graph path such as /users/$count or /applications (relative to /v1.0; /beta/… for the beta API), or a full Graph URL.") var path: String
     @Option(name: .customLong("query"), help: ArgumentHelp("A query parameter k=v (repeatable), encoded for you.", valueName: "k=v"))
     var query: [String] = []
     @Option(name: .customLong("header"), help: ArgumentHelp("An extra header 'Name: value' (repeatable), e.g. 'ConsistencyLevel: eventual'.", valueName: "h"))
@@ -51,9 +51,9 @@ struct RestOptions: ParsableArguments {
         do { _ = try headers() } catch let e as VaultError { throw ValidationError(e.reason) }
     }
 
-    func send(_ method: String, body: [UInt8]?) throws {
+    func send(_ method: String, body: [UInt8]?, follow: Bool = false) throws {
         let service = try graph.service(app: app, progress: nil)
-        let r = try service.client.send(method, try target(), headers: try headers(), body: body)
+        let r = try service.client.send(method, try target(), headers: try headers(), body: body, followRedirects: follow)
         RawOutput.write(r.body)
         for w in service.tokens.warnings { Console.warn(w) }
     }
@@ -63,9 +63,10 @@ struct RunGetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "get", abstract: "GET a Graph path.")
     @OptionGroup var rest: RestOptions
     @Flag(name: .customLong("all-pages"), help: "Follow @odata.nextLink and print every item as one JSON array.") var allPages = false
+    @Flag(help: "Follow a redirect (a report download to storage, say). The token is never sent to another origin.") var follow = false
 
     func run() throws {
-        guard allPages else { return try rest.send("GET", body: nil) }
+        guard allPages else { return try rest.send("GET", body: nil, follow: follow) }
         let progress = Progress(enabled: rest.graph.progressEnabled)
         let service = try rest.graph.service(app: rest.app, progress: progress)
         let formatter = ItemFormatter(format: .json, columns: [], pretty: Console.stdoutIsTerminal)
