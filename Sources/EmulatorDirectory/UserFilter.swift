@@ -43,38 +43,70 @@ public indirect enum FilterNode: Sendable {
 }
 
 public enum FilterLiteral: Equatable, Sendable {
-    case string(String), bool(Bool), null, number(String)
+    case string(String), bool(Bool), null, number(String), dateTime(String)
     public var text: String? {
         switch self {
-        case .string(let s): s
+        case .string(let s), .dateTime(let s): s
         case .bool(let b): b ? "true" : "false"
         case .number(let n): n
         case .null: nil
         }
+    }
+
+    var edmType: String {
+        switch self {
+        case .string: "Edm.String"
+        case .bool: "Edm.Boolean"
+        case .number: "Edm.Int32"
+        case .dateTime: "Edm.DateTimeOffset"
+        case .null: "null"
+        }
+    }
+
+    /// OData's unquoted DateTimeOffset: `2021-01-01T00:00:00Z`, fractions and offsets allowed.
+    static func isDateTime(_ t: String) -> Bool {
+        let b = Array(t.utf8)
+        func digits(_ r: Range<Int>) -> Bool { r.upperBound <= b.count && b[r].allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+        guard b.count >= 20, digits(0..<4), b[4] == 0x2d, digits(5..<7), b[7] == 0x2d, digits(8..<10), b[10] == 0x54 || b[10] == 0x74,
+              digits(11..<13), b[13] == 0x3a, digits(14..<16), b[16] == 0x3a, digits(17..<19) else { return false }
+        var i = 19
+        if i < b.count, b[i] == 0x2e { i += 1; let start = i; while i < b.count, b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }; if i == start { return false } }
+        if i == b.count - 1, b[i] == 0x5a || b[i] == 0x7a { return true }
+        return i + 6 == b.count && (b[i] == 0x2b || b[i] == 0x2d) && digits((i + 1)..<(i + 3)) && b[i + 3] == 0x3a && digits((i + 4)..<(i + 6))
     }
 }
 
 /// Which operators each property supports by default and which only in advanced mode.
 public enum FilterRules {
     /// operator names: eq ne not in startswith endswith ge le null (= "eq null"), any
+    /// The docs' table for users (graph-api.md §1.5), column by column; operators the docs leave blank are refused.
     public static func rule(_ p: UserProperty) -> (basic: Set<String>, advanced: Set<String>) {
         switch p {
         case .id: return (["eq", "in"], ["ne", "not"])
-        case .displayName: return (["eq", "in", "startswith"], ["ne", "not", "null", "ge", "le"])
+        case .displayName: return (["eq", "in", "startswith"], ["ne", "not", "null"])
         case .givenName, .surname, .mailNickname, .department, .usageLocation:
-            return (["eq", "in", "startswith", "ge", "le"], ["ne", "null", "not"])
-        case .mail: return (["eq", "in", "startswith", "ge", "le"], ["ne", "endswith", "not", "null"])
-        case .userPrincipalName: return (["eq", "in", "startswith", "le"], ["ne", "endswith", "not", "ge"])
-        case .jobTitle: return (["eq", "in", "ge", "le"], ["ne", "null", "not", "startswith"])
-        case .city: return (["eq", "in", "startswith", "ge"], ["ne", "not", "null", "le"])
+            return (["eq", "in", "startswith", "ge", "le"], ["ne", "null"])
+        case .mail: return (["eq", "in", "startswith", "ge", "le"], ["ne", "endswith"])
+        case .userPrincipalName: return (["eq", "in", "startswith", "le"], ["ne", "endswith"])
+        case .jobTitle: return (["eq", "in", "ge", "le"], ["ne", "null"])
+        case .city: return (["eq", "in", "startswith", "ge"], ["ne", "not", "null"])
         case .country: return (["eq", "in", "startswith", "ge", "le"], ["ne", "not", "null"])
         case .createdDateTime: return (["eq", "ge", "le"], ["ne", "not", "in"])
         case .accountEnabled, .userType: return (["eq", "in"], ["ne", "not"])
-        case .employeeId: return (["eq", "startswith"], ["ne", "le", "null", "ge", "in"])
+        case .employeeId: return (["eq", "startswith"], ["ne", "le", "null"])
         case .mobilePhone, .officeLocation, .preferredLanguage, .companyName, .postalCode:
             return ([], ["eq", "ne", "not", "in", "startswith", "endswith", "ge", "le", "null"])
         case .businessPhones: return (["any"], ["not"])
         default: return ([], [])
+        }
+    }
+
+    /// The OData type of a property, for literal checks.
+    public static func edmType(_ p: UserProperty) -> String {
+        switch p {
+        case .createdDateTime: "Edm.DateTimeOffset"
+        case .accountEnabled, .onPremisesSyncEnabled: "Edm.Boolean"
+        default: "Edm.String"
         }
     }
 }
@@ -125,7 +157,9 @@ public struct FilterParser {
                 continue
             }
             var j = i
-            while j < s.endIndex, !" (),:'".contains(s[j]) { j = s.index(after: j) }
+            // A word starting with a digit is a literal: a DateTimeOffset keeps its colons (`2021-01-01T00:00:00Z`).
+            let stops = c.isNumber ? " (),'" : " (),:'"
+            while j < s.endIndex, !stops.contains(s[j]) { j = s.index(after: j) }
             out.append(String(s[i..<j]))
             i = j
         }
@@ -199,6 +233,7 @@ public struct FilterParser {
             var lits: [FilterLiteral] = [try literal(try next())]
             while peek() == "," { pos += 1; lits.append(try literal(try next())) }
             try expect(")")
+            for lit in lits { try Self.checkType(p, lit, op: op) }
             try use("in", on: p)
             return .within(p, lits)
         }
@@ -206,8 +241,20 @@ public struct FilterParser {
             throw GraphError.badRequest("Invalid filter clause: unknown operator '\(op)'.")
         }
         let lit = try literal(try next())
+        try Self.checkType(p, lit, op: op)
         try use(lit == .null ? (op == "eq" ? "null" : "ne") : op, on: p)
         return .compare(p, op, lit)
+    }
+
+    /// A literal of the property's type (null aside): `createdDateTime ge '2021-01-01'` and `accountEnabled eq 'true'`
+    /// are the documented type errors; unquoted DateTimeOffset literals are the valid form.
+    static func checkType(_ p: UserProperty, _ lit: FilterLiteral, op: String) throws {
+        if lit == .null { return }
+        let expected = FilterRules.edmType(p)
+        guard lit.edmType != expected else { return }
+        let kinds = ["eq": "Equal", "ne": "NotEqual", "ge": "GreaterThanOrEqual", "le": "LessThanOrEqual", "gt": "GreaterThan",
+                     "lt": "LessThan", "in": "In"]
+        throw GraphError.badRequest("Invalid filter clause: A binary operator with incompatible types was detected. Found operand types '\(expected)' and '\(lit.edmType)' for operator kind '\(kinds[op] ?? op)'.")
     }
 
     private func property(_ name: String) throws -> UserProperty {
@@ -224,6 +271,7 @@ public struct FilterParser {
         case "false": return .bool(false)
         case "null": return .null
         default:
+            if FilterLiteral.isDateTime(t) { return .dateTime(t) }
             if Double(t) != nil { return .number(t) }
             throw GraphError.badRequest("Invalid filter clause: '\(t)' is not a literal.")
         }

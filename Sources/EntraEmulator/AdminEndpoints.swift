@@ -36,6 +36,12 @@ struct AdminEndpoints: Sendable {
                                "propagation_delay": await core.state.propagationDelay,
                                "replication_lag": await core.state.replicationLag,
                                "not_found_status": await core.state.notFoundStatus], flavor: .plain)
+        case ("POST", ["policies"]):
+            // {"password_lifetime_max_days": 90, "max_passwords": 3, "empty_pages": true, "clear": true}
+            await core.state.setPolicies(passwordLifetimeMaxDays: JWT.number(body["password_lifetime_max_days"]),
+                                         maxPasswords: body["max_passwords"] as? Int, emptyPages: body["empty_pages"] as? Bool,
+                                         clear: body["clear"] as? Bool ?? false)
+            return .json(200, ["ok": true], flavor: .plain)
         case ("POST", ["expire-tokens"]):
             await core.state.expireTokens(after: body["after_requests"] as? Int ?? 0)
             return .json(200, ["ok": true], flavor: .plain)

@@ -80,7 +80,8 @@ struct EmulatorResponder: HTTPResponder {
             let caller = try await GraphAuth.authenticate(x, core: core)
             let rest = String(x.path.dropFirst("/v1.0".count))
             if rest == "/users" || rest.hasPrefix("/users/") || rest.hasPrefix("/users(") {
-                return try users.handle(x, caller: caller, rest: String(rest.dropFirst("/users".count)), linkBase: await core.state.nextLinkBase)
+                return try users.handle(x, caller: caller, rest: String(rest.dropFirst("/users".count)), linkBase: await core.state.nextLinkBase,
+                                        emptyPages: await core.state.emptyPages)
             }
             if rest == "/applications" || rest.hasPrefix("/applications/") || rest.hasPrefix("/applications(") {
                 return try await applications.handle(x, caller: caller, rest: String(rest.dropFirst("/applications".count)))

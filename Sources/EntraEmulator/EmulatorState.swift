@@ -124,6 +124,20 @@ actor EmulatorState {
         return (try? e.encode(["requests": log])) ?? Data()
     }
 
+    /// An app-management policy's `passwordLifetime` cap in days (nil: none): longer secrets are refused.
+    var passwordLifetimeMaxDays: Double?
+    /// The most password credentials an app object holds before `Directory_ResourceSizeExceeded` (nil: no limit).
+    var maxPasswords: Int?
+    /// Users pages come with an empty page (and its nextLink) in front ("a page may contain zero or more results").
+    var emptyPages = false
+
+    func setPolicies(passwordLifetimeMaxDays: Double?, maxPasswords: Int?, emptyPages: Bool?, clear: Bool) {
+        if clear { self.passwordLifetimeMaxDays = nil; self.maxPasswords = nil }
+        if let passwordLifetimeMaxDays { self.passwordLifetimeMaxDays = passwordLifetimeMaxDays > 0 ? passwordLifetimeMaxDays : nil }
+        if let maxPasswords { self.maxPasswords = maxPasswords > 0 ? maxPasswords : nil }
+        if let emptyPages { self.emptyPages = emptyPages }
+    }
+
     func setSettings(tokenLifetime: Int?, propagationDelay: Double?, replicationLag: Double? = nil, notFoundStatus: Int? = nil) {
         if let tokenLifetime { self.tokenLifetime = tokenLifetime }
         if let propagationDelay { self.propagationDelay = propagationDelay }

@@ -149,14 +149,16 @@ struct EntraEndpoints: Sendable {
         let lifetime = await core.state.tokenLifetime
         let iat = Int(now.timeIntervalSince1970)
         let uti = Data(UUID().uuidString.utf8.prefix(16)).base64URL
-        let claims: [String: Any] = [
+        var claims: [String: Any] = [
             "aud": "https://graph.microsoft.com", "iss": tenant.v1Issuer, "iat": iat, "nbf": iat, "exp": iat + lifetime,
             "aio": Data(UUID().uuidString.utf8).base64URL, "app_displayname": app.displayName, "appid": app.clientID,
             "appidacr": acr, "idp": tenant.v1Issuer, "idtyp": "app", "oid": servicePrincipal,
-            "rh": "0.emulator.", "roles": app.roles, "sub": servicePrincipal, "tid": tenant.id,
+            "rh": "0.emulator.", "sub": servicePrincipal, "tid": tenant.id,
             "uti": uti, "ver": "1.0",
             "xms_tcdt": 1_600_000_000,
         ]
+        // Entra leaves the claim out, rather than sending [], when the app holds no application permission.
+        if !app.roles.isEmpty { claims["roles"] = app.roles }
         guard let jwt = try? JWT.sign(header: ["typ": "JWT", "alg": "RS256", "x5t": tenant.key.kid, "kid": tenant.key.kid],
                                       claims: claims, key: tenant.key.privateKey) else {
             return entraError(x, status: 500, error: "server_error", code: 50000, text: "There was an error issuing a token.")

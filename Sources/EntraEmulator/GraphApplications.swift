@@ -2,10 +2,15 @@ import EmulatorDirectory
 import Foundation
 
 /// `/v1.0/applications/{id}` and `/applications(appId='…')`: read, addPassword, removePassword (graph-api.md §5).
+extension GraphError {
+    static func badRequest(code: String, _ message: String) -> GraphError { GraphError(status: 400, code: code, message: message) }
+}
+
 struct GraphApplications: Sendable {
     let core: EmulatorCore
     static let secretAlphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~-")
     static let twoYears: TimeInterval = 2 * 365.25 * 86400
+    static let policyID = "00000000-0000-0000-0000-00000000a11c"
 
     func handle(_ x: Exchange, caller: Caller, rest: String) async throws -> Reply {
         if rest.isEmpty || rest.hasPrefix("?") { return try await list(x, caller: caller) }
@@ -44,6 +49,14 @@ struct GraphApplications: Sendable {
             let end = (cred["endDateTime"] as? String).flatMap(GraphTime.parse) ?? start.addingTimeInterval(Self.twoYears)
             let endText = (cred["endDateTime"] as? String) ?? GraphTime.sevenDigits(end)
             guard end > start else { throw GraphError.badRequest("Key credential end date is invalid.") }
+            if let maxDays = await core.state.passwordLifetimeMaxDays, end.timeIntervalSince(start) > maxDays * 86_400 {
+                throw GraphError.badRequest(code: "CredentialInvalidLifetimeAsPerAppPolicy",
+                                            "Credential lifetime exceeds the max value allowed as per assigned policy '\(Self.policyID)'.")
+            }
+            if let max = await core.state.maxPasswords, app.passwords.count >= max {
+                throw GraphError.badRequest(code: "Directory_ResourceSizeExceeded",
+                                            "The size of the object has exceeded its limit. Please reduce the number of values and retry your request.")
+            }
             let secret = Self.newSecret()
             let delay = await core.state.propagationDelay
             let lag = await core.state.replicationLag

@@ -6,11 +6,11 @@ struct GraphUsers: Sendable {
     let core: EmulatorCore
     static let readRoles: Set<String> = ["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"]
 
-    func handle(_ x: Exchange, caller: Caller, rest: String, linkBase: String? = nil) throws -> Reply {
+    func handle(_ x: Exchange, caller: Caller, rest: String, linkBase: String? = nil, emptyPages: Bool = false) throws -> Reply {
         guard x.method == "GET" else { throw GraphError.methodNotAllowed }
         guard !caller.roles.isDisjoint(with: Self.readRoles) else { throw GraphError.denied }
         let eventual = x.headers["consistencylevel"]?.lowercased() == "eventual"
-        if rest.isEmpty { return try collection(x, tenant: caller.tenant, eventual: eventual, linkBase: linkBase ?? core.base) }
+        if rest.isEmpty { return try collection(x, tenant: caller.tenant, eventual: eventual, linkBase: linkBase ?? core.base, emptyPages: emptyPages) }
         if rest == "/$count" {
             guard eventual else { throw GraphError.badRequest("$count is not currently supported.") }
             var q = try UsersQuery.parse(x.query.filter { $0.0.lowercased() != "$count" }, eventual: eventual)
@@ -21,16 +21,20 @@ struct GraphUsers: Sendable {
         return try single(x, tenant: caller.tenant, rest: rest)
     }
 
-    func collection(_ x: Exchange, tenant: Tenant, eventual: Bool, linkBase: String) throws -> Reply {
+    func collection(_ x: Exchange, tenant: Tenant, eventual: Bool, linkBase: String, emptyPages: Bool = false) throws -> Reply {
         let q = try UsersQuery.parse(x.query, eventual: eventual)
         let all = q.isPlain ? tenant.users : q.apply(to: tenant.users)
+        // "A page may contain zero or more results": with empty pages on, each page is preceded by an empty one.
+        let emptyFirst = emptyPages && !q.emptyServed
         let start = min(q.offset, all.count)
-        let end = min(start + q.top, all.count)
+        let end = emptyFirst ? start : min(start + q.top, all.count)
         var out = "{\"@odata.context\":\"\(core.base)/v1.0/$metadata#users\(q.selectSuffix)\""
-        if q.count && q.offset == 0 { out += ",\"@odata.count\":\(all.count)" }
-        if end < all.count {
-            let kept = x.rawQuery.split(separator: "&").filter { !$0.lowercased().hasPrefix("%24skiptoken=") && !$0.lowercased().hasPrefix("$skiptoken=") }
-            let link = "\(linkBase)/v1.0/users?" + (kept + ["$skiptoken=" + SkipToken.encode(end)]).joined(separator: "&")
+        if q.count && q.offset == 0 && !q.emptyServed { out += ",\"@odata.count\":\(all.count)" }
+        if end < all.count || emptyFirst && start < all.count {
+            // Written the way Graph writes it: the query re-serialised ('+' for spaces, lower-case escapes), $top folded
+            // into the skip token together with a digest of the query it belongs to.
+            let token = SkipToken.encode(end, top: q.top, query: q.binding, emptyServed: emptyFirst)
+            let link = "\(linkBase)/v1.0/users?" + (q.serialisedParameters + ["$skiptoken=" + token]).joined(separator: "&")
             out += ",\"@odata.nextLink\":"
             UserJSON.appendString(link, to: &out)
         }
@@ -54,7 +58,7 @@ struct GraphUsers: Sendable {
         }
         body.append(contentsOf: Array("]}".utf8))
         var reply = Reply(status: 200, headers: [("Content-Type", Reply.odataType)], body: body)
-        reply.cacheKey = "\(tenant.id) \(linkBase) \(x.headers["consistencylevel"] ?? "") \(x.rawQuery)"
+        reply.cacheKey = "\(tenant.id) \(linkBase) \(x.headers["consistencylevel"] ?? "") \(emptyPages) \(x.rawQuery)"
         return reply
     }
 

@@ -130,7 +130,9 @@ public enum UserQueryRules {
                 continue
             }
             var j = i
-            while j < s.endIndex, !" (),:'".contains(s[j]) { j = s.index(after: j) }
+            // A word starting with a digit is a literal: a DateTimeOffset keeps its colons (`2021-01-01T00:00:00Z`).
+            let stops = c.isNumber ? " (),'" : " (),:'"
+            while j < s.endIndex, !stops.contains(s[j]) { j = s.index(after: j) }
             out.append(String(s[i..<j]))
             i = j
         }
