@@ -148,7 +148,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EntraEmulatorTests",
-            dependencies: ["EntraEmulator", "EmulatorDirectory", "VaultTestSupport", "VaultHTTP", "VaultCrypto",
+            dependencies: ["EntraEmulator", "EmulatorDirectory", "VaultTestSupport", "VaultHTTP", "VaultCrypto", "Graph",
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "_CryptoExtras", package: "swift-crypto"),
                            .product(name: "X509", package: "swift-certificates")],

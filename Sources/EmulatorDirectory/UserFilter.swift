@@ -7,6 +7,7 @@ public indirect enum FilterNode: Sendable {
     case function(String, UserProperty, String)                // startswith / endswith
     case within(UserProperty, [FilterLiteral])                 // in
     case anyEquals(UserProperty, String)                       // businessPhones/any(p:p eq '…')
+    case countCompare(UserProperty, String, Int)               // assignedLicenses/$count eq 0 (advanced only)
 
     public func matches(_ u: DirectoryUser) -> Bool {
         switch self {
@@ -38,6 +39,22 @@ public indirect enum FilterNode: Sendable {
         case .anyEquals(let p, let s):
             if case .strings(let a) = p.value(of: u) { return a.contains { $0.lowercased() == s.lowercased() } }
             return false
+        case .countCompare(let p, let op, let n):
+            let count: Int
+            switch p.value(of: u) {
+            case .strings(let a): count = a.count
+            case .objects(let a): count = a.count
+            default: count = 0
+            }
+            switch op {
+            case "eq": return count == n
+            case "ne": return count != n
+            case "ge": return count >= n
+            case "le": return count <= n
+            case "gt": return count > n
+            case "lt": return count < n
+            default: return false
+            }
         }
     }
 }
@@ -215,6 +232,19 @@ public struct FilterParser {
             try use(lower, on: p)
             return .function(lower, p, arg)
         }
+        if lower.hasSuffix("/$count") {
+            // A collection's count (`assignedLicenses/$count eq 0`): advanced queries only.
+            let p = try property(String(t.dropLast(7)))
+            let op = try next().lowercased()
+            guard ["eq", "ne", "ge", "le", "gt", "lt"].contains(op), let n = Int(try next()) else {
+                throw GraphError.badRequest("Invalid filter clause: $count compares with a number.")
+            }
+            guard p.isCollection else {
+                throw GraphError.badRequest("Invalid filter clause: '\(p.rawValue)' is not a collection.")
+            }
+            if advancedOperator == nil { advancedOperator = "$count" }
+            return .countCompare(p, op, n)
+        }
         if lower.hasSuffix("/any") {
             let p = try property(String(t.dropLast(4)))
             try expect("(")
@@ -296,7 +326,7 @@ public struct FilterParser {
 extension FilterNode {
     public var property: UserProperty? {
         switch self {
-        case .compare(let p, _, _), .function(_, let p, _), .within(let p, _), .anyEquals(let p, _): p
+        case .compare(let p, _, _), .function(_, let p, _), .within(let p, _), .anyEquals(let p, _), .countCompare(let p, _, _): p
         case .not(let inner): inner.property
         default: nil
         }

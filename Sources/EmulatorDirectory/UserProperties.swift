@@ -23,7 +23,10 @@ public enum UserProperty: String, CaseIterable, Sendable {
     case employeeId, identities
     // Known but never set on synthetic users: always null / [].
     case postalCode, state, streetAddress, faxNumber, otherMails, proxyAddresses, ageGroup, employeeType
-    case onPremisesSyncEnabled, externalUserState, creationType, imAddresses, legalAgeGroupClassification
+    case onPremisesSyncEnabled, externalUserState, creationType, imAddresses, legalAgeGroupClassification, assignedLicenses
+
+    /// Multi-valued properties (`prop/$count` and lambdas apply to them).
+    public var isCollection: Bool { [.businessPhones, .otherMails, .proxyAddresses, .imAddresses, .identities, .assignedLicenses].contains(self) }
 
     public static let defaults: [UserProperty] = [
         .businessPhones, .displayName, .givenName, .jobTitle, .mail, .mobilePhone, .officeLocation, .preferredLanguage,
@@ -68,6 +71,7 @@ public enum UserProperty: String, CaseIterable, Sendable {
         case .employeeId: return s(u.employeeId)
         case .identities: return .objects(u.identities)
         case .otherMails, .proxyAddresses, .imAddresses: return .strings([])
+        case .assignedLicenses: return .objects([])
         default: return .null
         }
     }

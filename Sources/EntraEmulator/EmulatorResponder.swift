@@ -52,7 +52,9 @@ struct EmulatorResponder: HTTPResponder {
             if fault.mode == .commitThen504 {
                 answerWith504 = true
             } else if let reply = await inject(fault, x, requestID: requestID, context: context) {
-                await core.state.record(method: x.method, path: x.path, status: reply.status, clientRequestID: x.clientRequestID)
+                await core.state.record(method: x.method, path: x.path, status: reply.status, clientRequestID: x.clientRequestID,
+                                       query: x.rawQuery.isEmpty || x.path.contains("/token") ? nil : x.rawQuery,
+                                       consistencyLevel: x.headers["consistencylevel"])
                 return reply
             }
         }
@@ -71,7 +73,9 @@ struct EmulatorResponder: HTTPResponder {
                 : entra.entraError(x, status: 504, error: "temporarily_unavailable", code: 50001, text: "The gateway timed out.")
         }
         if reply.flavor == .graph { reply.headers.append(("request-id", requestID)) }
-        await core.state.record(method: x.method, path: x.path, status: reply.status, clientRequestID: x.clientRequestID)
+        await core.state.record(method: x.method, path: x.path, status: reply.status, clientRequestID: x.clientRequestID,
+                                       query: x.rawQuery.isEmpty || x.path.contains("/token") ? nil : x.rawQuery,
+                                       consistencyLevel: x.headers["consistencylevel"])
         return reply
     }
 
@@ -132,6 +136,8 @@ struct EmulatorResponder: HTTPResponder {
             return r
         case .status403:
             return .graphError(.denied, requestID: requestID, clientRequestID: x.clientRequestID)
+        case .unsupportedQuery:
+            return .graphError(.unsupported("Unsupported Query."), requestID: requestID, clientRequestID: x.clientRequestID)
         case .html:
             return Reply(status: 502, headers: [("Content-Type", "text/html")],
                          body: Data("<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1><p>proxy error</p></body></html>".utf8),

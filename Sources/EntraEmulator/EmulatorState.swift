@@ -5,6 +5,8 @@ import Foundation
 public struct Fault: Codable, Sendable {
     public enum Mode: String, Codable, Sendable {
         case status429 = "429", status503 = "503", status504 = "504", status500 = "500", status403 = "403", stall, drop, html
+        /// 400 Request_UnsupportedQuery, whatever the query (a tenant stricter than the docs' table).
+        case unsupportedQuery = "400unsupported"
         /// 429 with a plain-text body, as Entra ID's front door sends it.
         case status429Text = "429text"
         /// The request is carried out, then answered 504 (a gateway timing out after the server acted).
@@ -98,10 +100,11 @@ actor EmulatorState {
     func expireTokens(after requests: Int) { expireTokensAfter = requests }
     func setNextLinkBase(_ base: String?) { nextLinkBase = base }
 
-    func record(method: String, path: String, status: Int, clientRequestID: String?) {
+    func record(method: String, path: String, status: Int, clientRequestID: String?, query: String? = nil, consistencyLevel: String? = nil) {
         requestsTotal += 1
         if log.count >= Self.logLimit { log.removeFirst(log.count - Self.logLimit + 1) }
-        log.append(LogEntry(time: GraphTime.seconds(Date()), method: method, path: path, status: status, clientRequestID: clientRequestID))
+        log.append(LogEntry(time: GraphTime.seconds(Date()), method: method, path: path, status: status, clientRequestID: clientRequestID,
+                            query: query, consistencyLevel: consistencyLevel))
     }
 
     func useJTI(_ jti: String) -> Bool { usedJTIs.insert(jti).inserted }
@@ -153,5 +156,10 @@ struct LogEntry: Codable, Sendable {
     var path: String
     var status: Int
     var clientRequestID: String?
-    enum CodingKeys: String, CodingKey { case time, method, path, status, clientRequestID = "client_request_id" }
+    /// The query string as sent (OData parameters, never a secret) and the ConsistencyLevel header.
+    var query: String?
+    var consistencyLevel: String?
+    enum CodingKeys: String, CodingKey {
+        case time, method, path, status, query, clientRequestID = "client_request_id", consistencyLevel = "consistency_level"
+    }
 }

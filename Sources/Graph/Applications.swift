@@ -52,7 +52,9 @@ public struct Applications: Sendable {
         var r = try client.send("POST", path(appID) + "/addPassword", body: Array(body.utf8), permissionHint: Self.permissionHint,
                                 idempotent: false)
         defer { wipe(&r.body) }
-        let m = try JSONScan.members(r.body)
+        guard let m = try? JSONScan.members(r.body) else {
+            throw VaultError("graph.response", "addPassword answered with a body that is not a JSON object", exit: .dataError)
+        }
         guard let secretRange = m["secretText"], secretRange.count > 2, r.body[secretRange.lowerBound] == 0x22 else {
             throw VaultError("graph.response", "addPassword answered without a secretText", exit: .dataError)
         }

@@ -160,4 +160,18 @@ struct EndpointTests {
         #expect(HeaderRules.problem(name: "", value: "b") != nil)
         #expect(HeaderRules.problem(name: "X-A", value: "tab\tis fine") == nil)
     }
+
+    @Test("a credential still propagating is recognised by the invalid_client family, not by one AADSTS number")
+    func propagatingFamily() {
+        func mapped(_ status: Int, _ error: String, _ code: Int) -> VaultError {
+            EntraErrors.map(HTTPResponse(status: status, body: Array(#"{"error":"\#(error)","error_description":"AADSTS\#(code): x","error_codes":[\#(code)]}"#.utf8)),
+                            app: "a", clientID: "c", tenant: "t", scope: "s")
+        }
+        #expect(EntraErrors.mayBePropagating(mapped(401, "invalid_client", 7000215)))
+        #expect(EntraErrors.mayBePropagating(mapped(401, "invalid_client", 7000216)), "another code of the family")
+        #expect(EntraErrors.mayBePropagating(mapped(401, "invalid_client", 700027)), "a key not yet known (certificates)")
+        #expect(!EntraErrors.mayBePropagating(mapped(401, "invalid_client", 7000222)), "an expired secret will not start working")
+        #expect(!EntraErrors.mayBePropagating(mapped(401, "invalid_client", 7000218)), "no credential at all")
+        #expect(!EntraErrors.mayBePropagating(mapped(400, "unauthorized_client", 700016)))
+    }
 }
