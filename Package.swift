@@ -67,6 +67,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Bench only (bench/scale.sh): fills a vault with thousands of apps and cached tokens at once.
+        .executableTarget(
+            name: "vault-scale-seed",
+            dependencies: ["VaultCrypto", "VaultStore", "EntraAuth"],
+            swiftSettings: strict
+        ),
         // Writes the test vectors of docs/FORMAT.md with fixed randomness.
         .executableTarget(
             name: "vault-vectors",
