@@ -13,12 +13,12 @@ import Glibc
 
 let args = CommandLine.arguments
 guard args.count == 4, let count = Int(args[3]), count >= 0 else {
-    FileHandle.standardError.write("usage: vault-scale-seed VAULT_DIR KEY_FILE COUNT\n")
+    fputs("usage: vault-scale-seed VAULT_DIR KEY_FILE COUNT\n", stderr)
     exit(64)
 }
 let directory = VaultDirectory(path: args[1])
 guard let keyBytes = try? FileSystem.read(args[2]), keyBytes.count == 32 else {
-    FileHandle.standardError.write("vault-scale-seed: cannot read the 32-byte key file\n")
+    fputs("vault-scale-seed: cannot read the 32-byte key file\n", stderr)
     exit(66)
 }
 var k = keyBytes
@@ -60,6 +60,6 @@ do {
     }
     print("seeded \(count) filler apps and tokens")
 } catch let e as VaultError {
-    FileHandle.standardError.write("vault-scale-seed: \(e.reason)\n")
+    fputs("vault-scale-seed: \(e.reason)\n", stderr)
     exit(1)
 }
