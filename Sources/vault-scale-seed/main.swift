@@ -11,14 +11,19 @@ import VaultStore
 import Glibc
 #endif
 
+func complain(_ text: String) {
+    let bytes = Array(text.utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
 let args = CommandLine.arguments
 guard args.count == 4, let count = Int(args[3]), count >= 0 else {
-    fputs("usage: vault-scale-seed VAULT_DIR KEY_FILE COUNT\n", stderr)
+    complain("usage: vault-scale-seed VAULT_DIR KEY_FILE COUNT\n")
     exit(64)
 }
 let directory = VaultDirectory(path: args[1])
 guard let keyBytes = try? FileSystem.read(args[2]), keyBytes.count == 32 else {
-    fputs("vault-scale-seed: cannot read the 32-byte key file\n", stderr)
+    complain("vault-scale-seed: cannot read the 32-byte key file\n")
     exit(66)
 }
 var k = keyBytes
@@ -60,6 +65,6 @@ do {
     }
     print("seeded \(count) filler apps and tokens")
 } catch let e as VaultError {
-    fputs("vault-scale-seed: \(e.reason)\n", stderr)
+    complain("vault-scale-seed: \(e.reason)\n")
     exit(1)
 }
