@@ -22,7 +22,12 @@ public struct AccessToken: Sendable, Equatable {
     }
 
     /// `-{environment}-accesstoken-{client_id}-{realm}-{target}`, lower-cased (empty home_account_id first).
-    public var cacheKey: String { "-\(environment)-accesstoken-\(clientID)-\(realm)-\(target)".lowercased() }
+    public var cacheKey: String { Self.cacheKey(environment: environment, clientID: clientID, realm: realm, target: target) }
+
+    /// MSAL's key of an app-only access token: `-{environment}-accesstoken-{client_id}-{realm}-{target}`, lower-case.
+    public static func cacheKey(environment: String, clientID: String, realm: String, target: String) -> String {
+        "-\(environment)-accesstoken-\(clientID)-\(realm)-\(target)".lowercased()
+    }
 }
 
 /// MSAL's unified token cache (entra-token-protocol.md §9). Unknown sections and fields are kept as they are.
@@ -117,6 +122,56 @@ public struct MSALCache: Sendable {
     public mutating func prune(now: Int64) {
         let section = accessTokenSection.filter { _, v in (Self.decode(v)?.expiresOn ?? now + 1) > now }
         root["AccessToken"] = .object(section)
+    }
+
+    /// The entry stored under `key` (the app's exact MSAL cache key), found by a byte search of the plaintext instead
+    /// of decoding the whole cache: what a warm `vault token` needs from a cache of thousands of tokens. The entry is
+    /// decoded alone and must match the app in every field `lookup` checks; anything unexpected (no such key, an
+    /// escaped key, a malformed entry) returns nil and the caller falls back to `parse` + `lookup`.
+    public static func quickLookup(_ bytes: SecretBytes, key: String, environment: String, clientID: String, realm: String?,
+                                   scope: String) -> AccessToken? {
+        guard let realm = realm?.lowercased() else { return nil }
+        let needle = Array(("\"" + key + "\"").utf8)
+        let entry: [UInt8]? = bytes.withUnsafeBytes { buf in
+            let b = buf.bindMemory(to: UInt8.self)
+            guard b.count > needle.count else { return nil }
+            var i = 0
+            let last = b.count - needle.count
+            search: while i <= last {
+                if b[i] == 0x22, b[i + needle.count - 1] == 0x22 {
+                    var j = 1
+                    while j < needle.count - 1 { if b[i + j] != needle[j] { i += 1; continue search }; j += 1 }
+                    // The key is followed by ':' and an object; find the object's end, strings skipped.
+                    var k = i + needle.count
+                    while k < b.count, [0x20, 0x0a, 0x0d, 0x09].contains(b[k]) { k += 1 }
+                    guard k < b.count, b[k] == 0x3a else { i += 1; continue }
+                    k += 1
+                    while k < b.count, [0x20, 0x0a, 0x0d, 0x09].contains(b[k]) { k += 1 }
+                    guard k < b.count, b[k] == 0x7b else { return nil }
+                    let start = k
+                    var depth = 0
+                    var inString = false
+                    while k < b.count {
+                        let c = b[k]
+                        if inString {
+                            if c == 0x5c { k += 2; continue }
+                            if c == 0x22 { inString = false }
+                        } else if c == 0x22 { inString = true }
+                        else if c == 0x7b { depth += 1 }
+                        else if c == 0x7d { depth -= 1; if depth == 0 { return Array(b[start...k]) } }
+                        k += 1
+                    }
+                    return nil
+                }
+                i += 1
+            }
+            return nil
+        }
+        guard let entry, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(entry)), let t = decode(value) else { return nil }
+        let wanted = Set(scope.split(separator: " ").map(String.init))
+        guard t.environment.lowercased() == environment.lowercased(), t.clientID.lowercased() == clientID.lowercased(),
+              t.realm.lowercased() == realm, wanted.isSubset(of: Set(t.target.split(separator: " ").map(String.init))) else { return nil }
+        return t
     }
 
     /// Parses cache JSON that is in secret memory.

@@ -57,6 +57,14 @@ public struct TokenProvider: Sendable {
             cache.lookup(environment: app.environment, clientID: app.clientID, realm: app.realm, scope: scope)
         }
 
+        // A warm call reads one entry (MSALCache.quickLookup), not the whole cache; anything else takes the full path.
+        if let bytes = try? storage.load(), let realm = app.realm,
+           let cached = MSALCache.quickLookup(bytes, key: AccessToken.cacheKey(environment: app.environment, clientID: app.clientID,
+                                                                               realm: realm, target: scope),
+                                              environment: app.environment, clientID: app.clientID, realm: realm, scope: scope),
+           fresh(cached) {
+            return TokenResult(token: cached, source: .cache, warnings: warnings)
+        }
         if let cached = lookup(read(&warnings)), fresh(cached) {
             return TokenResult(token: cached, source: .cache, warnings: warnings)
         }

@@ -11,6 +11,8 @@ public final class SecretBytes: @unchecked Sendable {
     // SecretBytes across tasks only read it. Mutation happens while a single owner builds the value.
     private let pointer: UnsafeMutableRawPointer
     public let count: Int
+    /// For a view: the secret whose memory this one lies in (kept alive, and freed and wiped by it).
+    private let owner: SecretBytes?
 
     /// Zero-filled secret buffer of `count` bytes.
     public init(count: Int) {
@@ -29,6 +31,20 @@ public final class SecretBytes: @unchecked Sendable {
         sodium_memzero(p, max(count, 1))
         pointer = p
         self.count = count
+        owner = nil
+    }
+
+    private init(viewing parent: SecretBytes, range: Range<Int>) {
+        pointer = parent.pointer + range.lowerBound
+        count = range.count
+        owner = parent.owner ?? parent
+    }
+
+    /// Bytes `range` of this secret without a copy: the view shares (and keeps alive) this secret's locked memory, so
+    /// reading thousands of records costs one allocation, not one per secret. Views are read-only.
+    public func view(_ range: Range<Int>) -> SecretBytes {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count)
+        return SecretBytes(viewing: self, range: range)
     }
 
     /// Copies `bytes` into a new secret buffer. The caller remains responsible for wiping its source.
@@ -59,6 +75,7 @@ public final class SecretBytes: @unchecked Sendable {
     }
 
     deinit {
+        if owner != nil { return } // the owner wipes and frees the memory
         #if FUZZING
         sodium_memzero(pointer, max(count, 1))
         free(pointer)
@@ -72,7 +89,8 @@ public final class SecretBytes: @unchecked Sendable {
     }
 
     public func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
-        try body(UnsafeMutableRawBufferPointer(start: pointer, count: count))
+        precondition(owner == nil, "a view of another secret is read-only")
+        return try body(UnsafeMutableRawBufferPointer(start: pointer, count: count))
     }
 
     /// A copy holding bytes `range` of this secret.

@@ -174,6 +174,8 @@ public struct VaultContents: Sendable {
     }
 
     /// Parses a decrypted body; secret values are copied straight from secret memory into new `SecretBytes`.
+    /// Secret values are views into `body` (no copy, no allocation per secret): the decrypted body stays in one
+    /// locked buffer for as long as any record of it is alive.
     public static func decodeBody(_ body: SecretBytes) throws -> VaultContents {
         try body.withUnsafeBytes { buf in
             var r = SecretReader(buffer: buf)
@@ -197,7 +199,10 @@ public struct VaultContents: Sendable {
                 for _ in 0..<n {
                     let key = try text(try r.take(Int(try r.u8())))
                     guard secrets[key] == nil else { throw FormatError.damagedRecords }
-                    secrets[key] = SecretBytes(copying: try r.take(Int(try r.u32())))
+                    let length = Int(try r.u32())
+                    let start = r.offset
+                    _ = try r.take(length)
+                    secrets[key] = body.view(start..<(start + length))
                 }
                 records.append(StoredRecord(kind: kind, name: name, metadata: meta, secrets: secrets))
             }
