@@ -58,14 +58,16 @@ public struct TokenProvider: Sendable {
         }
 
         // A warm call reads one entry (MSALCache.quickLookup), not the whole cache; anything else takes the full path.
-        if let bytes = try? storage.load(), let realm = app.realm,
+        // One read of the cache serves both the quick path and, on a miss, the full lookup.
+        let loaded = Result { try storage.load() }
+        if case .success(let bytes?) = loaded, let realm = app.realm,
            let cached = MSALCache.quickLookup(bytes, key: AccessToken.cacheKey(environment: app.environment, clientID: app.clientID,
                                                                                realm: realm, target: scope),
                                               environment: app.environment, clientID: app.clientID, realm: realm, scope: scope),
            fresh(cached) {
             return TokenResult(token: cached, source: .cache, warnings: warnings)
         }
-        if let cached = lookup(read(&warnings)), fresh(cached) {
+        if let cached = lookup(parse(loaded, &warnings)), fresh(cached) {
             return TokenResult(token: cached, source: .cache, warnings: warnings)
         }
         return try storage.withLock {
@@ -91,9 +93,12 @@ public struct TokenProvider: Sendable {
         }
     }
 
-    func read(_ warnings: inout [String]) -> MSALCache {
+    func read(_ warnings: inout [String]) -> MSALCache { parse(Result { try storage.load() }, &warnings) }
+
+    /// The cache from what `load` gave; a damaged one is discarded with a warning.
+    func parse(_ loaded: Result<SecretBytes?, any Error>, _ warnings: inout [String]) -> MSALCache {
         do {
-            guard let bytes = try storage.load() else { return MSALCache() }
+            guard let bytes = try loaded.get() else { return MSALCache() }
             return try MSALCache.parse(bytes)
         } catch let e as VaultError {
             warnings.append("discarding the token cache: \(e.reason)")

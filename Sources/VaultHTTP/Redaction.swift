@@ -58,12 +58,11 @@ public enum Redaction {
             let name = String(decoding: UnsafeRawBufferPointer(rebasing: body[i..<eq]), as: UTF8.self)
             if !out.isEmpty { out.append(0x26) }
             // A name is shown only when it is plain (letters, digits, '_'); anything else is not a field vault sends.
-            if name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }) {
+            // A segment without '=' is not a field: shown as the marker, never as its bytes.
+            if eq < end, name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }) {
                 out += Array(name.utf8)
-                if eq < end {
-                    out.append(0x3d)
-                    out += safeFormFields.contains(name) ? Array(UnsafeRawBufferPointer(rebasing: body[(eq + 1)..<end])) : Array(marker.utf8)
-                }
+                out.append(0x3d)
+                out += safeFormFields.contains(name) ? Array(UnsafeRawBufferPointer(rebasing: body[(eq + 1)..<end])) : Array(marker.utf8)
             } else {
                 out += Array(marker.utf8)
             }

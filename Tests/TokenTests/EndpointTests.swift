@@ -109,11 +109,15 @@ struct EndpointTests {
         #expect(healed.authority.origin == "https://login.microsoftonline.com")
     }
 
+    static func identity() -> AppIdentity {
+        var secretBytes = Array("s3cret".utf8)
+        return AppIdentity(name: "d", clientID: "22222222-2222-2222-2222-222222222222", tenant: "contoso.com",
+                           authorityHost: "https://login.microsoftonline.com", secret: SecretBytes(consuming: &secretBytes))
+    }
+
     @Test("a 404 from the token endpoint says the URL does not exist and points at --authority, with no made-up AADSTS code")
     func notFound() throws {
-        var secretBytes = Array("s3cret".utf8)
-        let app = AppIdentity(name: "d", clientID: "22222222-2222-2222-2222-222222222222", tenant: "contoso.com",
-                              authorityHost: "https://login.microsoftonline.com", secret: SecretBytes(consuming: &secretBytes))
+        let app = Self.identity()
         for body in [#"{"error":"not_found","error_description":"No such endpoint"}"#, "<html>404</html>"] {
             let flow = ClientCredentials(transport: FixedTransport(HTTPResponse(status: 404, headers: [("Content-Type", "text/html")], body: Array(body.utf8))))
             let e = try #require(throws: VaultError.self) { _ = try flow.acquire(app, scope: "https://graph.microsoft.com/.default") }
@@ -129,9 +133,7 @@ struct EndpointTests {
 
     @Test("a token with a line break or space is refused: it would become a second header in --output header")
     func tokenCharacters() throws {
-        var secretBytes = Array("s3cret".utf8)
-        let app = AppIdentity(name: "d", clientID: "22222222-2222-2222-2222-222222222222", tenant: "contoso.com",
-                              authorityHost: "https://login.microsoftonline.com", secret: SecretBytes(consuming: &secretBytes))
+        let app = Self.identity()
         let body = #"{"access_token":"a.b.c\r\nX-Evil: 1","token_type":"Bearer","expires_in":3599}"#
         let flow = ClientCredentials(transport: FixedTransport(HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(body.utf8))))
         let e = try #require(throws: VaultError.self) { _ = try flow.acquire(app, scope: "https://graph.microsoft.com/.default") }
@@ -149,6 +151,8 @@ struct EndpointTests {
         let form = Array("client_id=abc&grant_type=client_credentials&client_secret=s%2Bcret&scope=x&weird%3D=y".utf8)
         let summary = form.withUnsafeBytes { Redaction.formSummary($0) }
         #expect(summary == "client_id=abc&grant_type=client_credentials&client_secret=[REDACTED]&scope=x&[REDACTED]")
+        let bare = Array("client_id=abc&plainsecretvalue".utf8).withUnsafeBytes { Redaction.formSummary($0) }
+        #expect(bare == "client_id=abc&[REDACTED]", "a segment without '=' is never printed")
     }
 
     @Test("header rules: tokens for names, no control characters in values")
