@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "vault",
             dependencies: [
-                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph",
+                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "CProcessShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -3,12 +3,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-swift build -c release --product vault --static-swift-stdlib 2>&1 | grep -Ev "^\[|unhandled|CMakeLists" || true
+# The binary users get: the one scripts/package.sh and scripts/install.sh ship (release, static Swift standard library,
+# stripped, RELRO + BIND_NOW), built by the same script.
+stage="$(mktemp -d /tmp/vault-bench-stage.XXXXXX)"
+trap 'rm -rf "$stage"' EXIT
+scripts/release-build.sh "$stage" /usr >/dev/null
 swift build --product vault-emulator 2>&1 | grep -Ev "^\[|unhandled|CMakeLists" || true
-release="$(swift build -c release --show-bin-path)/vault"
+release="$stage/usr/bin/vault"
+echo "release binary: $("$release" --version)"
 # The test-only hooks must not exist in what users run.
 if grep -qa -e VAULT_TEST_CRASH_AT -e VAULT_TEST_HARDENING_FAIL "$release"; then
   echo "FAIL: the release binary contains a test hook" >&2; exit 1
 fi
 echo "release binary: no test hooks (VAULT_TEST_CRASH_AT, VAULT_TEST_HARDENING_FAIL absent)"
-.venv/bin/python bench/token_warm.py "$(swift build -c release --show-bin-path)/vault" "$(swift build --show-bin-path)/vault-emulator" "${1:-40}"
+.venv/bin/python bench/token_warm.py "$release" "$(swift build --show-bin-path)/vault-emulator" "${1:-40}"

@@ -23,3 +23,11 @@ int vault_lock_byte(int fd, long long offset, int wait) {
 }
 
 int vault_unlock_byte(int fd, long long offset) { return set_byte_lock(fd, offset, F_UNLCK, F_OFD_SETLK); }
+
+const char *vault_build_revision(void) {
+#ifdef VAULT_GIT_REVISION
+    return VAULT_GIT_REVISION;
+#else
+    return 0;
+#endif
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import VaultCrypto
+import CProcessShim
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,5 +51,12 @@ struct VaultCommand: ParsableCommand {
 }
 
 enum VaultVersion {
-    static let string = "0.1.0"
+    /// The release number; scripts/package.sh reads it from here for the package version (one source of truth).
+    static let number = "0.1.0"
+    /// `vault --version`: the number and the git revision of a packaged or installed build (scripts/package.sh and
+    /// scripts/install.sh compile it in); a plain `swift build` says it does not know its revision.
+    static var string: String {
+        guard let c = vault_build_revision() else { return "vault \(number) (revision unknown: not a release build)" }
+        return "vault \(number) (git \(String(cString: c)))"
+    }
 }

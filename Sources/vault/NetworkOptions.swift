@@ -47,7 +47,7 @@ struct NetworkOptions: ParsableArguments {
         var options = HTTPOptions(caBundle: caBundle ?? Environment.current["VAULT_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 })
         options.totalTimeout = timeout
         options.connectTimeout = min(10, timeout)
-        options.userAgent = "vault/\(VaultVersion.string)"
+        options.userAgent = "vault/\(VaultVersion.number)"
         if let ca = options.caBundle {
             // A CA bundle decides who may receive the secret: it gets the same file checks as a key file, except that
             // others may read it.

@@ -7,4 +7,7 @@ int vault_is_dumpable(void);
    (EAGAIN/EACCES when `wait` is 0 and another description holds it). Released by vault_unlock_byte or close. */
 int vault_lock_byte(int fd, long long offset, int wait);
 int vault_unlock_byte(int fd, long long offset);
+/* The git revision a release build was made from (scripts/package.sh passes -DVAULT_GIT_REVISION="..."), or NULL for
+   a build that was not given one. */
+const char *vault_build_revision(void);
 #endif
