@@ -49,19 +49,32 @@ let package = Package(
         ),
         .target(
             name: "EntraAuth",
-            dependencies: ["VaultCrypto", "VaultStore", "VaultHTTP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["VaultCrypto", "VaultStore", "VaultHTTP", "VaultPKI", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(name: "Graph", dependencies: ["VaultHTTP", "VaultCrypto"], swiftSettings: strict),
+        // RSA keys, X.509, PKCS#12 and JWS for certificate credentials; touches no file, network or vault format.
+        .target(
+            name: "VaultPKI",
+            dependencies: [
+                "VaultCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "VaultCore",
-            dependencies: ["VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph"],
+            dependencies: ["VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "vault",
             dependencies: [
-                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "CProcessShim",
+                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "CProcessShim", "VaultPKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

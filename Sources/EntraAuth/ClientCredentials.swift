@@ -9,18 +9,23 @@ public struct AppIdentity: Sendable {
     public var tenant: String
     /// Login host, e.g. `https://login.microsoftonline.com` or the emulator's `https://127.0.0.1:PORT`.
     public var authorityHost: String
-    public var secret: SecretBytes
+    /// The client secret or the certificate the app proves itself with.
+    public var credential: AppCredential
     /// The tenant id that cached tokens of this app must carry as their realm: the tenant when it is a GUID, else the
     /// `tid` recorded from the app's first token; nil while unknown (then no cached token matches).
     public var realm: String?
 
-    public init(name: String, clientID: String, tenant: String, authorityHost: String, secret: SecretBytes, realm: String? = nil) {
+    public init(name: String, clientID: String, tenant: String, authorityHost: String, credential: AppCredential, realm: String? = nil) {
         self.name = name
         self.clientID = clientID
         self.tenant = tenant
         self.authorityHost = authorityHost
-        self.secret = secret
+        self.credential = credential
         self.realm = realm ?? (Self.isGUID(tenant) ? tenant.lowercased() : nil)
+    }
+
+    public init(name: String, clientID: String, tenant: String, authorityHost: String, secret: SecretBytes, realm: String? = nil) {
+        self.init(name: name, clientID: clientID, tenant: tenant, authorityHost: authorityHost, credential: .secret(secret), realm: realm)
     }
 
     static func isGUID(_ s: String) -> Bool {
@@ -43,7 +48,8 @@ public struct TokenRetryPolicy: Sendable {
     public init(maxDelay: Double = 30) { self.maxDelay = maxDelay }
 }
 
-/// The OAuth2 client-credentials exchange with a client secret (`client_secret_post`).
+/// The OAuth2 client-credentials exchange, with a client secret (`client_secret_post`) or a certificate
+/// (`private_key_jwt`): the app's `AppCredential` writes its part of the form body.
 public struct ClientCredentials: Sendable {
     public static let sku = "vault"
     public static let version = "0.1.0"
@@ -62,8 +68,9 @@ public struct ClientCredentials: Sendable {
 
     /// Requests a token for `scope`; returns it ready for the cache.
     public func acquire(_ app: AppIdentity, scope: String) throws -> AccessToken {
-        let body = Self.formBody(clientID: app.clientID, secret: app.secret, scope: scope)
-        let request = HTTPRequest(method: "POST", url: app.tokenEndpoint, headers: [
+        let body = try app.credential.formBody(clientID: app.clientID, scope: scope, tokenEndpoint: app.tokenEndpoint,
+                                               appName: app.name, now: now())
+        var request = HTTPRequest(method: "POST", url: app.tokenEndpoint, headers: [
             ("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json"),
             ("client-request-id", UUID().uuidString.lowercased()), ("x-client-sku", Self.sku), ("x-client-ver", Self.version),
             ("x-client-os", "linux"), ("x-ms-lib-capability", "retry-after, h429"),
@@ -71,6 +78,11 @@ public struct ClientCredentials: Sendable {
         var attempt = 0
         while true {
             let started = now()
+            // An assertion lives 10 minutes: one that waited through retries is made again rather than sent stale.
+            if attempt > 0, case .certificate = app.credential {
+                request.body = try app.credential.formBody(clientID: app.clientID, scope: scope, tokenEndpoint: app.tokenEndpoint,
+                                                           appName: app.name, now: started)
+            }
             let response: HTTPResponse
             do {
                 response = try transport.send(request)

@@ -32,7 +32,7 @@ public enum EntraErrors {
     /// §5.5): any `invalid_client` rejection of the credential itself — 7000215 today, other codes of the family for
     /// keys and in future versions — but not an expired secret or a request without any credential.
     public static func mayBePropagating(_ e: VaultError) -> Bool {
-        e.code == "entra.invalid_secret" || e.code == "entra.invalid_client"
+        e.code == "entra.invalid_secret" || e.code == "entra.invalid_client" || e.code == "entra.unknown_certificate"
     }
 
     static func seconds(_ s: Double) -> String {
@@ -70,6 +70,17 @@ public enum EntraErrors {
             return VaultError("entra.expired_secret", "the client secret of app '\(app)' has expired (\(tag))",
                               hint: "create a new secret in the app registration and store it with `vault add-app \(app) … --replace`; `vault status` warns before expiry",
                               exit: .noPermission)
+        case 700027:
+            return VaultError("entra.unknown_certificate", "Entra ID rejected the certificate assertion of app '\(app)': the certificate is not registered on the app, or the signature did not verify (\(tag))",
+                              hint: "upload the certificate (`vault show \(app) --certificate-pem > app.cer`, then the portal's Certificates & secrets) and compare its thumbprint with `vault show \(app)`; a certificate uploaded moments ago may need a minute to propagate",
+                              exit: .noPermission)
+        case 700024:
+            return VaultError("entra.assertion_time", "Entra ID refused the certificate assertion of app '\(app)' as outside its valid time (\(tag))",
+                              hint: "this host's clock is probably wrong: check it (timedatectl, chrony); assertions are valid for 10 minutes from now",
+                              exit: .config)
+        case 700021:
+            return VaultError("entra.assertion_issuer", "Entra ID refused the certificate assertion of app '\(app)': its issuer is not the client id \(clientID) (\(tag))",
+                              hint: "check the app's --client-id with `vault show \(app)`", exit: .config)
         case 7000218:
             return VaultError("entra.missing_credential", "Entra ID received no credential for app '\(app)' (\(tag))",
                               hint: "the request lacked client_secret and client_assertion; a proxy may be stripping the body", exit: .unavailable)

@@ -75,6 +75,26 @@ struct AdminEndpoints: Sendable {
             case "roles":
                 guard let roles = body["roles"] as? [String] else { return .json(400, ["error": "roles required"], flavor: .plain) }
                 app.roles = roles
+            case "upload-certificate":
+                // What the portal's "Upload certificate" does: a new keyCredential from a PEM or base64 DER certificate.
+                let cert: CertificateCredential
+                do {
+                    if let pem = body["pem"] as? String {
+                        cert = try CertificateCredential(pem: pem, keyID: GUID.make())
+                    } else if let der = (body["der"] as? String).flatMap({ Data(base64Encoded: $0) }) {
+                        cert = try CertificateCredential(der: Array(der), keyID: GUID.make())
+                    } else {
+                        return .json(400, ["error": "pem or der required"], flavor: .plain)
+                    }
+                } catch {
+                    return .json(400, ["error": "not an RSA certificate: \(error)"], flavor: .plain)
+                }
+                var added = cert
+                added.usableFrom = Date().addingTimeInterval(await core.state.propagationDelay)
+                added.displayName = body["display_name"] as? String
+                app.certificates.append(added)
+            case "remove-certificate":
+                app.certificates.removeAll { keyID == nil || $0.keyID == keyID }
             case "owns-self":
                 let owns = body["owns_self"] as? Bool ?? true
                 app.owners.removeAll { $0 == app.servicePrincipalID }
@@ -117,6 +137,8 @@ struct AdminEndpoints: Sendable {
         ["name": app.name, "client_id": app.clientID, "object_id": app.objectID, "service_principal_id": app.servicePrincipalID,
          "tenant_id": app.tenantID, "also_in": app.foreignServicePrincipals.keys.sorted(), "roles": app.roles, "owns_self": app.owners.contains(app.servicePrincipalID),
          "passwords": app.passwords.map { ["key_id": $0.keyID, "hint": $0.hint, "start": $0.startText, "end": $0.endText,
-                                           "display_name": $0.displayName.map { $0 as Any } ?? NSNull()] }]
+                                           "display_name": $0.displayName.map { $0 as Any } ?? NSNull()] },
+         "certificates": app.certificates.map { ["key_id": $0.keyID, "thumbprint": CertificateCredential.hexThumbprint($0.sha1),
+                                                 "sha256": $0.sha256, "end": GraphTime.seconds($0.end)] }]
     }
 }

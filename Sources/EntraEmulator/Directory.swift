@@ -67,9 +67,21 @@ struct CertificateCredential: Sendable {
     var sha256: String
     var publicKey: _RSA.Signing.PublicKey
     var der: Data
+    /// The keyCredential's validity (the certificate's), and when the token endpoint first knows it (propagation).
+    var start: Date
+    var end: Date
+    var usableFrom: Date = .distantPast
+    var displayName: String?
 
     init(pem: String, keyID: String) throws {
-        let cert = try Certificate(pemEncoded: pem)
+        try self.init(certificate: try Certificate(pemEncoded: pem), keyID: keyID)
+    }
+
+    init(der: [UInt8], keyID: String) throws {
+        try self.init(certificate: try Certificate(derEncoded: der), keyID: keyID)
+    }
+
+    init(certificate cert: Certificate, keyID: String) throws {
         guard let rsa = _RSA.Signing.PublicKey(cert.publicKey) else {
             throw EmulatorError("certificate for key \(keyID) is not RSA")
         }
@@ -80,6 +92,22 @@ struct CertificateCredential: Sendable {
         sha1 = Data(Insecure.SHA1.hash(data: der)).base64URL
         sha256 = Data(SHA256.hash(data: der)).base64URL
         publicKey = rsa
+        start = cert.notValidBefore
+        end = cert.notValidAfter
+    }
+
+    /// Graph's keyCredential shape (the public key itself is not returned on reads).
+    func json() -> [String: Any] {
+        ["keyId": keyID, "type": "AsymmetricX509Cert", "usage": "Verify", "customKeyIdentifier": Self.hexThumbprint(sha1),
+         "displayName": displayName.map { $0 as Any } ?? NSNull(), "startDateTime": GraphTime.seconds(start),
+         "endDateTime": GraphTime.seconds(end), "key": NSNull()]
+    }
+
+    /// Graph shows `customKeyIdentifier` as the SHA-1 thumbprint in upper-case hex.
+    static func hexThumbprint(_ base64URL: String) -> String {
+        var b64 = base64URL.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while b64.count % 4 != 0 { b64 += "=" }
+        return (Data(base64Encoded: b64) ?? Data()).map { String(format: "%02X", $0) }.joined()
     }
 }
 

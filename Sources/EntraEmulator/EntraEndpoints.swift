@@ -204,11 +204,17 @@ struct EntraEndpoints: Sendable {
         guard let jwt = JWT.parse(assertion) else { return fail(50027, "JWT token is invalid or malformed.") }
         let s256 = (jwt.header["x5t#S256"] as? String)?.unpadded
         let s1 = (jwt.header["x5t"] as? String)?.unpadded
-        guard let cert = app.certificates.first(where: { c in (s256 != nil && c.sha256 == s256) || (s256 == nil && s1 != nil && c.sha1 == s1) }) else {
+        let now = Date()
+        guard let cert = app.certificates.first(where: { c in
+            c.usableFrom <= now && ((s256 != nil && c.sha256 == s256) || (s256 == nil && s1 != nil && c.sha1 == s1))
+        }) else {
             return fail(700027, "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '\(s256 ?? s1 ?? "")']")
         }
         guard JWT.verify(jwt, key: cert.publicKey) else {
             return fail(700027, "Client assertion failed signature validation.")
+        }
+        guard cert.end > now, cert.start <= now.addingTimeInterval(300) else {
+            return fail(700027, "The certificate with identifier used to sign the client assertion is expired on application. [Reason - The key used is expired., Thumbprint of key used by client: '\(s256 ?? s1 ?? "")']")
         }
         let iss = jwt.claims["iss"] as? String
         let sub = jwt.claims["sub"] as? String
@@ -220,12 +226,12 @@ struct EntraEndpoints: Sendable {
         guard audiences.contains(where: { $0.lowercased() == tokenURL.lowercased() }) else {
             return fail(700027, "Client assertion contains an invalid audience claim. Expected '\(tokenURL)'.")
         }
-        let now = Date().timeIntervalSince1970
-        guard let exp = JWT.number(jwt.claims["exp"]), exp > now - 300 else {
+        let t = now.timeIntervalSince1970
+        guard let exp = JWT.number(jwt.claims["exp"]), exp > t - 300 else {
             return fail(700024, "Client assertion is not within its valid time range.")
         }
-        let start = JWT.number(jwt.claims["nbf"]) ?? JWT.number(jwt.claims["iat"]) ?? now
-        guard start <= now + 300, exp - start <= 3600 * 24 else {
+        let start = JWT.number(jwt.claims["nbf"]) ?? JWT.number(jwt.claims["iat"]) ?? t
+        guard start <= t + 300, exp - start <= 3600 * 24 else {
             return fail(700024, "Client assertion is not within its valid time range.")
         }
         guard let jti = jwt.claims["jti"] as? String, await core.state.useJTI(jti) else {

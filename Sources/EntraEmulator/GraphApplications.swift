@@ -121,8 +121,7 @@ struct GraphApplications: Sendable {
             "id": app.objectID, "appId": app.clientID, "displayName": app.displayName, "createdDateTime": app.createdText,
             "signInAudience": app.foreignServicePrincipals.isEmpty ? "AzureADMyOrg" : "AzureADMultipleOrgs",
             "passwordCredentials": app.visiblePasswords(at: Date()).map { $0.json() },
-            "keyCredentials": app.certificates.map { ["keyId": $0.keyID, "type": "AsymmetricX509Cert", "usage": "Verify",
-                                                      "customKeyIdentifier": $0.sha1, "key": NSNull()] },
+            "keyCredentials": app.certificates.map { $0.json() },
         ]
         guard let select else { return all }
         var out: [String: Any] = [:]

@@ -13,6 +13,15 @@ public struct PasswordCredential: Sendable, Equatable {
     public var startDate: Date? { start.flatMap(GraphDates.parse) }
 }
 
+/// A key credential (certificate) as Graph lists it: `customKeyIdentifier` is the SHA-1 thumbprint (hex).
+public struct KeyCredential: Sendable, Equatable {
+    public var keyID: String
+    public var thumbprint: String?
+    public var displayName: String?
+    public var end: String?
+    public var endDate: Date? { end.flatMap(GraphDates.parse) }
+}
+
 /// A newly added password: its metadata, and the secret in secret memory.
 public struct AddedPassword: Sendable {
     public var credential: PasswordCredential
@@ -36,6 +45,23 @@ public struct Applications: Sendable {
         }
         var out: [PasswordCredential] = []
         try JSONScan.elements(r.body, in: list) { out.append(try Self.credential(Array(r.body[$0]))) }
+        return out
+    }
+
+    public func keys(appID: String) throws -> [KeyCredential] {
+        let r = try client.send("GET", path(appID) + "?$select=id,keyCredentials", permissionHint: Self.permissionHint)
+        guard let m = try? JSONScan.members(r.body), let list = m["keyCredentials"] else {
+            throw VaultError("graph.response", "Graph's application has no keyCredentials", exit: .dataError)
+        }
+        var out: [KeyCredential] = []
+        try JSONScan.elements(r.body, in: list) { range in
+            let bytes = Array(r.body[range])
+            let k = try JSONScan.members(bytes)
+            func s(_ key: String) -> String? { k[key].flatMap { JSONScan.string(bytes, $0) } }
+            guard let keyID = s("keyId") else { throw VaultError("graph.response", "a key credential without keyId", exit: .dataError) }
+            out.append(KeyCredential(keyID: keyID.lowercased(), thumbprint: s("customKeyIdentifier")?.uppercased(),
+                                     displayName: s("displayName"), end: s("endDateTime")))
+        }
         return out
     }
 

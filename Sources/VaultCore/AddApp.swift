@@ -1,6 +1,7 @@
 import FoundationEssentials
 import EntraAuth
 import VaultCrypto
+import VaultPKI
 import VaultStore
 
 /// What a user registers: an Entra ID app and where to reach its authority and Graph.
@@ -43,20 +44,51 @@ public struct AppRegistration: Sendable {
     }
 }
 
-/// Use case: store an app and its client secret.
+/// A certificate to store with an app, and how its assertions are made.
+public struct CertificateChoice: Sendable {
+    public var credential: CertificateCredential
+    public var algorithm: JOSE.Algorithm
+    public var sendX5C: Bool
+    public init(credential: CertificateCredential, algorithm: JOSE.Algorithm = .ps256, sendX5C: Bool = false) {
+        self.credential = credential
+        self.algorithm = algorithm
+        self.sendX5C = sendX5C
+    }
+}
+
+/// Use case: store an app with its client secret, its certificate, or both.
 public struct AddApp: Sendable {
     public let vault: Vault
     public init(vault: Vault) { self.vault = vault }
 
-    /// Validates everything before the vault is touched; refuses an existing name unless `replace`.
+    /// An app with a client secret only (the common case).
     public func run(_ app: AppRegistration, secret: SecretBytes, unlock: Credential, replace: Bool, now: Date = Date()) throws -> AppMetadata {
+        try run(app, secret: secret, certificate: nil, unlock: unlock, replace: replace, now: now)
+    }
+
+    /// Validates everything before the vault is touched; refuses an existing name unless `replace`. With
+    /// `keepExisting` (and `replace`), the credential of the stored app that is not given anew (its secret, or its
+    /// certificate) is kept beside the new one; the stored app must have the same client id. `use` picks the
+    /// credential tokens are fetched with when the app ends up with both ("certificate" or "secret").
+    public func run(_ app: AppRegistration, secret: SecretBytes?, certificate: CertificateChoice?, use: String? = nil,
+                    keepExisting: Bool = false, unlock: Credential, replace: Bool, now: Date = Date()) throws -> AppMetadata {
         let (endpoints, tenant) = try app.validate()
+        if let use, use != "certificate", use != "secret" {
+            throw VaultError("usage", "--use takes certificate or secret (got '\(use)')", exit: .usage)
+        }
+        if let certificate, certificate.credential.certificate.notAfter <= now {
+            throw VaultError("cert.expired", "the certificate expired on \(certificate.credential.certificate.notAfter.formatted(.iso8601)); Entra ID will not accept it",
+                             hint: "make a new one (`--generate-certificate`) or export a current one", exit: .dataError)
+        }
         var meta = AppMetadata(name: app.name, tenant: tenant, clientID: app.clientID.lowercased(), cloud: endpoints.cloud.rawValue,
-                               authority: endpoints.storedAuthority, secretHint: secret.prefixString(3), added: now)
+                               authority: endpoints.storedAuthority, secretHint: secret?.prefixString(3) ?? "", added: now)
         meta.graphRoot = endpoints.storedGraph
         meta.scope = app.scope
+        meta.credentialUse = use
+        if let certificate { Self.describe(certificate, in: &meta) }
         return try vault.update(unlock) { v in
-            if v.contents.app(named: app.name) != nil && !replace {
+            let existing = v.contents.app(named: app.name)
+            if existing != nil && !replace {
                 throw VaultError("app.exists", "an app named '\(app.name)' is already stored",
                                  hint: "pass --replace to overwrite it, or choose another name", exit: .usage)
             }
@@ -66,8 +98,59 @@ public struct AddApp: Sendable {
                                  hint: "finish it with `vault rotate-secret \(app.name) --resume`, or drop it with `vault rotate-secret \(app.name) --abandon`",
                                  exit: .tempFailure)
             }
-            try v.contents.putApp(meta, secret: secret)
-            return meta
+            var stored = StoredApp(metadata: meta, secret: secret, certificateKey: certificate?.credential.privateKey)
+            if keepExisting {
+                guard let existing else {
+                    throw VaultError("app.unknown", "there is no app '\(app.name)' whose credential could be kept", hint: "leave out the --keep-… option", exit: .usage)
+                }
+                guard existing.metadata.clientID.lowercased() == meta.clientID else {
+                    throw VaultError("app.conflict", "the stored '\(app.name)' has client id \(existing.metadata.clientID), not \(meta.clientID): its credential cannot be kept",
+                                     exit: .usage)
+                }
+                if secret == nil, let old = existing.secret {
+                    stored.secret = old
+                    stored.metadata.secretHint = existing.metadata.secretHint
+                    stored.metadata.secretKeyID = existing.metadata.secretKeyID
+                    stored.metadata.secretExpires = existing.metadata.secretExpires
+                }
+                if certificate == nil, let key = existing.certificateKey, existing.metadata.certificate != nil {
+                    stored.certificateKey = key
+                    Self.copyCertificate(from: existing.metadata, to: &stored.metadata)
+                }
+            }
+            guard stored.secret != nil || stored.certificateKey != nil else {
+                throw VaultError("app.no_credential", "no credential to store for '\(app.name)'", exit: .usage)
+            }
+            if use == "secret" && stored.secret == nil || use == "certificate" && stored.certificateKey == nil {
+                throw VaultError("usage", "--use \(use!) names a credential '\(app.name)' would not hold", exit: .usage)
+            }
+            try v.contents.putApp(stored)
+            return stored.metadata
         }
+    }
+
+    static func describe(_ c: CertificateChoice, in meta: inout AppMetadata) {
+        let info = c.credential.certificate
+        meta.certificate = Data(info.der).base64EncodedString()
+        meta.certificateChain = c.credential.chain.isEmpty ? nil : c.credential.chain.map { Data($0).base64EncodedString() }
+        meta.certificateSHA1 = info.sha1Hex
+        meta.certificateSHA256 = info.sha256Hex
+        meta.certificateExpires = info.notAfter
+        meta.certificateSubject = info.subject
+        meta.certificateKeyID = nil
+        meta.assertionAlgorithm = c.algorithm == .rs256 ? "RS256" : nil
+        meta.sendX5C = c.sendX5C ? true : nil
+    }
+
+    static func copyCertificate(from old: AppMetadata, to meta: inout AppMetadata) {
+        meta.certificate = old.certificate
+        meta.certificateChain = old.certificateChain
+        meta.certificateSHA1 = old.certificateSHA1
+        meta.certificateSHA256 = old.certificateSHA256
+        meta.certificateExpires = old.certificateExpires
+        meta.certificateSubject = old.certificateSubject
+        meta.certificateKeyID = old.certificateKeyID
+        meta.assertionAlgorithm = old.assertionAlgorithm
+        meta.sendX5C = old.sendX5C
     }
 }

@@ -16,7 +16,7 @@ extension RotationService {
         }
         let session = try tokens.session(app: app)
         var identity = session.identity
-        identity.secret = secret
+        identity.credential = .secret(secret)
         let flow = tokens.clientCredentials()
         let deadline = Date().addingTimeInterval(propagationTimeout)
         while true {

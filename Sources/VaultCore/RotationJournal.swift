@@ -72,10 +72,11 @@ public struct RotationJournal: Codable, Sendable, Equatable {
     }
 
     /// Why this journal does not belong to the stored app (nil when it does). `current` is the stored secret.
-    func mismatch(with meta: AppMetadata, current: SecretBytes, master: SecretBytes) throws -> String? {
+    func mismatch(with meta: AppMetadata, current: SecretBytes?, master: SecretBytes) throws -> String? {
         if id == "unreadable" { return "its journal record cannot be read" }
         if let c = clientID, c.lowercased() != meta.clientID.lowercased() { return "it was started for client id \(c), and the app now has \(meta.clientID)" }
         if let t = tenant, t.lowercased() != meta.tenant.lowercased() { return "it was started for tenant \(t), and the app is now in \(meta.tenant)" }
+        guard let current else { return "the app no longer holds a client secret" }
         let fp = try KeyDerivation.fingerprint(of: current, master: master)
         let expected = step == .committed ? newFingerprint : oldFingerprint
         if let expected, expected != fp {

@@ -77,6 +77,10 @@ public struct RotationService: Sendable {
             throw VaultError("rotation.pending", "a rotation of '\(app)' is pending", hint: "finish it first: vault rotate-secret \(app) --resume", exit: .tempFailure)
         }
         let session = try tokens.session(app: app)
+        guard let oldSecret = session.secret else {
+            throw VaultError("rotation.no_secret", "app '\(app)' holds no client secret to rotate (it uses a certificate)",
+                             hint: "rotate its certificate with `vault rotate-cert \(app)`", exit: .usage)
+        }
         let oldGraph = try graph(session)
         // 1. Read the app's passwords with the current secret; refuse before any change without the permission.
         let token = try oldGraph.tokens.accessToken(rejecting: nil)
@@ -102,7 +106,7 @@ public struct RotationService: Sendable {
                                       newEnd: now.addingTimeInterval(lifetime), keepOld: keepOld)
         journal.clientID = session.metadata.clientID
         journal.tenant = session.metadata.tenant
-        journal.oldFingerprint = try KeyDerivation.fingerprint(of: session.identity.secret, master: session.vault.master)
+        journal.oldFingerprint = try KeyDerivation.fingerprint(of: oldSecret, master: session.vault.master)
         journal.lagWindow = lagWindow
         journal.oldCreated = oldKeyID == session.metadata.secretKeyID ? session.metadata.rotated
             : before.first { $0.keyID == oldKeyID }?.startDate
@@ -253,7 +257,8 @@ public struct RotationService: Sendable {
                 try v.contents.putApp(meta, secret: newSecret, previous: app.secret)
                 var names: [String] = []
                 for other in v.contents.apps where other.metadata.name != j.app && other.metadata.clientID.lowercased() == clientID.lowercased() {
-                    guard try KeyDerivation.fingerprint(of: other.secret, master: v.master) == j.oldFingerprint else { continue }
+                    guard let otherSecret = other.secret,
+                          try KeyDerivation.fingerprint(of: otherSecret, master: v.master) == j.oldFingerprint else { continue }
                     try v.contents.putApp(updated(other.metadata), secret: newSecret)
                     names.append(other.metadata.name)
                 }
@@ -282,10 +287,10 @@ public struct RotationService: Sendable {
         // 7. Clear the journal and the `previous` secret.
         try vault.update(unlock) { v in
             try checkJournal(j, in: v.contents)
-            if let app = v.contents.app(named: j.app) {
-                var meta = app.metadata
-                if !j.keepOld { meta.previousKeyID = nil }
-                try v.contents.putApp(meta, secret: app.secret, previous: j.keepOld ? app.previous : nil)
+            if var app = v.contents.app(named: j.app) {
+                if !j.keepOld { app.metadata.previousKeyID = nil }
+                if !j.keepOld { app.previous = nil }
+                try v.contents.putApp(app)
             }
             v.contents.remove(kind: RotationJournal.kind, name: j.app)
         }
@@ -328,7 +333,7 @@ public struct RotationService: Sendable {
     /// then one Graph call with it.
     func prove(_ secret: SecretBytes, session: AppSession) throws {
         var identity = session.identity
-        identity.secret = secret
+        identity.credential = .secret(secret)
         let flow = tokens.clientCredentials()
         let deadline = Date().addingTimeInterval(propagationTimeout)
         var token: AccessToken?

@@ -18,6 +18,10 @@ public struct SecretStatus: Sendable {
         }
     }
     public var app: String
+    /// "secret" or "certificate": an app holding both has a row for each.
+    public var credential: String = "secret"
+    /// Whether tokens are fetched with this credential.
+    public var inUse: Bool = true
     public var hint: String
     public var keyID: String?
     public var expires: Date?
@@ -45,7 +49,11 @@ public struct StatusService: Sendable {
                 return m
             }
         } ?? all
-        return try chosen.map { meta in
+        return try chosen.flatMap { meta -> [SecretStatus] in
+            var rows: [SecretStatus] = []
+            if meta.certificate != nil { rows.append(certificateStatus(meta, unlocked: unlocked, warnDays: warnDays, now: now)) }
+            let stored = unlocked.contents.app(named: meta.name)
+            guard stored?.secret != nil else { return rows }
             var s = SecretStatus(app: meta.name, hint: meta.secretHint, keyID: meta.secretKeyID, expires: meta.secretExpires,
                                  expirySource: meta.secretExpires == nil ? "unknown" : "vault", daysLeft: nil, rotated: meta.rotated,
                                  pending: nil, level: .healthy, notes: [])
@@ -73,7 +81,43 @@ public struct StatusService: Sendable {
                 if e <= now { s.level = .expired } else if e.timeIntervalSince(now) < Double(warnDays) * 86400 { s.level = .expiringSoon }
             }
             if s.pending != nil { s.level = .rotationPending }
-            return s
+            s.inUse = !meta.usesCertificate
+            return rows + [s]
         }
+    }
+
+    /// A certificate's row: expiry from the certificate itself; Graph (when the app can read itself) tells whether
+    /// the app registration holds it.
+    func certificateStatus(_ meta: AppMetadata, unlocked: UnlockedVault, warnDays: Int, now: Date) -> SecretStatus {
+        let thumbprint = meta.certificateSHA1 ?? ""
+        var s = SecretStatus(app: meta.name, hint: String(thumbprint.prefix(8)), keyID: meta.certificateKeyID, expires: meta.certificateExpires,
+                             expirySource: "certificate", daysLeft: nil, rotated: meta.rotated, pending: nil, level: .healthy, notes: [])
+        s.credential = "certificate"
+        s.inUse = meta.usesCertificate
+        if let (j, _) = RotationJournal.load(unlocked.contents, app: meta.name) {
+            s.pending = "\(j.step.rawValue) since \(j.started.formatted(.iso8601))"
+        } else {
+            do {
+                let graph = try GraphService(tokenService: tokens, app: meta.name, retry: {
+                    var r = GraphRetryPolicy(); r.maxRetries = 1; return r
+                }())
+                let keys = try Applications(client: graph.client).keys(appID: meta.clientID)
+                if let key = keys.first(where: { $0.thumbprint == thumbprint.uppercased() }) {
+                    s.keyID = key.keyID
+                } else {
+                    s.notes.append("the app registration holds no certificate with thumbprint \(thumbprint): upload it (`vault show \(meta.name) --certificate-pem`)")
+                }
+            } catch let e as VaultError {
+                s.notes.append("Graph could not be asked whether the certificate is registered (\(e.reason))")
+            } catch {
+                s.notes.append("Graph could not be asked whether the certificate is registered")
+            }
+        }
+        if let e = s.expires {
+            s.daysLeft = Int((e.timeIntervalSince(now) / 86400).rounded(.down))
+            if e <= now { s.level = .expired } else if e.timeIntervalSince(now) < Double(warnDays) * 86400 { s.level = .expiringSoon }
+        }
+        if s.pending != nil { s.level = .rotationPending }
+        return s
     }
 }

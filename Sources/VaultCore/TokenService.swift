@@ -10,6 +10,8 @@ public struct AppSession: Sendable {
     public let metadata: AppMetadata
     public let identity: AppIdentity
     public let endpoints: AppEndpoints
+    /// The stored client secret, if the app holds one (it may use a certificate for its tokens).
+    public let secret: SecretBytes?
 
     public var graphRoot: String { endpoints.graph.description }
 
@@ -52,9 +54,25 @@ public struct TokenService: Sendable {
         }
         let endpoints = try AppEndpoints.stored(cloud: app.metadata.cloud, authority: app.metadata.authority, graph: app.metadata.graphRoot)
         let identity = AppIdentity(name: name, clientID: app.metadata.clientID, tenant: app.metadata.tenant,
-                                   authorityHost: endpoints.authority.origin, secret: app.secret,
+                                   authorityHost: endpoints.authority.origin, credential: try Self.credential(of: app),
                                    realm: app.metadata.tenantID)
-        return AppSession(vault: unlocked, metadata: app.metadata, identity: identity, endpoints: endpoints)
+        return AppSession(vault: unlocked, metadata: app.metadata, identity: identity, endpoints: endpoints, secret: app.secret)
+    }
+
+    /// The credential tokens are fetched with: the certificate unless `--use secret` chose the secret (nothing is
+    /// parsed here, so a cache hit costs no RSA or X.509 work).
+    public static func credential(of app: StoredApp) throws -> AppCredential {
+        let meta = app.metadata
+        if meta.usesCertificate || app.secret == nil {
+            guard let der = meta.certificate, let key = app.certificateKey else {
+                throw VaultError("app.no_credential", "app '\(meta.name)' holds no usable credential (its record has neither a client secret nor a certificate with its key)",
+                                 hint: "store one again: `vault add-app \(meta.name) … --replace`", exit: .dataError)
+            }
+            return .certificate(StoredCertificate(certificateBase64: der, chainBase64: meta.certificateChain ?? [], privateKey: key,
+                                                  algorithm: meta.assertionAlgorithm == "RS256" ? .rs256 : .ps256,
+                                                  sendX5C: meta.sendX5C ?? false, notAfter: meta.certificateExpires))
+        }
+        return .secret(app.secret!)
     }
 
     public func cacheStore(_ session: AppSession) -> TokenCacheStore {
@@ -85,8 +103,8 @@ public struct TokenService: Sendable {
 }
 
 /// Fetches tokens for a stored app and keeps the vault in step with what Entra ID says:
-/// - a secret Entra ID rejects is re-read from the vault once: a rotation in another process may have just replaced
-///   it (and removed the old password), and the fresh one is tried before giving up;
+/// - a credential Entra ID rejects is re-read from the vault once: a rotation in another process may have just replaced
+///   it (and removed the old password or key), and the fresh one is tried before giving up;
 /// - the tenant id of the app's first token is recorded, so the cache realm is the tenant id from then on.
 struct StoredAppFetcher: TokenFetcher {
     let service: TokenService
@@ -97,10 +115,11 @@ struct StoredAppFetcher: TokenFetcher {
         let token: AccessToken
         do {
             token = try flow.acquire(identity, scope: scope)
-        } catch let e as VaultError where e.code == "entra.invalid_secret" || e.code == "entra.expired_secret" {
+        } catch let e as VaultError where e.code == "entra.invalid_secret" || e.code == "entra.expired_secret" || e.code == "entra.unknown_certificate" {
             guard let fresh = try? service.vault.open(service.unlock).contents.app(named: app.name),
-                  fresh.metadata.clientID == app.clientID, !fresh.secret.constantTimeEquals(app.secret) else { throw e }
-            identity.secret = fresh.secret
+                  fresh.metadata.clientID == app.clientID, let credential = try? TokenService.credential(of: fresh),
+                  !credential.sameMaterial(as: app.credential) else { throw e }
+            identity.credential = credential
             token = try flow.acquire(identity, scope: scope)
         }
         if app.realm == nil { recordRealm(token.realm, app: app) }
@@ -114,9 +133,9 @@ struct StoredAppFetcher: TokenFetcher {
                   stored.metadata.clientID == app.clientID, stored.metadata.tenant == app.tenant else {
                 throw VaultError("realm.skip", "nothing to record")
             }
-            var meta = stored.metadata
-            meta.tenantID = realm.lowercased()
-            try v.contents.putApp(meta, secret: stored.secret, previous: stored.previous)
+            var updated = stored
+            updated.metadata.tenantID = realm.lowercased()
+            try v.contents.putApp(updated)
         }
     }
 }

@@ -22,6 +22,22 @@ public struct AppMetadata: Codable, Equatable, Sendable {
     public var tenantID: String?
     /// The scope tokens are asked for by default (`add-app --scope`); nil: the Graph host's `/.default`.
     public var scope: String?
+    /// A certificate credential (its private key is the record's secret "certificate_key"): the certificate, base64
+    /// DER, and the facts shown without parsing it.
+    public var certificate: String?
+    public var certificateChain: [String]?
+    public var certificateSHA1: String?
+    public var certificateSHA256: String?
+    public var certificateExpires: Date?
+    public var certificateSubject: String?
+    /// keyId of the certificate at Entra ID, once known (set by a certificate rotation).
+    public var certificateKeyID: String?
+    /// "certificate" or "secret" when the app holds both (`--use`); nil: the certificate if there is one.
+    public var credentialUse: String?
+    /// "PS256" (nil) or "RS256" for client assertions.
+    public var assertionAlgorithm: String?
+    /// Send the certificate chain in `x5c` (subject-name/issuer authentication).
+    public var sendX5C: Bool?
 
     public init(name: String, tenant: String, clientID: String, cloud: String, authority: String?, secretHint: String,
                 added: Date) {
@@ -38,11 +54,37 @@ public struct AppMetadata: Codable, Equatable, Sendable {
         case name, tenant, cloud, authority, added, rotated
         case clientID = "client_id", graphRoot = "graph_root", secretHint = "secret_hint", secretKeyID = "secret_key_id"
         case secretExpires = "secret_expires", previousKeyID = "previous_key_id", tenantID = "tenant_id", scope
+        case certificate, certificateChain = "certificate_chain", certificateSHA1 = "certificate_sha1"
+        case certificateSHA256 = "certificate_sha256", certificateExpires = "certificate_expires"
+        case certificateSubject = "certificate_subject", certificateKeyID = "certificate_key_id"
+        case credentialUse = "credential_use", assertionAlgorithm = "assertion_algorithm", sendX5C = "send_x5c"
     }
+
+    /// Which credential tokens are fetched with: `--use`, else the certificate when there is one.
+    public var usesCertificate: Bool { certificate != nil && credentialUse != "secret" }
 }
 
-/// One record: JSON metadata and named secrets. Kinds: "app" (secrets "current", optionally "previous") and
-/// "rotation" (a rotation journal entry).
+/// An app record: its metadata and whichever credentials it holds (a client secret, a certificate key, or both).
+public struct StoredApp: Sendable {
+    public var metadata: AppMetadata
+    /// The client secret ("current"), and the one it replaced while a rotation keeps it ("previous").
+    public var secret: SecretBytes?
+    public var previous: SecretBytes?
+    /// The certificate's RSA private key, DER ("certificate_key").
+    public var certificateKey: SecretBytes?
+
+    public init(metadata: AppMetadata, secret: SecretBytes?, previous: SecretBytes? = nil, certificateKey: SecretBytes? = nil) {
+        self.metadata = metadata
+        self.secret = secret
+        self.previous = previous
+        self.certificateKey = certificateKey
+    }
+
+    public static let secretName = "current", previousName = "previous", certificateKeyName = "certificate_key"
+}
+
+/// One record: JSON metadata and named secrets. Kinds: "app" (secrets "current" and optionally "previous" for a client
+/// secret, "certificate_key" for a certificate; at least one credential) and "rotation" (a rotation journal entry).
 public struct StoredRecord: Sendable {
     public var kind: String
     public var name: String
@@ -67,26 +109,36 @@ public struct VaultContents: Sendable {
 
     // MARK: apps
 
-    public var apps: [(metadata: AppMetadata, secret: SecretBytes)] {
-        records.compactMap { r in
-            guard r.kind == "app", let secret = r.secrets["current"],
-                  let meta = try? Self.decoder.decode(AppMetadata.self, from: Data(r.metadata)) else { return nil }
-            return (meta, secret)
-        }
+    public var apps: [StoredApp] { records.compactMap(Self.storedApp) }
+
+    public func app(named name: String) -> StoredApp? {
+        records.first(where: { $0.kind == "app" && $0.name == name }).flatMap(Self.storedApp)
     }
 
-    public func app(named name: String) -> (metadata: AppMetadata, secret: SecretBytes, previous: SecretBytes?)? {
-        guard let r = records.first(where: { $0.kind == "app" && $0.name == name }), let secret = r.secrets["current"],
+    static func storedApp(_ r: StoredRecord) -> StoredApp? {
+        let certificateKey = r.secrets[StoredApp.certificateKeyName]
+        guard r.kind == "app", r.secrets[StoredApp.secretName] != nil || certificateKey != nil,
               let meta = try? Self.decoder.decode(AppMetadata.self, from: Data(r.metadata)) else { return nil }
-        return (meta, secret, r.secrets["previous"])
+        return StoredApp(metadata: meta, secret: r.secrets[StoredApp.secretName], previous: r.secrets[StoredApp.previousName],
+                         certificateKey: certificateKey)
     }
 
-    /// Inserts or replaces the app record called `metadata.name`.
+    /// Inserts or replaces the app record `app.metadata.name` with exactly the credentials `app` holds.
+    public mutating func putApp(_ app: StoredApp) throws {
+        var secrets: [String: SecretBytes] = [:]
+        secrets[StoredApp.secretName] = app.secret
+        secrets[StoredApp.previousName] = app.previous
+        secrets[StoredApp.certificateKeyName] = app.certificateKey
+        guard !secrets.isEmpty else {
+            throw VaultError("vault.record", "internal error: app '\(app.metadata.name)' would hold no credential; nothing was changed", exit: .software)
+        }
+        put(StoredRecord(kind: "app", name: app.metadata.name, metadata: Array(try Self.encoder.encode(app.metadata)), secrets: secrets))
+    }
+
+    /// Sets the client secret (and the one it replaced) of app `metadata.name`, keeping a certificate it holds.
     public mutating func putApp(_ metadata: AppMetadata, secret: SecretBytes, previous: SecretBytes? = nil) throws {
-        var secrets = ["current": secret]
-        if let previous { secrets["previous"] = previous }
-        let record = StoredRecord(kind: "app", name: metadata.name, metadata: Array(try Self.encoder.encode(metadata)), secrets: secrets)
-        put(record)
+        let certificateKey = app(named: metadata.name)?.certificateKey
+        try putApp(StoredApp(metadata: metadata, secret: secret, previous: previous, certificateKey: certificateKey))
     }
 
     public mutating func put(_ record: StoredRecord) {

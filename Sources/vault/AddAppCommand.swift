@@ -9,7 +9,7 @@ extension Cloud: ExpressibleByArgument {}
 struct AddAppCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add-app",
-        abstract: "Store an Entra ID app and its client secret.",
+        abstract: "Store an Entra ID app with its client secret or certificate.",
         discussion: """
         The client secret is read from a hidden prompt, or from stdin when it is piped:
           printf %s "$SECRET" | vault add-app NAME --tenant TENANT --client-id GUID
@@ -20,6 +20,11 @@ struct AddAppCommand: ParsableCommand {
         graph.microsoft.us), usdod (login.microsoftonline.us, dod-graph.microsoft.us), china \
         (login.partner.microsoftonline.cn or login.chinacloudapi.cn, microsoftgraph.chinacloudapi.cn). Any other host \
         needs --allow-custom-endpoint, and a custom Graph host gets tokens only for a --scope you store.
+
+        Certificates (what Microsoft recommends for daemon apps): --generate-certificate makes the key pair inside the \
+        vault and writes only the public certificate (--public-out) for upload in the portal; --certificate imports a \
+        PEM (with --key for a separate key file) or a PFX. The private key never leaves the vault.
+          vault add-app NAME --client-id GUID --authority URL --generate-certificate --public-out NAME.cer
 
         Moving an MSAL sample daemon? `vault add-app NAME --from-msal-config parameters.json [--shred]` reads its \
         authority, client_id, secret, scope and endpoint.
@@ -55,14 +60,24 @@ struct AddAppCommand: ParsableCommand {
     @Option(name: .customLong("from-msal-config"), help: ArgumentHelp("Read authority, client_id, secret, scope and endpoint from an MSAL sample's JSON parameters file.", valueName: "file"))
     var msalConfig: String?
 
-    @Flag(help: "With --from-msal-config: overwrite, fsync and delete the file once the app is stored.")
+    @Flag(help: "With --from-msal-config or --certificate: overwrite, fsync and delete the file holding the secret or private key once the app is stored.")
     var shred = false
+
+    @OptionGroup(title: "Certificate credential") var certificate: CertificateOptions
+
+    @Option(help: ArgumentHelp("When the app holds a secret and a certificate: which one tokens are fetched with (default: certificate).", valueName: "certificate|secret"))
+    var use: String?
+
+    @Flag(name: .customLong("keep-credential"), help: "With --replace: keep the stored app's other credential (its secret when a certificate is given, its certificate when a secret is).")
+    var keepCredential = false
 
     @Flag(help: "Overwrite an app stored under the same name.")
     var replace = false
 
     func validate() throws {
-        if shred && msalConfig == nil { throw ValidationError("--shred works only with --from-msal-config") }
+        if shred && msalConfig == nil && certificate.certificateFile == nil { throw ValidationError("--shred works only with --from-msal-config or --certificate") }
+        if keepCredential && !replace { throw ValidationError("--keep-credential works only with --replace") }
+        if let use, use != "certificate", use != "secret" { throw ValidationError("--use takes certificate or secret") }
         if msalConfig == nil && clientID == nil { throw ValidationError("missing --client-id (or --from-msal-config FILE)") }
     }
 
@@ -92,15 +107,58 @@ struct AddAppCommand: ParsableCommand {
         }
         // Validate what is typed before asking for anything secret.
         try app.validate()
+        try certificate.check(appName: name)
         let vault = try options.vault()
         try vault.directory.checkPermissions()
         if !vault.directory.exists {
             throw VaultError("vault.missing", "no vault at \(vault.directory.path)", hint: "create one with `vault init`", exit: .noInput)
         }
-        let secret = try fileSecret ?? Prompts.clientSecret(for: name)
+        var exposed: [String] = []
+        let cert = try certificate.load(appName: name, exposed: &exposed)
+        // A certificate is the credential; a secret is asked for only when none is given (or comes from the file).
+        let secret = try fileSecret ?? (cert == nil && !keepCredential ? Prompts.clientSecret(for: name) : nil)
+        if cert == nil && secret == nil && keepCredential {
+            throw VaultError("usage", "--keep-credential needs a new credential to keep the old one beside (a secret on stdin, or a certificate)", exit: .usage)
+        }
         let unlock = try options.credential()
-        let meta = try AddApp(vault: vault).run(app, secret: secret, unlock: unlock, replace: replace)
-        Console.out("Stored app '\(meta.name)' (client id \(meta.clientID), tenant \(meta.tenant), secret hint \(meta.secretHint)…)")
+        // The public certificate is written before the vault is changed, and removed again if storing fails.
+        if let publicOut = certificate.publicOut, let cert {
+            let pem = Array(cert.credential.certificate.pem.utf8)
+            try pem.withUnsafeBytes { try FileSystem.createExclusive(publicOut, bytes: $0, mode: 0o644) }
+        }
+        let meta: AppMetadata
+        do {
+            meta = try AddApp(vault: vault).run(app, secret: secret, certificate: cert, use: use, keepExisting: keepCredential,
+                                                unlock: unlock, replace: replace)
+        } catch {
+            if let publicOut = certificate.publicOut, cert != nil { try? FileSystem.remove(publicOut) }
+            throw error
+        }
+        let held = [meta.certificate != nil ? "certificate \(meta.certificateSHA1 ?? "")" : nil,
+                    meta.secretHint.isEmpty ? nil : "secret hint \(meta.secretHint)…"].compactMap { $0 }.joined(separator: ", ")
+        Console.out("Stored app '\(meta.name)' (client id \(meta.clientID), tenant \(meta.tenant), \(held))")
+        if meta.certificate != nil && !meta.secretHint.isEmpty {
+            Console.out("Tokens are fetched with its \(meta.usesCertificate ? "certificate" : "client secret") (--use to change).")
+        }
+        if cert != nil {
+            for (k, v) in CertificateInput.describe(meta) { Console.out("  \(k):" + String(repeating: " ", count: max(1, 14 - k.count)) + v) }
+        }
+        if let publicOut = certificate.publicOut, cert != nil {
+            Console.out("Wrote the public certificate to \(publicOut). Upload it to the app registration (Entra admin center: App registrations → \(meta.clientID) → Certificates & secrets → Certificates → Upload certificate); the private key stays in the vault.")
+            Console.hint("`vault token \(meta.name)` works once Entra ID shows thumbprint \(meta.certificateSHA1 ?? "") on the app (a new upload may take a minute to propagate)")
+        }
+        if !exposed.isEmpty {
+            Console.warn("\(exposed.joined(separator: ", ")) was readable by other users: treat the private key as exposed and replace the certificate")
+        }
+        if certificate.certificateFile != nil {
+            if shred {
+                for f in Set(certificate.keyFiles) { try FileSystem.shred(f) }
+                Console.out("Overwrote and deleted \(Set(certificate.keyFiles).sorted().joined(separator: ", ")). Copies elsewhere (backups, git history) may still hold the private key; on copy-on-write or flash storage old blocks may survive too.")
+            } else {
+                Console.warn("\(certificate.keyFiles.joined(separator: ", ")) still holds the private key; the vault has its own copy now")
+                Console.hint("once `vault token \(name)` works, delete it: `shred -u \(certificate.keyFiles.joined(separator: " "))` (or pass --shred next time)")
+            }
+        }
         if let endpoints = try? AppEndpoints.stored(cloud: meta.cloud, authority: meta.authority, graph: meta.graphRoot), endpoints.isCustom {
             Console.warn("'\(meta.name)' uses a custom endpoint (\(endpoints.authority.origin), Graph \(endpoints.graph)): its secret and tokens go there")
         }

@@ -22,9 +22,9 @@ struct ListCommand: ParsableCommand {
             return
         }
         let rows = apps.map { a in
-            [a.name, a.tenant, a.clientID, AppView.cloudLabel(a), a.secretHint + "…", Format.date(a.added), a.rotated.map(Format.date) ?? "-"]
+            [a.name, a.tenant, a.clientID, AppView.cloudLabel(a), AppView.credentialLabel(a), Format.date(a.added), a.rotated.map(Format.date) ?? "-"]
         }
-        Console.out(Format.table(header: ["NAME", "TENANT", "CLIENT ID", "CLOUD", "HINT", "ADDED", "ROTATED"], rows: rows))
+        Console.out(Format.table(header: ["NAME", "TENANT", "CLIENT ID", "CLOUD", "CREDENTIAL", "ADDED", "ROTATED"], rows: rows))
     }
 }
 
@@ -44,6 +44,15 @@ struct AppView: Encodable {
     var secret_expires: String?
     var added: String
     var rotated: String?
+    /// "secret", "certificate", or "certificate+secret"; `uses` names the one tokens are fetched with.
+    var credential: String
+    var uses: String
+    var certificate_sha1: String?
+    var certificate_sha256: String?
+    var certificate_subject: String?
+    var certificate_expires: String?
+    var certificate_key_id: String?
+    var assertion_algorithm: String?
 
     init(_ a: AppMetadata) {
         name = a.name
@@ -59,10 +68,26 @@ struct AppView: Encodable {
         secret_expires = a.secretExpires.map(Format.date)
         added = Format.date(a.added)
         rotated = a.rotated.map(Format.date)
+        let hasSecret = !a.secretHint.isEmpty
+        credential = a.certificate == nil ? "secret" : hasSecret ? "certificate+secret" : "certificate"
+        uses = a.usesCertificate ? "certificate" : "secret"
+        certificate_sha1 = a.certificateSHA1
+        certificate_sha256 = a.certificateSHA256
+        certificate_subject = a.certificateSubject
+        certificate_expires = a.certificateExpires.map(Format.date)
+        certificate_key_id = a.certificateKeyID
+        assertion_algorithm = a.certificate == nil ? nil : (a.assertionAlgorithm ?? "PS256")
     }
 }
 
 extension AppView {
+    /// "secret Ako…", "cert 31656DCC", or both, the one in use first.
+    static func credentialLabel(_ a: AppMetadata) -> String {
+        let cert = a.certificateSHA1.map { "cert " + String($0.prefix(8)) }
+        let secret = a.secretHint.isEmpty ? nil : "secret " + a.secretHint + "…"
+        return (a.usesCertificate ? [cert, secret] : [secret, cert]).compactMap { $0 }.joined(separator: " + ")
+    }
+
     /// The cloud, or "custom" (with the cloud's name) when a host outside the known clouds receives the app's secret or tokens.
     static func cloudLabel(_ a: AppMetadata) -> String {
         guard let e = try? AppEndpoints.stored(cloud: a.cloud, authority: a.authority, graph: a.graphRoot) else { return "invalid" }

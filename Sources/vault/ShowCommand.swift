@@ -2,6 +2,11 @@ import ArgumentParser
 import EntraAuth
 import VaultCore
 import VaultCrypto
+import VaultPKI
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import VaultStore
 
 struct ShowCommand: ParsableCommand {
@@ -10,11 +15,19 @@ struct ShowCommand: ParsableCommand {
     @OptionGroup var options: VaultOptions
     @Argument(help: "The app's name.") var name: String
     @Flag(help: "Print JSON.") var json = false
+    @Flag(name: .customLong("certificate-pem"), help: "Print only the app's public certificate (PEM), e.g. to upload it again.") var certificatePEM = false
 
     func run() throws {
         let vault = try options.vault().open(try options.credential())
         guard let app = vault.contents.app(named: name) else { throw AppLookup.missing(name) }
         let view = AppView(app.metadata)
+        if certificatePEM {
+            guard let b64 = app.metadata.certificate, let der = Data(base64Encoded: b64), let info = try? CertificateInfo(der: Array(der)) else {
+                throw VaultError("cert.none", "app '\(name)' holds no certificate", hint: "add one: `vault add-app \(name) --generate-certificate --public-out \(name).cer --replace --keep-credential …`", exit: .usage)
+            }
+            Console.write(1, info.pem)
+            return
+        }
         if json { Console.out(try Format.json(view)); return }
         var lines: [(String, String)] = [
             ("name", view.name), ("tenant", view.tenant), ("client id", view.client_id), ("cloud", AppView.cloudLabel(app.metadata)),
@@ -26,9 +39,16 @@ struct ShowCommand: ParsableCommand {
         } else {
             lines.append(("authority", (view.authority ?? "-") + "  (invalid: re-add the app)"))
         }
-        lines.append(("secret hint", view.secret_hint + "…"))
-        if let k = view.secret_key_id { lines.append(("secret key id", k)) }
-        if let e = view.secret_expires { lines.append(("secret expires", e)) }
+        lines.append(("credential", view.credential + (view.credential.contains("+") ? " (tokens use the \(view.uses))" : "")))
+        lines += CertificateInput.describe(app.metadata)
+        if app.metadata.certificate != nil {
+            lines.append(("assertion", (view.assertion_algorithm ?? "PS256") + (app.metadata.sendX5C == true ? ", with x5c" : "")))
+        }
+        if app.secret != nil {
+            lines.append(("secret hint", view.secret_hint + "…"))
+            if let k = view.secret_key_id { lines.append(("secret key id", k)) }
+            if let e = view.secret_expires { lines.append(("secret expires", e)) }
+        }
         lines.append(("added", view.added))
         lines.append(("rotated", view.rotated ?? "never"))
         let width = lines.map(\.0.count).max() ?? 0

@@ -9,10 +9,10 @@ import Glibc
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Secret health per app: hint, key id, expiry, last rotation, pending rotation.",
+        abstract: "Credential health per app (secrets and certificates): hint or thumbprint, key id, expiry, last rotation, pending rotation.",
         discussion: """
-        Exit status, for cron and monitors (the worst app wins): 0 healthy, 1 a secret expires within --warn-days, \
-        2 a secret has expired, 3 a rotation is pending. Expiry comes from Graph when the app can read its own \
+        Exit status, for cron and monitors (the worst app wins): 0 healthy, 1 a secret or certificate expires within \
+        --warn-days, 2 one has expired, 3 a rotation is pending. A certificate's expiry is the certificate's own. Expiry comes from Graph when the app can read its own \
         registration, else from what vault stored at the last rotation.
         """
     )
@@ -29,19 +29,19 @@ struct StatusCommand: ParsableCommand {
         let statuses = try StatusService(tokens: tokens).status(apps: app.map { [$0] }, warnDays: warnDays)
         if json {
             struct Row: Encodable {
-                var app: String; var status: String; var secret_hint: String; var key_id: String?; var expires: String?
+                var app: String; var credential: String; var in_use: Bool; var status: String; var secret_hint: String; var key_id: String?; var expires: String?
                 var days_left: Int?; var expiry_source: String; var rotated: String?; var pending_rotation: String?; var notes: [String]
             }
             Console.out(try Format.json(statuses.map {
-                Row(app: $0.app, status: $0.level.label, secret_hint: $0.hint, key_id: $0.keyID, expires: $0.expires.map(Format.date),
+                Row(app: $0.app, credential: $0.credential, in_use: $0.inUse, status: $0.level.label, secret_hint: $0.hint, key_id: $0.keyID, expires: $0.expires.map(Format.date),
                     days_left: $0.daysLeft, expiry_source: $0.expirySource, rotated: $0.rotated.map(Format.date), pending_rotation: $0.pending,
                     notes: $0.notes)
             }))
         } else if statuses.isEmpty {
             Console.out("No apps stored.")
         } else {
-            Console.out(Format.table(header: ["APP", "STATUS", "HINT", "KEY ID", "EXPIRES", "DAYS", "ROTATED", "PENDING"], rows: statuses.map { s in
-                [s.app, s.level.label, s.hint + "…", s.keyID ?? "-", s.expires.map(Format.date).map { "\($0) (\(s.expirySource))" } ?? "unknown",
+            Console.out(Format.table(header: ["APP", "CREDENTIAL", "STATUS", "HINT", "KEY ID", "EXPIRES", "DAYS", "ROTATED", "PENDING"], rows: statuses.map { s in
+                [s.app, s.credential + (s.inUse ? "" : " (unused)"), s.level.label, s.hint + "…", s.keyID ?? "-", s.expires.map(Format.date).map { "\($0) (\(s.expirySource))" } ?? "unknown",
                  s.daysLeft.map(String.init) ?? "-", s.rotated.map(Format.date) ?? "never", s.pending ?? "-"]
             }))
             for s in statuses { for n in s.notes { Console.warn("\(s.app): \(n)") } }

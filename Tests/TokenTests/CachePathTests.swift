@@ -67,6 +67,6 @@ struct CachePathTests {
         #expect(kept.withUnsafeBytes { Array($0) } == Array("secret-42".utf8), "the view keeps its buffer alive")
         let again = try VaultContents.decodeBody(try #require(Optional(contents.encodeBody())))
         #expect(again.apps.count == 50)
-        #expect(again.app(named: "a7")?.secret.constantTimeEquals(secretBytes("secret-7")) == true)
+        #expect(again.app(named: "a7")?.secret?.constantTimeEquals(secretBytes("secret-7")) == true)
     }
 }

@@ -43,7 +43,7 @@ struct RekeyTests {
         let after = try vault.open(passphrase("new passphrase"))
         #expect(!after.master.constantTimeEquals(before.master))
         #expect(after.file.vaultID == before.file.vaultID)
-        #expect(after.contents.app(named: "a")?.secret.prefixString(20) == "s3cret-value")
+        #expect(after.contents.app(named: "a")?.secret?.prefixString(20) == "s3cret-value")
         try expectRevoked(passphrase("old passphrase"), oldCopy: oldCopy, current: try bytes(vault))
     }
 

@@ -43,7 +43,7 @@ struct VectorTests {
             #expect(entry.expect == "ok", "opened a vector labelled \(entry.expect)")
             #expect(vault.contents.apps.map(\.metadata.name) == entry.apps)
             let app = try #require(vault.contents.app(named: "vector-app"))
-            #expect(app.secret.prefixString(40) == "Ab8Q~vectorsecret-vectorsecret-vectorsec")
+            #expect(app.secret?.prefixString(40) == "Ab8Q~vectorsecret-vectorsecret-vectorsec")
         } catch let error as VaultError {
             #expect(error.code == entry.expect, "\(entry.file): \(error.reason)")
             #expect(!error.reason.isEmpty)

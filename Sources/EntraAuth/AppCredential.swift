@@ -1,0 +1,77 @@
+import FoundationEssentials
+import VaultCrypto
+import VaultPKI
+
+/// How an app proves itself at the token endpoint: a client secret (`client_secret_post`) or a certificate
+/// (`private_key_jwt`, entra-token-protocol.md §3.1). Everything downstream of the token request is the same.
+public enum AppCredential: Sendable {
+    case secret(SecretBytes)
+    case certificate(StoredCertificate)
+
+    public var kind: String {
+        switch self {
+        case .secret: return "secret"
+        case .certificate: return "certificate"
+        }
+    }
+
+    /// The form body in MSAL's field order, in secret memory. A certificate is parsed and used only here, on a
+    /// fetch: a cache hit never touches RSA or X.509.
+    public func formBody(clientID: String, scope: String, tokenEndpoint: String, appName: String, now: Date) throws -> SecretBytes {
+        switch self {
+        case .secret(let secret):
+            return ClientCredentials.formBody(clientID: clientID, secret: secret, scope: scope)
+        case .certificate(let stored):
+            if let notAfter = stored.notAfter, notAfter <= now {
+                throw VaultError("cert.expired", "the certificate of app '\(appName)' expired on \(notAfter.formatted(.iso8601)); Entra ID will not accept it",
+                                 hint: "make and upload a new one: `vault rotate-cert \(appName)` needs a valid one, so use `vault add-app \(appName) --generate-certificate --replace …` and upload the .cer", exit: .noPermission)
+            }
+            let assertion = try JOSE.clientAssertion(try stored.credential(), clientID: clientID, audience: tokenEndpoint,
+                                                     algorithm: stored.algorithm, sendX5C: stored.sendX5C, now: now)
+            let head = "client_id=\(FormEncoding.encode(clientID))&grant_type=client_credentials&client_assertion="
+            let tail = "&client_info=1&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&scope=\(FormEncoding.encode(scope))"
+            return SecretBytes.concat([FormEncoding.bytes(head), FormEncoding.encode(assertion), FormEncoding.bytes(tail)])
+        }
+    }
+
+    /// Whether two credentials are the same key material (a re-read of the vault found nothing new).
+    public func sameMaterial(as other: AppCredential) -> Bool {
+        switch (self, other) {
+        case (.secret(let a), .secret(let b)): return a.constantTimeEquals(b)
+        case (.certificate(let a), .certificate(let b)): return a.privateKey.constantTimeEquals(b.privateKey)
+        default: return false
+        }
+    }
+}
+
+/// A certificate credential as stored: the certificate (base64 DER, public), its chain, the private key (secret) and
+/// how assertions are made. Parsed into a `CertificateCredential` only when a token is fetched.
+public struct StoredCertificate: Sendable {
+    public var certificateBase64: String
+    public var chainBase64: [String]
+    public var privateKey: SecretBytes
+    public var algorithm: JOSE.Algorithm
+    public var sendX5C: Bool
+    public var notAfter: Date?
+
+    public init(certificateBase64: String, chainBase64: [String] = [], privateKey: SecretBytes, algorithm: JOSE.Algorithm = .ps256,
+                sendX5C: Bool = false, notAfter: Date? = nil) {
+        self.certificateBase64 = certificateBase64
+        self.chainBase64 = chainBase64
+        self.privateKey = privateKey
+        self.algorithm = algorithm
+        self.sendX5C = sendX5C
+        self.notAfter = notAfter
+    }
+
+    public func credential() throws -> CertificateCredential {
+        func der(_ b64: String) throws -> [UInt8] {
+            guard let d = Data(base64Encoded: b64) else {
+                throw VaultError("cert.stored", "the stored certificate is damaged (not base64)", exit: .dataError)
+            }
+            return Array(d)
+        }
+        return try CertificateCredential(certificate: try CertificateInfo(der: try der(certificateBase64)),
+                                         chain: try chainBase64.map(der), privateKey: privateKey)
+    }
+}

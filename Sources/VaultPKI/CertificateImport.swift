@@ -1,0 +1,120 @@
+import FoundationEssentials
+import NIOSSL
+import VaultCrypto
+
+/// Reads certificate credentials from the files people have: PEM (certificate and key in one file or two; PKCS#8 or
+/// PKCS#1 keys) and PKCS#12/PFX. The bytes come from the caller (VaultPKI never opens files); key material stays in
+/// `SecretBytes` except where a library copies it (see SECURITY.md).
+public enum CertificateImport {
+    /// Blocks of a PEM file: label and DER, decoded into secret memory. Text outside blocks is ignored (as OpenSSL
+    /// does: "Bag Attributes" lines of exported files); a block that is not well-formed base64 is an error.
+    public static func pemBlocks(_ text: SecretBytes) throws -> [(label: String, der: SecretBytes)] {
+        try text.withUnsafeBytes { buf in
+            var blocks: [(String, SecretBytes)] = []
+            let begin = Array("-----BEGIN ".utf8), dashes = Array("-----".utf8)
+            func find(_ needle: [UInt8], from start: Int) -> Int? {
+                guard needle.count <= buf.count else { return nil }
+                var i = start
+                while i + needle.count <= buf.count {
+                    if buf[i] == needle[0] && (0..<needle.count).allSatisfy({ buf[i + $0] == needle[$0] }) { return i }
+                    i += 1
+                }
+                return nil
+            }
+            var at = 0
+            while let b = find(begin, from: at) {
+                let labelStart = b + begin.count
+                guard let labelEnd = find(dashes, from: labelStart), labelEnd - labelStart <= 64 else {
+                    throw VaultError("pem.invalid", "a PEM block has no complete BEGIN line", exit: .dataError)
+                }
+                guard let label = String(validating: UnsafeRawBufferPointer(rebasing: buf[labelStart..<labelEnd]), as: UTF8.self),
+                      label.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) else {
+                    throw VaultError("pem.invalid", "a PEM block's label is not text", exit: .dataError)
+                }
+                let end = Array("-----END \(label)-----".utf8)
+                let bodyStart = labelEnd + dashes.count
+                guard let bodyEnd = find(end, from: bodyStart) else {
+                    throw VaultError("pem.invalid", "the PEM block '\(label)' has no END line", exit: .dataError)
+                }
+                guard let der = SecretBytes.base64Decoded(UnsafeRawBufferPointer(rebasing: buf[bodyStart..<bodyEnd])), der.count > 0 else {
+                    throw VaultError("pem.invalid", "the PEM block '\(label)' is not valid base64", exit: .dataError)
+                }
+                blocks.append((label, der))
+                at = bodyEnd + end.count
+            }
+            return blocks
+        }
+    }
+
+    /// A credential from PEM: the certificate(s) from `certificatePEM`, the key from `keyPEM` or, when nil, from the
+    /// same text. The leaf is the certificate whose public key matches the key; the others are kept as its chain.
+    public static func fromPEM(_ certificatePEM: SecretBytes, keyPEM: SecretBytes? = nil) throws -> CertificateCredential {
+        let certBlocks = try pemBlocks(certificatePEM)
+        let keyBlocks = try keyPEM.map(pemBlocks) ?? certBlocks
+        let certs = certBlocks.filter { $0.label == "CERTIFICATE" }.map { $0.der.withUnsafeBytes { Array($0) } }
+        guard !certs.isEmpty else {
+            throw VaultError("cert.missing", "no certificate (a 'BEGIN CERTIFICATE' block) in the PEM file", exit: .dataError)
+        }
+        if keyBlocks.contains(where: { $0.label == "ENCRYPTED PRIVATE KEY" }) ||
+            keyPEM.map({ $0.withUnsafeBytes { Self.contains($0, "Proc-Type: 4,ENCRYPTED") } }) ?? false {
+            throw VaultError("cert.key_encrypted", "the private key in the PEM file is encrypted with a password",
+                             hint: "export it as a PFX (`openssl pkcs12 -export -in cert.pem -inkey key.pem -out app.pfx`) and import that; vault asks for its password", exit: .dataError)
+        }
+        let keys = keyBlocks.filter { $0.label == "PRIVATE KEY" || $0.label == "RSA PRIVATE KEY" }
+        guard keys.count == 1, let key = keys.first?.der else {
+            throw VaultError("cert.key_missing", keys.isEmpty ? "no private key (a 'BEGIN PRIVATE KEY' or 'BEGIN RSA PRIVATE KEY' block) in the PEM input"
+                                                              : "the PEM input holds \(keys.count) private keys; pass exactly one",
+                             hint: keys.isEmpty ? "pass the key file with --key FILE" : nil, exit: .dataError)
+        }
+        return try credential(certificates: certs, key: key)
+    }
+
+    /// A credential from PKCS#12/PFX with its password (BoringSSL's PKCS#12 through swift-nio-ssl).
+    public static func fromPKCS12(_ pfx: SecretBytes, password: SecretBytes) throws -> CertificateCredential {
+        let bundle: NIOSSLPKCS12Bundle
+        do {
+            bundle = try password.withUnsafeBytes { pw in
+                try NIOSSLPKCS12Bundle(buffer: pfx.withUnsafeBytes { Array($0) }, passphrase: pw)
+            }
+        } catch {
+            throw VaultError("cert.pfx", "the PFX file could not be opened: wrong password, or not a PKCS#12 file",
+                             hint: "check the password (it is read from the hidden prompt or stdin)", exit: .dataError)
+        }
+        var keyDER = try bundle.privateKey.derBytes
+        let key = SecretBytes(consuming: &keyDER)
+        var certs: [[UInt8]] = []
+        for c in bundle.certificateChain { certs.append(try c.toDERBytes()) }
+        guard !certs.isEmpty else {
+            throw VaultError("cert.missing", "the PFX file holds no certificate", exit: .dataError)
+        }
+        return try credential(certificates: certs, key: key)
+    }
+
+    static func credential(certificates: [[UInt8]], key: SecretBytes) throws -> CertificateCredential {
+        let rsa = try CertificateCredential.rsaKey(key)
+        let publicDER = rsa.publicKey.derRepresentation
+        var leaf: Int?
+        var infos: [CertificateInfo] = []
+        for (i, der) in certificates.enumerated() {
+            let info = try CertificateInfo(der: der)
+            infos.append(info)
+            if leaf == nil, let pub = try? CertificateInfo.publicKeyDER(der), pub == Array(publicDER) { leaf = i }
+        }
+        guard let leaf else {
+            // The match check of CertificateCredential gives the user-facing error.
+            return try CertificateCredential(certificate: infos[0], chain: Array(certificates.dropFirst()), privateKey: key)
+        }
+        var chain = certificates
+        chain.remove(at: leaf)
+        return try CertificateCredential(certificate: infos[leaf], chain: chain, privateKey: key)
+    }
+
+    static func contains(_ buf: UnsafeRawBufferPointer, _ text: String) -> Bool {
+        let needle = Array(text.utf8)
+        guard needle.count <= buf.count else { return false }
+        for i in 0...(buf.count - needle.count) where buf[i] == needle[0] {
+            if (0..<needle.count).allSatisfy({ buf[i + $0] == needle[$0] }) { return true }
+        }
+        return false
+    }
+}
