@@ -148,6 +148,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "PKITests",
+            dependencies: ["VaultPKI", "VaultCrypto", "VaultTestSupport",
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "_CryptoExtras", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "VaultCLITests",
             dependencies: ["VaultTestSupport", "VaultStore", "VaultCrypto"],
             swiftSettings: strict

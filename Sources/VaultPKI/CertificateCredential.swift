@@ -66,10 +66,7 @@ public struct CertificateCredential: Sendable {
     /// Checks that `privateKey` is an RSA key of an accepted size and belongs to `certificate`.
     public init(certificate: CertificateInfo, chain: [[UInt8]] = [], privateKey: SecretBytes) throws {
         let key = try Self.rsaKey(privateKey)
-        guard (Self.minimumKeyBits...Self.maximumKeyBits).contains(key.keySizeInBits) else {
-            throw VaultError("cert.key_size", "the private key has \(key.keySizeInBits) bits; Entra ID needs an RSA key of at least \(Self.minimumKeyBits) bits",
-                             hint: "make a new one: `vault add-app NAME --generate-certificate --key-size 3072 …`", exit: .dataError)
-        }
+        try Self.checkSize(key)
         let cert = try Certificate(derEncoded: certificate.der)
         guard cert.publicKey == Certificate.PublicKey(key.publicKey) else {
             throw VaultError("cert.mismatch", "the private key does not belong to the certificate (their public keys differ)",
@@ -78,6 +75,13 @@ public struct CertificateCredential: Sendable {
         self.certificate = certificate
         self.chain = chain
         self.privateKey = privateKey
+    }
+
+    static func checkSize(_ key: _RSA.Signing.PrivateKey) throws {
+        guard (Self.minimumKeyBits...Self.maximumKeyBits).contains(key.keySizeInBits) else {
+            throw VaultError("cert.key_size", "the private key has \(key.keySizeInBits) bits; vault accepts RSA keys of \(Self.minimumKeyBits) to \(Self.maximumKeyBits) bits (Entra ID needs at least 2048)",
+                             hint: "make a new one: `vault add-app NAME --generate-certificate --key-size 3072 …`", exit: .dataError)
+        }
     }
 
     /// The RSA key, parsed from secret memory. BoringSSL copies the key into its own (unlocked) heap while the

@@ -6,8 +6,8 @@ import SwiftASN1
 import VaultCrypto
 
 extension CertificateInfo {
-    /// The SubjectPublicKeyInfo of a DER certificate, DER.
-    static func publicKeyDER(_ der: [UInt8]) throws -> [UInt8] {
+    /// The SubjectPublicKeyInfo of a DER RSA certificate, DER (empty for another key type).
+    public static func spki(_ der: [UInt8]) throws -> [UInt8] {
         let cert = try Certificate(derEncoded: der)
         guard let rsa = _RSA.Signing.PublicKey(cert.publicKey) else { return [] }
         return Array(rsa.derRepresentation)

@@ -92,13 +92,15 @@ public enum CertificateImport {
 
     static func credential(certificates: [[UInt8]], key: SecretBytes) throws -> CertificateCredential {
         let rsa = try CertificateCredential.rsaKey(key)
+        // The key's size first: swift-certificates cannot even parse a certificate with a key below 2048 bits.
+        try CertificateCredential.checkSize(rsa)
         let publicDER = rsa.publicKey.derRepresentation
         var leaf: Int?
         var infos: [CertificateInfo] = []
         for (i, der) in certificates.enumerated() {
             let info = try CertificateInfo(der: der)
             infos.append(info)
-            if leaf == nil, let pub = try? CertificateInfo.publicKeyDER(der), pub == Array(publicDER) { leaf = i }
+            if leaf == nil, let pub = try? CertificateInfo.spki(der), pub == Array(publicDER) { leaf = i }
         }
         guard let leaf else {
             // The match check of CertificateCredential gives the user-facing error.

@@ -116,10 +116,7 @@ struct AddAppCommand: ParsableCommand {
         var exposed: [String] = []
         let cert = try certificate.load(appName: name, exposed: &exposed)
         // A certificate is the credential; a secret is asked for only when none is given (or comes from the file).
-        let secret = try fileSecret ?? (cert == nil && !keepCredential ? Prompts.clientSecret(for: name) : nil)
-        if cert == nil && secret == nil && keepCredential {
-            throw VaultError("usage", "--keep-credential needs a new credential to keep the old one beside (a secret on stdin, or a certificate)", exit: .usage)
-        }
+        let secret = try fileSecret ?? (cert == nil ? Prompts.clientSecret(for: name) : nil)
         let unlock = try options.credential()
         // The public certificate is written before the vault is changed, and removed again if storing fails.
         if let publicOut = certificate.publicOut, let cert {
