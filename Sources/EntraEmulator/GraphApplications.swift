@@ -89,11 +89,100 @@ struct GraphApplications: Sendable {
             if lag > 0 { app.ghosts.append((removed, now.addingTimeInterval(lag))) }
             await core.state.update(app)
             return Reply(status: 204)
-        case (_, ""), (_, "/addPassword"), (_, "/removePassword"):
+        case ("POST", "/addKey"):
+            // Rolling the app's own keys needs no permission, only a proof signed by one of its current certificates.
+            guard let body = try? JSONSerialization.jsonObject(with: x.body) as? [String: Any] else {
+                throw GraphError.badRequest("Invalid JSON in request body.")
+            }
+            try checkProof(body["proof"], app: app)
+            guard let kc = body["keyCredential"] as? [String: Any], kc["type"] as? String == "AsymmetricX509Cert",
+                  kc["usage"] as? String == "Verify", let key = (kc["key"] as? String).flatMap({ Data(base64Encoded: $0) }) else {
+                throw GraphError.badRequest("Invalid keyCredential: type AsymmetricX509Cert, usage Verify and a base64 certificate are required.")
+            }
+            var cert: CertificateCredential
+            do { cert = try CertificateCredential(der: Array(key), keyID: GUID.make()) } catch {
+                throw GraphError.badRequest(code: "KeyCredentialsInvalidKey", "Key credential is not a valid RSA X.509 certificate.")
+            }
+            guard cert.end > Date() else { throw GraphError.badRequest("Key credential end date is invalid.") }
+            guard !app.certificates.contains(where: { $0.sha1 == cert.sha1 }) else {
+                throw GraphError.badRequest(code: "KeyCredentialsInvalidKey", "A key credential with the same thumbprint already exists.")
+            }
+            cert.displayName = kc["displayName"] as? String
+            cert.usableFrom = Date().addingTimeInterval(await core.state.propagationDelay)
+            app.certificates.append(cert)
+            await core.state.update(app)
+            var json = cert.json()
+            json["@odata.context"] = "\(core.base)/v1.0/$metadata#microsoft.graph.keyCredential"
+            return .json(200, json, contentType: Reply.odataType)
+        case ("POST", "/removeKey"):
+            guard let body = try? JSONSerialization.jsonObject(with: x.body) as? [String: Any], let keyID = body["keyId"] as? String else {
+                throw GraphError.badRequest("Required parameter 'keyId' is missing.")
+            }
+            try checkProof(body["proof"], app: app)
+            guard let i = app.certificates.firstIndex(where: { $0.keyID == keyID.lowercased() }) else {
+                throw GraphError.badRequest("No key credential found with keyId \(keyID).")
+            }
+            // The proof must not be signed by the key being removed alone: an app keeps at least one certificate it can prove.
+            app.certificates.remove(at: i)
+            await core.state.update(app)
+            return Reply(status: 204)
+        case ("PATCH", ""):
+            // keyCredentials replaces the whole collection (passwordCredentials cannot be changed this way).
+            guard canWrite else { throw GraphError.denied }
+            guard let body = try? JSONSerialization.jsonObject(with: x.body) as? [String: Any] else {
+                throw GraphError.badRequest("Invalid JSON in request body.")
+            }
+            if body["passwordCredentials"] != nil {
+                throw GraphError.badRequest("Property 'passwordCredentials' is read-only and cannot be set.")
+            }
+            guard let list = body["keyCredentials"] as? [[String: Any]] else { throw GraphError.badRequest("Nothing to update.") }
+            var next: [CertificateCredential] = []
+            for kc in list {
+                if let id = (kc["keyId"] as? String)?.lowercased(), kc["key"] == nil || kc["key"] is NSNull,
+                   let existing = app.certificates.first(where: { $0.keyID == id }) {
+                    next.append(existing)  // an existing key, named by its keyId
+                    continue
+                }
+                guard kc["type"] as? String == "AsymmetricX509Cert", kc["usage"] as? String == "Verify",
+                      let key = (kc["key"] as? String).flatMap({ Data(base64Encoded: $0) }),
+                      var cert = try? CertificateCredential(der: Array(key), keyID: (kc["keyId"] as? String)?.lowercased() ?? GUID.make()) else {
+                    throw GraphError.badRequest(code: "KeyCredentialsInvalidKey", "Invalid keyCredential in keyCredentials.")
+                }
+                cert.displayName = kc["displayName"] as? String
+                cert.usableFrom = Date().addingTimeInterval(await core.state.propagationDelay)
+                next.append(cert)
+            }
+            app.certificates = next
+            await core.state.update(app)
+            return Reply(status: 204)
+        case (_, ""), (_, "/addPassword"), (_, "/removePassword"), (_, "/addKey"), (_, "/removeKey"):
             throw GraphError.methodNotAllowed
         default:
             throw GraphError.badRequest("Resource not found for the segment '\(action.dropFirst())'.")
         }
+    }
+
+    /// The proof of addKey/removeKey (graph-api.md §5.6): a JWT signed by one of the app's current certificates, `aud`
+    /// Azure AD Graph's app id, `iss` the application's object id, `exp` ≤ `nbf` + 10 min. Graph's exact error body
+    /// for a bad proof is undocumented; the emulator answers 400 `InvalidProof` naming the reason.
+    func checkProof(_ value: Any?, app: AppRegistration) throws {
+        func bad(_ why: String) -> GraphError { GraphError.badRequest(code: "InvalidProof", "The proof token is invalid: \(why).") }
+        guard let proof = value as? String, !proof.isEmpty else { throw bad("no proof was sent") }
+        guard let jwt = JWT.parse(proof) else { throw bad("it is not a JWT") }
+        let now = Date()
+        let s1 = (jwt.header["x5t"] as? String)?.unpadded
+        let s256 = (jwt.header["x5t#S256"] as? String)?.unpadded
+        guard let cert = app.certificates.first(where: { c in (s1 != nil && c.sha1 == s1) || (s256 != nil && c.sha256 == s256) }) else {
+            throw bad("it is not signed by a certificate of the application")
+        }
+        guard cert.end > now, cert.usableFrom <= now else { throw bad("the signing certificate is not currently valid") }
+        guard JWT.verify(jwt, key: cert.publicKey) else { throw bad("the signature does not verify") }
+        guard jwt.claims["aud"] as? String == "00000002-0000-0000-c000-000000000000" else { throw bad("aud must be 00000002-0000-0000-c000-000000000000") }
+        guard (jwt.claims["iss"] as? String)?.lowercased() == app.objectID else { throw bad("iss must be the application's object id") }
+        guard let nbf = JWT.number(jwt.claims["nbf"]), let exp = JWT.number(jwt.claims["exp"]) else { throw bad("nbf and exp are required") }
+        let t = now.timeIntervalSince1970
+        guard nbf <= t + 300, exp > t else { throw bad("it is expired or not yet valid") }
+        guard exp - nbf <= 600 + 5 else { throw bad("its lifetime exceeds 10 minutes") }
     }
 
     /// `GET /v1.0/applications?$filter=appId eq '…'`

@@ -48,21 +48,51 @@ public struct Applications: Sendable {
         return out
     }
 
-    public func keys(appID: String) throws -> [KeyCredential] {
+    public func keys(appID: String) throws -> [KeyCredential] { try keysAndObjectID(appID: appID).keys }
+
+    /// The application's key credentials and its object id (the `iss` of addKey/removeKey proofs).
+    public func keysAndObjectID(appID: String) throws -> (keys: [KeyCredential], objectID: String) {
         let r = try client.send("GET", path(appID) + "?$select=id,keyCredentials", permissionHint: Self.permissionHint)
-        guard let m = try? JSONScan.members(r.body), let list = m["keyCredentials"] else {
-            throw VaultError("graph.response", "Graph's application has no keyCredentials", exit: .dataError)
+        guard let m = try? JSONScan.members(r.body), let list = m["keyCredentials"],
+              let objectID = m["id"].flatMap({ JSONScan.string(r.body, $0) }), Self.isKeyID(objectID) else {
+            throw VaultError("graph.response", "Graph's application has no keyCredentials or no id", exit: .dataError)
         }
         var out: [KeyCredential] = []
-        try JSONScan.elements(r.body, in: list) { range in
-            let bytes = Array(r.body[range])
-            let k = try JSONScan.members(bytes)
-            func s(_ key: String) -> String? { k[key].flatMap { JSONScan.string(bytes, $0) } }
-            guard let keyID = s("keyId") else { throw VaultError("graph.response", "a key credential without keyId", exit: .dataError) }
-            out.append(KeyCredential(keyID: keyID.lowercased(), thumbprint: s("customKeyIdentifier")?.uppercased(),
-                                     displayName: s("displayName"), end: s("endDateTime")))
+        try JSONScan.elements(r.body, in: list) { out.append(try Self.keyCredential(Array(r.body[$0]))) }
+        return (out, objectID.lowercased())
+    }
+
+    static func keyCredential(_ bytes: [UInt8]) throws -> KeyCredential {
+        let k = try JSONScan.members(bytes)
+        func s(_ key: String) -> String? { k[key].flatMap { JSONScan.string(bytes, $0) } }
+        guard let keyID = s("keyId") else { throw VaultError("graph.response", "a key credential without keyId", exit: .dataError) }
+        return KeyCredential(keyID: keyID.lowercased(), thumbprint: s("customKeyIdentifier")?.uppercased(),
+                             displayName: s("displayName"), end: s("endDateTime"))
+    }
+
+    /// addKey (graph-api.md §5.6): the new certificate (public DER) with a proof signed by a current certificate.
+    /// Not retried: a lost answer is settled by looking for the thumbprint.
+    public func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes) throws -> KeyCredential {
+        let head = #"{"keyCredential":{"type":"AsymmetricX509Cert","usage":"Verify","displayName":"\#(GraphDates.jsonEscape(displayName))","key":"\#(Data(certificate).base64EncodedString())"},"passwordCredential":null,"proof":""#
+        var body = Array(head.utf8) + proof.withUnsafeBytes { Array($0) } + Array(#""}"#.utf8)
+        defer { wipe(&body) }
+        let r = try client.send("POST", "/v1.0/applications/\(objectID)/addKey", body: body, permissionHint: Self.permissionHint,
+                                idempotent: false)
+        let key = try Self.keyCredential(r.body)
+        guard Self.isKeyID(key.keyID) else { throw VaultError("graph.response", "addKey answered without a keyId", exit: .dataError) }
+        return key
+    }
+
+    public func removeKey(objectID: String, keyID: String, proof: SecretBytes) throws -> Removal {
+        var body = Array(#"{"keyId":"\#(keyID)","proof":""#.utf8) + proof.withUnsafeBytes { Array($0) } + Array(#""}"#.utf8)
+        defer { wipe(&body) }
+        do {
+            _ = try client.send("POST", "/v1.0/applications/\(objectID)/removeKey", body: body, permissionHint: Self.permissionHint)
+            return .removed
+        } catch let e as VaultError where (e.code == "graph.bad_request" || e.code == "graph.not_found")
+                    && e.reason.lowercased().contains("no key credential found") {
+            return .notFound
         }
-        return out
     }
 
     static func credential(_ bytes: [UInt8]) throws -> PasswordCredential {

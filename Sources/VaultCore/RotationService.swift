@@ -334,6 +334,12 @@ public struct RotationService: Sendable {
     func prove(_ secret: SecretBytes, session: AppSession) throws {
         var identity = session.identity
         identity.credential = .secret(secret)
+        try proveCredential(identity, session: session)
+    }
+
+    /// A token for `identity` (a new secret or certificate) straight from Entra ID, retrying rejections while the
+    /// credential propagates, then one Graph call with it.
+    func proveCredential(_ identity: AppIdentity, session: AppSession) throws {
         let flow = tokens.clientCredentials()
         let deadline = Date().addingTimeInterval(propagationTimeout)
         var token: AccessToken?

@@ -94,8 +94,8 @@ public struct StatusService: Sendable {
                              expirySource: "certificate", daysLeft: nil, rotated: meta.rotated, pending: nil, level: .healthy, notes: [])
         s.credential = "certificate"
         s.inUse = meta.usesCertificate
-        if let (j, _) = RotationJournal.load(unlocked.contents, app: meta.name) {
-            s.pending = "\(j.step.rawValue) since \(j.started.formatted(.iso8601))"
+        if let (j, _) = (try? CertificateRotationJournal.load(unlocked.contents, app: meta.name)) ?? nil {
+            s.pending = "certificate rotation \(j.step.rawValue) since \(j.started.formatted(.iso8601))"
         } else {
             do {
                 let graph = try GraphService(tokenService: tokens, app: meta.name, retry: {
