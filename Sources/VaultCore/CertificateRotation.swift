@@ -217,7 +217,9 @@ public struct CertificateRotation: Sendable {
         }
         let current = try stored.credential()
         let next: CertificateCredential?
-        if let newKey, let der = Data(base64Encoded: journal.newCertificate) {
+        if journal.step == .committed {
+            next = current  // committed: the stored certificate is the new one (the journal no longer holds its key)
+        } else if let newKey, let der = Data(base64Encoded: journal.newCertificate) {
             next = try CertificateCredential(certificate: try CertificateInfo(der: Array(der)), privateKey: newKey)
         } else {
             next = nil
