@@ -43,9 +43,29 @@ let hex = { (b: [UInt8]) in b.map { String($0, radix: 16).count == 1 ? "0" + Str
     return c
 }
 
-@MainActor func make(_ creds: [Credential], kdf: KDFParameters, seed: UInt8) throws -> [UInt8] {
+/// The certificate app of `valid-certificate-app.vault`: no client secret, the key in `certificate_key`. The values
+/// are fixed placeholders (RSA keys cannot be made deterministically here); the vector is about the record layout.
+let vectorCertificateKey = Array("vector-certificate-key-pkcs8-der".utf8)
+
+@MainActor func contentsWithCertificate() throws -> VaultContents {
+    var c = try contents()
+    var meta = AppMetadata(name: "vector-cert-app", tenant: "11111111-1111-1111-1111-111111111111",
+                           clientID: "33333333-3333-3333-3333-333333333333", cloud: "global", authority: nil,
+                           secretHint: "", added: Date(timeIntervalSince1970: 1_767_225_600))
+    meta.certificate = "dmVjdG9yLWNlcnRpZmljYXRlLWRlcg=="
+    meta.certificateSHA1 = "0123456789ABCDEF0123456789ABCDEF01234567"
+    meta.certificateSHA256 = String(repeating: "AB", count: 32)
+    meta.certificateExpires = Date(timeIntervalSince1970: 1_798_761_600)
+    meta.certificateSubject = "CN=vector-cert-app"
+    var key = vectorCertificateKey
+    try c.putApp(StoredApp(metadata: meta, secret: nil, certificateKey: SecretBytes(consuming: &key)))
+    return c
+}
+
+@MainActor func make(_ creds: [Credential], kdf: KDFParameters, seed: UInt8, withCertificate: Bool = false) throws -> [UInt8] {
     let rng = SeededRandom(seed: [UInt8](repeating: seed, count: 32))
-    return try VaultCodec.create(credentials: creds, contents: contents(), kdf: kdf, random: rng).bytes
+    return try VaultCodec.create(credentials: creds, contents: withCertificate ? contentsWithCertificate() : contents(), kdf: kdf,
+                                 random: rng).bytes
 }
 
 var files: [(String, [UInt8])] = []
@@ -53,9 +73,9 @@ var manifest: [Entry] = []
 let passUnlock = ["passphrase": passphrase]
 let keyUnlock = ["key_file_hex": hex(keyFileBytes)]
 
-@MainActor func add(_ name: String, _ bytes: [UInt8], unlock: [String: String], expect: String, note: String) {
+@MainActor func add(_ name: String, _ bytes: [UInt8], unlock: [String: String], expect: String, note: String, apps: [String] = ["vector-app"]) {
     files.append((name, bytes))
-    manifest.append(Entry(file: name, unlock: unlock, expect: expect, apps: expect == "ok" ? ["vector-app"] : nil, note: note))
+    manifest.append(Entry(file: name, unlock: unlock, expect: expect, apps: expect == "ok" ? apps : nil, note: note))
 }
 
 do {
@@ -68,6 +88,9 @@ do {
     add("valid-keyfile.vault", oneKey, unlock: keyUnlock, expect: "ok", note: "one key-file slot")
     add("valid-two-slots-passphrase.vault", twoSlots, unlock: passUnlock, expect: "ok", note: "passphrase + key file, opened by passphrase")
     add("valid-two-slots-keyfile.vault", twoSlots, unlock: keyUnlock, expect: "ok", note: "passphrase + key file, opened by key file")
+    add("valid-certificate-app.vault", try make([key(keyFileBytes)], kdf: .minimum, seed: 5, withCertificate: true), unlock: keyUnlock,
+        expect: "ok", note: "a secret app and a certificate app (no `current`, the key in `certificate_key`; placeholder values)",
+        apps: ["vector-app", "vector-cert-app"])
     add("valid-default-kdf.vault", defaultKDF, unlock: passUnlock, expect: "ok", note: "default Argon2id parameters (3 passes, 64 MiB)")
     add("wrong-passphrase.vault", onePass, unlock: ["passphrase": "incorrect horse"], expect: "unlock.failed", note: "wrong passphrase")
     add("wrong-keyfile.vault", oneKey, unlock: ["key_file_hex": hex(keyFileBytes.reversed())], expect: "unlock.failed", note: "wrong key file")

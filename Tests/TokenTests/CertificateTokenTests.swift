@@ -82,10 +82,17 @@ struct CertificateTokenTests {
         #expect(pfxAdd.status == 0, "\(pfxAdd.stderr)")
         var outputs = [pemAdd.stdout, pemAdd.stderr, pfxAdd.stdout, pfxAdd.stderr]
         for app in ["pem", "pfx"] {
+            // Both apps are the same registration, so they share cached tokens: clear, so each one fetches.
+            #expect(try v.run(["cache", "clear"]).status == 0)
             let r = try v.run(["token", app, "-vv", "--json"])
+            #expect(try json(r)["token_source"] as? String == "identity_provider", "\(app)")
             #expect(r.status == 0, "\(app): \(r.stderr)")
             #expect(acr(try json(r)["access_token"] as? String ?? "") == "2")
             outputs += [r.stdout, r.stderr]
+            // The signed assertion (a bearer credential for 10 minutes) is not in the -vv log either: vault's
+            // assertion headers begin {"alg":"PS256","typ" / {"alg":"RS256","typ".
+            #expect(!r.stderr.contains("eyJhbGciOiJQUzI1NiIsInR5cCI6") && !r.stderr.contains("eyJhbGciOiJSUzI1NiIsInR5cCI6"), "\(app): assertion logged")
+            #expect(r.stderr.contains("client_assertion"), "\(app): -vv should name the form fields")
         }
         #expect(try json(try v.run(["show", "pem", "--json"]))["assertion_algorithm"] as? String == "RS256")
         // The key's base64 lines and its DER never show up outside the vault's ciphertext.

@@ -44,6 +44,11 @@ struct VectorTests {
             #expect(vault.contents.apps.map(\.metadata.name) == entry.apps)
             let app = try #require(vault.contents.app(named: "vector-app"))
             #expect(app.secret?.prefixString(40) == "Ab8Q~vectorsecret-vectorsecret-vectorsec")
+            if let cert = vault.contents.app(named: "vector-cert-app") {
+                #expect(cert.secret == nil && cert.previous == nil)
+                #expect(cert.certificateKey?.withUnsafeBytes { Array($0) } == Array("vector-certificate-key-pkcs8-der".utf8))
+                #expect(cert.metadata.certificateSHA1 == "0123456789ABCDEF0123456789ABCDEF01234567" && cert.metadata.usesCertificate)
+            }
         } catch let error as VaultError {
             #expect(error.code == entry.expect, "\(entry.file): \(error.reason)")
             #expect(!error.reason.isEmpty)
