@@ -5,15 +5,16 @@ import Graph
 import VaultCore
 import VaultCrypto
 import VaultHTTP
+import VaultPKI
 
 /// Fuzzes what users paste and servers send into the parsers added for migrating users and Graph's rules: endpoint
 /// URLs (and cloud resolution), MSAL parameters files, log redaction of JSON and forms, JSON string decoding into
-/// secret memory, the users-filter reader and header rules. The first byte picks the parser; the rest is its input.
+/// secret memory, the users-filter reader, header rules, and PEM files (certificate import). The first byte picks the parser; the rest is its input.
 func harness(_ bytes: [UInt8]) {
     guard let selector = bytes.first else { return }
     let input = Array(bytes.dropFirst())
     let text = String(decoding: input, as: UTF8.self)
-    switch selector % 7 {
+    switch selector % 8 {
     case 0:
         if let url = try? EndpointURL.parse(text) {
             // Invariants: the normalised form parses to itself, names no user-info, and plain http is loopback only.
@@ -46,6 +47,14 @@ func harness(_ bytes: [UInt8]) {
     case 5:
         _ = UserQueryRules.needsAdvanced(filter: text, orderBy: nil)
         _ = UserQueryRules.needsAdvanced(filter: nil, orderBy: text)
+    case 7:
+        var copy = input
+        let pem = SecretBytes(consuming: &copy)
+        if let blocks = try? CertificateImport.pemBlocks(pem) {
+            // Every block decodes to at least one byte and no more than its base64 could hold.
+            precondition(blocks.allSatisfy { $0.der.count > 0 && $0.der.count <= input.count }, "a PEM block decoded to an impossible size")
+        }
+        _ = try? CertificateImport.fromPEM(pem)
     default:
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
         if parts.count == 2, HeaderRules.problem(name: parts[0], value: parts[1]) == nil {
@@ -76,6 +85,8 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 (5, "startswith(displayName,'A') and createdDateTime ge 2021-01-01T00:00:00Z or not(mail eq null)"),
                 (5, "businessPhones/any(p:p eq '1') and assignedLicenses/$count eq 0"),
                 (6, "ConsistencyLevel: eventual"), (6, "X-A: b\r\nAuthorization: x"),
+                (7, "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+                (7, "Bag Attributes\n-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\n@@@\n-----END RSA PRIVATE KEY"),
             ]
             return seeds.enumerated().map { ("seed-\($0.offset)", [$0.element.0] + Array($0.element.1.utf8)) }
         }
