@@ -127,7 +127,9 @@ struct GraphApplications: Sendable {
             await core.state.update(app)
             return Reply(status: 204)
         case ("PATCH", ""):
-            // keyCredentials replaces the whole collection (passwordCredentials cannot be changed this way).
+            // keyCredentials replaces the whole collection (passwordCredentials cannot be changed this way): every entry
+            // carries its certificate (`key`), as a GET with $select=keyCredentials returns them. An entry with the keyId
+            // and certificate of an existing key keeps that key.
             guard canWrite else { throw GraphError.denied }
             guard let body = try? JSONSerialization.jsonObject(with: x.body) as? [String: Any] else {
                 throw GraphError.badRequest("Invalid JSON in request body.")
@@ -138,15 +140,17 @@ struct GraphApplications: Sendable {
             guard let list = body["keyCredentials"] as? [[String: Any]] else { throw GraphError.badRequest("Nothing to update.") }
             var next: [CertificateCredential] = []
             for kc in list {
-                if let id = (kc["keyId"] as? String)?.lowercased(), kc["key"] == nil || kc["key"] is NSNull,
-                   let existing = app.certificates.first(where: { $0.keyID == id }) {
-                    next.append(existing)  // an existing key, named by its keyId
-                    continue
-                }
                 guard kc["type"] as? String == "AsymmetricX509Cert", kc["usage"] as? String == "Verify",
                       let key = (kc["key"] as? String).flatMap({ Data(base64Encoded: $0) }),
                       var cert = try? CertificateCredential(der: Array(key), keyID: (kc["keyId"] as? String)?.lowercased() ?? GUID.make()) else {
-                    throw GraphError.badRequest(code: "KeyCredentialsInvalidKey", "Invalid keyCredential in keyCredentials.")
+                    throw GraphError.badRequest(code: "KeyCredentialsInvalidKey", "Invalid keyCredential in keyCredentials: type, usage and key are required.")
+                }
+                if let existing = app.certificates.first(where: { $0.keyID == cert.keyID }) {
+                    guard existing.der == cert.der else {
+                        throw GraphError.badRequest(code: "KeyCredentialsInvalidKey", "keyId \(cert.keyID) names another key.")
+                    }
+                    next.append(existing)
+                    continue
                 }
                 cert.displayName = kc["displayName"] as? String
                 cert.usableFrom = Date().addingTimeInterval(await core.state.propagationDelay)
@@ -222,6 +226,14 @@ struct GraphApplications: Sendable {
 
     func entity(_ app: AppRegistration, select: String?) -> Reply {
         var json = fields(app, select: select)
+        // A key's certificate is returned only on $select=keyCredentials for a single object.
+        if json["keyCredentials"] != nil, select?.lowercased().contains("keycredentials") == true {
+            json["keyCredentials"] = app.certificates.map { c -> [String: Any] in
+                var k = c.json()
+                k["key"] = c.der.base64EncodedString()
+                return k
+            }
+        }
         let suffix = select.map { "(" + $0 + ")" } ?? ""
         json["@odata.context"] = "\(core.base)/v1.0/$metadata#applications\(suffix)/$entity"
         return .json(200, json, contentType: Reply.odataType)

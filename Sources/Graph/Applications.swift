@@ -52,14 +52,45 @@ public struct Applications: Sendable {
 
     /// The application's key credentials and its object id (the `iss` of addKey/removeKey proofs).
     public func keysAndObjectID(appID: String) throws -> (keys: [KeyCredential], objectID: String) {
+        let read = try keyCredentialsForUpdate(appID: appID)
+        return (read.keys, read.objectID)
+    }
+
+    /// The key credentials as Graph returns them for one object with `$select=keyCredentials` (with each `key`,
+    /// the certificate), both parsed and as the raw JSON objects, which a PATCH sends back unchanged.
+    public func keyCredentialsForUpdate(appID: String) throws -> (keys: [KeyCredential], raw: [[UInt8]], objectID: String) {
         let r = try client.send("GET", path(appID) + "?$select=id,keyCredentials", permissionHint: Self.permissionHint)
         guard let m = try? JSONScan.members(r.body), let list = m["keyCredentials"],
               let objectID = m["id"].flatMap({ JSONScan.string(r.body, $0) }), Self.isKeyID(objectID) else {
             throw VaultError("graph.response", "Graph's application has no keyCredentials or no id", exit: .dataError)
         }
         var out: [KeyCredential] = []
-        try JSONScan.elements(r.body, in: list) { out.append(try Self.keyCredential(Array(r.body[$0]))) }
-        return (out, objectID.lowercased())
+        var raw: [[UInt8]] = []
+        try JSONScan.elements(r.body, in: list) {
+            let bytes = Array(r.body[$0])
+            out.append(try Self.keyCredential(bytes))
+            raw.append(bytes)
+        }
+        return (out, raw, objectID.lowercased())
+    }
+
+    /// Whether a raw key credential carries its certificate (`key` not null): only those survive a PATCH.
+    public static func hasKey(_ raw: [UInt8]) -> Bool {
+        guard let m = try? JSONScan.members(raw), let k = m["key"] else { return false }
+        return JSONScan.string(raw, k).map { !$0.isEmpty } ?? false
+    }
+
+    /// PATCH /applications/{id} with the whole keyCredentials collection: `existing` (raw objects as read) plus
+    /// optionally one new certificate. Needs Application.ReadWrite.OwnedBy (owner) or .All.
+    public func replaceKeyCredentials(objectID: String, existing: [[UInt8]], adding certificate: [UInt8]?, displayName: String) throws {
+        var items = existing
+        if let certificate {
+            items.append(Array(#"{"type":"AsymmetricX509Cert","usage":"Verify","displayName":"\#(GraphDates.jsonEscape(displayName))","key":"\#(Data(certificate).base64EncodedString())"}"#.utf8))
+        }
+        var body = Array(#"{"keyCredentials":["#.utf8)
+        for (i, item) in items.enumerated() { if i > 0 { body.append(0x2c) }; body += item }
+        body += Array("]}".utf8)
+        _ = try client.send("PATCH", "/v1.0/applications/\(objectID)", body: body, permissionHint: Self.permissionHint, idempotent: false)
     }
 
     static func keyCredential(_ bytes: [UInt8]) throws -> KeyCredential {

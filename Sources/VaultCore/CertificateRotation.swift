@@ -39,8 +39,15 @@ public struct CertificateRotationJournal: Codable, Sendable, Equatable {
     /// The new certificate, base64 DER (public).
     public var newCertificate: String
     public var newKeyID: String?
+    /// A move from a client secret to a certificate (`rotate-secret --to-certificate`): keys are written with PATCH,
+    /// and the old credential removed at the end is the password `oldPasswordKeyID`.
+    public var fromSecret: Bool?
+    public var oldPasswordKeyID: String?
+
+    var movesFromSecret: Bool { fromSecret == true }
 
     enum CodingKeys: String, CodingKey {
+        case fromSecret = "from_secret", oldPasswordKeyID = "old_password_key_id"
         case id, app, step, started, clientID = "client_id", tenant, objectID = "object_id", displayName = "display_name"
         case oldKeyID = "old_key_id", oldThumbprint = "old_thumbprint", newThumbprint = "new_thumbprint"
         case newCertificate = "new_certificate", newKeyID = "new_key_id"
@@ -67,7 +74,10 @@ public struct CertificateRotationJournal: Codable, Sendable, Equatable {
     func mismatch(with meta: AppMetadata) -> String? {
         if clientID.lowercased() != meta.clientID.lowercased() { return "it was started for client id \(clientID), and the app now has \(meta.clientID)" }
         if tenant.lowercased() != meta.tenant.lowercased() { return "it was started for tenant \(tenant), and the app is now in \(meta.tenant)" }
-        let expected = step == .committed ? newThumbprint : oldThumbprint
+        let expected: String? = step == .committed ? newThumbprint : (movesFromSecret ? nil : oldThumbprint)
+        if movesFromSecret && step != .committed && meta.certificate != nil {
+            return "the app holds a certificate now; the move from its secret was not finished"
+        }
         if meta.certificateSHA1 != expected {
             return step == .committed ? "the stored certificate is not the one it committed" : "the stored certificate is not the one it set out to replace"
         }
@@ -171,6 +181,72 @@ public struct CertificateRotation: Sendable {
         return try advance(journal, next: next, current: current, session: session)
     }
 
+    /// Moves an app from its client secret to a certificate made in the vault. addKey needs a current certificate,
+    /// which such an app lacks, so the certificate goes on with PATCH keyCredentials (the whole collection: read with
+    /// each key, append, write, then check nothing else was lost); then it is proven, stored, and the old password
+    /// removed. Needs Application.ReadWrite.OwnedBy (the app owning itself) or .All, like rotate-secret.
+    public func moveFromSecret(app: String, validDays: Int?, keyBits: Int?, subject: String?) throws -> CertificateRotationReport {
+        let held = try rotation.lock(app)
+        defer { held.release() }
+        if rotation.pending(app: app) != nil || pending(app: app) != nil {
+            throw VaultError("rotation.pending", "a rotation of '\(app)' is pending", hint: "finish it first (`vault rotate-secret \(app) --resume` or `vault rotate-cert \(app) --resume`)", exit: .tempFailure)
+        }
+        let session = try tokens.session(app: app)
+        guard let secret = session.secret, case .secret = session.identity.credential else {
+            throw VaultError("rotation.no_secret", "app '\(app)' does not use a client secret, so there is nothing to move from",
+                             hint: "rotate its certificate with `vault rotate-cert \(app)`", exit: .usage)
+        }
+        let apps = Applications(client: try rotation.graph(session).client)
+        let read = try apps.keyCredentialsForUpdate(appID: session.metadata.clientID)
+        if let lost = zip(read.keys, read.raw).first(where: { !Applications.hasKey($0.1) }) {
+            throw VaultError("rotation.patch_unsafe", "Graph did not return the certificate of key \(lost.0.keyID), so writing the key collection would drop it; nothing was changed",
+                             hint: "add the certificate in the portal instead (`vault add-app \(app) --generate-certificate --public-out \(app).cer --replace --keep-credential …`)", exit: .unavailable)
+        }
+        let passwords = try apps.passwords(appID: session.metadata.clientID)
+        let oldPassword = RotationService.identify(session.metadata, in: passwords, lagWindow: rotation.lagWindow, now: Date())
+        _ = secret
+        checkpoint("after-read")
+        let next = try CertificateGeneration.generate(subject: subject ?? "CN=\(app)", validDays: validDays ?? 365, keyBits: keyBits ?? 3072)
+        let id = UUID().uuidString.lowercased()
+        let now = Date()
+        var journal = CertificateRotationJournal(
+            id: id, app: app, step: .adding, started: now, clientID: session.metadata.clientID, tenant: session.metadata.tenant,
+            objectID: read.objectID, displayName: "vault \(now.formatted(Date.ISO8601FormatStyle().year().month().day())) \(id.prefix(8))",
+            oldKeyID: nil, oldThumbprint: "", newThumbprint: next.certificate.sha1Hex,
+            newCertificate: Data(next.certificate.der).base64EncodedString(), newKeyID: nil, fromSecret: true, oldPasswordKeyID: oldPassword)
+        try vault.update(unlock) { v in
+            if try CertificateRotationJournal.load(v.contents, app: app) != nil {
+                throw VaultError("rotation.pending", "a certificate rotation of '\(app)' is pending", exit: .tempFailure)
+            }
+            v.contents.put(try journal.record(newKey: next.privateKey))
+        }
+        checkpoint("after-journal")
+        do {
+            try apps.replaceKeyCredentials(objectID: read.objectID, existing: read.raw, adding: next.certificate.der, displayName: journal.displayName)
+        } catch let error as VaultError {
+            if RotationService.nothingCreated(error) {
+                try write(journal, key: nil, delete: true)
+                throw error
+            }
+            let report = try settle(app: app)
+            throw VaultError(error.code, error.reason + (report?.rolledBack == true ? "; nothing was changed" : "; the move was finished from its journal"),
+                             hint: error.hint, exit: VaultError.ExitStatus(rawValue: error.exitCode) ?? .software)
+        }
+        checkpoint("after-add")
+        // Nothing else lost: every key that was there is still there, and the new one is.
+        let after = try apps.keyCredentialsForUpdate(appID: session.metadata.clientID).keys
+        let missing = read.keys.filter { k in !after.contains { $0.keyID == k.keyID } }
+        guard missing.isEmpty, let added = after.first(where: { $0.thumbprint == next.certificate.sha1Hex }) else {
+            throw VaultError("rotation.patch_lost", "after writing the key collection, Graph no longer lists \(missing.isEmpty ? "the new certificate" : "key(s) " + missing.map(\.keyID).joined(separator: ", ")); the journal is kept",
+                             hint: "check the app's certificates in the portal, then `vault rotate-cert \(app) --resume` or `--abandon`", exit: .dataError)
+        }
+        journal.step = .added
+        journal.newKeyID = added.keyID
+        try write(journal, key: next.privateKey)
+        checkpoint("after-journal-added")
+        return try advance(journal, next: next, current: nil, session: session)
+    }
+
     /// Finishes or rolls back a pending certificate rotation; nil when there is none.
     public func resume(app: String) throws -> CertificateRotationReport? {
         let held = try rotation.lock(app)
@@ -211,11 +287,13 @@ public struct CertificateRotation: Sendable {
                              exit: .dataError)
         }
         let session = try tokens.session(app: app)
-        guard case .certificate(let stored) = session.identity.credential else {
+        var current: CertificateCredential?
+        if case .certificate(let stored) = session.identity.credential {
+            current = try stored.credential()
+        } else if !journal.movesFromSecret || journal.step == .committed {
             throw VaultError("rotation.stale", "app '\(app)' no longer uses a certificate; the pending certificate rotation was not finished",
                              hint: "drop it with `vault rotate-cert \(app) --abandon`", exit: .dataError)
         }
-        let current = try stored.credential()
         let next: CertificateCredential?
         if journal.step == .committed {
             next = current  // committed: the stored certificate is the new one (the journal no longer holds its key)
@@ -245,7 +323,7 @@ public struct CertificateRotation: Sendable {
     }
 
     /// From `added` on: prove, commit, remove the old key, clear the journal.
-    func advance(_ start: CertificateRotationJournal, next: CertificateCredential, current: CertificateCredential,
+    func advance(_ start: CertificateRotationJournal, next: CertificateCredential, current: CertificateCredential?,
                  session: AppSession) throws -> CertificateRotationReport {
         var j = start
         var report = CertificateRotationReport(app: j.app, newThumbprint: j.newThumbprint, newKeyID: j.newKeyID,
@@ -254,10 +332,17 @@ public struct CertificateRotation: Sendable {
             do {
                 try prove(next, session: session)
             } catch let e as VaultError {
-                // Never worked: take the new key off the app again (signed by the certificate still stored).
-                if let newKeyID = j.newKeyID {
-                    _ = try Applications(client: try rotation.graph(session).client)
-                        .removeKey(objectID: j.objectID, keyID: newKeyID, proof: try JOSE.keyProof(current, applicationObjectID: j.objectID))
+                // Never worked: take the new key off the app again (signed by the certificate still stored; after a move
+                // from a secret, by writing the collection back without it).
+                let apps = Applications(client: try rotation.graph(session).client)
+                if let current, let newKeyID = j.newKeyID {
+                    _ = try apps.removeKey(objectID: j.objectID, keyID: newKeyID, proof: try JOSE.keyProof(current, applicationObjectID: j.objectID))
+                } else if j.movesFromSecret {
+                    let read = try apps.keyCredentialsForUpdate(appID: j.clientID)
+                    let kept = zip(read.keys, read.raw).filter { $0.0.thumbprint != j.newThumbprint }.map(\.1)
+                    if kept.count != read.raw.count {
+                        try apps.replaceKeyCredentials(objectID: j.objectID, existing: kept, adding: nil, displayName: "")
+                    }
                 }
                 try write(j, key: nil, delete: true)
                 throw VaultError("rotation.unproven", "the new certificate did not work (\(e.reason)); it was removed from the app again and the stored certificate is unchanged",
@@ -285,7 +370,32 @@ public struct CertificateRotation: Sendable {
             _ = try? CacheService(vault: vault, unlock: unlock).clear(app: j.app)
             checkpoint("after-commit")
         }
-        if let old = j.oldKeyID, old != j.newKeyID {
+        if j.movesFromSecret {
+            // The password goes with the new certificate's token; then the secret leaves the vault record.
+            if let old = j.oldPasswordKeyID {
+                let fresh = try tokens.session(app: j.app)
+                let removal = try GraphRemoval(apps: Applications(client: try rotation.graph(fresh).client), appID: j.clientID,
+                                               lagWindow: 0, sleeper: rotation.sleeper).remove(old, created: nil, deadline: Date())
+                if removal { report.removedKeyID = old }
+                checkpoint("after-remove")
+            }
+            try vault.update(unlock) { v in
+                try check(j, in: v.contents)
+                guard var app = v.contents.app(named: j.app), app.certificateKey != nil else { return }
+                if j.oldPasswordKeyID != nil {
+                    app.secret = nil
+                    app.previous = nil
+                    app.metadata.secretHint = ""
+                    app.metadata.secretKeyID = nil
+                    app.metadata.secretExpires = nil
+                }
+                app.metadata.credentialUse = nil
+                try v.contents.putApp(app)
+            }
+            if j.oldPasswordKeyID == nil {
+                report.notes.append("the stored secret's password could not be identified on the app, so it was kept (in the vault and on the app)")
+            }
+        } else if let old = j.oldKeyID, old != j.newKeyID {
             let fresh = try tokens.session(app: j.app)
             let removal = try Applications(client: try rotation.graph(fresh).client)
                 .removeKey(objectID: j.objectID, keyID: old, proof: try JOSE.keyProof(next, applicationObjectID: j.objectID))
@@ -300,12 +410,15 @@ public struct CertificateRotation: Sendable {
     /// A token with the new certificate straight from Entra ID (retrying while it propagates), then a Graph call.
     func prove(_ next: CertificateCredential, session: AppSession) throws {
         var identity = session.identity
-        guard case .certificate(var stored) = identity.credential else { return }
-        stored.certificateBase64 = Data(next.certificate.der).base64EncodedString()
-        stored.chainBase64 = []
-        stored.privateKey = next.privateKey
-        stored.notAfter = next.certificate.notAfter
-        identity.credential = .certificate(stored)
+        var algorithm = JOSE.Algorithm.ps256
+        var sendX5C = false
+        if case .certificate(let stored) = identity.credential {
+            algorithm = stored.algorithm
+            sendX5C = stored.sendX5C
+        }
+        identity.credential = .certificate(StoredCertificate(certificateBase64: Data(next.certificate.der).base64EncodedString(),
+                                                             privateKey: next.privateKey, algorithm: algorithm, sendX5C: sendX5C,
+                                                             notAfter: next.certificate.notAfter))
         try rotation.proveCredential(identity, session: session)
     }
 

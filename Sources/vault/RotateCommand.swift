@@ -34,6 +34,14 @@ struct RotateCommand: ParsableCommand {
     var lagWindow: Double?
     @Option(name: .customLong("propagation-timeout"), help: ArgumentHelp("Seconds to wait for a new secret to start working (default 120).", valueName: "s"))
     var propagationTimeout: Double = 120
+    @Flag(name: .customLong("to-certificate"), help: "Move the app from its secret to a certificate made in the vault (PATCH keyCredentials, proven, then the password removed).")
+    var toCertificate = false
+    @Option(help: ArgumentHelp("With --to-certificate: validity, N followed by d, w or y (default 1y).", valueName: "duration"))
+    var valid: String?
+    @Option(name: .customLong("key-size"), help: ArgumentHelp("With --to-certificate: RSA key size, 2048, 3072 or 4096 (default 3072).", valueName: "bits"))
+    var keySize: Int?
+    @Option(help: ArgumentHelp("With --to-certificate: the certificate's subject (default CN=APP).", valueName: "dn"))
+    var subject: String?
 
     func validate() throws {
         if manual && (resume || keepOld || displayName != nil) {
@@ -41,6 +49,12 @@ struct RotateCommand: ParsableCommand {
         }
         if abandon && (manual || resume || keepOld || displayName != nil) {
             throw ValidationError("--abandon cannot be combined with other rotation options")
+        }
+        if toCertificate && (manual || resume || abandon || keepOld || displayName != nil) {
+            throw ValidationError("--to-certificate cannot be combined with --manual, --resume, --abandon, --keep-old or --display-name")
+        }
+        if !toCertificate && (valid != nil || keySize != nil || subject != nil) {
+            throw ValidationError("--valid, --key-size and --subject work only with --to-certificate")
         }
         guard propagationTimeout >= 0, propagationTimeout <= 3600 else { throw ValidationError("--propagation-timeout must be 0…3600") }
         guard (lagWindow ?? 0) >= 0, (lagWindow ?? 0) <= 3600 else { throw ValidationError("--lag-window must be 0…3600") }
@@ -63,6 +77,19 @@ struct RotateCommand: ParsableCommand {
                 let where_ = j.newKeyID.map { "password \($0)" } ?? "a password named '\(j.displayName)'"
                 Console.warn("the app registration may still hold \(where_) that this rotation added: remove it in the portal or with Graph")
             }
+            return
+        }
+        if toCertificate {
+            var o = CertificateOptions()
+            o.valid = valid
+            let report = try CertificateRotation(rotation: service).moveFromSecret(app: app, validDays: valid == nil ? nil : try o.validDays(),
+                                                                                    keyBits: keySize, subject: subject)
+            Console.out("Moved '\(app)' to a certificate made in the vault:")
+            Console.out("  thumbprint:      \(report.newThumbprint ?? "?")")
+            Console.out("  key id:          \(report.newKeyID ?? "?")")
+            if let e = report.newExpires { Console.out("  expires:         \(Format.date(e))") }
+            if let removed = report.removedKeyID { Console.out("  removed password: \(removed)") }
+            for n in report.notes { Console.warn(n) }
             return
         }
         if manual {

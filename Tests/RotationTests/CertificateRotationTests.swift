@@ -197,3 +197,68 @@ struct KeyProofTests {
         return o.dir.file("app.key")
     }
 }
+
+@Suite("vault rotate-secret --to-certificate against the emulator", .timeLimit(.minutes(8)))
+struct ToCertificateTests {
+    static let steps = ["after-read", "after-journal", "after-add", "after-journal-added", "after-prove", "after-commit", "after-remove"]
+
+    func setUp() throws -> (EmulatorHarness, EmulatorVault, OpenSSL) {
+        let emu = try EmulatorHarness.start(EmulatorConfig(users: 10))
+        let v = try EmulatorVault(emulator: emu)
+        // Another certificate already on the app: the PATCH must keep it.
+        let o = OpenSSL()
+        try o.selfSigned("other")
+        try emu.admin("POST", "/apps/\(emu.app.clientID)/upload-certificate", ["pem": o.text("other.crt")])
+        return (emu, v, o)
+    }
+
+    func check(_ emu: EmulatorHarness, _ v: EmulatorVault, _ o: OpenSSL, _ context: String) throws {
+        let state = try emu.appState()
+        let certs = state["certificates"] as? [[String: Any]] ?? []
+        let show = try #require(try JSONSerialization.jsonObject(with: try v.run(["show", "demo", "--json"]).stdoutData) as? [String: Any])
+        #expect(show["credential"] as? String == "certificate", "\(context): \(show)")
+        #expect(Set(certs.compactMap { $0["thumbprint"] as? String }) == [try o.sha1("other.crt"), show["certificate_sha1"] as? String ?? "?"],
+                "\(context): \(certs)")
+        #expect((state["passwords"] as? [[String: Any]] ?? []).isEmpty, "\(context): the old password is left")
+        #expect(try v.run(["cache", "clear"]).status == 0)
+        let token = try v.run(["token", "demo"])
+        #expect(token.status == 0, "\(context): \(token.stderr)")
+        #expect(!(try v.run(["status", "demo"])).stdout.contains("rotation"), "\(context): a journal is left")
+    }
+
+    @Test("secret → certificate: PATCH keeps the other key, the new certificate is proven and stored, the password and the secret go")
+    func move() throws {
+        let (emu, v, o) = try setUp()
+        defer { emu.stop() }
+        let r = try v.run(["rotate-secret", "demo", "--to-certificate", "--key-size", "2048", "--valid", "30d"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("Moved 'demo' to a certificate") && r.stdout.contains("removed password"))
+        try check(emu, v, o, "moved")
+        // The secret is gone from the vault too.
+        let show = try #require(try JSONSerialization.jsonObject(with: try v.run(["show", "demo", "--json"]).stdoutData) as? [String: Any])
+        #expect(show["secret_hint"] as? String == "")
+        // And the certificate can now be rotated with addKey.
+        #expect(try v.run(["rotate-cert", "demo"]).status == 0)
+    }
+
+    @Test("killed after each step, then resumed with rotate-cert --resume: always a working credential, no orphan", arguments: steps)
+    func crashAtStep(_ step: String) throws {
+        let (emu, v, o) = try setUp()
+        defer { emu.stop() }
+        let crashed = try v.run(["rotate-secret", "demo", "--to-certificate", "--key-size", "2048"], env: ["VAULT_TEST_CRASH_AT": step])
+        #expect(crashed.status != 0, "the hook must kill the process at \(step)")
+        #expect(try v.run(["cache", "clear"]).status == 0)
+        #expect(try v.run(["token", "demo"]).status == 0, "\(step): no working credential while interrupted")
+        let resumed = try v.run(["rotate-cert", "demo", "--resume"])
+        #expect(resumed.status == 0, "\(step): \(resumed.stderr)")
+        if step == "after-read" || step == "after-journal" {
+            // Nothing had been written to Graph yet (after-journal: the journal alone): the app keeps its secret.
+            let show = try #require(try JSONSerialization.jsonObject(with: try v.run(["show", "demo", "--json"]).stdoutData) as? [String: Any])
+            #expect(show["credential"] as? String == "secret", "\(step)")
+            #expect((try emu.appState()["certificates"] as? [[String: Any]])?.count == 1, "\(step): an orphan key")
+            #expect(try v.run(["token", "demo"]).status == 0)
+        } else {
+            try check(emu, v, o, step)
+        }
+    }
+}
