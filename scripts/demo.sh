@@ -101,4 +101,21 @@ curl -s --cacert "$VAULT_CA_BUNDLE" "$authority/_emulator/apps/$client_id" | pyt
 printf '\n$ vault cache list   # the old secret'"'"'s tokens were dropped; this one was fetched with the new secret\n'; vault cache list
 
 echo
+echo "== a certificate instead of a secret: the key pair made inside the vault, only the public certificate written out"
+run vault add-app cert-demo --client-id "$client_id" --authority "$authority/$tenant" --graph "$authority" \
+  --allow-custom-endpoint --scope "$scope" --generate-certificate --subject "CN=cert-demo" --key-size 2048 --public-out "$demo/cert-demo.cer"
+printf '\n$ head -1 cert-demo.cer; grep -c PRIVATE cert-demo.cer\n'; head -1 "$demo/cert-demo.cer"; grep -c PRIVATE "$demo/cert-demo.cer" || true
+printf '\n$ vault cache clear cert-demo   # the same app registration as demo: drop its cached token, so the next call asks Entra\n'
+vault cache clear cert-demo
+printf '\n$ vault token cert-demo   # before the upload: Entra ID does not know the certificate\n'
+vault token cert-demo >/dev/null || true
+printf '\n$ curl -s --cacert ca.pem -X POST %s/_emulator/apps/%s/upload-certificate -d @cert.json   # the portal'"'"'s "Upload certificate"\n' "$authority" "$client_id"
+python3 -c 'import json,sys; print(json.dumps({"pem": open(sys.argv[1]).read()}))' "$demo/cert-demo.cer" |
+  curl -s --cacert "$VAULT_CA_BUNDLE" -X POST -H 'Content-Type: application/json' -d @- "$authority/_emulator/apps/$client_id/upload-certificate" >/dev/null
+printf '\n$ vault token cert-demo --output json\n'; vault token cert-demo --output json | short
+run vault show cert-demo
+run vault rotate-cert cert-demo
+run vault status cert-demo
+
+echo
 echo "== demo finished"

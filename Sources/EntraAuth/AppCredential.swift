@@ -24,7 +24,7 @@ public enum AppCredential: Sendable {
         case .certificate(let stored):
             if let notAfter = stored.notAfter, notAfter <= now {
                 throw VaultError("cert.expired", "the certificate of app '\(appName)' expired on \(notAfter.formatted(.iso8601)); Entra ID will not accept it",
-                                 hint: "make and upload a new one: `vault rotate-cert \(appName)` needs a valid one, so use `vault add-app \(appName) --generate-certificate --replace …` and upload the .cer", exit: .noPermission)
+                                 hint: "rotate before expiry next time (`vault status` warns, `vault rotate-cert \(appName)`); now make a new one with `vault add-app \(appName) --generate-certificate --public-out \(appName).cer --replace --keep-credential …` and upload it", exit: .noPermission)
             }
             let assertion = try JOSE.clientAssertion(try stored.credential(), clientID: clientID, audience: tokenEndpoint,
                                                      algorithm: stored.algorithm, sendX5C: stored.sendX5C, now: now)

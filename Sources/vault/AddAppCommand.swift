@@ -157,7 +157,7 @@ struct AddAppCommand: ParsableCommand {
             }
         }
         if let endpoints = try? AppEndpoints.stored(cloud: meta.cloud, authority: meta.authority, graph: meta.graphRoot), endpoints.isCustom {
-            Console.warn("'\(meta.name)' uses a custom endpoint (\(endpoints.authority.origin), Graph \(endpoints.graph)): its secret and tokens go there")
+            Console.warn("'\(meta.name)' uses a custom endpoint (\(endpoints.authority.origin), Graph \(endpoints.graph)): its \(meta.certificate == nil ? "secret" : "certificate assertions") and tokens go there")
         }
         guard let msalConfig else { return }
         if shred {

@@ -172,3 +172,23 @@ struct CertificateTokenTests {
         #expect(rotate.status == 64 && rotate.stderr.contains("holds no client secret"), "\(rotate.stderr)")
     }
 }
+
+@Suite("certificate expiry in vault status")
+struct CertificateStatusTests {
+    @Test("a certificate expiring within --warn-days makes status exit 1, with the certificate's own date")
+    func expiring() throws {
+        let emu = try EmulatorHarness.start(EmulatorConfig(users: 5))
+        defer { emu.stop() }
+        let v = try EmulatorVault(emulator: emu)
+        let cer = v.dir.file("soon.cer")
+        let add = try v.run(["add-app", "soon", "--tenant", emu.info.tenantID, "--client-id", emu.app.clientID, "--authority", emu.base,
+                             "--graph", emu.base, "--allow-custom-endpoint", "--scope", "https://graph.microsoft.com/.default",
+                             "--generate-certificate", "--key-size", "2048", "--valid", "10d", "--public-out", cer])
+        #expect(add.status == 0, "\(add.stderr)")
+        try emu.admin("POST", "/apps/\(emu.app.clientID)/upload-certificate", ["pem": try String(contentsOfFile: cer, encoding: .utf8)])
+        let warn = try v.run(["status", "soon", "--warn-days", "30"])
+        #expect(warn.status == 1, "\(warn.stdout) \(warn.stderr)")
+        #expect(warn.stdout.contains("certificate") && warn.stdout.contains("expiring"))
+        #expect(try v.run(["status", "soon", "--warn-days", "5"]).status == 0)
+    }
+}
