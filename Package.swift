@@ -161,7 +161,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TokenTests",
-            dependencies: ["VaultTestSupport", "EntraAuth", "VaultHTTP", "VaultCrypto", "VaultStore", "EntraEmulator"],
+            dependencies: ["VaultTestSupport", "EntraAuth", "VaultHTTP", "VaultCrypto", "VaultStore", "EntraEmulator", "VaultPKI"],
             swiftSettings: strict
         ),
         .testTarget(

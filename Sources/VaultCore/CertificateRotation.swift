@@ -234,7 +234,13 @@ public struct CertificateRotation: Sendable {
         }
         checkpoint("after-add")
         // Nothing else lost: every key that was there is still there, and the new one is.
-        let after = try apps.keyCredentialsForUpdate(appID: session.metadata.clientID).keys
+        // Read until the write shows (reads may lag writes), at most for the lag window.
+        var after = try apps.keyCredentialsForUpdate(appID: session.metadata.clientID).keys
+        let readUntil = Date().addingTimeInterval(rotation.lagWindow)
+        while !after.contains(where: { $0.thumbprint == next.certificate.sha1Hex }), Date() < readUntil {
+            rotation.sleeper.sleep(seconds: rotation.pollInterval)
+            after = try apps.keyCredentialsForUpdate(appID: session.metadata.clientID).keys
+        }
         let missing = read.keys.filter { k in !after.contains { $0.keyID == k.keyID } }
         guard missing.isEmpty, let added = after.first(where: { $0.thumbprint == next.certificate.sha1Hex }) else {
             throw VaultError("rotation.patch_lost", "after writing the key collection, Graph no longer lists \(missing.isEmpty ? "the new certificate" : "key(s) " + missing.map(\.keyID).joined(separator: ", ")); the journal is kept",
@@ -304,8 +310,16 @@ public struct CertificateRotation: Sendable {
         }
         if journal.step == .adding {
             // Did addKey happen? The thumbprint says, whatever the lost answer was.
-            let keys = try Applications(client: try rotation.graph(session).client).keys(appID: journal.clientID)
-            guard let found = keys.first(where: { $0.thumbprint == journal.newThumbprint }) else {
+            // Graph's reads may lag its writes (graph-api.md §5.5): absent counts only once the lag window has passed
+            // since the rotation started.
+            let apps = Applications(client: try rotation.graph(session).client)
+            let settled = journal.started.addingTimeInterval(rotation.lagWindow)
+            var found = try apps.keys(appID: journal.clientID).first(where: { $0.thumbprint == journal.newThumbprint })
+            while found == nil, Date() < settled {
+                rotation.sleeper.sleep(seconds: min(rotation.pollInterval, max(0.05, settled.timeIntervalSinceNow)))
+                found = try apps.keys(appID: journal.clientID).first(where: { $0.thumbprint == journal.newThumbprint })
+            }
+            guard let found else {
                 try write(journal, key: nil, delete: true)
                 var r = CertificateRotationReport(app: app)
                 r.rolledBack = true

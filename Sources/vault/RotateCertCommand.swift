@@ -25,12 +25,15 @@ struct RotateCertCommand: ParsableCommand {
     var keySize: Int?
     @Flag(help: "Finish or roll back an interrupted certificate rotation, and do nothing else.") var resume = false
     @Flag(help: "Drop a pending certificate rotation's journal without finishing it.") var abandon = false
+    @Option(name: .customLong("lag-window"), help: ArgumentHelp("Seconds Graph's reads may lag its writes: an interrupted addKey counts as not done only after this (default 180).", valueName: "s"))
+    var lagWindow: Double?
     @Option(name: .customLong("propagation-timeout"), help: ArgumentHelp("Seconds to wait for the new certificate to start working (default 120).", valueName: "s"))
     var propagationTimeout: Double = 120
 
     func validate() throws {
         if abandon && (resume || valid != nil || keySize != nil) { throw ValidationError("--abandon cannot be combined with other options") }
         guard propagationTimeout >= 0, propagationTimeout <= 3600 else { throw ValidationError("--propagation-timeout must be 0…3600") }
+        guard (lagWindow ?? 0) >= 0, (lagWindow ?? 0) <= 3600 else { throw ValidationError("--lag-window must be 0…3600") }
     }
 
     func run() throws {
@@ -43,6 +46,7 @@ struct RotateCertCommand: ParsableCommand {
         let tokens = try graph.network.tokenService(graph.vault)
         var service = RotationService(tokens: tokens, checkpoint: TestHooks.checkpoint)
         service.propagationTimeout = propagationTimeout
+        service.lagWindow = lagWindow ?? RotationService.defaultLagWindow
         let rotation = CertificateRotation(rotation: service)
         if abandon {
             guard let j = try rotation.abandon(app: app) else {

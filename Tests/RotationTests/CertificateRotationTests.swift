@@ -78,7 +78,7 @@ struct CertificateRotationTests {
         // Whatever the step, the stored certificate still works before recovery.
         #expect(try c.v.run(["cache", "clear"]).status == 0)
         #expect(try c.v.run(["token", "demo"]).status == 0, "\(step): no working certificate while interrupted")
-        let resumed = try c.v.run(["rotate-cert", "demo", "--resume"])
+        let resumed = try c.v.run(["rotate-cert", "demo", "--resume", "--lag-window", "1"])
         #expect(resumed.status == 0, "\(step): \(resumed.stderr)")
         try c.consistent(step)
     }
@@ -94,7 +94,7 @@ struct CertificateRotationTests {
             usleep(UInt32.random(in: 0...400_000, using: &generator))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
-            let resumed = try c.v.run(["rotate-cert", "demo", "--resume"])
+            let resumed = try c.v.run(["rotate-cert", "demo", "--resume", "--lag-window", "1"])
             #expect(resumed.status == 0, "iteration \(i): \(resumed.stderr)")
             try c.consistent("iteration \(i)")
         }
@@ -249,7 +249,7 @@ struct ToCertificateTests {
         #expect(crashed.status != 0, "the hook must kill the process at \(step)")
         #expect(try v.run(["cache", "clear"]).status == 0)
         #expect(try v.run(["token", "demo"]).status == 0, "\(step): no working credential while interrupted")
-        let resumed = try v.run(["rotate-cert", "demo", "--resume"])
+        let resumed = try v.run(["rotate-cert", "demo", "--resume", "--lag-window", "1"])
         #expect(resumed.status == 0, "\(step): \(resumed.stderr)")
         if step == "after-read" || step == "after-journal" {
             // Nothing had been written to Graph yet (after-journal: the journal alone): the app keeps its secret.

@@ -1,4 +1,8 @@
 import EntraEmulator
+import EntraAuth
+import VaultHTTP
+import VaultPKI
+import VaultCrypto
 import Foundation
 import Testing
 import VaultTestSupport
@@ -190,5 +194,49 @@ struct CertificateStatusTests {
         #expect(warn.status == 1, "\(warn.stdout) \(warn.stderr)")
         #expect(warn.stdout.contains("certificate") && warn.stdout.contains("expiring"))
         #expect(try v.run(["status", "soon", "--warn-days", "5"]).status == 0)
+    }
+}
+
+@Suite("certificate errors without a server")
+struct CertificateErrorTests {
+    @Test("AADSTS700027, 700024 and 700021 each get their own sentence and a hint", arguments: [
+        (700027, "entra.unknown_certificate", "not registered"), (700024, "entra.assertion_time", "clock"),
+        (700021, "entra.assertion_issuer", "client id"),
+    ])
+    func mapped(_ code: Int, _ expected: String, _ words: String) {
+        let body = #"{"error":"invalid_client","error_description":"AADSTS\#(code): x","error_codes":[\#(code)],"correlation_id":"c-1"}"#
+        let e = EntraErrors.map(HTTPResponse(status: 401, body: Array(body.utf8)), app: "a", clientID: "22222222-2222-2222-2222-222222222222",
+                                tenant: "t", scope: "s")
+        #expect(e.code == expected)
+        #expect((e.reason + (e.hint ?? "")).contains(words), "\(e.reason) / \(e.hint ?? "")")
+        #expect(e.hint != nil && e.reason.contains("AADSTS\(code)") && e.reason.contains("c-1"))
+    }
+
+    @Test("an expired certificate is refused before anything is sent")
+    func expired() throws {
+        let c = try CertificateGeneration.generate(subject: "CN=old", validDays: 1, keyBits: 2048, now: Date().addingTimeInterval(-3 * 86400))
+        let credential = AppCredential.certificate(StoredCertificate(certificateBase64: Data(c.certificate.der).base64EncodedString(),
+                                                                     privateKey: c.privateKey, notAfter: c.certificate.notAfter))
+        let app = AppIdentity(name: "old", clientID: "22222222-2222-2222-2222-222222222222", tenant: "11111111-1111-1111-1111-111111111111",
+                              authorityHost: "https://127.0.0.1:1", credential: credential)
+        let sent = SentRequests()
+        let flow = ClientCredentials(transport: sent)
+        do {
+            _ = try flow.acquire(app, scope: "https://graph.microsoft.com/.default")
+            Issue.record("an expired certificate was used")
+        } catch let e as VaultError {
+            #expect(e.code == "cert.expired" && e.hint?.contains("--generate-certificate") == true)
+        }
+        #expect(sent.count == 0, "nothing may reach the token endpoint")
+    }
+}
+
+final class SentRequests: HTTPTransport, @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    var count: Int { lock.withLock { n } }
+    func send(_ request: HTTPRequest) throws -> HTTPResponse {
+        lock.withLock { n += 1 }
+        return HTTPResponse(status: 500)
     }
 }
