@@ -4,7 +4,7 @@ import VaultCrypto
 import VaultStore
 
 struct RemoveCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a stored app and its secret.")
+    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a stored app and its credentials.")
 
     @OptionGroup var options: VaultOptions
     @Argument(help: "The app's name.") var name: String
@@ -21,8 +21,14 @@ struct RemoveCommand: ParsableCommand {
             }
             guard answer else { Console.out("Nothing removed."); return }
         }
-        let journal = try RemoveApp(vault: vault).run(name, unlock: credential)
+        let (journal, certJournal) = try RemoveApp(vault: vault).runAll(name, unlock: credential)
         Console.out("Removed app '\(name)'.")
+        if let c = certJournal {
+            Console.out("Also dropped its pending certificate rotation (step \(c.step.rawValue)).")
+            if c.step != .committed {
+                Console.warn("the app registration may still hold the certificate with thumbprint \(c.newThumbprint) that the rotation added: remove it in the portal")
+            }
+        }
         if let j = journal {
             Console.out("Also dropped its pending rotation (journal \(j.shortID), step \(j.step.rawValue)).")
             if j.step != .committed, j.step != .adding || j.newKeyID != nil {
