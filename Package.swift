@@ -38,6 +38,8 @@ let package = Package(
         ),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
         .target(name: "CProcessShim"),
+        // PKCS#12 through Debian's OpenSSL 3, loaded with dlopen on first use (no headers, no link flags).
+        .target(name: "CPKCS12Shim", linkerSettings: [.linkedLibrary("dl")]),
 
         // The vault's own layers, from the bottom up.
         .target(name: "VaultCrypto", dependencies: ["CSodium", "CProcessShim"], swiftSettings: strict),
@@ -62,7 +64,7 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                "CPKCS12Shim",
             ],
             swiftSettings: strict
         ),

@@ -31,7 +31,8 @@ rm -f "$doc/LICENSE"
   echo "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
   echo "Upstream-Name: vault"
   echo "Comment: /usr/bin/vault also contains, statically linked, the Swift standard library and runtime"
-  echo " (Apache-2.0 with Runtime Library Exception), swift-argument-parser and swift-log (Apache-2.0)."
+  echo " (Apache-2.0 with Runtime Library Exception), swift-argument-parser, swift-log, swift-crypto,"
+  echo " swift-certificates and swift-asn1 (Apache-2.0), and BoringSSL inside swift-crypto (ISC and OpenSSL licenses)."
   echo
   echo "Files: *"
   echo "Copyright: 2026 the vault authors"
@@ -51,13 +52,14 @@ changelog_date="$(date -u -R -d "@$(git log -1 --format=%ct 2>/dev/null || date 
 } | gzip -9n >"$doc/changelog.gz"
 chmod 0644 "$doc/copyright" "$doc/changelog.gz"
 
-# Runtime dependencies: what the binary links (dpkg-shlibdeps: libc, libsodium), plus libcurl, which vault loads with
-# dlopen("libcurl.so.4") on the first network call (so ldd does not show it); CURLOPT_PROTOCOLS_STR needs 7.85.0.
+# Runtime dependencies: what the binary links (dpkg-shlibdeps: libc, libsodium), plus what vault loads with dlopen, so
+# ldd does not show them: libcurl ("libcurl.so.4", on the first network call; CURLOPT_PROTOCOLS_STR needs 7.85.0) and
+# OpenSSL 3's libcrypto ("libcrypto.so.3", only to read a PFX file).
 mkdir -p "$work/shlibs/debian"
 printf 'Source: vault\n\nPackage: vault\nArchitecture: any\n' >"$work/shlibs/debian/control"
 shlibs="$(cd "$work/shlibs" && dpkg-shlibdeps -O -e"$stage/usr/bin/vault" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')"
 [ -n "$shlibs" ] || { echo "package: dpkg-shlibdeps found no dependencies" >&2; exit 70; }
-depends="$shlibs, libcurl4 (>= 7.85.0)"
+depends="$shlibs, libcurl4 (>= 7.85.0), libssl3 (>= 3.0.0)"
 installed_size="$(du -sk --apparent-size "$stage" | cut -f1)"
 
 mkdir -p "$stage/DEBIAN"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libsodium-dev libcurl4-openssl-dev pkg-config zlib1g-dev)
+packages=(libsodium-dev libcurl4-openssl-dev pkg-config zlib1g-dev openssl)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 missing=()

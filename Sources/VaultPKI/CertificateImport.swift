@@ -1,5 +1,5 @@
 import FoundationEssentials
-import NIOSSL
+import CPKCS12Shim
 import VaultCrypto
 
 /// Reads certificate credentials from the files people have: PEM (certificate and key in one file or two; PKCS#8 or
@@ -69,24 +69,50 @@ public enum CertificateImport {
         return try credential(certificates: certs, key: key)
     }
 
-    /// A credential from PKCS#12/PFX with its password (BoringSSL's PKCS#12 through swift-nio-ssl).
+    /// A credential from PKCS#12/PFX with its password, read by Debian's OpenSSL 3 (`PKCS12_parse`, loaded on first
+    /// use; the legacy provider too, for older RC2/3DES files). The key's DER is written straight into secret memory.
     public static func fromPKCS12(_ pfx: SecretBytes, password: SecretBytes) throws -> CertificateCredential {
-        let bundle: NIOSSLPKCS12Bundle
-        do {
-            bundle = try password.withUnsafeBytes { pw in
-                try NIOSSLPKCS12Bundle(buffer: pfx.withUnsafeBytes { Array($0) }, passphrase: pw)
+        guard pfx.count < Int(Int32.max) else { throw VaultError("cert.pfx", "the PFX file is too large", exit: .dataError) }
+        // NUL-terminated password in secret memory.
+        let pw = SecretBytes(count: password.count + 1)
+        pw.withUnsafeMutableBytes { dst in password.withUnsafeBytes { src in
+            if src.count > 0 { dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: src.count) }
+        } }
+        guard !password.withUnsafeBytes({ $0.contains(0) }) else {
+            throw VaultError("cert.pfx", "the PFX password contains a NUL byte", exit: .usage)
+        }
+        var handle: OpaquePointer?
+        let rc = pfx.withUnsafeBytes { data in
+            pw.withUnsafeBytes { p in
+                vault_pkcs12_open(data.baseAddress, Int32(data.count), p.baseAddress!.assumingMemoryBound(to: CChar.self), &handle)
             }
-        } catch {
-            throw VaultError("cert.pfx", "the PFX file could not be opened: wrong password, or not a PKCS#12 file",
+        }
+        switch rc {
+        case 0: break
+        case -1:
+            throw VaultError("cert.pfx_library", "PFX files are read with OpenSSL 3 (libcrypto.so.3), which is not installed",
+                             hint: "install it (`apt install libssl3`), or import the certificate and key as PEM", exit: .unavailable)
+        case -2: throw VaultError("cert.pfx", "the file is neither PEM nor PKCS#12/PFX", exit: .dataError)
+        case -4: throw VaultError("cert.missing", "the PFX file holds no private key with its certificate", exit: .dataError)
+        default:
+            throw VaultError("cert.pfx", "the PFX file could not be opened: wrong password, or damaged",
                              hint: "check the password (it is read from the hidden prompt or stdin)", exit: .dataError)
         }
-        var keyDER = try bundle.privateKey.derBytes
-        let key = SecretBytes(consuming: &keyDER)
+        defer { vault_pkcs12_close(handle) }
+        let keyLength = vault_pkcs12_key_der(handle, nil, 0)
+        guard keyLength > 0, keyLength < 1 << 16 else { throw VaultError("cert.key_invalid", "the PFX file's private key could not be read", exit: .dataError) }
+        let key = SecretBytes(count: Int(keyLength))
+        let written = key.withUnsafeMutableBytes { vault_pkcs12_key_der(handle, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32($0.count)) }
+        guard written == keyLength else { throw VaultError("cert.key_invalid", "the PFX file's private key could not be read", exit: .dataError) }
         var certs: [[UInt8]] = []
-        for c in bundle.certificateChain { certs.append(try c.toDERBytes()) }
-        guard !certs.isEmpty else {
-            throw VaultError("cert.missing", "the PFX file holds no certificate", exit: .dataError)
+        for i in 0..<Int(vault_pkcs12_certificate_count(handle)) {
+            let n = vault_pkcs12_certificate_der(handle, Int32(i), nil, 0)
+            guard n > 0, n < 1 << 20 else { continue }
+            var der = [UInt8](repeating: 0, count: Int(n))
+            let w = der.withUnsafeMutableBufferPointer { vault_pkcs12_certificate_der(handle, Int32(i), $0.baseAddress, n) }
+            if w == n { certs.append(der) }
         }
+        guard !certs.isEmpty else { throw VaultError("cert.missing", "the PFX file holds no certificate", exit: .dataError) }
         return try credential(certificates: certs, key: key)
     }
 

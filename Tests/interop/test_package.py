@@ -46,7 +46,7 @@ def test_version_matches_package_and_revision(installed):
 def test_metadata_names_the_runtime_libraries(installed):
     depends = sh("dpkg-deb", "-f", DEB, "Depends")
     names = {re.sub(r"\s*\(.*\)", "", d).strip() for d in depends.split(",")}
-    assert {"libsodium23", "libcurl4", "libc6"} <= names, depends
+    assert {"libsodium23", "libcurl4", "libssl3", "libc6"} <= names, depends
     # Debian's own checks: file modes, ownership, md5sums covering every file.
     listing = sh("dpkg-deb", "-c", DEB)
     for line in listing.splitlines():
