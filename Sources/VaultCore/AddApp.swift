@@ -87,13 +87,13 @@ public struct AddApp: Sendable {
         meta.credentialUse = use
         if let certificate { Self.describe(certificate, in: &meta) }
         return try vault.update(unlock) { v in
-            let existing = v.contents.app(named: app.name)
+            let existing = try v.contents.app(named: app.name)
             if existing != nil && !replace {
                 throw VaultError("app.exists", "an app named '\(app.name)' is already stored",
                                  hint: "pass --replace to overwrite it, or choose another name", exit: .usage)
             }
             // A pending rotation is bound to the stored secret: replacing it underneath would strand the journal.
-            if RotationJournal.load(v.contents, app: app.name) != nil || v.contents.record(kind: CertificateRotationJournal.kind, name: app.name) != nil {
+            if try RotationJournal.load(v.contents, app: app.name) != nil || v.contents.contains(kind: CertificateRotationJournal.kind, name: app.name) {
                 throw VaultError("rotation.pending", "a rotation of '\(app.name)' is pending, so the app was not replaced",
                                  hint: "finish it with `vault rotate-secret \(app.name) --resume`, or drop it with `vault rotate-secret \(app.name) --abandon`",
                                  exit: .tempFailure)

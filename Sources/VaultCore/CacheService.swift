@@ -13,38 +13,53 @@ public struct CacheService: Sendable {
         self.unlock = unlock
     }
 
-    func store() throws -> (TokenCacheStore, UnlockedVault) {
+    /// The per-app caches of an unlocked vault, a version-1 cache first moved into them.
+    func caches() throws -> (TokenCaches, UnlockedVault) {
         let unlocked = try vault.open(unlock)
-        return (TokenCacheStore(vault: unlocked, directory: vault.directory), unlocked)
+        let caches = TokenCaches(vault: unlocked, directory: vault.directory)
+        try TokenCacheMigration.migrate(caches, apps: { try unlocked.contents.apps.map(\.metadata) }, now: Int64(Date().timeIntervalSince1970))
+        return (caches, unlocked)
     }
 
-    /// The cache and any warning about a cache that had to be discarded.
+    /// Every app's cached tokens in one MSAL cache, and a warning naming caches that had to be treated as empty.
     public func load() throws -> (cache: MSALCache, apps: [AppMetadata], warning: String?) {
-        let (store, unlocked) = try store()
-        let apps = unlocked.contents.apps.map(\.metadata)
-        do {
-            guard let bytes = try store.load() else { return (MSALCache(), apps, nil) }
-            return (try MSALCache.parse(bytes), apps, nil)
-        } catch let e as VaultError {
-            return (MSALCache(), apps, "the token cache cannot be read (\(e.reason)); it is treated as empty")
+        let (caches, unlocked) = try caches()
+        let apps = try unlocked.contents.apps.map(\.metadata)
+        var all = MSALCache()
+        var unreadable: [String] = []
+        for app in apps {
+            let store = try caches.store(app: app.name)
+            do {
+                guard let bytes = try store.load() else { continue }
+                for t in try MSALCache.parse(bytes).accessTokens { all.put(t) }
+            } catch is VaultError {
+                unreadable.append(app.name)
+            }
         }
+        let warning = unreadable.isEmpty ? nil
+            : "the token cache of \(unreadable.prefix(5).joined(separator: ", "))\(unreadable.count > 5 ? " and \(unreadable.count - 5) more" : "") cannot be read; treated as empty"
+        return (all, apps, warning)
     }
 
-    /// Removes cached tokens of one app, or all. Returns how many went.
+    /// Removes cached tokens of one app, or of all. Returns how many went.
     public func clear(app: String?) throws -> Int {
-        let (store, unlocked) = try store()
+        let (caches, unlocked) = try caches()
+        func count(_ store: TokenCacheStore) -> Int {
+            ((try? store.load()).flatMap { $0 }.flatMap { try? MSALCache.parse($0) })?.accessTokens.count ?? 0
+        }
+        guard let app else {
+            let names = unlocked.contents.names(kind: "app")
+            return try caches.withAllLocked {
+                let removed = try names.reduce(0) { $0 + count(try caches.store(app: $1)) }
+                try caches.removeAll()
+                return removed
+            }
+        }
+        guard unlocked.contents.contains(kind: "app", name: app) else { throw VaultError.unknownApp(app) }
+        let store = try caches.store(app: app)
         return try store.withLock {
-            guard let app else {
-                let count = ((try? store.load()).flatMap { $0 }.flatMap { try? MSALCache.parse($0) })?.accessTokens.count ?? 0
-                try store.remove()
-                return count
-            }
-            guard let meta = unlocked.contents.app(named: app)?.metadata else {
-                throw VaultError.unknownApp(app)
-            }
-            var cache = (try? store.load()).flatMap { $0 }.flatMap { try? MSALCache.parse($0) } ?? MSALCache()
-            let removed = cache.remove(clientID: meta.clientID)
-            try store.save(try cache.sealedBytes())
+            let removed = count(store)
+            try store.remove()
             return removed
         }
     }
@@ -68,17 +83,25 @@ public struct CacheService: Sendable {
         do { incoming = try MSALCache.parse(raw) } catch {
             throw VaultError("cache.import", "\(path) is not an MSAL token cache (JSON object expected)", exit: .dataError)
         }
-        let (store, unlocked) = try store()
-        let known = Set(unlocked.contents.apps.map { $0.metadata.clientID.lowercased() })
+        let (caches, unlocked) = try caches()
+        let apps = try unlocked.contents.apps.map(\.metadata)
+        let byClient = Dictionary(grouping: apps) { $0.clientID.lowercased() }
         let now = Int64(Date().timeIntervalSince1970)
-        return try store.withLock {
-            var cache = (try? store.load()).flatMap { $0 }.flatMap { try? MSALCache.parse($0) } ?? MSALCache()
-            var imported = 0, skipped = 0
-            for t in incoming.accessTokens {
-                if known.contains(t.clientID.lowercased()) && t.expiresOn > now { cache.put(t); imported += 1 } else { skipped += 1 }
-            }
-            try store.save(try cache.sealedBytes())
-            return (imported, skipped)
+        var perApp: [String: [AccessToken]] = [:]
+        var imported = 0, skipped = 0
+        for t in incoming.accessTokens {
+            guard let owners = byClient[t.clientID.lowercased()], t.expiresOn > now else { skipped += 1; continue }
+            imported += 1
+            for owner in owners { perApp[owner.name, default: []].append(t) }
         }
+        for (name, tokens) in perApp.sorted(by: { $0.key < $1.key }) {
+            let store = try caches.store(app: name)
+            try store.withLock {
+                var cache = (try? store.load()).flatMap { $0 }.flatMap { try? MSALCache.parse($0) } ?? MSALCache()
+                for t in tokens { cache.put(t) }
+                try store.save(try cache.sealedBytes())
+            }
+        }
+        return (imported, skipped)
     }
 }

@@ -132,7 +132,7 @@ public struct CertificateRotation: Sendable {
         let unlocked = try vault.open(unlock)
         guard let (loaded, newKey) = try CertificateRotationJournal.load(unlocked.contents, app: app) else { return nil }
         var journal = loaded
-        guard let stored = unlocked.contents.app(named: app) else {
+        guard let stored = try unlocked.contents.app(named: app) else {
             throw VaultError("rotation.stale", "a certificate rotation journal of '\(app)' is left, but no such app is stored",
                              hint: "drop it with `vault rotate-cert \(app) --abandon`", exit: .dataError)
         }
@@ -218,7 +218,7 @@ public struct CertificateRotation: Sendable {
         if j.step == .proven {
             try vault.update(unlock) { v in
                 try check(j, in: v.contents)
-                guard var app = v.contents.app(named: j.app), j.mismatch(with: app.metadata) == nil else {
+                guard var app = try v.contents.app(named: j.app), j.mismatch(with: app.metadata) == nil else {
                     throw VaultError("rotation.stale", "the certificate rotation of '\(j.app)' was not committed: the stored app changed", exit: .dataError)
                 }
                 AddApp.describe(CertificateChoice(credential: next, algorithm: app.metadata.assertionAlgorithm == "RS256" ? .rs256 : .ps256,
@@ -244,7 +244,7 @@ public struct CertificateRotation: Sendable {
             }
             try vault.update(unlock) { v in
                 try check(j, in: v.contents)
-                guard var app = v.contents.app(named: j.app), app.certificateKey != nil else { return }
+                guard var app = try v.contents.app(named: j.app), app.certificateKey != nil else { return }
                 if j.oldPasswordKeyID != nil {
                     app.secret = nil
                     app.previous = nil

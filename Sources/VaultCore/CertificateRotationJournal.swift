@@ -58,7 +58,7 @@ public struct CertificateRotationJournal: Codable, Sendable, Equatable {
     }
 
     static func load(_ contents: VaultContents, app: String) throws -> (journal: CertificateRotationJournal, newKey: SecretBytes?)? {
-        guard let r = contents.record(kind: kind, name: app) else { return nil }
+        guard let r = try contents.record(kind: kind, name: app) else { return nil }
         guard let j = try? VaultContents.decoder.decode(CertificateRotationJournal.self, from: Data(r.metadata)) else {
             throw VaultError("rotation.stale", "the certificate rotation journal of '\(app)' cannot be read",
                              hint: "drop it with `vault rotate-cert \(app) --abandon`", exit: .dataError)

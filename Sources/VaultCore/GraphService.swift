@@ -47,7 +47,7 @@ public struct GraphService: Sendable {
     public init(tokenService: TokenService, app: String, onRetry: (@Sendable (Int, Double, Int) -> Void)? = nil,
                 retry: GraphRetryPolicy = GraphRetryPolicy()) throws {
         session = try tokenService.session(app: app)
-        tokens = ProviderTokenSource(provider: tokenService.provider(session), identity: session.identity, scope: try session.defaultScope())
+        tokens = ProviderTokenSource(provider: try tokenService.provider(session), identity: session.identity, scope: try session.defaultScope())
         client = GraphClient(root: session.graphRoot, transport: tokenService.transport, tokens: tokens, retry: retry,
                              userAgent: Self.userAgent, onRetry: onRetry)
     }

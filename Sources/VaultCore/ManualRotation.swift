@@ -32,8 +32,8 @@ extension RotationService {
             }
         }
         try vault.update(unlock) { v in
-            guard let stored = v.contents.app(named: app) else { throw VaultError.unknownApp(app) }
-            if RotationJournal.load(v.contents, app: app) != nil {
+            guard let stored = try v.contents.app(named: app) else { throw VaultError.unknownApp(app) }
+            if try RotationJournal.load(v.contents, app: app) != nil {
                 throw VaultError("rotation.pending", "a rotation of '\(app)' started meanwhile; nothing was stored", exit: .tempFailure)
             }
             var meta = stored.metadata

@@ -53,7 +53,7 @@ public struct SlotChanges: Sendable {
     }
 
     func withRotationLocks<R>(_ body: () throws -> R) throws -> R {
-        let names = try vault.open(unlock).contents.apps.map(\.metadata.name)
+        let names = try vault.open(unlock).contents.names(kind: "app")
         var held: [RotationLock] = []
         defer { held.forEach { $0.release() } }
         for name in names {
@@ -70,10 +70,10 @@ public struct SlotChanges: Sendable {
     /// again under the new key; one that names none stays unmatched (a fresh random value), so a journal refused
     /// before the rekey is refused after it.
     public static let rebindJournals: RebindContents = { contents, old, new in
-        for i in contents.records.indices where contents.records[i].kind == RotationJournal.kind {
-            let record = contents.records[i]
-            guard var journal = try? VaultContents.decoder.decode(RotationJournal.self, from: Data(record.metadata)) else { continue }
-            let app = contents.app(named: record.name)
+        for name in contents.names(kind: RotationJournal.kind) {
+            guard var record = try contents.record(kind: RotationJournal.kind, name: name),
+                  var journal = try? VaultContents.decoder.decode(RotationJournal.self, from: Data(record.metadata)) else { continue }
+            let app = try contents.app(named: record.name)
             let candidates = [app?.secret, app?.previous, record.secrets["new"]].compactMap { $0 }
             func rebound(_ fingerprint: String?) throws -> String? {
                 guard let fingerprint else { return nil }
@@ -84,7 +84,8 @@ public struct SlotChanges: Sendable {
             }
             journal.oldFingerprint = try rebound(journal.oldFingerprint)
             journal.newFingerprint = try rebound(journal.newFingerprint)
-            contents.records[i].metadata = Array(try VaultContents.encoder.encode(journal))
+            record.metadata = Array(try VaultContents.encoder.encode(journal))
+            contents.put(record)
         }
     }
 }

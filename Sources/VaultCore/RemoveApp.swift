@@ -18,7 +18,7 @@ public struct RemoveApp: Sendable {
         }
         defer { held.release() }
         return try vault.update(unlock) { v in
-            let journal = RotationJournal.load(v.contents, app: name)?.journal
+            let journal = try RotationJournal.load(v.contents, app: name)?.journal
             let certJournal = (try? CertificateRotationJournal.load(v.contents, app: name)) ?? nil
             guard v.contents.remove(kind: "app", name: name) else { throw VaultError.unknownApp(name) }
             v.contents.remove(kind: RotationJournal.kind, name: name)

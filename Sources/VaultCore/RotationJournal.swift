@@ -61,8 +61,8 @@ public struct RotationJournal: Codable, Sendable, Equatable {
                      secrets: newSecret.map { ["new": $0] } ?? [:])
     }
 
-    static func load(_ contents: VaultContents, app: String) -> (journal: RotationJournal, newSecret: SecretBytes?)? {
-        guard let r = contents.record(kind: kind, name: app) else { return nil }
+    static func load(_ contents: VaultContents, app: String) throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
+        guard let r = try contents.record(kind: kind, name: app) else { return nil }
         guard let j = try? VaultContents.decoder.decode(RotationJournal.self, from: Data(r.metadata)) else {
             // An unreadable journal still blocks: it is reported, never silently dropped.
             return (RotationJournal(id: "unreadable", app: app, step: .adding, started: .distantPast, displayName: "",

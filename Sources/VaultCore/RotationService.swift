@@ -171,7 +171,7 @@ public struct RotationService: Sendable {
         let held = try lock(app)
         defer { held.release() }
         return try vault.update(unlock) { v in
-            guard let (j, _) = RotationJournal.load(v.contents, app: app) else { return nil }
+            guard let (j, _) = try RotationJournal.load(v.contents, app: app) else { return nil }
             v.contents.remove(kind: RotationJournal.kind, name: app)
             return j
         }
@@ -179,14 +179,14 @@ public struct RotationService: Sendable {
 
     public func pending(app: String) -> (RotationJournal, SecretBytes?)? {
         guard let v = try? vault.open(unlock) else { return nil }
-        return RotationJournal.load(v.contents, app: app)
+        return try? RotationJournal.load(v.contents, app: app)
     }
 
     /// With the lock held: the journal, checked against the stored app, finished or rolled back.
     func settle(app: String, patience: Patience) throws -> RotationReport? {
         let unlocked = try vault.open(unlock)
-        guard let (journal, secret) = RotationJournal.load(unlocked.contents, app: app) else { return nil }
-        guard let stored = unlocked.contents.app(named: app) else {
+        guard let (journal, secret) = try RotationJournal.load(unlocked.contents, app: app) else { return nil }
+        guard let stored = try unlocked.contents.app(named: app) else {
             throw VaultError("rotation.stale", "a rotation journal of '\(app)' is left, but no such app is stored",
                              hint: "drop it with `vault rotate-secret \(app) --abandon`", exit: .dataError)
         }
@@ -237,7 +237,7 @@ public struct RotationService: Sendable {
             // entry of the same app registration holding the same old secret (the app in another tenant) follows.
             let siblings: [String] = try vault.update(unlock) { v in
                 try checkJournal(j, in: v.contents)
-                guard let app = v.contents.app(named: j.app) else {
+                guard let app = try v.contents.app(named: j.app) else {
                     throw VaultError("app.unknown", "app '\(j.app)' disappeared from the vault during its rotation", exit: .dataError)
                 }
                 if let why = try j.mismatch(with: app.metadata, current: app.secret, master: v.master) {
@@ -256,7 +256,7 @@ public struct RotationService: Sendable {
                 meta.previousKeyID = j.oldKeyID
                 try v.contents.putApp(meta, secret: newSecret, previous: app.secret)
                 var names: [String] = []
-                for other in v.contents.apps where other.metadata.name != j.app && other.metadata.clientID.lowercased() == clientID.lowercased() {
+                for other in try v.contents.apps where other.metadata.name != j.app && other.metadata.clientID.lowercased() == clientID.lowercased() {
                     guard let otherSecret = other.secret,
                           try KeyDerivation.fingerprint(of: otherSecret, master: v.master) == j.oldFingerprint else { continue }
                     try v.contents.putApp(updated(other.metadata), secret: newSecret)
@@ -287,7 +287,7 @@ public struct RotationService: Sendable {
         // 7. Clear the journal and the `previous` secret.
         try vault.update(unlock) { v in
             try checkJournal(j, in: v.contents)
-            if var app = v.contents.app(named: j.app) {
+            if var app = try v.contents.app(named: j.app) {
                 if !j.keepOld { app.metadata.previousKeyID = nil }
                 if !j.keepOld { app.previous = nil }
                 try v.contents.putApp(app)
@@ -371,7 +371,7 @@ public struct RotationService: Sendable {
 
     func createJournal(_ j: RotationJournal) throws {
         try vault.update(unlock) { v in
-            if RotationJournal.load(v.contents, app: j.app) != nil {
+            if try RotationJournal.load(v.contents, app: j.app) != nil {
                 throw VaultError("rotation.pending", "a rotation of '\(j.app)' is pending", hint: "vault rotate-secret \(j.app) --resume", exit: .tempFailure)
             }
             v.contents.put(try j.record(newSecret: nil))
@@ -379,7 +379,7 @@ public struct RotationService: Sendable {
     }
 
     func checkJournal(_ j: RotationJournal, in contents: VaultContents) throws {
-        guard RotationJournal.load(contents, app: j.app)?.journal.id == j.id else {
+        guard try RotationJournal.load(contents, app: j.app)?.journal.id == j.id else {
             throw VaultError("rotation.superseded", "the rotation journal of '\(j.app)' was changed by another process; this process stopped",
                              hint: "`vault status \(j.app)` shows where the rotation stands", exit: .tempFailure)
         }

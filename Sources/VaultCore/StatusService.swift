@@ -40,7 +40,7 @@ public struct StatusService: Sendable {
 
     public func status(apps names: [String]?, warnDays: Int, now: Date = Date()) throws -> [SecretStatus] {
         let unlocked = try tokens.vault.open(tokens.unlock)
-        let all = unlocked.contents.apps.map(\.metadata).sorted { $0.name < $1.name }
+        let all = try unlocked.contents.apps.map(\.metadata).sorted { $0.name < $1.name }
         let chosen = try names.map { wanted in
             try wanted.map { n in
                 guard let m = all.first(where: { $0.name == n }) else {
@@ -52,12 +52,12 @@ public struct StatusService: Sendable {
         return try chosen.flatMap { meta -> [SecretStatus] in
             var rows: [SecretStatus] = []
             if meta.certificate != nil { rows.append(certificateStatus(meta, unlocked: unlocked, warnDays: warnDays, now: now)) }
-            let stored = unlocked.contents.app(named: meta.name)
+            let stored = try unlocked.contents.app(named: meta.name)
             guard stored?.secret != nil else { return rows }
             var s = SecretStatus(app: meta.name, hint: meta.secretHint, keyID: meta.secretKeyID, expires: meta.secretExpires,
                                  expirySource: meta.secretExpires == nil ? "unknown" : "vault", daysLeft: nil, rotated: meta.rotated,
                                  pending: nil, level: .healthy, notes: [])
-            if let (j, _) = RotationJournal.load(unlocked.contents, app: meta.name) {
+            if let (j, _) = try RotationJournal.load(unlocked.contents, app: meta.name) {
                 s.pending = "\(j.step.rawValue) since \(j.started.formatted(.iso8601))"
             } else {
                 do {

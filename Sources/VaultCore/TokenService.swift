@@ -46,10 +46,10 @@ public struct TokenService: Sendable {
 
     public func session(app name: String) throws -> AppSession {
         let unlocked = try vault.open(unlock)
-        guard let app = unlocked.contents.app(named: name) else {
+        guard let app = try unlocked.contents.app(named: name) else {
             throw VaultError.unknownApp(name)
         }
-        if refusePendingRotation, unlocked.contents.record(kind: RotationJournal.kind, name: name) != nil {
+        if refusePendingRotation, try unlocked.contents.record(kind: RotationJournal.kind, name: name) != nil {
             throw VaultError("rotation.pending", "a rotation of '\(name)' is pending", hint: "vault rotate-secret \(name) --resume", exit: .tempFailure)
         }
         let endpoints = try AppEndpoints.stored(cloud: app.metadata.cloud, authority: app.metadata.authority, graph: app.metadata.graphRoot)
@@ -75,12 +75,16 @@ public struct TokenService: Sendable {
         return .secret(app.secret!)
     }
 
-    public func cacheStore(_ session: AppSession) -> TokenCacheStore {
-        TokenCacheStore(vault: session.vault, directory: vault.directory)
+    /// The app's own token cache; a version-1 cache of every app is first moved into the per-app caches.
+    public func cacheStore(_ session: AppSession) throws -> TokenCacheStore {
+        let caches = TokenCaches(vault: session.vault, directory: vault.directory)
+        try TokenCacheMigration.migrate(caches, apps: { try session.vault.contents.apps.map(\.metadata) },
+                                        now: Int64(now().timeIntervalSince1970))
+        return try caches.store(app: session.identity.name)
     }
 
-    public func provider(_ session: AppSession) -> TokenProvider {
-        TokenProvider(storage: cacheStore(session), fetcher: StoredAppFetcher(service: self), now: now)
+    public func provider(_ session: AppSession) throws -> TokenProvider {
+        TokenProvider(storage: try cacheStore(session), fetcher: StoredAppFetcher(service: self), now: now)
     }
 
     func clientCredentials() -> ClientCredentials { ClientCredentials(transport: transport, retry: retry, now: now) }
@@ -129,7 +133,7 @@ struct StoredAppFetcher: TokenFetcher {
     /// Best effort: a vault that cannot be written now records the realm on a later fetch.
     func recordRealm(_ realm: String, app: AppIdentity) {
         _ = try? service.vault.update(service.unlock) { v in
-            guard let stored = v.contents.app(named: app.name), stored.metadata.tenantID == nil,
+            guard let stored = try v.contents.app(named: app.name), stored.metadata.tenantID == nil,
                   stored.metadata.clientID == app.clientID, stored.metadata.tenant == app.tenant else {
                 throw VaultError("realm.skip", "nothing to record")
             }

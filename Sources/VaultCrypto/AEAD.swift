@@ -51,4 +51,39 @@ public enum AEAD {
         }
         return rc == 0 ? out : nil
     }
+
+    /// Seals bytes lent from secret memory (a slice of a larger buffer), so many records can share one scratch buffer.
+    public static func seal(_ plaintext: UnsafeRawBufferPointer, ad: [UInt8], nonce: [UInt8], key: SecretBytes) throws -> [UInt8] {
+        try Sodium.ready()
+        guard key.count == keyBytes, nonce.count == nonceBytes else {
+            throw VaultError("crypto.aead", "internal error: wrong AEAD key or nonce size")
+        }
+        var out = [UInt8](repeating: 0, count: plaintext.count + tagBytes)
+        var outLen: UInt64 = 0
+        let rc = key.withUnsafeBytes { k in
+            crypto_aead_xchacha20poly1305_ietf_encrypt(&out, &outLen, plaintext.bindMemory(to: UInt8.self).baseAddress,
+                                                       UInt64(plaintext.count), ad, UInt64(ad.count), nil, nonce, k.u8)
+        }
+        guard rc == 0 else { throw VaultError("crypto.aead", "encryption failed") }
+        return out
+    }
+
+    /// Opens ciphertext ‖ tag into `output` (exactly `sealed.count - tagBytes` bytes of secret memory, e.g. a range of
+    /// one buffer shared by many records). Returns false when authentication fails; `output` is then zeroed.
+    public static func open(_ sealed: UnsafeRawBufferPointer, ad: [UInt8], nonce: UnsafeRawBufferPointer, key: SecretBytes,
+                            into output: UnsafeMutableRawBufferPointer) throws -> Bool {
+        try Sodium.ready()
+        guard key.count == keyBytes, nonce.count == nonceBytes, sealed.count >= tagBytes,
+              output.count == sealed.count - tagBytes else {
+            throw VaultError("crypto.aead", "internal error: wrong AEAD key, nonce or buffer size")
+        }
+        var outLen: UInt64 = 0
+        let rc = key.withUnsafeBytes { k in
+            crypto_aead_xchacha20poly1305_ietf_decrypt(output.bindMemory(to: UInt8.self).baseAddress, &outLen, nil,
+                                                       sealed.bindMemory(to: UInt8.self).baseAddress!, UInt64(sealed.count),
+                                                       ad, UInt64(ad.count), nonce.bindMemory(to: UInt8.self).baseAddress!, k.u8)
+        }
+        if rc != 0, output.count > 0 { sodium_memzero(output.baseAddress, output.count) }
+        return rc == 0
+    }
 }

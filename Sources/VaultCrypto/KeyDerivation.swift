@@ -11,6 +11,10 @@ public enum KeyDerivation {
         case tokenCache = 2
         /// Keys the fingerprints that bind a rotation journal to the secret it replaces.
         case fingerprint = 3
+        /// Seals each record of a version-2 `vault.db` (docs/FORMAT.md §4.2).
+        case records = 4
+        /// Keys the hash that names an app's token-cache file (docs/FORMAT.md §5).
+        case tokenFileName = 5
     }
 
     public static func subkey(of master: SecretBytes, for purpose: Purpose) throws -> SecretBytes {
@@ -56,6 +60,17 @@ public enum KeyDerivation {
         guard rc == 0 else { throw VaultError("crypto.hash", "hashing failed") }
         let digits = Array("0123456789abcdef")
         return String(out.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
+    }
+
+    /// Keyed BLAKE2b of public bytes, `length` bytes long (the key is secret, the message and digest are not).
+    public static func keyedHash(_ message: [UInt8], key: SecretBytes, length: Int) throws -> [UInt8] {
+        try Sodium.ready()
+        var out = [UInt8](repeating: 0, count: length)
+        let rc = key.withUnsafeBytes { k in
+            crypto_generichash(&out, length, message, UInt64(message.count), k.bindMemory(to: UInt8.self).baseAddress, k.count)
+        }
+        guard rc == 0 else { throw VaultError("crypto.hash", "hashing failed") }
+        return out
     }
 
     /// Unkeyed BLAKE2b of public bytes, `length` bytes long.

@@ -4,6 +4,7 @@ import VaultCrypto
 struct ByteWriter {
     var bytes: [UInt8] = []
     mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func raw(_ v: [UInt8]) { bytes.append(contentsOf: v) }
@@ -43,6 +44,7 @@ struct SecretReader {
         return UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + n])
     }
     mutating func u8() throws -> UInt8 { try take(1)[0] }
+    mutating func u16() throws -> UInt16 { try take(2).reversed().reduce(UInt16(0)) { $0 << 8 | UInt16($1) } }
     mutating func u32() throws -> UInt32 { try take(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
     var atEnd: Bool { offset == buffer.count }
 }

@@ -41,7 +41,21 @@ public enum FileSystem {
         }
         defer { close(fd) }
         var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        var st = stat()
+        if fstat(fd, &st) == 0, st.st_size > 0, Int(st.st_size) <= limit {
+            // One read of the size fstat reports (then the loop below picks up anything appended meanwhile).
+            let size = Int(st.st_size)
+            out = [UInt8](unsafeUninitializedCapacity: size) { buf, count in
+                count = 0
+                while count < size {
+                    let n = Glibc.read(fd, buf.baseAddress! + count, size - count)
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }
+                    count += n
+                }
+            }
+        }
+        var chunk = [UInt8](repeating: 0, count: out.isEmpty ? 65536 : 4096)
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
@@ -175,9 +189,18 @@ public enum FileSystem {
     static let tempMarker = ".tmp-"
 
     /// Temp file in the same directory (created 0600 with O_EXCL), fsync, rename over `name`, fsync the directory.
-    public static func writeAtomically(directory: String, name: String, bytes: [UInt8], mode: mode_t = 0o600) throws {
-        let suffix = SystemRandom().bytes(6).map { String($0, radix: 16) }.joined()
-        let temp = "\(directory)/.\(name)\(tempMarker)\(getpid())-\(suffix)"
+    /// With `lockedTemporary`, the temp file is `.NAME.tmp` and any left by a writer that died is removed first: for a
+    /// file only the holder of its lock writes, so cleaning up never needs to list the directory.
+    public static func writeAtomically(directory: String, name: String, bytes: [UInt8], mode: mode_t = 0o600,
+                                       lockedTemporary: Bool = false) throws {
+        let temp: String
+        if lockedTemporary {
+            temp = "\(directory)/.\(name).tmp"
+            try remove(temp)
+        } else {
+            let suffix = SystemRandom().bytes(6).map { String($0, radix: 16) }.joined()
+            temp = "\(directory)/.\(name)\(tempMarker)\(getpid())-\(suffix)"
+        }
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw VaultError("io.write", "cannot create \(temp): \(errorText())", exit: .ioError) }
         var ok = false

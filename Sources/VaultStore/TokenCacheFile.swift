@@ -1,27 +1,54 @@
 import VaultCrypto
 
-/// The encrypted token cache `tokens.db` (docs/FORMAT.md §5), sealed under the token-cache subkey so that the often
-/// written cache never rewrites `vault.db`.
+/// The encrypted token caches (docs/FORMAT.md §5), sealed under the token-cache subkey so that the often written
+/// caches never rewrite `vault.db`. Version 2 keeps one file per app, `tokens/ID`, where ID names the app only to the
+/// holder of the master key; version 1 (read, then migrated) kept every app's tokens in one `tokens.db`.
 public enum TokenCacheFile {
-    public static let magic: [UInt8] = Array("VCACHE1\n".utf8)
+    public static let magicV1: [UInt8] = Array("VCACHE1\n".utf8)
+    public static let magic: [UInt8] = Array("VCACHE2\n".utf8)
     static let maxBody = 32 << 20
 
-    public static func seal(_ plaintext: SecretBytes, vaultID: [UInt8], master: SecretBytes,
+    /// The 16 bytes that name `app`'s cache file: BLAKE2b-128 of the name under the token-file-name subkey.
+    public static func fileID(app: String, master: SecretBytes) throws -> [UInt8] {
+        try KeyDerivation.keyedHash(Array(app.utf8), key: try KeyDerivation.subkey(of: master, for: .tokenFileName), length: 16)
+    }
+
+    /// A version-2 file: magic ‖ vault id ‖ nonce ‖ length ‖ ciphertext, the AD binding magic, vault id and file id.
+    public static func seal(_ plaintext: SecretBytes, vaultID: [UInt8], fileID: [UInt8], master: SecretBytes,
                             random: any RandomSource = SystemRandom()) throws -> [UInt8] {
+        try seal(plaintext, header: magic + vaultID, ad: magic + vaultID + fileID, master: master, random: random)
+    }
+
+    /// A version-1 `tokens.db` (every app's tokens), for the migration tests.
+    public static func sealVersion1(_ plaintext: SecretBytes, vaultID: [UInt8], master: SecretBytes,
+                                    random: any RandomSource = SystemRandom()) throws -> [UInt8] {
+        try seal(plaintext, header: magicV1 + vaultID, ad: magicV1 + vaultID, master: master, random: random)
+    }
+
+    static func seal(_ plaintext: SecretBytes, header: [UInt8], ad: [UInt8], master: SecretBytes, random: any RandomSource) throws -> [UInt8] {
         let key = try KeyDerivation.subkey(of: master, for: .tokenCache)
-        let ad = magic + vaultID
         let nonce = random.bytes(AEAD.nonceBytes)
         let sealed = try AEAD.seal(plaintext, ad: ad, nonce: nonce, key: key)
         var w = ByteWriter()
-        w.raw(ad)
+        w.raw(header)
         w.raw(nonce)
         w.u32(UInt32(sealed.count))
         w.raw(sealed)
         return w.bytes
     }
 
-    /// Opens a cache file; throws a `FormatError` when it is damaged, of another vault, or not a cache.
-    public static func open(_ bytes: [UInt8], vaultID: [UInt8], master: SecretBytes) throws -> SecretBytes {
+    /// Opens a version-2 cache file of `fileID`; throws a `FormatError` when it is damaged, of another vault or app,
+    /// or not a cache.
+    public static func open(_ bytes: [UInt8], vaultID: [UInt8], fileID: [UInt8], master: SecretBytes) throws -> SecretBytes {
+        try open(bytes, magic: magic, ad: magic + vaultID + fileID, vaultID: vaultID, master: master)
+    }
+
+    /// Opens a version-1 `tokens.db`.
+    public static func openVersion1(_ bytes: [UInt8], vaultID: [UInt8], master: SecretBytes) throws -> SecretBytes {
+        try open(bytes, magic: magicV1, ad: magicV1 + vaultID, vaultID: vaultID, master: master)
+    }
+
+    static func open(_ bytes: [UInt8], magic: [UInt8], ad: [UInt8], vaultID: [UInt8], master: SecretBytes) throws -> SecretBytes {
         if bytes.isEmpty { throw FormatError.empty }
         try VaultFile.checkMagic(bytes, expected: magic)
         var r = ByteReader(bytes)
@@ -34,49 +61,103 @@ public enum TokenCacheFile {
         let sealed = try r.take(length)
         guard r.remaining == 0 else { throw FormatError.trailingBytes }
         let key = try KeyDerivation.subkey(of: master, for: .tokenCache)
-        guard let plain = try AEAD.open(sealed, ad: magic + vaultID, nonce: nonce, key: key) else { throw FormatError.damagedBody }
+        guard let plain = try AEAD.open(sealed, ad: ad, nonce: nonce, key: key) else { throw FormatError.damagedBody }
         return plain
     }
 }
 
-/// The token cache on disk for one unlocked vault: load, save (atomic), and the `tokens.lock` used for single flight.
+/// One app's token cache on disk for an unlocked vault: load, save (atomic, touching only this app's file), and the
+/// app's byte of `tokens.lock` used for single flight. Fetches of different apps never wait for each other.
 public struct TokenCacheStore: Sendable {
     public let directory: VaultDirectory
+    public let app: String
     let vaultID: [UInt8]
     let master: SecretBytes
     /// The key-slot header of the `vault.db` this master key came from.
     let header: [UInt8]
+    let fileID: [UInt8]
 
-    public init(vault: UnlockedVault, directory: VaultDirectory) {
+    public init(vault: UnlockedVault, directory: VaultDirectory, app: String) throws {
         self.directory = directory
+        self.app = app
         vaultID = vault.file.vaultID
         master = vault.master
         header = vault.file.headerBytes()
+        fileID = try TokenCacheFile.fileID(app: app, master: vault.master)
     }
+
+    public var fileName: String { fileID.map { String($0, radix: 16).leftPad(2) }.joined() }
+    public var path: String { directory.tokensPath + "/" + fileName }
 
     /// The plaintext cache, nil when there is none. A damaged cache throws (`format.*`); callers discard it.
     public func load() throws -> SecretBytes? {
-        guard let bytes = try FileSystem.read(directory.cachePath) else { return nil }
-        do { return try TokenCacheFile.open(bytes, vaultID: vaultID, master: master) } catch let e as FormatError { throw e.vaultError }
+        guard let bytes = try FileSystem.read(path) else { return nil }
+        do { return try TokenCacheFile.open(bytes, vaultID: vaultID, fileID: fileID, master: master) } catch let e as FormatError { throw e.vaultError }
     }
 
     /// Seals and writes the cache, but only while `vault.db` still has the key slots this master key came from: after
-    /// a rekey (which deletes `tokens.db` under the same lock) a process that opened the vault before it never writes
-    /// a cache under the old master key. Call with `withLock` held.
+    /// a rekey (which deletes every cache under the whole token lock) a process that opened the vault before it never
+    /// writes a cache under the old master key. Call with `withLock` held.
     public func save(_ plaintext: SecretBytes) throws {
         guard let current = try FileSystem.readPrefix(directory.secretsPath, count: header.count), current == header else {
-            throw VaultError("cache.stale_key", "the vault's keys changed while this command ran (a rekey or key change), so its token was not cached", exit: .tempFailure)
+            throw VaultError("cache.stale_key", "the vault's keys or format changed while this command ran (a rekey, a key change or an upgrade of the file), so its token was not cached", exit: .tempFailure)
         }
         guard plaintext.count <= TokenCacheFile.maxBody - AEAD.tagBytes else {
-            throw VaultError("cache.full", "the token cache would exceed \(TokenCacheFile.maxBody >> 20) MiB", hint: "`vault cache clear`", exit: .dataError)
+            throw VaultError("cache.full", "the token cache of '\(app)' would exceed \(TokenCacheFile.maxBody >> 20) MiB", hint: "`vault cache clear \(app)`", exit: .dataError)
         }
-        try directory.writeAtomically(VaultDirectory.cacheFileName, try TokenCacheFile.seal(plaintext, vaultID: vaultID, master: master))
+        try directory.createTokensDirectory()
+        try FileSystem.writeAtomically(directory: directory.tokensPath, name: fileName,
+                                       bytes: try TokenCacheFile.seal(plaintext, vaultID: vaultID, fileID: fileID, master: master),
+                                       lockedTemporary: true)
     }
 
-    public func remove() throws { try FileSystem.remove(directory.cachePath) }
+    /// Deletes this app's cache file (call with `withLock` held).
+    public func remove() throws {
+        try FileSystem.remove(path)
+        try FileSystem.syncDirectory(directory.tokensPath)
+    }
 
-    /// Holds `tokens.lock` exclusively: one process at a time fetches or writes tokens.
+    /// Holds this app's token lock: one process at a time fetches or writes its tokens.
     public func withLock<R>(_ body: () throws -> R) throws -> R {
-        try directory.withExclusiveLock(VaultDirectory.cacheLockFileName, body)
+        let lock = try RangeLock.tokens(directory, app: app)
+        defer { lock.release() }
+        return try body()
+    }
+}
+
+/// Every app's cache at once: the whole token lock, deleting every cache file, and the version-1 `tokens.db`.
+public struct TokenCaches: Sendable {
+    public let directory: VaultDirectory
+    let vault: UnlockedVault
+
+    public init(vault: UnlockedVault, directory: VaultDirectory) {
+        self.vault = vault
+        self.directory = directory
+    }
+
+    public func store(app: String) throws -> TokenCacheStore { try TokenCacheStore(vault: vault, directory: directory, app: app) }
+
+    /// Holds every app's token lock.
+    public func withAllLocked<R>(_ body: () throws -> R) throws -> R {
+        let lock = try RangeLock.allTokens(directory)
+        defer { lock.release() }
+        return try body()
+    }
+
+    /// Deletes every cache file, version 1 and 2, and syncs the directories (call with `withAllLocked` held).
+    public func removeAll() throws { try directory.removeTokenCaches() }
+
+    /// Whether a version-1 `tokens.db` is still there.
+    public var hasVersion1: Bool { FileSystem.exists(directory.cachePath) }
+
+    /// The plaintext of the version-1 `tokens.db`, nil when there is none; throws when it cannot be opened.
+    public func loadVersion1() throws -> SecretBytes? {
+        guard let bytes = try FileSystem.read(directory.cachePath) else { return nil }
+        do { return try TokenCacheFile.openVersion1(bytes, vaultID: vault.file.vaultID, master: vault.master) } catch let e as FormatError { throw e.vaultError }
+    }
+
+    public func removeVersion1() throws {
+        try FileSystem.remove(directory.cachePath)
+        try FileSystem.syncDirectory(directory.path)
     }
 }

@@ -115,8 +115,9 @@ public struct Vault: Sendable {
     ///   and the outcome names the slots that prevented a rekey.
     func changeSlots(unlockingWith credential: Credential, available: [Credential], rekey: RekeyPolicy, rebind: RebindContents,
                      edit: (inout [SlotPlan], Int) throws -> Void) throws -> RekeyOutcome {
-        try directory.withExclusiveLock(VaultDirectory.cacheLockFileName) {
-            try directory.withExclusiveLock {
+        let tokens = try RangeLock.allTokens(directory)
+        defer { tokens.release() }
+        return try directory.withExclusiveLock {
                 var vault = try VaultCodec.unlockAndOpen(try directory.readSecrets(), with: credential)
                 var plans = try SlotPlan.match(vault, available: [credential] + available)
                 try edit(&plans, vault.openedSlot)
@@ -142,8 +143,7 @@ public struct Vault: Sendable {
                     var file = vault.file
                     file.slots = slots
                     let bytes = try VaultCodec.seal(contents, into: file, master: master, random: random).encode()
-                    try FileSystem.remove(directory.cachePath)
-                    try FileSystem.syncDirectory(directory.path)
+                    try directory.removeTokenCaches()
                     try directory.writeAtomically(VaultDirectory.secretsFileName, bytes)
                     return .rekeyed
                 }
@@ -159,7 +159,6 @@ public struct Vault: Sendable {
                 vault.file.slots = slots
                 try directory.writeAtomically(VaultDirectory.secretsFileName, try vault.sealed(random: random))
                 return .rewrapped(missing: missing)
-            }
         }
     }
 }

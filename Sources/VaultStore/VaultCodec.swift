@@ -4,7 +4,8 @@ import VaultCrypto
 public enum VaultCodec {
     /// A new vault: random master key and id, one slot per credential, the given contents sealed.
     public static func create(credentials: [Credential], contents: VaultContents = VaultContents(),
-                              kdf: KDFParameters = .default, random: any RandomSource = SystemRandom()) throws -> (bytes: [UInt8], master: SecretBytes) {
+                              kdf: KDFParameters = .default, random: any RandomSource = SystemRandom(),
+                              version: UInt8 = 2) throws -> (bytes: [UInt8], master: SecretBytes) {
         guard !credentials.isEmpty else { throw VaultError("internal", "a vault needs at least one key slot") }
         var masterBytes = random.bytes(32)
         let master = SecretBytes(consuming: &masterBytes)
@@ -13,12 +14,16 @@ public enum VaultCodec {
         for c in credentials {
             slots.append(try KeySlots.make(for: c, master: master, vaultID: vaultID, kdf: kdf, random: random))
         }
-        let file = try seal(contents, into: VaultFile(vaultID: vaultID, slots: slots, bodyNonce: [], sealedBody: []),
-                            master: master, random: random)
+        let empty = VaultFile(version: version, vaultID: vaultID, slots: slots, bodyNonce: [], sealedBody: [])
+        let file = version == 1 ? try sealVersion1(contents, into: empty, master: master, random: random)
+                                : try seal(contents, into: empty, master: master, random: random)
         return (file.encode(), master)
     }
 
-    /// Seals `contents` under the secrets subkey with a fresh nonce, the file's header as associated data.
+    /// Seals `contents` as a version-2 file with the file's header (a version-1 file is migrated here): a new
+    /// index under the secrets subkey with a fresh nonce and the header as associated data, and each record sealed
+    /// under the records subkey (§4.2). A record carried over unchanged from the file it was read from keeps its nonce
+    /// and bytes, after its authentication is checked: a write never carries a damaged record into a new file.
     public static func seal(_ contents: VaultContents, into file: VaultFile, master: SecretBytes,
                             random: any RandomSource = SystemRandom()) throws -> VaultFile {
         try contents.checkEncodable()
@@ -26,24 +31,111 @@ public enum VaultCodec {
             throw VaultError("slots.full", "a vault holds 1 to \(VaultFile.maxSlots) key slots, not \(file.slots.count)", exit: .usage)
         }
         var out = file
+        out.version = 2
+        let recordKey = try KeyDerivation.subkey(of: master, for: .records)
+        var sameKey: [ObjectIdentifier: Bool] = [:]
+        func carries(_ s: SealedRecord) -> Bool {
+            let id = ObjectIdentifier(s.source)
+            if let known = sameKey[id] { return known }
+            let same = s.source.vaultID == file.vaultID && s.source.master.constantTimeEquals(master)
+            sameKey[id] = same
+            return same
+        }
+        var scratchSize = 0
+        for e in contents.entries {
+            switch e.body {
+            case .sealed(let s): scratchSize = max(scratchSize, s.plaintextCount)
+            case .open(let r): scratchSize = max(scratchSize, RecordCodec.recordSize(r))
+            }
+        }
+        let scratch = SecretBytes(count: scratchSize)
+        var index = ByteWriter()
+        index.raw(RecordCodec.indexMagic)
+        index.u32(UInt32(contents.entries.count))
+        var area: [UInt8] = []
+        func tooLarge() -> VaultError {
+            VaultError("vault.full", "the vault's contents would exceed \(VaultFile.maxFile >> 20) MiB, the most a reader accepts; nothing was changed",
+                       hint: "remove apps you no longer use (`vault remove`)", exit: .dataError)
+        }
+        for e in contents.entries {
+            let ad = RecordCodec.recordAD(vaultID: file.vaultID, kind: e.kind, name: e.name)
+            let nonce: [UInt8]
+            let length: Int
+            var fresh: StoredRecord?
+            switch e.body {
+            case .sealed(let s) where carries(s):
+                let ok = try scratch.withUnsafeMutableBytes { buf in
+                    try s.open(kind: e.kind, name: e.name, into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<s.plaintextCount]))
+                }
+                guard ok else { throw FormatError.damagedRecords.vaultError }
+                nonce = s.nonceBytes
+                length = s.sealed.count
+                area.append(contentsOf: s.sealedBytes)
+            case .sealed(let s):
+                fresh = try s.open(kind: e.kind, name: e.name)
+                fallthrough
+            case .open:
+                if fresh == nil, case .open(let r) = e.body { fresh = r }
+                let record = fresh!
+                let size = RecordCodec.recordSize(record)
+                guard size + AEAD.tagBytes <= VaultFile.maxBody else { throw tooLarge() }
+                nonce = random.bytes(AEAD.nonceBytes)
+                let bytes = try scratch.withUnsafeMutableBytes { buf in
+                    let plain = UnsafeMutableRawBufferPointer(rebasing: buf[0..<size])
+                    RecordCodec.writeRecord(record, into: plain)
+                    return try AEAD.seal(UnsafeRawBufferPointer(plain), ad: ad, nonce: nonce, key: recordKey)
+                }
+                length = bytes.count
+                area.append(contentsOf: bytes)
+            }
+            index.u8(UInt8(e.kind.utf8.count)); index.bytes.append(contentsOf: e.kind.utf8)
+            index.u16(UInt16(e.name.utf8.count)); index.bytes.append(contentsOf: e.name.utf8)
+            index.raw(nonce)
+            index.u32(UInt32(length))
+            guard area.count <= VaultFile.maxFile else { throw tooLarge() }
+        }
+        guard index.bytes.count + AEAD.tagBytes <= VaultFile.maxBody else { throw tooLarge() }
         out.bodyNonce = random.bytes(AEAD.nonceBytes)
         let key = try KeyDerivation.subkey(of: master, for: .secrets)
-        let body = contents.encodeBody()
-        guard body.count + AEAD.tagBytes <= VaultFile.maxBody else {
-            throw VaultError("vault.full", "the vault's contents would exceed \(VaultFile.maxBody >> 20) MiB, the most a reader accepts; nothing was changed",
-                             hint: "remove apps you no longer use (`vault remove`)", exit: .dataError)
-        }
-        out.sealedBody = try AEAD.seal(body, ad: out.headerBytes(), nonce: out.bodyNonce, key: key)
+        out.sealedBody = try index.bytes.withUnsafeBytes { try AEAD.seal($0, ad: out.headerBytes(), nonce: out.bodyNonce, key: key) }
+        out.records = area[...]
+        guard out.records.count + out.sealedBody.count + 1024 <= VaultFile.maxFile else { throw tooLarge() }
         return out
     }
 
-    /// Opens the body with the master key; a failure here means the body or the header was changed.
-    public static func open(_ file: VaultFile, master: SecretBytes) throws -> VaultContents {
+    /// Seals `contents` as a version-1 file (one body, docs/FORMAT.md §4.1). vault no longer writes version 1; this is
+    /// kept for the test vectors and the migration tests, which need files as earlier versions wrote them.
+    public static func sealVersion1(_ contents: VaultContents, into file: VaultFile, master: SecretBytes,
+                                    random: any RandomSource = SystemRandom()) throws -> VaultFile {
+        let records = try contents.records
+        guard records.count <= RecordCodec.maxRecordsV1 else { throw VaultError("vault.full", "a version-1 vault holds at most \(RecordCodec.maxRecordsV1) records", exit: .dataError) }
+        var out = file
+        out.version = 1
+        out.records = []
+        out.bodyNonce = random.bytes(AEAD.nonceBytes)
         let key = try KeyDerivation.subkey(of: master, for: .secrets)
-        guard let body = try AEAD.open(file.sealedBody[...], ad: file.headerBytes(), nonce: file.bodyNonce, key: key) else {
+        out.sealedBody = try AEAD.seal(RecordCodec.encodeV1(records), ad: out.headerBytes(), nonce: out.bodyNonce, key: key)
+        return out
+    }
+
+    /// Opens the index (version 2) or the body (version 1) with the master key; a failure here means the sealed bytes
+    /// or the header were changed. Version-2 records stay sealed until they are read.
+    public static func open(_ file: VaultFile, master: SecretBytes, bytes: [UInt8]? = nil) throws -> VaultContents {
+        let key = try KeyDerivation.subkey(of: master, for: .secrets)
+        guard let plain = try AEAD.open(file.sealedBody[...], ad: file.headerBytes(), nonce: file.bodyNonce, key: key) else {
             throw FormatError.damagedBody.vaultError
         }
-        do { return try VaultContents.decodeBody(body) } catch let e as FormatError { throw e.vaultError }
+        do {
+            if file.version == 1 { return VaultContents(records: try RecordCodec.decodeV1(plain)) }
+            let index = try RecordCodec.decodeIndex(plain, recordArea: file.records.count)
+            let whole = bytes ?? file.encode()
+            let base = whole.count - file.records.count
+            let source = RecordSource(file: whole, recordBase: base, index: plain, key: try KeyDerivation.subkey(of: master, for: .records),
+                                      master: master, vaultID: file.vaultID)
+            return VaultContents(entries: index.map {
+                VaultContents.Entry(kind: $0.kind, name: $0.name, body: .sealed(SealedRecord(source: source, nonce: $0.nonce, sealed: $0.sealed)))
+            })
+        } catch let e as FormatError { throw e.vaultError }
     }
 
     /// Decode + unlock + open in one step, mapping format errors to `VaultError`s.
@@ -51,8 +143,35 @@ public enum VaultCodec {
         let file: VaultFile
         do { file = try VaultFile.decode(bytes) } catch let e as FormatError { throw e.vaultError }
         let (master, slot) = try KeySlots.unlock(file, with: credential)
-        let contents = try open(file, master: master)
+        let contents = try open(file, master: master, bytes: bytes)
         return UnlockedVault(file: file, master: master, contents: contents, openedSlot: slot)
+    }
+}
+
+/// Where a version-2 file's parts are (absolute byte ranges), for tests and the vector generator.
+public struct VaultLayout: Sendable {
+    /// The sealed index (after its nonce and length).
+    public var index: Range<Int>
+    /// Each record's sealed bytes, in index order, with its kind and name.
+    public var records: [Range<Int>]
+    public var names: [(kind: String, name: String)]
+    public var indexStart: Int { index.lowerBound }
+}
+
+extension VaultCodec {
+    public static func layout(of bytes: [UInt8], master: SecretBytes) throws -> VaultLayout {
+        let file: VaultFile
+        do { file = try VaultFile.decode(bytes) } catch let e as FormatError { throw e.vaultError }
+        let contents = try open(file, master: master, bytes: bytes)
+        let areaStart = bytes.count - file.records.count
+        var ranges: [Range<Int>] = []
+        var names: [(kind: String, name: String)] = []
+        for e in contents.entries {
+            guard case .sealed(let s) = e.body else { continue }
+            ranges.append((areaStart + s.sealed.lowerBound)..<(areaStart + s.sealed.upperBound))
+            names.append((e.kind, e.name))
+        }
+        return VaultLayout(index: (areaStart - file.sealedBody.count)..<areaStart, records: ranges, names: names)
     }
 }
 

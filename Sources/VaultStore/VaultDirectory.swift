@@ -11,6 +11,8 @@ public struct VaultDirectory: Sendable {
     public static let cacheFileName = "tokens.db"
     public static let lockFileName = "vault.lock"
     public static let cacheLockFileName = "tokens.lock"
+    /// The directory of the per-app token caches (format version 2).
+    public static let tokensDirectoryName = "tokens"
 
     public init(path: String) { self.path = path }
 
@@ -27,7 +29,33 @@ public struct VaultDirectory: Sendable {
     }
 
     public var secretsPath: String { path + "/" + Self.secretsFileName }
+    /// The version-1 token cache of every app (read once, then migrated into `tokens/`).
     public var cachePath: String { path + "/" + Self.cacheFileName }
+    public var tokensPath: String { path + "/" + Self.tokensDirectoryName }
+
+    /// Creates `tokens/` (0700) when it is missing.
+    public func createTokensDirectory() throws {
+        if mkdir(tokensPath, 0o700) != 0 && errno != EEXIST {
+            throw VaultError("io.mkdir", "cannot create \(tokensPath): \(FileSystem.errorText())", exit: .ioError)
+        }
+    }
+
+    /// Deletes every token cache (`tokens/*` and the version-1 `tokens.db`) and syncs both directories. Call holding
+    /// every app's token lock.
+    public func removeTokenCaches() throws {
+        try FileSystem.remove(cachePath)
+        if let dir = opendir(tokensPath) {
+            var names: [String] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(dir)
+            for name in names { try FileSystem.remove(tokensPath + "/" + name) }
+            try FileSystem.syncDirectory(tokensPath)
+        }
+        try FileSystem.syncDirectory(path)
+    }
 
     public var exists: Bool { FileSystem.exists(secretsPath) }
 
@@ -48,6 +76,10 @@ public struct VaultDirectory: Sendable {
         if dir.mode & 0o077 != 0 {
             throw VaultError("vault.permissions", "the vault directory \(path) is accessible to group or others (mode \(String(dir.mode & 0o777, radix: 8)))",
                              hint: "chmod 700 \(path)", exit: .noPermission)
+        }
+        if let st = FileSystem.status(tokensPath), st.mode & 0o077 != 0 || st.uid != geteuid() {
+            throw VaultError("vault.permissions", "\(tokensPath) is accessible to group or others, or belongs to another user (mode \(String(st.mode & 0o777, radix: 8)))",
+                             hint: "chmod 700 \(tokensPath)", exit: .noPermission)
         }
         for name in [Self.secretsFileName, Self.cacheFileName] {
             let file = path + "/" + name

@@ -33,21 +33,43 @@ extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }
 
-/// The parsed secrets file: header fields plus the sealed body (docs/FORMAT.md §2).
+/// The parsed secrets file: header fields plus the sealed contents (docs/FORMAT.md §2). Version 1 seals every record
+/// in one body; version 2 seals an index, and each record on its own after it (§4.2), so one record can be opened
+/// without the others. Readers take both; writers write version 2.
 public struct VaultFile: Equatable, Sendable {
-    public static let magic: [UInt8] = Array("VAULT/1\n".utf8)
+    public static let magicV1: [UInt8] = Array("VAULT/1\n".utf8)
+    public static let magicV2: [UInt8] = Array("VAULT/2\n".utf8)
+    /// The magic line this version writes.
+    public static let magic = magicV2
     public static let maxSlots = 8
+    /// The most a version-1 body, a version-2 index or one version-2 record may hold.
     public static let maxBody = 16 << 20
+    /// The most a whole `vault.db` may hold (what readers read into memory).
+    public static let maxFile = 64 << 20
 
+    /// 1 or 2.
+    public var version: UInt8 = 2
     public var vaultID: [UInt8]
     public var slots: [KeySlot]
+    /// Version 1: the body's nonce and ciphertext ‖ tag. Version 2: the index's.
     public var bodyNonce: [UInt8]
     public var sealedBody: [UInt8]
+    /// Version 2 only: the sealed records, back to back, in index order (their lengths are in the index).
+    public var records: ArraySlice<UInt8> = []
 
-    /// Every header byte: the associated data of the body.
+    public init(version: UInt8 = 2, vaultID: [UInt8], slots: [KeySlot], bodyNonce: [UInt8], sealedBody: [UInt8], records: ArraySlice<UInt8> = []) {
+        self.version = version
+        self.vaultID = vaultID
+        self.slots = slots
+        self.bodyNonce = bodyNonce
+        self.sealedBody = sealedBody
+        self.records = records
+    }
+
+    /// Every header byte: the associated data of the body (version 1) or the index (version 2).
     public func headerBytes() -> [UInt8] {
         var w = ByteWriter()
-        w.raw(Self.magic)
+        w.raw(version == 1 ? Self.magicV1 : Self.magicV2)
         w.raw(vaultID)
         w.u8(UInt8(slots.count))
         for slot in slots {
@@ -60,20 +82,29 @@ public struct VaultFile: Equatable, Sendable {
 
     public func encode() -> [UInt8] {
         var w = ByteWriter()
+        w.bytes.reserveCapacity(sealedBody.count + records.count + 512)
         w.raw(headerBytes())
         w.raw(bodyNonce)
         w.u32(UInt32(sealedBody.count))
         w.raw(sealedBody)
+        w.bytes.append(contentsOf: records)
         return w.bytes
     }
 
     /// Parses bytes into a `VaultFile` without any cryptography; KDF parameters are not yet capped here
-    /// (that happens before Argon2id runs) but they are recorded as read.
+    /// (that happens before Argon2id runs) but they are recorded as read. A version-2 file's record area is checked
+    /// against its index once the index is open (`VaultContents`).
     public static func decode(_ bytes: [UInt8]) throws -> VaultFile {
         if bytes.isEmpty { throw FormatError.empty }
-        try checkMagic(bytes, expected: magic)
+        let version: UInt8
+        if bytes.starts(with: magicV1) {
+            version = 1
+        } else {
+            try checkMagic(bytes, expected: magicV2)
+            version = 2
+        }
         var r = ByteReader(bytes)
-        _ = try r.take(magic.count)
+        _ = try r.take(magicV2.count)
         let vaultID = try r.array(16)
         let count = Int(try r.u8())
         guard count >= 1, count <= maxSlots else { throw FormatError.badSlotCount }
@@ -100,8 +131,13 @@ public struct VaultFile: Equatable, Sendable {
             throw length > maxBody ? FormatError.bodyTooLarge : FormatError.truncated
         }
         let body = try r.array(length)
-        guard r.remaining == 0 else { throw FormatError.trailingBytes }
-        return VaultFile(vaultID: vaultID, slots: slots, bodyNonce: bodyNonce, sealedBody: body)
+        var records: ArraySlice<UInt8> = []
+        if version == 1 {
+            guard r.remaining == 0 else { throw FormatError.trailingBytes }
+        } else {
+            records = bytes[r.offset...]
+        }
+        return VaultFile(version: version, vaultID: vaultID, slots: slots, bodyNonce: bodyNonce, sealedBody: body, records: records)
     }
 
     /// Distinguishes "not a vault" from "a vault of another version" by the magic line's `VAULT/` prefix.
@@ -149,7 +185,9 @@ public enum KeySlots {
         }
     }
 
-    static func slotAD(_ slot: KeySlot, vaultID: [UInt8]) -> [UInt8] { VaultFile.magic + vaultID + slot.descriptor() }
+    /// A slot's associated data starts with the version-1 magic line in every version: a migration keeps the slots
+    /// it cannot rewrap (it holds one credential, not all), and the index's AD binds the header's own magic line.
+    static func slotAD(_ slot: KeySlot, vaultID: [UInt8]) -> [UInt8] { VaultFile.magicV1 + vaultID + slot.descriptor() }
 
     /// Makes a new slot for `credential` that wraps `master`.
     public static func make(for credential: Credential, master: SecretBytes, vaultID: [UInt8], kdf: KDFParameters,

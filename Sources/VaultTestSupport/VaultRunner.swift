@@ -126,6 +126,12 @@ public final class TemporaryDirectory: @unchecked Sendable {
     }
 
     /// All bytes of every regular file under the directory, keyed by relative path.
+    /// The per-app token cache files of the vault in `sub` (full paths).
+    public func tokenCacheFiles(_ sub: String = "vault") -> [String] {
+        let dir = file(sub) + "/tokens"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { !$0.hasPrefix(".") }.sorted().map { dir + "/" + $0 }
+    }
+
     public func snapshot(_ sub: String = "") -> [String: Data] {
         var out: [String: Data] = [:]
         let root = sub.isEmpty ? path : file(sub)

@@ -5,19 +5,23 @@ import VaultCrypto
 import VaultStore
 
 /// Fuzzes the token cache: first byte even → the bytes are MSAL cache JSON (as `vault cache import` and the decrypted
-/// `tokens.db` hold it): parse, list, look up, prune, store, serialise; odd → the bytes are a `tokens.db` file opened
-/// with a fixed master key (container parsing and authentication).
+/// per-app caches hold it): parse, list, look up, prune, store, serialise; 1 mod 4 → the bytes are a version-1
+/// `tokens.db`, 3 mod 4 → a version-2 per-app cache file, opened with a fixed master key (container parsing and
+/// authentication).
 let master: SecretBytes = {
     var k = [UInt8](repeating: 7, count: 32)
     return SecretBytes(consuming: &k)
 }()
 let vaultID = [UInt8](repeating: 1, count: 16)
+let fileID = [UInt8](repeating: 2, count: 16)
 
 func harness(_ bytes: [UInt8]) {
     guard let first = bytes.first else { return }
     let rest = Array(bytes.dropFirst())
     if first & 1 == 1 {
-        if let plain = try? TokenCacheFile.open(rest, vaultID: vaultID, master: master) { _ = try? MSALCache.parse(plain) }
+        let plain = first & 3 == 3 ? try? TokenCacheFile.open(rest, vaultID: vaultID, fileID: fileID, master: master)
+                                   : try? TokenCacheFile.openVersion1(rest, vaultID: vaultID, master: master)
+        if let plain { _ = try? MSALCache.parse(plain) }
         return
     }
     guard var cache = try? MSALCache(json: rest) else { return }
@@ -49,8 +53,12 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 ("msal-empty", [0] + Array("{}".utf8)),
             ]
             var plain = Array(#"{"AccessToken":{"k":\#(entry)}}"#.utf8)
-            if let sealed = try? TokenCacheFile.seal(SecretBytes(consuming: &plain), vaultID: vaultID, master: master) {
+            let secret = SecretBytes(consuming: &plain)
+            if let sealed = try? TokenCacheFile.sealVersion1(secret, vaultID: vaultID, master: master) {
                 seeds.append(("tokens-db", [1] + sealed))
+            }
+            if let sealed = try? TokenCacheFile.seal(secret, vaultID: vaultID, fileID: fileID, master: master) {
+                seeds.append(("tokens-app-v2", [3] + sealed))
             }
             return seeds
         }

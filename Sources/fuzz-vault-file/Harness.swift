@@ -3,10 +3,12 @@ import FuzzSupport
 import VaultCrypto
 import VaultStore
 
-/// Fuzzes the vault file: first byte even → the bytes are a `vault.db` opened with a fixed key file (header, key
-/// slots, the authenticated body: no Argon2id, key-file slots only); odd → the bytes are a decrypted body (records),
-/// which is decoded, read as apps, then sealed under a fixed master key and opened again (the authenticated path
-/// with fuzzed plaintext). A record set that decodes must survive the round trip unchanged.
+/// Fuzzes the vault file. First byte even → the bytes are a `vault.db` (version 1 or 2) opened with a fixed key file
+/// (header, key slots, the authenticated body or index, every record: no Argon2id, key-file slots only). First byte
+/// 1 mod 4 → a decrypted version-1 body, decoded, read as apps, then sealed as version 2 under a fixed master key and
+/// opened again, then changed (one app added) and sealed again, carrying the other records over sealed: a record set
+/// that decodes must survive both round trips. 3 mod 4 → a decrypted version-2 index (against a record area of the
+/// size the second byte gives) and, from the remaining bytes, a decrypted record.
 let keyFile: SecretBytes = {
     var k = [UInt8](repeating: 0x4b, count: 32)
     return SecretBytes(consuming: &k)
@@ -19,19 +21,45 @@ func harness(_ bytes: [UInt8]) {
         guard let file = try? VaultFile.decode(rest) else { return }
         // Argon2id never runs here: only key-file slots are tried.
         guard file.slots.contains(where: { $0.kind == .keyFile }) else { return }
-        if let v = try? VaultCodec.unlockAndOpen(rest, with: .keyFile(keyFile)) { _ = v.contents.apps }
+        if let v = try? VaultCodec.unlockAndOpen(rest, with: .keyFile(keyFile)) {
+            _ = try? v.contents.apps
+            for name in v.contents.names(kind: "app").prefix(16) { _ = try? v.contents.app(named: name) }
+        }
+        return
+    }
+    if first & 3 == 3 {
+        guard rest.count >= 1 else { return }
+        let split = min(rest.count, 1 + Int(rest[0]) * 4)
+        var index = Array(rest[1..<split])
+        _ = try? RecordCodec.checkIndex(SecretBytes(consuming: &index), recordArea: Int(rest[0]) * 40)
+        var record = Array(rest[split...])
+        _ = try? RecordCodec.decodeRecordPlaintext(SecretBytes(consuming: &record), kind: "app", name: "fuzz")
         return
     }
     var plain = rest
-    guard let contents = try? VaultContents.decodeBody(SecretBytes(consuming: &plain)) else { return }
-    _ = contents.apps
-    for r in contents.records.prefix(16) { _ = contents.app(named: r.name) }
+    guard let contents = try? RecordCodec.decodeVersion1Body(SecretBytes(consuming: &plain)),
+          let records = try? contents.records else { return }
+    _ = try? contents.apps
+    for r in records.prefix(16) { _ = try? contents.app(named: r.name) }
+    // Records a writer would refuse (duplicates, oversized names) cannot be sealed; that is a clean refusal.
+    guard (try? contents.checkEncodable()) != nil else { return }
     guard let made = try? VaultCodec.create(credentials: [.keyFile(keyFile)], contents: contents, kdf: .default,
                                             random: SeededRandom(seed: [UInt8](repeating: 3, count: 32))),
-          let reopened = try? VaultCodec.unlockAndOpen(made.bytes, with: .keyFile(keyFile)) else {
+          var reopened = try? VaultCodec.unlockAndOpen(made.bytes, with: .keyFile(keyFile)),
+          let again = try? reopened.contents.records else {
         preconditionFailure("a body that decodes could not be sealed and opened again")
     }
-    precondition(reopened.contents.records.count == contents.records.count, "records lost in a round trip")
+    precondition(again.count == records.count, "records lost in a round trip")
+    precondition(zip(again, records).allSatisfy { $0.kind == $1.kind && $0.name == $1.name && $0.metadata == $1.metadata },
+                 "records changed in a round trip")
+    var secret = Array("fuzz8Q~added".utf8)
+    try? reopened.contents.putApp(AppMetadata(name: "fuzz-added-\(records.count)", tenant: "t", clientID: "c", cloud: "global", authority: nil,
+                                              secretHint: "fuz", added: Date(timeIntervalSince1970: 0)), secret: SecretBytes(consuming: &secret))
+    guard let resealed = try? reopened.sealed(random: SeededRandom(seed: [UInt8](repeating: 4, count: 32))),
+          let third = try? VaultCodec.unlockAndOpen(resealed, with: .keyFile(keyFile)), let all = try? third.contents.records else {
+        preconditionFailure("a vault with records carried over sealed could not be written and opened again")
+    }
+    precondition(all.count == reopened.contents.count, "records lost when carried over")
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -56,8 +84,11 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             if let made = try? VaultCodec.create(credentials: [.keyFile(keyFile)], contents: contents, random: SeededRandom(seed: [UInt8](repeating: 9, count: 32))) {
                 seeds.append(("vault-keyfile", [0] + made.bytes))
             }
-            seeds.append(("body-records", [1] + contents.encodeBody().withUnsafeBytes { Array($0) }))
-            seeds.append(("body-empty", [1] + VaultContents().encodeBody().withUnsafeBytes { Array($0) }))
+            if let made = try? VaultCodec.create(credentials: [.keyFile(keyFile)], contents: contents, random: SeededRandom(seed: [UInt8](repeating: 9, count: 32)), version: 1) {
+                seeds.append(("vault-keyfile-v1", [0] + made.bytes))
+            }
+            if let body = try? RecordCodec.encodeVersion1Body(contents) { seeds.append(("body-records", [1] + body.withUnsafeBytes { Array($0) })) }
+            if let body = try? RecordCodec.encodeVersion1Body(VaultContents()) { seeds.append(("body-empty", [1] + body.withUnsafeBytes { Array($0) })) }
             return seeds
         }
     }

@@ -1,5 +1,5 @@
 // Bench helper for bench/scale.sh: fills an existing vault (unlocked by a key file) with N filler apps and, in
-// tokens.db, one cached token per filler app, in one write each — what thousands of `vault add-app` / `vault token`
+// its own token cache, one cached token per filler app — what thousands of `vault add-app` / `vault token`
 // calls would leave behind, without taking hours. Filler apps point at an unroutable custom endpoint and are never
 // used; their secrets and tokens are random. Never part of `vault`.
 // Usage: vault-scale-seed VAULT_DIR KEY_FILE COUNT
@@ -51,17 +51,18 @@ do {
         }
     }
     let unlocked = try vault.open(key)
-    let store = TokenCacheStore(vault: unlocked, directory: directory)
-    try store.withLock {
-        var cache = try store.load().map { try MSALCache.parse($0) } ?? MSALCache()
-        for i in 0..<count {
-            // A JWT-shaped random token of a typical size (about 1.5 KB).
+    let caches = TokenCaches(vault: unlocked, directory: directory)
+    for i in 0..<count {
+        let store = try caches.store(app: "filler-\(i)")
+        try store.withLock {
+            var cache = try store.load().map { try MSALCache.parse($0) } ?? MSALCache()
+            // A JWT-shaped random token of a typical size (about 2.2 KB).
             let body = SystemRandom().bytes(1100).map { hex(Int($0), width: 2) }.joined()
             cache.put(AccessToken(secret: "eyJ0eXAiOiJKV1QifQ.\(body).c2ln", tokenType: "Bearer", clientID: clientID(i), environment: "127.0.0.9",
                                   realm: tenant, target: "https://graph.microsoft.com/.default", cachedAt: now, expiresOn: now + 3599,
                                   extendedExpiresOn: now + 3599, refreshOn: nil))
+            try store.save(try cache.sealedBytes())
         }
-        try store.save(try cache.sealedBytes())
     }
     print("seeded \(count) filler apps and tokens")
 } catch let e as VaultError {

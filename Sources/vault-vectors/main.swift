@@ -62,10 +62,25 @@ let vectorCertificateKey = Array("vector-certificate-key-pkcs8-der".utf8)
     return c
 }
 
+/// Version 1 files, as vault wrote them before format version 2 (read and migrated on the first write).
 @MainActor func make(_ creds: [Credential], kdf: KDFParameters, seed: UInt8, withCertificate: Bool = false) throws -> [UInt8] {
     let rng = SeededRandom(seed: [UInt8](repeating: seed, count: 32))
     return try VaultCodec.create(credentials: creds, contents: withCertificate ? contentsWithCertificate() : contents(), kdf: kdf,
-                                 random: rng).bytes
+                                 random: rng, version: 1).bytes
+}
+
+/// Version 2 files: `vector-app`, `vector-cert-app` and a rotation journal of `vector-app`, each record sealed on its own.
+@MainActor func makeV2(_ creds: [Credential], kdf: KDFParameters, seed: UInt8) throws -> (bytes: [UInt8], master: SecretBytes) {
+    var c = try contentsWithCertificate()
+    var newSecret = Array("Xy9Q~vectornewsecret".utf8)
+    c.put(StoredRecord(kind: "rotation", name: "vector-app", metadata: Array(#"{"app":"vector-app","id":"00000000-0000-4000-8000-000000000001","step":"adding"}"#.utf8),
+                       secrets: ["new": SecretBytes(consuming: &newSecret)]))
+    return try VaultCodec.create(credentials: creds, contents: c, kdf: kdf, random: SeededRandom(seed: [UInt8](repeating: seed, count: 32)))
+}
+
+/// Where the index and each record's sealed bytes are in a version-2 file.
+@MainActor func layout(_ bytes: [UInt8], master: SecretBytes) throws -> VaultLayout {
+    try VaultCodec.layout(of: bytes, master: master)
 }
 
 var files: [(String, [UInt8])] = []
@@ -120,8 +135,8 @@ do {
     add("truncated-body.vault", Array(onePass.dropLast(10)), unlock: passUnlock, expect: "format.truncated", note: "10 bytes missing from the body")
     add("truncated-last-byte.vault", Array(onePass.dropLast(1)), unlock: passUnlock, expect: "format.truncated", note: "last byte missing")
     add("trailing-bytes.vault", onePass + [0], unlock: passUnlock, expect: "format.trailing", note: "one byte after the body")
-    b = onePass; b[6] = UInt8(ascii: "2")
-    add("unknown-version.vault", b, unlock: passUnlock, expect: "format.version", note: "magic line VAULT/2")
+    b = onePass; b[6] = UInt8(ascii: "3")
+    add("unknown-version.vault", b, unlock: passUnlock, expect: "format.version", note: "magic line VAULT/3")
     b = onePass
     for i in 0..<8 { b[43 + i] = [0, 0, 0, 0, 1, 0, 0, 0][i] } // memlimit 2^32 = 4 GiB
     add("kdf-memory-over-cap.vault", b, unlock: passUnlock, expect: "format.kdf_params", note: "memlimit 4 GiB > 1 GiB cap")
@@ -131,6 +146,46 @@ do {
     b = onePass; b[24] = 9
     add("too-many-slots.vault", b, unlock: passUnlock, expect: "format.header", note: "slot count 9 > 8")
     add("empty.vault", [], unlock: passUnlock, expect: "format.empty", note: "zero bytes")
+
+    // Version 2 (docs/FORMAT.md §4.2): an authenticated index, each record sealed on its own after it.
+    let v2Apps = ["vector-app", "vector-cert-app"]
+    let (v2, v2Master) = try makeV2([key(keyFileBytes)], kdf: .minimum, seed: 6)
+    let v2Pass = try makeV2([pass(passphrase), key(keyFileBytes)], kdf: .minimum, seed: 7).bytes
+    add("v2-valid-keyfile.vault", v2, unlock: keyUnlock, expect: "ok", note: "version 2: two apps and a rotation journal, one key-file slot", apps: v2Apps)
+    add("v2-valid-passphrase.vault", v2Pass, unlock: passUnlock, expect: "ok", note: "version 2, passphrase + key file, opened by passphrase", apps: v2Apps)
+    let l = try layout(v2, master: v2Master)
+    b = v2; b[l.indexStart + 5] ^= 0x01
+    add("v2-flipped-index.vault", b, unlock: keyUnlock, expect: "format.damaged", note: "bit flipped in the sealed index")
+    b = v2; b[l.indexStart - 4] ^= 0x01
+    add("v2-flipped-index-length.vault", b, unlock: keyUnlock, expect: "format.damaged", note: "index length one off: the index fails authentication")
+    b = v2; b[l.records[0].lowerBound + 3] ^= 0x01
+    add("v2-flipped-record.vault", b, unlock: keyUnlock, expect: "format.damaged", note: "bit flipped in the first record (vector-app)")
+    b = v2; b[l.records[1].upperBound - 1] ^= 0x01
+    add("v2-flipped-record-tag.vault", b, unlock: keyUnlock, expect: "format.damaged", note: "bit flipped in the second record's tag")
+    b = Array(v2[..<l.records[0].lowerBound]) + Array(v2[l.records[1]]) + Array(v2[l.records[0]]) + Array(v2[l.records[1].upperBound...])
+    add("v2-swapped-records.vault", b, unlock: keyUnlock, expect: "format.damaged", note: "the first two records' sealed bytes swapped")
+    // The same vault id and master key, a later write of vector-app: its old sealed bytes spliced into the new file.
+    var later = try VaultCodec.unlockAndOpen(v2, with: key(keyFileBytes))
+    var rotated = Array("Ab8Q~vectorsecret-rotated-rotated-rotate".utf8)
+    var meta = try later.contents.app(named: "vector-app")!.metadata
+    meta.secretHint = "Ab8"
+    try later.contents.putApp(meta, secret: SecretBytes(consuming: &rotated))
+    let laterBytes = try later.sealed(random: SeededRandom(seed: [UInt8](repeating: 8, count: 32)))
+    let l2 = try layout(laterBytes, master: v2Master)
+    b = Array(laterBytes[..<l2.records[0].lowerBound]) + Array(v2[l.records[0]]) + Array(laterBytes[l2.records[0].upperBound...])
+    add("v2-replayed-record.vault", b, unlock: keyUnlock, expect: "format.damaged",
+        note: "vector-app's sealed bytes from the earlier file spliced into a later write (same vault, same key)")
+    let other = try makeV2([key(keyFileBytes)], kdf: .minimum, seed: 9)
+    let lo = try layout(other.bytes, master: other.master)
+    b = Array(v2[..<l.records[0].lowerBound]) + Array(other.bytes[lo.records[0]]) + Array(v2[l.records[0].upperBound...])
+    add("v2-record-from-other-vault.vault", b, unlock: keyUnlock, expect: "format.damaged",
+        note: "vector-app's sealed bytes from another vault (same key file, another vault id and master key)")
+    add("v2-truncated-record.vault", Array(v2.dropLast(1)), unlock: keyUnlock, expect: "format.truncated", note: "last byte of the last record missing")
+    add("v2-dropped-record.vault", Array(v2[..<l.records[2].lowerBound]), unlock: keyUnlock, expect: "format.truncated", note: "the last record (the journal) cut off")
+    add("v2-trailing-bytes.vault", v2 + [0], unlock: keyUnlock, expect: "format.trailing", note: "one byte after the last record")
+    b = v2; b[6] = UInt8(ascii: "1")
+    add("v2-downgraded-magic.vault", b, unlock: keyUnlock, expect: "format.trailing",
+        note: "VAULT/2 changed to VAULT/1: read as version 1, the records are bytes after its body")
     add("garbage.vault", SeededRandom(seed: [UInt8](repeating: 9, count: 32)).bytes(200), unlock: passUnlock,
         expect: "format.magic", note: "200 random bytes")
 } catch {

@@ -12,7 +12,7 @@ struct ListCommand: ParsableCommand {
 
     func run() throws {
         let vault = try options.vault().open(try options.credential())
-        let apps = vault.contents.apps.map(\.metadata).sorted { $0.name < $1.name }
+        let apps = try vault.contents.apps.map(\.metadata).sorted { $0.name < $1.name }
         if json {
             Console.out(try Format.json(apps.map(AppView.init)))
             return

@@ -19,7 +19,7 @@ struct ShowCommand: ParsableCommand {
 
     func run() throws {
         let vault = try options.vault().open(try options.credential())
-        guard let app = vault.contents.app(named: name) else { throw AppLookup.missing(name) }
+        guard let app = try vault.contents.app(named: name) else { throw AppLookup.missing(name) }
         let view = AppView(app.metadata)
         if certificatePEM {
             guard let b64 = app.metadata.certificate, let der = Data(base64Encoded: b64), let info = try? CertificateInfo(der: Array(der)) else {

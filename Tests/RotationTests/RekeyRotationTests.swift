@@ -13,7 +13,7 @@ struct RekeyRotationTests {
         defer { emu.stop() }
         let v = try EmulatorVault(emulator: emu)
         #expect(try v.run(["token", "demo"]).status == 0)
-        #expect(FileManager.default.fileExists(atPath: v.vaultPath + "/tokens.db"))
+        #expect(v.dir.tokenCacheFiles().count == 1)
         _ = try v.run(["rotate-secret", "demo"], env: ["VAULT_TEST_CRASH_AT": "after-prove"])
         let second = v.dir.file("second.key")
         #expect(try v.run(["key", "add-file", second]).status == 0)
@@ -27,7 +27,7 @@ struct RekeyRotationTests {
 
         let rekeyed = try v.run(["rekey", "--with-key-file", second])
         #expect(rekeyed.status == 0, "\(rekeyed.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: v.vaultPath + "/tokens.db"), "the cache sealed under the old key is deleted")
+        #expect(v.dir.tokenCacheFiles().isEmpty, "the cache sealed under the old key is deleted")
         let resumed = try v.run(["rotate-secret", "demo", "--resume", "--lag-window", "1"])
         #expect(resumed.status == 0, "the journal's fingerprints were rebound: \(resumed.stderr)")
         try RotationCheck(emu: emu, v: v).consistent("after rekey")

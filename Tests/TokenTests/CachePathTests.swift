@@ -61,12 +61,17 @@ struct CachePathTests {
                                    authority: nil, secretHint: "s\(i)", added: Date(timeIntervalSince1970: 1_800_000_000))
             try contents.putApp(meta, secret: secretBytes("secret-\(i)"))
         }
-        var decoded: VaultContents? = try VaultContents.decodeBody(contents.encodeBody())
-        let kept = try #require(decoded?.app(named: "a42")?.secret)
+        var decoded: VaultContents? = try RecordCodec.decodeVersion1Body(RecordCodec.encodeVersion1Body(contents))
+        let kept = try #require(try decoded?.app(named: "a42")?.secret)
         decoded = nil
         #expect(kept.withUnsafeBytes { Array($0) } == Array("secret-42".utf8), "the view keeps its buffer alive")
-        let again = try VaultContents.decodeBody(try #require(Optional(contents.encodeBody())))
-        #expect(again.apps.count == 50)
-        #expect(again.app(named: "a7")?.secret?.constantTimeEquals(secretBytes("secret-7")) == true)
+        // Version 2: the records opened together share one buffer too, and their secrets outlive the vault value.
+        let key = Credential.keyFile(secretBytes(String(repeating: "k", count: 32)))
+        let made = try VaultCodec.create(credentials: [key], contents: contents)
+        var opened: UnlockedVault? = try VaultCodec.unlockAndOpen(made.bytes, with: key)
+        let all = try #require(try opened?.contents.apps)
+        opened = nil
+        #expect(all.count == 50)
+        #expect(all.first { $0.metadata.name == "a7" }?.secret?.constantTimeEquals(secretBytes("secret-7")) == true)
     }
 }

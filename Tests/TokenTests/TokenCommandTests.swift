@@ -230,7 +230,9 @@ struct TokenCommandTests {
         let v = try EmulatorVault(emulator: emu)
         #expect(try v.run(["token", "demo"]).status == 0)
         let secrets = v.secretsBytes()
-        v.dir.write("vault/tokens.db", Data("VCACHE1\ngarbage that is not a cache".utf8))
+        let caches = v.dir.tokenCacheFiles()
+        #expect(caches.count == 1, "one app, one cache file")
+        for path in caches { FileManager.default.createFile(atPath: path, contents: Data("VCACHE2\ngarbage that is not a cache".utf8)) }
         let r = try v.run(["token", "demo", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("vault: warning: discarding the token cache"))

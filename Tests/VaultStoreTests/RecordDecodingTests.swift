@@ -17,20 +17,20 @@ struct RecordDecodingTests {
 
     @Test("a kind that is not UTF-8 is damaged, not re-encoded into something longer")
     func kindNotUTF8() {
-        #expect(throws: (any Error).self) { try VaultContents.decodeBody(Self.body(kind: [UInt8](repeating: 0xff, count: 200))) }
+        #expect(throws: (any Error).self) { try RecordCodec.decodeVersion1Body(Self.body(kind: [UInt8](repeating: 0xff, count: 200))) }
     }
 
     @Test("two secrets with the same name are damaged, not silently merged")
     func duplicateSecretNames() {
         #expect(throws: (any Error).self) {
-            try VaultContents.decodeBody(Self.body(kind: Array("app".utf8), secretNames: [Array("current".utf8), Array("current".utf8)]))
+            try RecordCodec.decodeVersion1Body(Self.body(kind: Array("app".utf8), secretNames: [Array("current".utf8), Array("current".utf8)]))
         }
     }
 
     @Test("a well-formed body still decodes and re-encodes to the same bytes")
     func roundTrip() throws {
         let original = Self.body(kind: Array("app".utf8), secretNames: [Array("current".utf8)])
-        let contents = try VaultContents.decodeBody(original)
-        #expect(contents.encodeBody().withUnsafeBytes { Array($0) } == original.withUnsafeBytes { Array($0) })
+        let contents = try RecordCodec.decodeVersion1Body(original)
+        #expect(try RecordCodec.encodeVersion1Body(contents).withUnsafeBytes { Array($0) } == original.withUnsafeBytes { Array($0) })
     }
 }

@@ -43,7 +43,7 @@ struct RekeyTests {
         let after = try vault.open(passphrase("new passphrase"))
         #expect(!after.master.constantTimeEquals(before.master))
         #expect(after.file.vaultID == before.file.vaultID)
-        #expect(after.contents.app(named: "a")?.secret?.prefixString(20) == "s3cret-value")
+        #expect(try after.contents.app(named: "a")?.secret?.prefixString(20) == "s3cret-value")
         try expectRevoked(passphrase("old passphrase"), oldCopy: oldCopy, current: try bytes(vault))
     }
 
@@ -101,19 +101,22 @@ struct RekeyTests {
         #expect(try bytes(vault) == before)
     }
 
-    @Test("a rekey deletes tokens.db, and a process that opened the vault before it cannot write the cache after")
+    @Test("a rekey deletes every token cache, and a process that opened the vault before it cannot write a cache after")
     func rekeyDropsTokenCache() throws {
         let dir = TemporaryDirectory()
         let vault = try makeVault(dir, [passphrase("passphrase-one")])
-        let early = TokenCacheStore(vault: try vault.open(passphrase("passphrase-one")), directory: vault.directory)
+        let early = try TokenCacheStore(vault: try vault.open(passphrase("passphrase-one")), directory: vault.directory, app: "demo")
+        let other = try TokenCacheStore(vault: try vault.open(passphrase("passphrase-one")), directory: vault.directory, app: "other")
         try early.withLock { try early.save(secret(#"{"AccessToken":{}}"#)) }
-        #expect(FileSystem.exists(vault.directory.cachePath))
+        try other.withLock { try other.save(secret(#"{"AccessToken":{}}"#)) }
+        #expect(FileSystem.exists(early.path) && FileSystem.exists(other.path) && early.path != other.path)
         try vault.rekey(unlockingWith: passphrase("passphrase-one"), available: [])
-        #expect(!FileSystem.exists(vault.directory.cachePath), "the cache sealed under the old key is gone")
+        #expect(!FileSystem.exists(early.path) && !FileSystem.exists(other.path), "the caches sealed under the old key are gone")
         let error = try #require(throws: VaultError.self) { try early.withLock { try early.save(secret(#"{"AccessToken":{}}"#)) } }
         #expect(error.code == "cache.stale_key")
-        #expect(!FileSystem.exists(vault.directory.cachePath))
-        let fresh = TokenCacheStore(vault: try vault.open(passphrase("passphrase-one")), directory: vault.directory)
+        #expect(!FileSystem.exists(early.path))
+        let fresh = try TokenCacheStore(vault: try vault.open(passphrase("passphrase-one")), directory: vault.directory, app: "demo")
+        #expect(fresh.path != early.path, "file names are keyed by the master key")
         try fresh.withLock { try fresh.save(secret(#"{"AccessToken":{}}"#)) }
         #expect(try fresh.load() != nil)
     }
@@ -148,7 +151,7 @@ struct RekeyTests {
         let before = try bytes(vault)
         let error = try #require(throws: VaultError.self) {
             try vault.update(passphrase("passphrase-one")) { v in
-                for i in 0..<10_000 { v.contents.put(StoredRecord(kind: "note", name: "n\(i)", metadata: [], secrets: [:])) }
+                v.contents = VaultContents(records: (0...RecordCodec.maxRecords).map { StoredRecord(kind: "note", name: "n\($0)", metadata: [], secrets: [:]) })
             }
         }
         #expect(error.code == "vault.full")

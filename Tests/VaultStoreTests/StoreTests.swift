@@ -23,7 +23,7 @@ struct StoreTests {
             try v.contents.putApp(sampleApp("a"), secret: secret("Abc8Q~the-secret-value-0123456789abcdefg"))
         }
         let opened = try vault.open(passphrase("passphrase-one"))
-        let app = try #require(opened.contents.app(named: "a"))
+        let app = try #require(try opened.contents.app(named: "a"))
         #expect(app.secret?.prefixString(100) == "Abc8Q~the-secret-value-0123456789abcdefg")
         #expect(app.metadata == sampleApp("a"))
         let raw = try #require(FileManager.default.contents(atPath: vault.directory.secretsPath))
@@ -74,7 +74,7 @@ struct StoreTests {
         let after = try vault.open(passphrase("new passphrase"))
         #expect(after.master.constantTimeEquals(before.master), "the master key (and so every data key) is unchanged")
         #expect(after.file.vaultID == before.file.vaultID)
-        #expect(after.contents.app(named: "a")?.secret?.prefixString(20) == "s3cret-value")
+        #expect(try after.contents.app(named: "a")?.secret?.prefixString(20) == "s3cret-value")
     }
 
     @Test("key-file slots: add, unlock with either, remove; the last slot cannot go")

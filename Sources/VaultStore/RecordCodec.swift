@@ -1,0 +1,201 @@
+import VaultCrypto
+
+/// The plaintext layouts inside `vault.db` (docs/FORMAT.md §4): version 1's single body of records, and version 2's
+/// index and its individually sealed records. Pure functions over secret memory; no keys, no files.
+public enum RecordCodec {
+    static let bodyMagicV1: [UInt8] = Array("REC1".utf8)
+    static let indexMagic: [UInt8] = Array("IDX2".utf8)
+    /// The most records a version-1 body holds.
+    static let maxRecordsV1 = 10_000
+    /// The most records a version-2 index holds.
+    public static let maxRecords = 100_000
+    static let maxNameBytes = Int(UInt16.max)
+
+    // MARK: one record's fields after its kind and name (shared by both versions)
+
+    /// Bytes of a record's metadata and secrets.
+    static func tailSize(_ r: StoredRecord) -> Int {
+        var size = 4 + r.metadata.count + 1
+        for (k, v) in r.secrets { size += 1 + k.utf8.count + 4 + v.count }
+        return size
+    }
+
+    /// Writes the metadata and the secrets (sorted by name) at `o`.
+    static func writeTail(_ r: StoredRecord, into buf: UnsafeMutableRawBufferPointer, at o: inout Int) {
+        func put(_ bytes: some Collection<UInt8>) {
+            for b in bytes { buf[o] = b; o += 1 }
+        }
+        func u32(_ v: Int) { withUnsafeBytes(of: UInt32(v).littleEndian) { put($0) } }
+        u32(r.metadata.count); put(r.metadata)
+        put([UInt8(r.secrets.count)])
+        for (k, v) in r.secrets.sorted(by: { $0.key < $1.key }) {
+            put([UInt8(k.utf8.count)]); put(k.utf8)
+            u32(v.count)
+            v.withUnsafeBytes { src in
+                if src.count > 0 { (buf.baseAddress! + o).copyMemory(from: src.baseAddress!, byteCount: src.count) }
+            }
+            o += v.count
+        }
+    }
+
+    /// Text fields must be valid UTF-8: a lenient decode (U+FFFD) would make a record that re-encodes differently.
+    static func text(_ bytes: UnsafeRawBufferPointer) throws -> String {
+        guard let s = String(validating: bytes, as: UTF8.self) else { throw FormatError.damagedRecords }
+        return s
+    }
+
+    /// Reads the metadata and secrets. Secret values are views into `body` (no copy): the decrypted bytes stay in
+    /// one locked buffer for as long as any record of it is alive. Secret names must be unique.
+    static func readTail(_ r: inout SecretReader, body: SecretBytes, kind: String, name: String) throws -> StoredRecord {
+        let meta = Array(try r.take(Int(try r.u32())))
+        let n = Int(try r.u8())
+        var secrets: [String: SecretBytes] = [:]
+        for _ in 0..<n {
+            let key = try text(try r.take(Int(try r.u8())))
+            guard secrets[key] == nil else { throw FormatError.damagedRecords }
+            let length = Int(try r.u32())
+            let start = r.offset
+            _ = try r.take(length)
+            secrets[key] = body.view(start..<(start + length))
+        }
+        return StoredRecord(kind: kind, name: name, metadata: meta, secrets: secrets)
+    }
+
+    /// Size of a version-2 record's plaintext: flags (u32, 0), then the tail.
+    static func recordSize(_ r: StoredRecord) -> Int { 4 + tailSize(r) }
+
+    static func writeRecord(_ r: StoredRecord, into buf: UnsafeMutableRawBufferPointer) {
+        for i in 0..<4 { buf[i] = 0 }
+        var o = 4
+        writeTail(r, into: buf, at: &o)
+        precondition(o == recordSize(r))
+    }
+
+    // MARK: version 2
+
+    /// One record as version 2 seals it: flags and its tail (kind and name are in the index and the AD).
+    static func decodeRecord(_ plain: SecretBytes, kind: String, name: String) throws -> StoredRecord {
+        try plain.withUnsafeBytes { buf in
+            var r = SecretReader(buffer: buf)
+            _ = try r.u32()
+            let record = try readTail(&r, body: plain, kind: kind, name: name)
+            guard r.atEnd else { throw FormatError.damagedRecords }
+            return record
+        }
+    }
+
+    /// The associated data of a version-2 record: vault id ‖ kind length (u8) ‖ kind ‖ name length (u16) ‖ name, so a
+    /// record opens only under its own kind and name, in its own vault.
+    static func recordAD(vaultID: [UInt8], kind: String, name: String) -> [UInt8] {
+        var w = ByteWriter()
+        w.bytes.reserveCapacity(vaultID.count + 3 + kind.utf8.count + name.utf8.count)
+        w.raw(vaultID)
+        w.u8(UInt8(kind.utf8.count))
+        w.bytes.append(contentsOf: kind.utf8)
+        w.u16(UInt16(name.utf8.count))
+        w.bytes.append(contentsOf: name.utf8)
+        return w.bytes
+    }
+
+    /// An index entry: the record's kind and name, where its nonce is in the index plaintext, where its sealed bytes
+    /// are in the record area.
+    struct IndexEntry {
+        var kind: String
+        var name: String
+        var nonce: Range<Int>
+        var sealed: Range<Int>
+    }
+
+    /// Parses a decrypted index against the size of the record area that follows it: the lengths must tile the area
+    /// exactly (a missing byte is `format.truncated`, an extra one `format.trailing`).
+    static func decodeIndex(_ index: SecretBytes, recordArea: Int) throws -> [IndexEntry] {
+        try index.withUnsafeBytes { buf in
+            var r = SecretReader(buffer: buf)
+            guard try r.take(4).elementsEqual(indexMagic) else { throw FormatError.damagedRecords }
+            let count = Int(try r.u32())
+            guard count <= maxRecords else { throw FormatError.damagedRecords }
+            var entries: [IndexEntry] = []
+            entries.reserveCapacity(count)
+            var offset = 0
+            for _ in 0..<count {
+                let kindLength = Int(try r.u8())
+                guard kindLength > 0 else { throw FormatError.damagedRecords }
+                let kind = try text(try r.take(kindLength))
+                let name = try text(try r.take(Int(try r.u16())))
+                let nonceStart = r.offset
+                _ = try r.take(AEAD.nonceBytes)
+                let length = Int(try r.u32())
+                guard length >= AEAD.tagBytes, length <= VaultFile.maxBody else { throw FormatError.damagedRecords }
+                guard offset + length <= recordArea else { throw FormatError.truncated }
+                entries.append(IndexEntry(kind: kind, name: name, nonce: nonceStart..<(nonceStart + AEAD.nonceBytes),
+                                          sealed: offset..<(offset + length)))
+                offset += length
+            }
+            guard r.atEnd else { throw FormatError.damagedRecords }
+            guard offset == recordArea else { throw FormatError.trailingBytes }
+            return entries
+        }
+    }
+
+    // MARK: version 1
+
+    /// Version 1's body: `REC1`, the record count, then each record: flags, kind, name, and its tail.
+    static func encodeV1(_ records: [StoredRecord]) -> SecretBytes {
+        var size = 8
+        for r in records { size += 4 + 1 + r.kind.utf8.count + 4 + r.name.utf8.count + tailSize(r) }
+        let out = SecretBytes(count: size)
+        out.withUnsafeMutableBytes { buf in
+            var o = 0
+            func put(_ bytes: some Collection<UInt8>) {
+                for b in bytes { buf[o] = b; o += 1 }
+            }
+            func u32(_ v: Int) { withUnsafeBytes(of: UInt32(v).littleEndian) { put($0) } }
+            put(bodyMagicV1)
+            u32(records.count)
+            for r in records {
+                u32(0) // reserved flags
+                put([UInt8(r.kind.utf8.count)]); put(r.kind.utf8)
+                u32(r.name.utf8.count); put(r.name.utf8)
+                writeTail(r, into: buf, at: &o)
+            }
+            precondition(o == size)
+        }
+        return out
+    }
+
+    static func decodeV1(_ body: SecretBytes) throws -> [StoredRecord] {
+        try body.withUnsafeBytes { buf in
+            var r = SecretReader(buffer: buf)
+            guard Array(try r.take(4)) == bodyMagicV1 else { throw FormatError.damagedRecords }
+            let count = Int(try r.u32())
+            guard count <= maxRecordsV1 else { throw FormatError.damagedRecords }
+            var records: [StoredRecord] = []
+            for _ in 0..<count {
+                _ = try r.u32()
+                let kind = try text(try r.take(Int(try r.u8())))
+                let name = try text(try r.take(Int(try r.u32())))
+                records.append(try readTail(&r, body: body, kind: kind, name: name))
+            }
+            guard r.atEnd else { throw FormatError.damagedRecords }
+            return records
+        }
+    }
+
+    // MARK: for the fuzz harness and the tests
+
+    /// Decodes a decrypted version-1 body (`REC1`…) into records.
+    public static func decodeVersion1Body(_ body: SecretBytes) throws -> VaultContents { VaultContents(records: try decodeV1(body)) }
+
+    /// The version-1 body of `contents` (every record opened).
+    public static func encodeVersion1Body(_ contents: VaultContents) throws -> SecretBytes { encodeV1(try contents.records) }
+
+    /// Decodes a decrypted version-2 index against a record area of `recordArea` bytes; returns the entry count.
+    public static func checkIndex(_ index: SecretBytes, recordArea: Int) throws -> Int {
+        try decodeIndex(index, recordArea: recordArea).count
+    }
+
+    /// Decodes a decrypted version-2 record.
+    public static func decodeRecordPlaintext(_ plain: SecretBytes, kind: String, name: String) throws -> StoredRecord {
+        try decodeRecord(plain, kind: kind, name: name)
+    }
+}
