@@ -38,28 +38,27 @@ public struct StatusService: Sendable {
     public let tokens: TokenService
     public init(tokens: TokenService) { self.tokens = tokens }
 
-    public func status(apps names: [String]?, warnDays: Int, now: Date = Date()) throws -> [SecretStatus] {
+    /// With `offline`, nothing is asked of Graph: expiry is what the vault stored (at add-app or the last rotation).
+    public func status(apps names: [String]?, warnDays: Int, now: Date = Date(), offline: Bool = false) throws -> [SecretStatus] {
         let unlocked = try tokens.vault.open(tokens.unlock)
-        let all = try unlocked.contents.apps.map(\.metadata).sorted { $0.name < $1.name }
-        let chosen = try names.map { wanted in
+        // One app: only its record is opened. All: every record, once.
+        let chosen: [StoredApp] = try names.map { wanted in
             try wanted.map { n in
-                guard let m = all.first(where: { $0.name == n }) else {
-                    throw VaultError.unknownApp(n)
-                }
-                return m
+                guard let app = try unlocked.contents.app(named: n) else { throw VaultError.unknownApp(n) }
+                return app
             }
-        } ?? all
-        return try chosen.flatMap { meta -> [SecretStatus] in
+        } ?? unlocked.contents.apps.sorted { $0.metadata.name < $1.metadata.name }
+        return try chosen.flatMap { stored -> [SecretStatus] in
+            let meta = stored.metadata
             var rows: [SecretStatus] = []
-            if meta.certificate != nil { rows.append(certificateStatus(meta, unlocked: unlocked, warnDays: warnDays, now: now)) }
-            let stored = try unlocked.contents.app(named: meta.name)
-            guard stored?.secret != nil else { return rows }
+            if meta.certificate != nil { rows.append(certificateStatus(meta, unlocked: unlocked, warnDays: warnDays, now: now, offline: offline)) }
+            guard stored.secret != nil else { return rows }
             var s = SecretStatus(app: meta.name, hint: meta.secretHint, keyID: meta.secretKeyID, expires: meta.secretExpires,
                                  expirySource: meta.secretExpires == nil ? "unknown" : "vault", daysLeft: nil, rotated: meta.rotated,
                                  pending: nil, level: .healthy, notes: [])
             if let (j, _) = try RotationJournal.load(unlocked.contents, app: meta.name) {
                 s.pending = "\(j.step.rawValue) since \(j.started.formatted(.iso8601))"
-            } else {
+            } else if !offline {
                 do {
                     let graph = try GraphService(tokenService: tokens, app: meta.name, retry: {
                         var r = GraphRetryPolicy(); r.maxRetries = 1; return r
@@ -88,7 +87,7 @@ public struct StatusService: Sendable {
 
     /// A certificate's row: expiry from the certificate itself; Graph (when the app can read itself) tells whether
     /// the app registration holds it.
-    func certificateStatus(_ meta: AppMetadata, unlocked: UnlockedVault, warnDays: Int, now: Date) -> SecretStatus {
+    func certificateStatus(_ meta: AppMetadata, unlocked: UnlockedVault, warnDays: Int, now: Date, offline: Bool) -> SecretStatus {
         let thumbprint = meta.certificateSHA1 ?? ""
         var s = SecretStatus(app: meta.name, hint: String(thumbprint.prefix(8)), keyID: meta.certificateKeyID, expires: meta.certificateExpires,
                              expirySource: "certificate", daysLeft: nil, rotated: meta.rotated, pending: nil, level: .healthy, notes: [])
@@ -96,7 +95,7 @@ public struct StatusService: Sendable {
         s.inUse = meta.usesCertificate
         if let (j, _) = (try? CertificateRotationJournal.load(unlocked.contents, app: meta.name)) ?? nil {
             s.pending = "certificate rotation \(j.step.rawValue) since \(j.started.formatted(.iso8601))"
-        } else {
+        } else if !offline {
             do {
                 let graph = try GraphService(tokenService: tokens, app: meta.name, retry: {
                     var r = GraphRetryPolicy(); r.maxRetries = 1; return r

@@ -13,7 +13,7 @@ struct StatusCommand: ParsableCommand {
         discussion: """
         Exit status, for cron and monitors (the worst app wins): 0 healthy, 1 a secret or certificate expires within \
         --warn-days, 2 one has expired, 3 a rotation is pending. A certificate's expiry is the certificate's own. Expiry comes from Graph when the app can read its own \
-        registration, else from what vault stored at the last rotation.
+        registration, else (and always with --offline) from what vault stored at the last rotation.
         """
     )
 
@@ -22,11 +22,12 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
     @Option(name: .customLong("warn-days"), help: ArgumentHelp("Warn when a secret expires within this many days (default 30).", valueName: "n"))
     var warnDays: Int = 30
+    @Flag(help: "Ask Graph nothing: report what the vault stored (no token is fetched, no network is used).") var offline = false
 
     func run() throws {
         guard warnDays >= 0 else { throw VaultError("usage", "--warn-days must be 0 or more", exit: .usage) }
         let tokens = try graph.network.tokenService(graph.vault)
-        let statuses = try StatusService(tokens: tokens).status(apps: app.map { [$0] }, warnDays: warnDays)
+        let statuses = try StatusService(tokens: tokens).status(apps: app.map { [$0] }, warnDays: warnDays, offline: offline)
         if json {
             struct Row: Encodable {
                 var app: String; var credential: String; var in_use: Bool; var status: String; var secret_hint: String; var key_id: String?; var expires: String?
