@@ -104,11 +104,11 @@ public struct Vault: Sendable {
         return try SlotPlan.match(v, available: [credential] + available).filter { $0.credential == nil }.map(\.slot.idHex)
     }
 
-    /// The one path for every slot change (docs/FORMAT.md §3.2). Under `tokens.lock` and then `vault.lock` (the order
-    /// token fetches use), the vault is opened, each slot matched with its credential, `edit` applied, and then:
+    /// The one path for every slot change (docs/FORMAT.md §3.2). Under every app's token lock (the whole of
+    /// `tokens.lock`) and then `vault.lock` (the order token fetches use), the vault is opened, each slot matched with its credential, `edit` applied, and then:
     /// - **rekey** (every slot's credential at hand, policy not `.never`): a new random master key; every slot made
     ///   again for it (same id and kind, new salt and nonce), `rebind` re-keys what the contents derived from the old
-    ///   master (journal fingerprints), the body is sealed under the new key, and `tokens.db` is deleted *before*
+    ///   master (journal fingerprints), every record is sealed under the new key, and every token cache is deleted *before*
     ///   the new `vault.db` is renamed into place. An old credential and an old copy of `vault.db` yield the old master
     ///   key, which opens nothing written from now on.
     /// - **rewrap** (policy `.whenPossible` and a credential missing): new slots are wrapped around the old master key
@@ -118,47 +118,47 @@ public struct Vault: Sendable {
         let tokens = try RangeLock.allTokens(directory)
         defer { tokens.release() }
         return try directory.withExclusiveLock {
-                var vault = try VaultCodec.unlockAndOpen(try directory.readSecrets(), with: credential)
-                var plans = try SlotPlan.match(vault, available: [credential] + available)
-                try edit(&plans, vault.openedSlot)
-                guard !plans.isEmpty else { throw VaultError("slots.last", "a vault needs at least one key slot", exit: .usage) }
-                let missing = plans.filter { $0.credential == nil }.map(\.slot.idHex)
-                if rekey == .required, !missing.isEmpty {
-                    throw VaultError("rekey.credentials", "cannot rekey: the credential of key slot\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) was not given",
-                                     hint: "pass every remaining key file with --with-key-file and passphrase file with --with-passphrase-file (or type the passphrase when asked), or remove the slot first",
-                                     exit: .usage)
-                }
-                if rekey != .never, missing.isEmpty {
-                    var fresh = random.bytes(32)
-                    let master = SecretBytes(consuming: &fresh)
-                    var slots: [KeySlot] = []
-                    for plan in plans {
-                        var slot = try KeySlots.make(for: plan.credential!, master: master, vaultID: vault.file.vaultID,
-                                                     kdf: plan.slot.kdf ?? .default, random: random, id: plan.slot.id)
-                        slot.kind = plan.slot.kind
-                        slots.append(slot)
-                    }
-                    var contents = vault.contents
-                    try rebind(&contents, vault.master, master)
-                    var file = vault.file
-                    file.slots = slots
-                    let bytes = try VaultCodec.seal(contents, into: file, master: master, random: random).encode()
-                    try directory.removeTokenCaches()
-                    try directory.writeAtomically(VaultDirectory.secretsFileName, bytes)
-                    return .rekeyed
-                }
+            var vault = try VaultCodec.unlockAndOpen(try directory.readSecrets(), with: credential)
+            var plans = try SlotPlan.match(vault, available: [credential] + available)
+            try edit(&plans, vault.openedSlot)
+            guard !plans.isEmpty else { throw VaultError("slots.last", "a vault needs at least one key slot", exit: .usage) }
+            let missing = plans.filter { $0.credential == nil }.map(\.slot.idHex)
+            if rekey == .required, !missing.isEmpty {
+                throw VaultError("rekey.credentials", "cannot rekey: the credential of key slot\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) was not given",
+                                 hint: "pass every remaining key file with --with-key-file and passphrase file with --with-passphrase-file (or type the passphrase when asked), or remove the slot first",
+                                 exit: .usage)
+            }
+            if rekey != .never, missing.isEmpty {
+                var fresh = random.bytes(32)
+                let master = SecretBytes(consuming: &fresh)
                 var slots: [KeySlot] = []
                 for plan in plans {
-                    if plan.isNew {
-                        slots.append(try KeySlots.make(for: plan.credential!, master: vault.master, vaultID: vault.file.vaultID,
-                                                       kdf: plan.slot.kdf ?? .default, random: random, id: plan.slot.id))
-                    } else {
-                        slots.append(plan.slot)
-                    }
+                    var slot = try KeySlots.make(for: plan.credential!, master: master, vaultID: vault.file.vaultID,
+                                                 kdf: plan.slot.kdf ?? .default, random: random, id: plan.slot.id)
+                    slot.kind = plan.slot.kind
+                    slots.append(slot)
                 }
-                vault.file.slots = slots
-                try directory.writeAtomically(VaultDirectory.secretsFileName, try vault.sealed(random: random))
-                return .rewrapped(missing: missing)
+                var contents = vault.contents
+                try rebind(&contents, vault.master, master)
+                var file = vault.file
+                file.slots = slots
+                let bytes = try VaultCodec.seal(contents, into: file, master: master, random: random).encode()
+                try directory.removeTokenCaches()
+                try directory.writeAtomically(VaultDirectory.secretsFileName, bytes)
+                return .rekeyed
+            }
+            var slots: [KeySlot] = []
+            for plan in plans {
+                if plan.isNew {
+                    slots.append(try KeySlots.make(for: plan.credential!, master: vault.master, vaultID: vault.file.vaultID,
+                                                   kdf: plan.slot.kdf ?? .default, random: random, id: plan.slot.id))
+                } else {
+                    slots.append(plan.slot)
+                }
+            }
+            vault.file.slots = slots
+            try directory.writeAtomically(VaultDirectory.secretsFileName, try vault.sealed(random: random))
+            return .rewrapped(missing: missing)
         }
     }
 }
