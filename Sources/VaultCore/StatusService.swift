@@ -48,15 +48,21 @@ public struct StatusService: Sendable {
                 return app
             }
         } ?? unlocked.contents.apps.sorted { $0.metadata.name < $1.metadata.name }
+        // Which apps have a journal, looked up once (not one scan of every record per app).
+        let journals = Set(unlocked.contents.names(kind: RotationJournal.kind))
+        let certificateJournals = Set(unlocked.contents.names(kind: CertificateRotationJournal.kind))
         return try chosen.flatMap { stored -> [SecretStatus] in
             let meta = stored.metadata
             var rows: [SecretStatus] = []
-            if meta.certificate != nil { rows.append(certificateStatus(meta, unlocked: unlocked, warnDays: warnDays, now: now, offline: offline)) }
+            if meta.certificate != nil {
+                rows.append(certificateStatus(meta, unlocked: unlocked, warnDays: warnDays, now: now, offline: offline,
+                                              journaled: certificateJournals.contains(meta.name)))
+            }
             guard stored.secret != nil else { return rows }
             var s = SecretStatus(app: meta.name, hint: meta.secretHint, keyID: meta.secretKeyID, expires: meta.secretExpires,
                                  expirySource: meta.secretExpires == nil ? "unknown" : "vault", daysLeft: nil, rotated: meta.rotated,
                                  pending: nil, level: .healthy, notes: [])
-            if let (j, _) = try RotationJournal.load(unlocked.contents, app: meta.name) {
+            if journals.contains(meta.name), let (j, _) = try RotationJournal.load(unlocked.contents, app: meta.name) {
                 s.pending = "\(j.step.rawValue) since \(j.started.formatted(.iso8601))"
             } else if !offline {
                 do {
@@ -87,13 +93,13 @@ public struct StatusService: Sendable {
 
     /// A certificate's row: expiry from the certificate itself; Graph (when the app can read itself) tells whether
     /// the app registration holds it.
-    func certificateStatus(_ meta: AppMetadata, unlocked: UnlockedVault, warnDays: Int, now: Date, offline: Bool) -> SecretStatus {
+    func certificateStatus(_ meta: AppMetadata, unlocked: UnlockedVault, warnDays: Int, now: Date, offline: Bool, journaled: Bool = true) -> SecretStatus {
         let thumbprint = meta.certificateSHA1 ?? ""
         var s = SecretStatus(app: meta.name, hint: String(thumbprint.prefix(8)), keyID: meta.certificateKeyID, expires: meta.certificateExpires,
                              expirySource: "certificate", daysLeft: nil, rotated: meta.rotated, pending: nil, level: .healthy, notes: [])
         s.credential = "certificate"
         s.inUse = meta.usesCertificate
-        if let (j, _) = (try? CertificateRotationJournal.load(unlocked.contents, app: meta.name)) ?? nil {
+        if journaled, let (j, _) = (try? CertificateRotationJournal.load(unlocked.contents, app: meta.name)) ?? nil {
             s.pending = "certificate rotation \(j.step.rawValue) since \(j.started.formatted(.iso8601))"
         } else if !offline {
             do {

@@ -39,8 +39,14 @@ public enum RecordCodec {
     }
 
     /// Text fields must be valid UTF-8: a lenient decode (U+FFFD) would make a record that re-encodes differently.
+    /// ASCII (every app name and kind vault writes) takes a fast path: a profile of `vault token` in a vault of
+    /// 10,000 apps spent 38% of its instructions in the generic `String(validating:)` over the index's names.
     static func text(_ bytes: UnsafeRawBufferPointer) throws -> String {
-        guard let s = String(validating: bytes, as: UTF8.self) else { throw FormatError.damagedRecords }
+        let typed = bytes.assumingMemoryBound(to: UInt8.self)
+        var high: UInt8 = 0
+        for b in typed { high |= b }
+        if high < 0x80 { return String(decoding: typed, as: UTF8.self) }
+        guard let s = String(validating: typed, as: UTF8.self) else { throw FormatError.damagedRecords }
         return s
     }
 

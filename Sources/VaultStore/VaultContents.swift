@@ -109,7 +109,7 @@ public struct VaultContents: Sendable {
     static func storedApp(_ r: StoredRecord) -> StoredApp? {
         let certificateKey = r.secrets[StoredApp.certificateKeyName]
         guard r.kind == "app", r.secrets[StoredApp.secretName] != nil || certificateKey != nil,
-              let meta = try? Self.decoder.decode(AppMetadata.self, from: Data(r.metadata)) else { return nil }
+              let meta = MetadataDecoding.decode(r.metadata) ?? (try? Self.decoder.decode(AppMetadata.self, from: Data(r.metadata))) else { return nil }
         return StoredApp(metadata: meta, secret: r.secrets[StoredApp.secretName], previous: r.secrets[StoredApp.previousName],
                          certificateKey: certificateKey)
     }
@@ -159,6 +159,12 @@ public struct VaultContents: Sendable {
         d.dateDecodingStrategy = .secondsSince1970
         return d
     }()
+
+    /// The fast metadata path's answer and `JSONDecoder`'s for the same bytes (for the tests and the fuzz harness:
+    /// whenever the fast path answers, the two must agree).
+    public static func metadataDecodings(_ bytes: [UInt8]) -> (fast: AppMetadata?, reference: AppMetadata?) {
+        (MetadataDecoding.decode(bytes), try? decoder.decode(AppMetadata.self, from: Data(bytes)))
+    }
 
     // MARK: opening and checks
 

@@ -40,7 +40,11 @@ func harness(_ bytes: [UInt8]) {
     guard let contents = try? RecordCodec.decodeVersion1Body(SecretBytes(consuming: &plain)),
           let records = try? contents.records else { return }
     _ = try? contents.apps
-    for r in records.prefix(16) { _ = try? contents.app(named: r.name) }
+    for r in records.prefix(16) {
+        _ = try? contents.app(named: r.name)
+        let (fast, reference) = VaultContents.metadataDecodings(r.metadata)
+        if let fast { precondition(fast == reference, "the fast metadata decoder disagrees with JSONDecoder") }
+    }
     // Records a writer would refuse (duplicates, oversized names) cannot be sealed; that is a clean refusal.
     guard (try? contents.checkEncodable()) != nil else { return }
     guard let made = try? VaultCodec.create(credentials: [.keyFile(keyFile)], contents: contents, kdf: .default,

@@ -13,8 +13,9 @@ struct ListCommand: ParsableCommand {
     func run() throws {
         let vault = try options.vault().open(try options.credential())
         let apps = try vault.contents.apps.map(\.metadata).sorted { $0.name < $1.name }
+        let endpoints = EndpointClassifier()
         if json {
-            Console.out(try Format.json(apps.map(AppView.init)))
+            Console.out(try Format.json(apps.map { AppView($0, endpoints: endpoints) }))
             return
         }
         if apps.isEmpty {
@@ -22,7 +23,7 @@ struct ListCommand: ParsableCommand {
             return
         }
         let rows = apps.map { a in
-            [a.name, a.tenant, a.clientID, AppView.cloudLabel(a), AppView.credentialLabel(a), Format.date(a.added), a.rotated.map(Format.date) ?? "-"]
+            [a.name, a.tenant, a.clientID, AppView.cloudLabel(a, endpoints: endpoints), AppView.credentialLabel(a), Format.date(a.added), a.rotated.map(Format.date) ?? "-"]
         }
         Console.out(Format.table(header: ["NAME", "TENANT", "CLIENT ID", "CLOUD", "CREDENTIAL", "ADDED", "ROTATED"], rows: rows))
     }
@@ -54,7 +55,7 @@ struct AppView: Encodable {
     var certificate_key_id: String?
     var assertion_algorithm: String?
 
-    init(_ a: AppMetadata) {
+    init(_ a: AppMetadata, endpoints: EndpointClassifier = EndpointClassifier()) {
         name = a.name
         tenant = a.tenant
         client_id = a.clientID
@@ -62,7 +63,7 @@ struct AppView: Encodable {
         authority = a.authority
         graph = a.graphRoot
         scope = a.scope
-        custom_endpoint = (try? AppEndpoints.stored(cloud: a.cloud, authority: a.authority, graph: a.graphRoot))?.isCustom ?? true
+        custom_endpoint = endpoints.isCustom(a) ?? true
         secret_hint = a.secretHint
         secret_key_id = a.secretKeyID
         secret_expires = a.secretExpires.map(Format.date)
@@ -89,9 +90,23 @@ extension AppView {
     }
 
     /// The cloud, or "custom" (with the cloud's name) when a host outside the known clouds receives the app's secret or tokens.
-    static func cloudLabel(_ a: AppMetadata) -> String {
-        guard let e = try? AppEndpoints.stored(cloud: a.cloud, authority: a.authority, graph: a.graphRoot) else { return "invalid" }
-        return e.isCustom ? "custom (\(a.cloud))" : a.cloud
+    static func cloudLabel(_ a: AppMetadata, endpoints: EndpointClassifier = EndpointClassifier()) -> String {
+        guard let custom = endpoints.isCustom(a) else { return "invalid" }
+        return custom ? "custom (\(a.cloud))" : a.cloud
+    }
+}
+
+/// Whether an app's stored endpoints are outside its cloud (nil: they cannot be used), parsed once per distinct
+/// (cloud, authority, Graph) triple: a vault of thousands of apps usually holds a handful.
+final class EndpointClassifier {
+    private var known: [String: Bool?] = [:]
+
+    func isCustom(_ a: AppMetadata) -> Bool? {
+        let key = a.cloud + "\u{0}" + (a.authority ?? "") + "\u{0}" + (a.graphRoot ?? "")
+        if let cached = known[key] { return cached }
+        let custom = (try? AppEndpoints.stored(cloud: a.cloud, authority: a.authority, graph: a.graphRoot))?.isCustom
+        known[key] = custom
+        return custom
     }
 }
 

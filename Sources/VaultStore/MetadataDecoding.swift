@@ -1,0 +1,187 @@
+import FoundationEssentials
+
+/// A fast path from an app record's metadata to `AppMetadata`, for listing thousands of apps: a profile of `vault list`
+/// over 10,000 apps spent a third of its instructions in `JSONDecoder`. It reads only what vault's own encoder writes
+/// (one flat object: strings, numbers, booleans, null, arrays of strings) and gives up — returning nil, so that
+/// `JSONDecoder` decides — on anything else: another shape, a duplicate key, a missing or mistyped field. When it
+/// answers, the answer is the one `JSONDecoder` gives (a test and the vault-file fuzz harness check that).
+enum MetadataDecoding {
+    enum Value: Equatable {
+        case string(String), number(Double), bool(Bool), null, strings([String])
+    }
+
+    static func decode(_ bytes: [UInt8]) -> AppMetadata? {
+        guard let fields = bytes.withUnsafeBufferPointer({ parseObject($0) }) else { return nil }
+        func string(_ key: String) -> String?? {
+            switch fields[key] {
+            case nil, .null?: return .some(nil)
+            case .string(let s)?: return .some(s)
+            default: return nil
+            }
+        }
+        func date(_ key: String) -> Date?? {
+            switch fields[key] {
+            case nil, .null?: return .some(nil)
+            case .number(let d)?: return .some(Date(timeIntervalSince1970: d))
+            default: return nil
+            }
+        }
+        guard case .string(let name)? = fields["name"], case .string(let tenant)? = fields["tenant"],
+              case .string(let clientID)? = fields["client_id"], case .string(let cloud)? = fields["cloud"],
+              case .string(let hint)? = fields["secret_hint"], case .number(let added)? = fields["added"],
+              let authority = string("authority") else { return nil }
+        var m = AppMetadata(name: name, tenant: tenant, clientID: clientID, cloud: cloud, authority: authority, secretHint: hint,
+                            added: Date(timeIntervalSince1970: added))
+        guard let graphRoot = string("graph_root"), let rotated = date("rotated"), let secretKeyID = string("secret_key_id"),
+              let secretExpires = date("secret_expires"), let previousKeyID = string("previous_key_id"),
+              let tenantID = string("tenant_id"), let scope = string("scope"), let certificate = string("certificate"),
+              let sha1 = string("certificate_sha1"), let sha256 = string("certificate_sha256"),
+              let certificateExpires = date("certificate_expires"), let subject = string("certificate_subject"),
+              let certificateKeyID = string("certificate_key_id"), let use = string("credential_use"),
+              let algorithm = string("assertion_algorithm") else { return nil }
+        m.graphRoot = graphRoot; m.rotated = rotated; m.secretKeyID = secretKeyID; m.secretExpires = secretExpires
+        m.previousKeyID = previousKeyID; m.tenantID = tenantID; m.scope = scope; m.certificate = certificate
+        m.certificateSHA1 = sha1; m.certificateSHA256 = sha256; m.certificateExpires = certificateExpires
+        m.certificateSubject = subject; m.certificateKeyID = certificateKeyID; m.credentialUse = use; m.assertionAlgorithm = algorithm
+        switch fields["certificate_chain"] {
+        case nil, .null?: break
+        case .strings(let chain)?: m.certificateChain = chain
+        default: return nil
+        }
+        switch fields["send_x5c"] {
+        case nil, .null?: break
+        case .bool(let b)?: m.sendX5C = b
+        default: return nil
+        }
+        return m
+    }
+
+    /// `{ "key": value, … }` with nothing after it but whitespace; nil for anything else.
+    static func parseObject(_ b: UnsafeBufferPointer<UInt8>) -> [String: Value]? {
+        var i = 0
+        func skip() { while i < b.count, b[i] == 0x20 || b[i] == 0x0a || b[i] == 0x0d || b[i] == 0x09 { i += 1 } }
+        func byte(_ c: UInt8) -> Bool {
+            skip()
+            guard i < b.count, b[i] == c else { return false }
+            i += 1
+            return true
+        }
+        func hex4() -> UInt32? {
+            guard i + 4 <= b.count else { return nil }
+            var v: UInt32 = 0
+            for k in 0..<4 {
+                let c = b[i + k]
+                let d: UInt8
+                switch c {
+                case 0x30...0x39: d = c - 0x30
+                case 0x41...0x46: d = c - 0x41 + 10
+                case 0x61...0x66: d = c - 0x61 + 10
+                default: return nil
+                }
+                v = v << 4 | UInt32(d)
+            }
+            i += 4
+            return v
+        }
+        func string() -> String? {
+            skip()
+            guard i < b.count, b[i] == 0x22 else { return nil }
+            i += 1
+            var out: [UInt8] = []
+            while i < b.count {
+                let c = b[i]
+                i += 1
+                switch c {
+                case 0x22:
+                    return String(validating: out, as: UTF8.self)
+                case 0x5c:
+                    guard i < b.count else { return nil }
+                    let e = b[i]
+                    i += 1
+                    switch e {
+                    case 0x22, 0x5c, 0x2f: out.append(e)
+                    case 0x62: out.append(0x08)
+                    case 0x66: out.append(0x0c)
+                    case 0x6e: out.append(0x0a)
+                    case 0x72: out.append(0x0d)
+                    case 0x74: out.append(0x09)
+                    case 0x75:
+                        guard var scalar = hex4() else { return nil }
+                        if (0xD800..<0xDC00).contains(scalar) {
+                            guard i + 2 <= b.count, b[i] == 0x5c, b[i + 1] == 0x75 else { return nil }
+                            i += 2
+                            guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
+                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        }
+                        guard let u = Unicode.Scalar(scalar) else { return nil }
+                        out.append(contentsOf: Array(String(Character(u)).utf8))
+                    default: return nil
+                    }
+                case 0..<0x20: return nil
+                default: out.append(c)
+                }
+            }
+            return nil
+        }
+        /// JSON's number grammar exactly: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+        func number() -> Double? {
+            let start = i
+            func digits() -> Int {
+                let from = i
+                while i < b.count, (0x30...0x39).contains(b[i]) { i += 1 }
+                return i - from
+            }
+            if i < b.count, b[i] == 0x2d { i += 1 }
+            guard i < b.count else { return nil }
+            if b[i] == 0x30 { i += 1 } else if digits() == 0 { return nil }
+            if i < b.count, b[i] == 0x2e {
+                i += 1
+                guard digits() > 0 else { return nil }
+            }
+            if i < b.count, b[i] == 0x65 || b[i] == 0x45 {
+                i += 1
+                if i < b.count, b[i] == 0x2b || b[i] == 0x2d { i += 1 }
+                guard digits() > 0 else { return nil }
+            }
+            guard let d = Double(String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)), d.isFinite else { return nil }
+            return d
+        }
+        func literal(_ word: String) -> Bool {
+            let w = Array(word.utf8)
+            guard i + w.count <= b.count, Array(b[i..<(i + w.count)]) == w else { return false }
+            i += w.count
+            return true
+        }
+        func value() -> Value? {
+            skip()
+            guard i < b.count else { return nil }
+            switch b[i] {
+            case 0x22: return string().map(Value.string)
+            case 0x74: return literal("true") ? .bool(true) : nil
+            case 0x66: return literal("false") ? .bool(false) : nil
+            case 0x6e: return literal("null") ? .null : nil
+            case 0x5b:
+                i += 1
+                var items: [String] = []
+                if byte(0x5d) { return .strings(items) }
+                repeat {
+                    guard let s = string() else { return nil }
+                    items.append(s)
+                } while byte(0x2c)
+                return byte(0x5d) ? .strings(items) : nil
+            case 0x2d, 0x30...0x39: return number().map(Value.number)
+            default: return nil
+            }
+        }
+        guard byte(0x7b) else { return nil }
+        var fields: [String: Value] = [:]
+        if !byte(0x7d) {
+            repeat {
+                guard let key = string(), byte(0x3a), let v = value(), fields.updateValue(v, forKey: key) == nil else { return nil }
+            } while byte(0x2c)
+            guard byte(0x7d) else { return nil }
+        }
+        skip()
+        return i == b.count ? fields : nil
+    }
+}
