@@ -23,9 +23,10 @@ public struct Vault: Sendable {
         }
     }
 
-    /// Opens the vault for reading (no lock needed: files are only ever replaced by rename).
+    /// Opens the vault for reading (no lock needed: files are only ever replaced by rename). Records are read from
+    /// the file as they are asked for.
     public func open(_ credential: Credential) throws -> UnlockedVault {
-        try VaultCodec.unlockAndOpen(try directory.readSecrets(), with: credential)
+        try VaultCodec.unlockAndOpen(try directory.openSecrets(), with: credential)
     }
 
     /// Read-modify-write under the lock. `change` may throw to abandon the change: nothing is written then.

@@ -53,6 +53,8 @@ public enum VaultCodec {
         index.raw(RecordCodec.indexMagic)
         index.u32(UInt32(contents.entries.count))
         var area: [UInt8] = []
+        // The record area of each file records are carried over from, read once.
+        var areas: [ObjectIdentifier: [UInt8]] = [:]
         func tooLarge() -> VaultError {
             VaultError("vault.full", "the vault's contents would exceed \(VaultFile.maxFile >> 20) MiB, the most a reader accepts; nothing was changed",
                        hint: "remove apps you no longer use (`vault remove`)", exit: .dataError)
@@ -64,13 +66,18 @@ public enum VaultCodec {
             var fresh: StoredRecord?
             switch e.body {
             case .sealed(let s) where carries(s):
-                let ok = try scratch.withUnsafeMutableBytes { buf in
-                    try s.open(kind: e.kind, name: e.name, into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<s.plaintextCount]))
+                let id = ObjectIdentifier(s.source)
+                if areas[id] == nil { areas[id] = try s.source.area() }
+                let ok = try areas[id]!.withUnsafeBytes { area in
+                    try scratch.withUnsafeMutableBytes { buf in
+                        try s.open(kind: e.kind, name: e.name, sealedBytes: UnsafeRawBufferPointer(rebasing: area[s.sealed]),
+                                   into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<s.plaintextCount]))
+                    }
                 }
                 guard ok else { throw FormatError.damagedRecords.vaultError }
                 nonce = s.nonceBytes
                 length = s.sealed.count
-                area.append(contentsOf: s.sealedBytes)
+                area.append(contentsOf: areas[id]![s.sealed])
             case .sealed(let s):
                 fresh = try s.open(kind: e.kind, name: e.name)
                 fallthrough
@@ -121,21 +128,33 @@ public enum VaultCodec {
     /// Opens the index (version 2) or the body (version 1) with the master key; a failure here means the sealed bytes
     /// or the header were changed. Version-2 records stay sealed until they are read.
     public static func open(_ file: VaultFile, master: SecretBytes, bytes: [UInt8]? = nil) throws -> VaultContents {
+        try open(file, master: master, storage: .bytes(bytes ?? file.encode()))
+    }
+
+    static func open(_ file: VaultFile, master: SecretBytes, storage: RecordSource.Storage) throws -> VaultContents {
         let key = try KeyDerivation.subkey(of: master, for: .secrets)
         guard let plain = try AEAD.open(file.sealedBody[...], ad: file.headerBytes(), nonce: file.bodyNonce, key: key) else {
             throw FormatError.damagedBody.vaultError
         }
         do {
             if file.version == 1 { return VaultContents(records: try RecordCodec.decodeV1(plain)) }
-            let index = try RecordCodec.decodeIndex(plain, recordArea: file.records.count)
-            let whole = bytes ?? file.encode()
-            let base = whole.count - file.records.count
-            let source = RecordSource(file: whole, recordBase: base, index: plain, key: try KeyDerivation.subkey(of: master, for: .records),
-                                      master: master, vaultID: file.vaultID)
+            let index = try RecordCodec.decodeIndex(plain, recordArea: file.recordAreaLength)
+            let source = RecordSource(storage: storage, recordBase: file.recordAreaStart, recordArea: file.recordAreaLength, index: plain,
+                                      key: try KeyDerivation.subkey(of: master, for: .records), master: master, vaultID: file.vaultID)
             return VaultContents(entries: index.map {
                 VaultContents.Entry(kind: $0.kind, name: $0.name, body: .sealed(SealedRecord(source: source, nonce: $0.nonce, sealed: $0.sealed)))
             })
         } catch let e as FormatError { throw e.vaultError }
+    }
+
+    /// Decode + unlock + open, reading from an open file only the header, the index and (later) the records asked for.
+    public static func unlockAndOpen(_ handle: SecretsFile, with credential: Credential) throws -> UnlockedVault {
+        let file: VaultFile
+        do { file = try VaultFile.decode(handle) } catch let e as FormatError { throw e.vaultError }
+        if file.version == 1 { return try unlockAndOpen(try handle.read(0..<handle.size), with: credential) }
+        let (master, slot) = try KeySlots.unlock(file, with: credential)
+        let contents = try open(file, master: master, storage: .file(handle))
+        return UnlockedVault(file: file, master: master, contents: contents, openedSlot: slot)
     }
 
     /// Decode + unlock + open in one step, mapping format errors to `VaultError`s.
@@ -163,7 +182,7 @@ extension VaultCodec {
         let file: VaultFile
         do { file = try VaultFile.decode(bytes) } catch let e as FormatError { throw e.vaultError }
         let contents = try open(file, master: master, bytes: bytes)
-        let areaStart = bytes.count - file.records.count
+        let areaStart = file.recordAreaStart
         var ranges: [Range<Int>] = []
         var names: [(kind: String, name: String)] = []
         for e in contents.entries {

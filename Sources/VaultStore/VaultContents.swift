@@ -1,24 +1,51 @@
 import FoundationEssentials
 import VaultCrypto
 
-/// The sealed bytes of one opened version-2 file, shared by its records: the file, the decrypted index (names,
-/// nonces and lengths; no secrets), and the key the records are sealed under.
+/// The sealed bytes of one opened version-2 file, shared by its records: the file (in memory, or open for `pread`),
+/// the decrypted index (names, nonces and lengths; no secrets), and the key the records are sealed under.
 final class RecordSource: Sendable {
-    let file: [UInt8]
-    /// Where the record area starts in `file`.
+    enum Storage: Sendable {
+        /// The whole file in memory (a write reads it whole: it carries every record over).
+        case bytes([UInt8])
+        /// The file open for reading: only the records asked for are read (`vault token` reads one).
+        case file(SecretsFile)
+    }
+    let storage: Storage
+    /// Where the record area starts in the file, and its length.
     let recordBase: Int
+    let recordArea: Int
     let index: SecretBytes
     let key: SecretBytes
     let master: SecretBytes
     let vaultID: [UInt8]
 
-    init(file: [UInt8], recordBase: Int, index: SecretBytes, key: SecretBytes, master: SecretBytes, vaultID: [UInt8]) {
-        self.file = file
+    init(storage: Storage, recordBase: Int, recordArea: Int, index: SecretBytes, key: SecretBytes, master: SecretBytes, vaultID: [UInt8]) {
+        self.storage = storage
         self.recordBase = recordBase
+        self.recordArea = recordArea
         self.index = index
         self.key = key
         self.master = master
         self.vaultID = vaultID
+    }
+
+    /// Lends the sealed bytes of `range` (offsets in the record area).
+    func withSealed<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        switch storage {
+        case .bytes(let file):
+            return try file.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[(recordBase + range.lowerBound)..<(recordBase + range.upperBound)])) }
+        case .file(let handle):
+            let bytes = try handle.read((recordBase + range.lowerBound)..<(recordBase + range.upperBound))
+            return try bytes.withUnsafeBytes(body)
+        }
+    }
+
+    /// The whole record area, read once (opening every record).
+    func area() throws -> [UInt8] {
+        switch storage {
+        case .bytes(let file): return Array(file[recordBase..<(recordBase + recordArea)])
+        case .file(let handle): return try handle.read(recordBase..<(recordBase + recordArea))
+        }
     }
 }
 
@@ -31,15 +58,17 @@ struct SealedRecord: Sendable {
 
     var plaintextCount: Int { sealed.count - AEAD.tagBytes }
 
-    /// Decrypts into `output` (exactly `plaintextCount` bytes); false when the record fails authentication.
-    func open(kind: String, name: String, into output: UnsafeMutableRawBufferPointer) throws -> Bool {
+    /// Decrypts `sealedBytes` (this record's) into `output` (exactly `plaintextCount` bytes); false when the record
+    /// fails authentication.
+    func open(kind: String, name: String, sealedBytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws -> Bool {
         let ad = RecordCodec.recordAD(vaultID: source.vaultID, kind: kind, name: name)
-        return try source.file.withUnsafeBytes { file in
-            try source.index.withUnsafeBytes { index in
-                let sealedBytes = UnsafeRawBufferPointer(rebasing: file[(source.recordBase + sealed.lowerBound)..<(source.recordBase + sealed.upperBound)])
-                return try AEAD.open(sealedBytes, ad: ad, nonce: UnsafeRawBufferPointer(rebasing: index[nonce]), key: source.key, into: output)
-            }
+        return try source.index.withUnsafeBytes { index in
+            try AEAD.open(sealedBytes, ad: ad, nonce: UnsafeRawBufferPointer(rebasing: index[nonce]), key: source.key, into: output)
         }
+    }
+
+    func open(kind: String, name: String, into output: UnsafeMutableRawBufferPointer) throws -> Bool {
+        try source.withSealed(sealed) { try open(kind: kind, name: name, sealedBytes: $0, into: output) }
     }
 
     func open(kind: String, name: String) throws -> StoredRecord {
@@ -51,7 +80,6 @@ struct SealedRecord: Sendable {
     }
 
     var nonceBytes: [UInt8] { source.index.withUnsafeBytes { Array($0[nonce]) } }
-    var sealedBytes: ArraySlice<UInt8> { source.file[(source.recordBase + sealed.lowerBound)..<(source.recordBase + sealed.upperBound)] }
 }
 
 /// The records of the secrets file. Opened from a version-2 file, each record stays sealed until it is read, so
@@ -168,11 +196,12 @@ public struct VaultContents: Sendable {
 
     // MARK: opening and checks
 
-    /// Opens `entries` into records; the sealed ones share one locked buffer.
+    /// Opens `entries` into records; the sealed ones share one locked buffer, and each file's record area is read once.
     static func open(_ entries: [Entry]) throws -> [StoredRecord] {
         var total = 0
         for e in entries { if case .sealed(let s) = e.body { total += s.plaintextCount } }
         let buffer = SecretBytes(count: total)
+        var areas: [ObjectIdentifier: [UInt8]] = [:]
         var offset = 0
         var out: [StoredRecord] = []
         out.reserveCapacity(entries.count)
@@ -181,9 +210,14 @@ public struct VaultContents: Sendable {
             case .open(let r):
                 out.append(r)
             case .sealed(let s):
+                let id = ObjectIdentifier(s.source)
+                if areas[id] == nil { areas[id] = try s.source.area() }
                 let range = offset..<(offset + s.plaintextCount)
-                let ok = try buffer.withUnsafeMutableBytes { all in
-                    try s.open(kind: e.kind, name: e.name, into: UnsafeMutableRawBufferPointer(rebasing: all[range]))
+                let ok = try areas[id]!.withUnsafeBytes { area in
+                    try buffer.withUnsafeMutableBytes { all in
+                        try s.open(kind: e.kind, name: e.name, sealedBytes: UnsafeRawBufferPointer(rebasing: area[s.sealed]),
+                                   into: UnsafeMutableRawBufferPointer(rebasing: all[range]))
+                    }
                 }
                 guard ok else { throw FormatError.damagedRecords.vaultError }
                 do { out.append(try RecordCodec.decodeRecord(buffer.view(range), kind: e.kind, name: e.name)) } catch let f as FormatError {

@@ -90,6 +90,12 @@ public struct VaultDirectory: Sendable {
         }
     }
 
+    /// `vault.db` open for reading records one at a time.
+    public func openSecrets() throws -> SecretsFile {
+        try checkPermissions()
+        return try SecretsFile(path: secretsPath)
+    }
+
     public func readSecrets() throws -> [UInt8] {
         try checkPermissions()
         guard let bytes = try FileSystem.read(secretsPath) else {

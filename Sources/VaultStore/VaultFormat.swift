@@ -54,8 +54,18 @@ public struct VaultFile: Equatable, Sendable {
     /// Version 1: the body's nonce and ciphertext ‖ tag. Version 2: the index's.
     public var bodyNonce: [UInt8]
     public var sealedBody: [UInt8]
-    /// Version 2 only: the sealed records, back to back, in index order (their lengths are in the index).
+    /// Version 2 only: the sealed records, back to back, in index order (their lengths are in the index). Empty when
+    /// the file was opened for reading records one at a time (`decode(_: SecretsFile)`).
     public var records: ArraySlice<UInt8> = []
+    /// The record area's length when `records` was not read.
+    var unreadRecordArea: Int?
+
+    /// Where the record area starts in the file, and its length.
+    public var recordAreaStart: Int { headerLength + 28 + sealedBody.count }
+    public var recordAreaLength: Int { unreadRecordArea ?? records.count }
+    var headerLength: Int {
+        25 + slots.reduce(0) { $0 + 9 + ($1.kind == .passphrase ? 33 : 0) + AEAD.nonceBytes + 48 }
+    }
 
     public init(version: UInt8 = 2, vaultID: [UInt8], slots: [KeySlot], bodyNonce: [UInt8], sealedBody: [UInt8], records: ArraySlice<UInt8> = []) {
         self.version = version
@@ -95,6 +105,40 @@ public struct VaultFile: Equatable, Sendable {
     /// (that happens before Argon2id runs) but they are recorded as read. A version-2 file's record area is checked
     /// against its index once the index is open (`VaultContents`).
     public static func decode(_ bytes: [UInt8]) throws -> VaultFile {
+        var r = ByteReader(bytes)
+        var file = try decodeThroughIndexLength(&r)
+        file.sealedBody = try r.array(file.sealedBody.count)
+        if file.version == 1 {
+            guard r.remaining == 0 else { throw FormatError.trailingBytes }
+        } else {
+            file.records = bytes[r.offset...]
+        }
+        return file
+    }
+
+    /// The header and the index of an open file, without reading the records (version 2); a version-1 file's body
+    /// is read whole.
+    public static func decode(_ handle: SecretsFile) throws -> VaultFile {
+        let prefix = try handle.read(0..<min(handle.size, maxHeader + 28))
+        var r = ByteReader(prefix)
+        var file = try decodeThroughIndexLength(&r)
+        let start = r.offset, length = file.sealedBody.count
+        guard start + length <= handle.size else { throw FormatError.truncated }
+        file.sealedBody = try handle.read(start..<(start + length))
+        if file.version == 1 {
+            guard start + length == handle.size else { throw FormatError.trailingBytes }
+        } else {
+            file.unreadRecordArea = handle.size - start - length
+        }
+        return file
+    }
+
+    /// The longest header: eight passphrase slots.
+    static let maxHeader = 25 + maxSlots * (9 + 33 + 24 + 48)
+
+    /// Parses magic, vault id, slots, the body or index nonce and its length; `sealedBody` holds zeros of that length.
+    static func decodeThroughIndexLength(_ r: inout ByteReader) throws -> VaultFile {
+        let bytes = r.bytes
         if bytes.isEmpty { throw FormatError.empty }
         let version: UInt8
         if bytes.starts(with: magicV1) {
@@ -103,7 +147,6 @@ public struct VaultFile: Equatable, Sendable {
             try checkMagic(bytes, expected: magicV2)
             version = 2
         }
-        var r = ByteReader(bytes)
         _ = try r.take(magicV2.count)
         let vaultID = try r.array(16)
         let count = Int(try r.u8())
@@ -130,14 +173,8 @@ public struct VaultFile: Equatable, Sendable {
         guard length >= AEAD.tagBytes, length <= maxBody else {
             throw length > maxBody ? FormatError.bodyTooLarge : FormatError.truncated
         }
-        let body = try r.array(length)
-        var records: ArraySlice<UInt8> = []
-        if version == 1 {
-            guard r.remaining == 0 else { throw FormatError.trailingBytes }
-        } else {
-            records = bytes[r.offset...]
-        }
-        return VaultFile(version: version, vaultID: vaultID, slots: slots, bodyNonce: bodyNonce, sealedBody: body, records: records)
+        return VaultFile(version: version, vaultID: vaultID, slots: slots, bodyNonce: bodyNonce,
+                         sealedBody: [UInt8](repeating: 0, count: length))
     }
 
     /// Distinguishes "not a vault" from "a vault of another version" by the magic line's `VAULT/` prefix.

@@ -62,6 +62,18 @@ struct VectorTests {
             #expect(error.code == entry.expect, "\(entry.file): \(error.reason)")
             #expect(!error.reason.isEmpty)
         }
+        // The same outcome when the file is read with pread, one record at a time (what `vault token` does).
+        let handle = try SecretsFile(path: Vectors.directory.appendingPathComponent(entry.file).path)
+        do {
+            let vault = try VaultCodec.unlockAndOpen(handle, with: Vectors.credential(entry.unlock))
+            let names = vault.contents.names(kind: "app")
+            for name in names { _ = try vault.contents.app(named: name) }
+            _ = try vault.contents.records
+            #expect(entry.expect == "ok", "read with pread, opened a vector labelled \(entry.expect)")
+            #expect(names == entry.apps)
+        } catch let error as VaultError {
+            #expect(error.code == entry.expect, "\(entry.file), read with pread: \(error.reason)")
+        }
     }
 
     @Test("the manifest covers every failure the format promises")
