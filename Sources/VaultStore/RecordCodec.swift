@@ -103,43 +103,50 @@ public enum RecordCodec {
         return w.bytes
     }
 
-    /// An index entry: the record's kind and name, where its nonce is in the index plaintext, where its sealed bytes
-    /// are in the record area.
-    struct IndexEntry {
-        var kind: String
-        var name: String
-        var nonce: Range<Int>
-        var sealed: Range<Int>
-    }
-
-    /// Parses a decrypted index against the size of the record area that follows it: the lengths must tile the area
-    /// exactly (a missing byte is `format.truncated`, an extra one `format.trailing`).
-    static func decodeIndex(_ index: SecretBytes, recordArea: Int) throws -> [IndexEntry] {
-        try index.withUnsafeBytes { buf in
-            var r = SecretReader(buffer: buf)
-            guard try r.take(4).elementsEqual(indexMagic) else { throw FormatError.damagedRecords }
-            let count = Int(try r.u32())
+    /// Checks a decrypted index against the size of the record area that follows it, without making a string: the
+    /// lengths must tile the area exactly (a missing byte is `format.truncated`, an extra one `format.trailing`), kinds
+    /// and names must be UTF-8. Returns where each entry starts in the index and where its record starts in the area.
+    static func scanIndex(_ index: [UInt8], recordArea: Int) throws -> (entries: [Int32], records: [Int32]) {
+        try index.withUnsafeBufferPointer { b in
+            func u16(_ at: Int) -> Int { Int(b[at]) | Int(b[at + 1]) << 8 }
+            func u32(_ at: Int) -> Int { Int(b[at]) | Int(b[at + 1]) << 8 | Int(b[at + 2]) << 16 | Int(b[at + 3]) << 24 }
+            func utf8(_ from: Int, _ count: Int) throws {
+                var high: UInt8 = 0
+                for k in from..<(from + count) { high |= b[k] }
+                if high >= 0x80, String(validating: UnsafeBufferPointer(rebasing: b[from..<(from + count)]), as: UTF8.self) == nil {
+                    throw FormatError.damagedRecords
+                }
+            }
+            guard b.count >= 8, b[0] == indexMagic[0], b[1] == indexMagic[1], b[2] == indexMagic[2], b[3] == indexMagic[3] else {
+                throw FormatError.damagedRecords
+            }
+            let count = u32(4)
             guard count <= maxRecords else { throw FormatError.damagedRecords }
-            var entries: [IndexEntry] = []
+            var entries: [Int32] = [], records: [Int32] = []
             entries.reserveCapacity(count)
-            var offset = 0
+            records.reserveCapacity(count)
+            var at = 8, offset = 0
             for _ in 0..<count {
-                let kindLength = Int(try r.u8())
-                guard kindLength > 0 else { throw FormatError.damagedRecords }
-                let kind = try text(try r.take(kindLength))
-                let name = try text(try r.take(Int(try r.u16())))
-                let nonceStart = r.offset
-                _ = try r.take(AEAD.nonceBytes)
-                let length = Int(try r.u32())
+                guard at + 1 <= b.count else { throw FormatError.damagedRecords }
+                let kindLength = Int(b[at])
+                guard kindLength > 0, at + 1 + kindLength + 2 <= b.count else { throw FormatError.damagedRecords }
+                let nameAt = at + 1 + kindLength
+                let nameLength = u16(nameAt)
+                let nonceAt = nameAt + 2 + nameLength
+                guard nonceAt + AEAD.nonceBytes + 4 <= b.count else { throw FormatError.damagedRecords }
+                try utf8(at + 1, kindLength)
+                try utf8(nameAt + 2, nameLength)
+                let length = u32(nonceAt + AEAD.nonceBytes)
                 guard length >= AEAD.tagBytes, length <= VaultFile.maxBody else { throw FormatError.damagedRecords }
                 guard offset + length <= recordArea else { throw FormatError.truncated }
-                entries.append(IndexEntry(kind: kind, name: name, nonce: nonceStart..<(nonceStart + AEAD.nonceBytes),
-                                          sealed: offset..<(offset + length)))
+                entries.append(Int32(at))
+                records.append(Int32(offset))
                 offset += length
+                at = nonceAt + AEAD.nonceBytes + 4
             }
-            guard r.atEnd else { throw FormatError.damagedRecords }
+            guard at == b.count else { throw FormatError.damagedRecords }
             guard offset == recordArea else { throw FormatError.trailingBytes }
-            return entries
+            return (entries, records)
         }
     }
 
@@ -195,9 +202,9 @@ public enum RecordCodec {
     /// The version-1 body of `contents` (every record opened).
     public static func encodeVersion1Body(_ contents: VaultContents) throws -> SecretBytes { encodeV1(try contents.records) }
 
-    /// Decodes a decrypted version-2 index against a record area of `recordArea` bytes; returns the entry count.
-    public static func checkIndex(_ index: SecretBytes, recordArea: Int) throws -> Int {
-        try decodeIndex(index, recordArea: recordArea).count
+    /// Checks a decrypted version-2 index against a record area of `recordArea` bytes; returns the entry count.
+    public static func checkIndex(_ index: [UInt8], recordArea: Int) throws -> Int {
+        try scanIndex(index, recordArea: recordArea).entries.count
     }
 
     /// Decodes a decrypted version-2 record.

@@ -33,6 +33,7 @@ public enum VaultCodec {
         var out = file
         out.version = 2
         let recordKey = try KeyDerivation.subkey(of: master, for: .records)
+        let entries = contents.allEntries
         var sameKey: [ObjectIdentifier: Bool] = [:]
         func carries(_ s: SealedRecord) -> Bool {
             let id = ObjectIdentifier(s.source)
@@ -42,7 +43,7 @@ public enum VaultCodec {
             return same
         }
         var scratchSize = 0
-        for e in contents.entries {
+        for e in entries {
             switch e.body {
             case .sealed(let s): scratchSize = max(scratchSize, s.plaintextCount)
             case .open(let r): scratchSize = max(scratchSize, RecordCodec.recordSize(r))
@@ -51,7 +52,7 @@ public enum VaultCodec {
         let scratch = SecretBytes(count: scratchSize)
         var index = ByteWriter()
         index.raw(RecordCodec.indexMagic)
-        index.u32(UInt32(contents.entries.count))
+        index.u32(UInt32(entries.count))
         var area: [UInt8] = []
         // The record area of each file records are carried over from, read once.
         var areas: [ObjectIdentifier: [UInt8]] = [:]
@@ -59,7 +60,7 @@ public enum VaultCodec {
             VaultError("vault.full", "the vault's contents would exceed \(VaultFile.maxFile >> 20) MiB, the most a reader accepts; nothing was changed",
                        hint: "remove apps you no longer use (`vault remove`)", exit: .dataError)
         }
-        for e in contents.entries {
+        for e in entries {
             let ad = RecordCodec.recordAD(vaultID: file.vaultID, kind: e.kind, name: e.name)
             let nonce: [UInt8]
             let length: Int
@@ -133,17 +134,29 @@ public enum VaultCodec {
 
     static func open(_ file: VaultFile, master: SecretBytes, storage: RecordSource.Storage) throws -> VaultContents {
         let key = try KeyDerivation.subkey(of: master, for: .secrets)
-        guard let plain = try AEAD.open(file.sealedBody[...], ad: file.headerBytes(), nonce: file.bodyNonce, key: key) else {
-            throw FormatError.damagedBody.vaultError
+        if file.version == 1 {
+            guard let plain = try AEAD.open(file.sealedBody[...], ad: file.headerBytes(), nonce: file.bodyNonce, key: key) else {
+                throw FormatError.damagedBody.vaultError
+            }
+            do { return VaultContents(records: try RecordCodec.decodeV1(plain)) } catch let e as FormatError { throw e.vaultError }
         }
+        // The index holds no secret (names, nonces, lengths): it is opened into ordinary memory.
+        let sealed = file.sealedBody
+        var ok = false
+        let index = try [UInt8](unsafeUninitializedCapacity: sealed.count - AEAD.tagBytes) { buf, count in
+            count = buf.count
+            ok = try sealed.withUnsafeBytes { ct in
+                try file.bodyNonce.withUnsafeBytes { nonce in
+                    try AEAD.open(ct, ad: file.headerBytes(), nonce: nonce, key: key, into: UnsafeMutableRawBufferPointer(buf))
+                }
+            }
+        }
+        guard ok else { throw FormatError.damagedBody.vaultError }
         do {
-            if file.version == 1 { return VaultContents(records: try RecordCodec.decodeV1(plain)) }
-            let index = try RecordCodec.decodeIndex(plain, recordArea: file.recordAreaLength)
-            let source = RecordSource(storage: storage, recordBase: file.recordAreaStart, recordArea: file.recordAreaLength, index: plain,
+            let (entries, records) = try RecordCodec.scanIndex(index, recordArea: file.recordAreaLength)
+            let source = RecordSource(storage: storage, recordBase: file.recordAreaStart, recordArea: file.recordAreaLength, index: index,
                                       key: try KeyDerivation.subkey(of: master, for: .records), master: master, vaultID: file.vaultID)
-            return VaultContents(entries: index.map {
-                VaultContents.Entry(kind: $0.kind, name: $0.name, body: .sealed(SealedRecord(source: source, nonce: $0.nonce, sealed: $0.sealed)))
-            })
+            return VaultContents(view: IndexView(source: source, entries: entries, records: records))
         } catch let e as FormatError { throw e.vaultError }
     }
 
@@ -185,7 +198,7 @@ extension VaultCodec {
         let areaStart = file.recordAreaStart
         var ranges: [Range<Int>] = []
         var names: [(kind: String, name: String)] = []
-        for e in contents.entries {
+        for e in contents.allEntries {
             guard case .sealed(let s) = e.body else { continue }
             ranges.append((areaStart + s.sealed.lowerBound)..<(areaStart + s.sealed.upperBound))
             names.append((e.kind, e.name))

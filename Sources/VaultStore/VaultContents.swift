@@ -1,5 +1,8 @@
 import FoundationEssentials
 import VaultCrypto
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The sealed bytes of one opened version-2 file, shared by its records: the file (in memory, or open for `pread`),
 /// the decrypted index (names, nonces and lengths; no secrets), and the key the records are sealed under.
@@ -14,12 +17,13 @@ final class RecordSource: Sendable {
     /// Where the record area starts in the file, and its length.
     let recordBase: Int
     let recordArea: Int
-    let index: SecretBytes
+    /// The decrypted index: kinds, names, nonces and lengths (no secrets).
+    let index: [UInt8]
     let key: SecretBytes
     let master: SecretBytes
     let vaultID: [UInt8]
 
-    init(storage: Storage, recordBase: Int, recordArea: Int, index: SecretBytes, key: SecretBytes, master: SecretBytes, vaultID: [UInt8]) {
+    init(storage: Storage, recordBase: Int, recordArea: Int, index: [UInt8], key: SecretBytes, master: SecretBytes, vaultID: [UInt8]) {
         self.storage = storage
         self.recordBase = recordBase
         self.recordArea = recordArea
@@ -82,6 +86,62 @@ struct SealedRecord: Sendable {
     var nonceBytes: [UInt8] { source.index.withUnsafeBytes { Array($0[nonce]) } }
 }
 
+/// A version-2 index as read: entries are found by comparing bytes, and strings are made only for the entries a
+/// caller lists, so finding one app among 10,000 allocates nothing per entry.
+struct IndexView: Sendable {
+    let source: RecordSource
+    /// Where each entry starts in the index, and where its record starts in the record area.
+    let entries: [Int32]
+    let records: [Int32]
+
+    var count: Int { entries.count }
+
+    func kindRange(_ i: Int) -> Range<Int> {
+        let at = Int(entries[i])
+        return (at + 1)..<(at + 1 + Int(source.index[at]))
+    }
+
+    func nameRange(_ i: Int) -> Range<Int> {
+        let at = kindRange(i).upperBound
+        return (at + 2)..<(at + 2 + (Int(source.index[at]) | Int(source.index[at + 1]) << 8))
+    }
+
+    func text(_ range: Range<Int>) -> String {
+        source.index.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+    }
+
+    func sealed(_ i: Int) -> SealedRecord {
+        let nonce = nameRange(i).upperBound
+        let lengthAt = nonce + AEAD.nonceBytes
+        let b = source.index
+        let length = Int(b[lengthAt]) | Int(b[lengthAt + 1]) << 8 | Int(b[lengthAt + 2]) << 16 | Int(b[lengthAt + 3]) << 24
+        let start = Int(records[i])
+        return SealedRecord(source: source, nonce: nonce..<lengthAt, sealed: start..<(start + length))
+    }
+
+    func entry(_ i: Int) -> VaultContents.Entry {
+        VaultContents.Entry(kind: text(kindRange(i)), name: text(nameRange(i)), body: .sealed(sealed(i)))
+    }
+
+    func matches(_ i: Int, _ range: Range<Int>, _ bytes: [UInt8]) -> Bool {
+        range.count == bytes.count && source.index.withUnsafeBufferPointer { b in
+            bytes.withUnsafeBufferPointer { q in memcmp(b.baseAddress! + range.lowerBound, q.baseAddress!, q.count) == 0 }
+        }
+    }
+
+    func first(kind: String, name: String) -> Int? {
+        let k = Array(kind.utf8), n = Array(name.utf8)
+        guard !k.isEmpty else { return nil }
+        for i in 0..<count where matches(i, kindRange(i), k) && matches(i, nameRange(i), n) { return i }
+        return nil
+    }
+
+    func names(kind: String) -> [String] {
+        let k = Array(kind.utf8)
+        return (0..<count).compactMap { matches($0, kindRange($0), k) ? text(nameRange($0)) : nil }
+    }
+}
+
 /// The records of the secrets file. Opened from a version-2 file, each record stays sealed until it is read, so
 /// looking up one app costs one record's decryption whatever the vault holds; a write re-seals only the records that
 /// changed (docs/FORMAT.md §4.2). Opened from a version-1 file, every record is already open.
@@ -95,28 +155,51 @@ public struct VaultContents: Sendable {
         var name: String
         var body: Body
     }
+    /// The records, once read as entries (or changed); while `view` is set, it is the truth and this is empty.
     var entries: [Entry] = []
+    var view: IndexView?
 
     public init(records: [StoredRecord] = []) {
         entries = records.map { Entry(kind: $0.kind, name: $0.name, body: .open($0)) }
     }
 
-    init(entries: [Entry]) { self.entries = entries }
+    init(view: IndexView) { self.view = view }
+
+    /// Every entry, in order (made from the view when there is one).
+    var allEntries: [Entry] { view.map { v in (0..<v.count).map(v.entry) } ?? entries }
+
+    /// Turns the view into entries before a change.
+    mutating func materialize() {
+        if let v = view {
+            entries = (0..<v.count).map(v.entry)
+            view = nil
+        }
+    }
 
     /// How many records there are (apps, rotation journals, …), without opening any.
-    public var count: Int { entries.count }
+    public var count: Int { view?.count ?? entries.count }
 
     /// Every record, opened (one locked buffer for all that were sealed).
     public var records: [StoredRecord] {
-        get throws { try Self.open(entries) }
+        get throws { try Self.open(allEntries) }
     }
 
     /// The names of the records of `kind`, in file order, without opening any.
-    public func names(kind: String) -> [String] { entries.compactMap { $0.kind == kind ? $0.name : nil } }
+    public func names(kind: String) -> [String] {
+        if let view { return view.names(kind: kind) }
+        return entries.compactMap { $0.kind == kind ? $0.name : nil }
+    }
 
-    public func contains(kind: String, name: String) -> Bool { entries.contains { $0.kind == kind && $0.name == name } }
+    public func contains(kind: String, name: String) -> Bool {
+        if let view { return view.first(kind: kind, name: name) != nil }
+        return entries.contains { $0.kind == kind && $0.name == name }
+    }
 
     public func record(kind: String, name: String) throws -> StoredRecord? {
+        if let view {
+            guard let i = view.first(kind: kind, name: name) else { return nil }
+            return try view.sealed(i).open(kind: kind, name: name)
+        }
         guard let entry = entries.first(where: { $0.kind == kind && $0.name == name }) else { return nil }
         switch entry.body {
         case .open(let r): return r
@@ -127,7 +210,7 @@ public struct VaultContents: Sendable {
     // MARK: apps
 
     public var apps: [StoredApp] {
-        get throws { try Self.open(entries.filter { $0.kind == "app" }).compactMap(Self.storedApp) }
+        get throws { try Self.open(allEntries.filter { $0.kind == "app" }).compactMap(Self.storedApp) }
     }
 
     public func app(named name: String) throws -> StoredApp? {
@@ -161,6 +244,7 @@ public struct VaultContents: Sendable {
     }
 
     public mutating func put(_ record: StoredRecord) {
+        materialize()
         let entry = Entry(kind: record.kind, name: record.name, body: .open(record))
         if let i = entries.firstIndex(where: { $0.kind == record.kind && $0.name == record.name }) {
             entries[i] = entry
@@ -171,6 +255,7 @@ public struct VaultContents: Sendable {
 
     @discardableResult
     public mutating func remove(kind: String, name: String) -> Bool {
+        materialize()
         let before = entries.count
         entries.removeAll { $0.kind == kind && $0.name == name }
         return entries.count != before
@@ -232,6 +317,7 @@ public struct VaultContents: Sendable {
     /// Refuses contents a reader would refuse (record count, length fields, duplicates), so a write never produces a
     /// file vault cannot open again.
     public func checkEncodable() throws {
+        let entries = allEntries
         guard entries.count <= RecordCodec.maxRecords else {
             throw VaultError("vault.full", "the vault would hold \(entries.count) records; at most \(RecordCodec.maxRecords) are allowed, so nothing was changed",
                              hint: "remove apps you no longer use (`vault remove`)", exit: .dataError)

@@ -106,8 +106,8 @@ public struct VaultFile: Equatable, Sendable {
     /// against its index once the index is open (`VaultContents`).
     public static func decode(_ bytes: [UInt8]) throws -> VaultFile {
         var r = ByteReader(bytes)
-        var file = try decodeThroughIndexLength(&r)
-        file.sealedBody = try r.array(file.sealedBody.count)
+        var (file, length) = try decodeThroughIndexLength(&r)
+        file.sealedBody = try r.array(length)
         if file.version == 1 {
             guard r.remaining == 0 else { throw FormatError.trailingBytes }
         } else {
@@ -121,8 +121,8 @@ public struct VaultFile: Equatable, Sendable {
     public static func decode(_ handle: SecretsFile) throws -> VaultFile {
         let prefix = try handle.read(0..<min(handle.size, maxHeader + 28))
         var r = ByteReader(prefix)
-        var file = try decodeThroughIndexLength(&r)
-        let start = r.offset, length = file.sealedBody.count
+        var (file, length) = try decodeThroughIndexLength(&r)
+        let start = r.offset
         guard start + length <= handle.size else { throw FormatError.truncated }
         file.sealedBody = try handle.read(start..<(start + length))
         if file.version == 1 {
@@ -136,8 +136,8 @@ public struct VaultFile: Equatable, Sendable {
     /// The longest header: eight passphrase slots.
     static let maxHeader = 25 + maxSlots * (9 + 33 + 24 + 48)
 
-    /// Parses magic, vault id, slots, the body or index nonce and its length; `sealedBody` holds zeros of that length.
-    static func decodeThroughIndexLength(_ r: inout ByteReader) throws -> VaultFile {
+    /// Parses magic, vault id, slots, the body or index nonce and its length (the sealed bytes are not read here).
+    static func decodeThroughIndexLength(_ r: inout ByteReader) throws -> (VaultFile, Int) {
         let bytes = r.bytes
         if bytes.isEmpty { throw FormatError.empty }
         let version: UInt8
@@ -173,8 +173,7 @@ public struct VaultFile: Equatable, Sendable {
         guard length >= AEAD.tagBytes, length <= maxBody else {
             throw length > maxBody ? FormatError.bodyTooLarge : FormatError.truncated
         }
-        return VaultFile(version: version, vaultID: vaultID, slots: slots, bodyNonce: bodyNonce,
-                         sealedBody: [UInt8](repeating: 0, count: length))
+        return (VaultFile(version: version, vaultID: vaultID, slots: slots, bodyNonce: bodyNonce, sealedBody: []), length)
     }
 
     /// Distinguishes "not a vault" from "a vault of another version" by the magic line's `VAULT/` prefix.

@@ -30,8 +30,7 @@ func harness(_ bytes: [UInt8]) {
     if first & 3 == 3 {
         guard rest.count >= 1 else { return }
         let split = min(rest.count, 1 + Int(rest[0]) * 4)
-        var index = Array(rest[1..<split])
-        _ = try? RecordCodec.checkIndex(SecretBytes(consuming: &index), recordArea: Int(rest[0]) * 40)
+        _ = try? RecordCodec.checkIndex(Array(rest[1..<split]), recordArea: Int(rest[0]) * 40)
         var record = Array(rest[split...])
         _ = try? RecordCodec.decodeRecordPlaintext(SecretBytes(consuming: &record), kind: "app", name: "fuzz")
         return
