@@ -73,6 +73,14 @@ public enum KeyDerivation {
         return out
     }
 
+    /// Unkeyed BLAKE2b of public bytes lent by pointer, `length` bytes long.
+    public static func hash(_ message: UnsafeRawBufferPointer, length: Int) -> [UInt8] {
+        try? Sodium.ready()
+        var out = [UInt8](repeating: 0, count: length)
+        _ = crypto_generichash(&out, length, message.bindMemory(to: UInt8.self).baseAddress, UInt64(message.count), nil, 0)
+        return out
+    }
+
     /// Unkeyed BLAKE2b of public bytes, `length` bytes long.
     public static func hash(_ message: [UInt8], length: Int = 32) -> [UInt8] {
         try? Sodium.ready()

@@ -10,6 +10,11 @@ public enum RecordCodec {
     /// The most records a version-2 index holds.
     public static let maxRecords = 100_000
     static let maxNameBytes = Int(UInt16.max)
+    /// The index commits to the whole record area with BLAKE2b-256 (after the entry count): a writer checks it once
+    /// before carrying records over sealed, instead of decrypting each one.
+    static let areaHashBytes = 32
+
+    static func areaHash(_ area: UnsafeRawBufferPointer) -> [UInt8] { KeyDerivation.hash(area, length: areaHashBytes) }
 
     // MARK: one record's fields after its kind and name (shared by both versions)
 
@@ -117,7 +122,7 @@ public enum RecordCodec {
                     throw FormatError.damagedRecords
                 }
             }
-            guard b.count >= 8, b[0] == indexMagic[0], b[1] == indexMagic[1], b[2] == indexMagic[2], b[3] == indexMagic[3] else {
+            guard b.count >= 8 + areaHashBytes, b[0] == indexMagic[0], b[1] == indexMagic[1], b[2] == indexMagic[2], b[3] == indexMagic[3] else {
                 throw FormatError.damagedRecords
             }
             let count = u32(4)
@@ -125,7 +130,7 @@ public enum RecordCodec {
             var entries: [Int32] = [], records: [Int32] = []
             entries.reserveCapacity(count)
             records.reserveCapacity(count)
-            var at = 8, offset = 0
+            var at = 8 + areaHashBytes, offset = 0
             for _ in 0..<count {
                 guard at + 1 <= b.count else { throw FormatError.damagedRecords }
                 let kindLength = Int(b[at])

@@ -53,6 +53,8 @@ public enum VaultCodec {
         var index = ByteWriter()
         index.raw(RecordCodec.indexMagic)
         index.u32(UInt32(entries.count))
+        let hashAt = index.bytes.count
+        index.raw([UInt8](repeating: 0, count: RecordCodec.areaHashBytes))
         var area: [UInt8] = []
         // The record area of each file records are carried over from, read once.
         var areas: [ObjectIdentifier: [UInt8]] = [:]
@@ -68,14 +70,14 @@ public enum VaultCodec {
             switch e.body {
             case .sealed(let s) where carries(s):
                 let id = ObjectIdentifier(s.source)
-                if areas[id] == nil { areas[id] = try s.source.area() }
-                let ok = try areas[id]!.withUnsafeBytes { area in
-                    try scratch.withUnsafeMutableBytes { buf in
-                        try s.open(kind: e.kind, name: e.name, sealedBytes: UnsafeRawBufferPointer(rebasing: area[s.sealed]),
-                                   into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<s.plaintextCount]))
+                if areas[id] == nil {
+                    // Once per file: the record area must be the one its authenticated index commits to.
+                    let bytes = try s.source.area()
+                    guard bytes.withUnsafeBytes(RecordCodec.areaHash)[...] == s.source.areaHash else {
+                        throw FormatError.damagedRecords.vaultError
                     }
+                    areas[id] = bytes
                 }
-                guard ok else { throw FormatError.damagedRecords.vaultError }
                 nonce = s.nonceBytes
                 length = s.sealed.count
                 area.append(contentsOf: areas[id]![s.sealed])
@@ -103,6 +105,8 @@ public enum VaultCodec {
             guard area.count <= VaultFile.maxFile else { throw tooLarge() }
         }
         guard index.bytes.count + AEAD.tagBytes <= VaultFile.maxBody else { throw tooLarge() }
+        let hash = area.withUnsafeBytes(RecordCodec.areaHash)
+        index.bytes.replaceSubrange(hashAt..<(hashAt + RecordCodec.areaHashBytes), with: hash)
         out.bodyNonce = random.bytes(AEAD.nonceBytes)
         let key = try KeyDerivation.subkey(of: master, for: .secrets)
         out.sealedBody = try index.bytes.withUnsafeBytes { try AEAD.seal($0, ad: out.headerBytes(), nonce: out.bodyNonce, key: key) }

@@ -44,6 +44,9 @@ final class RecordSource: Sendable {
         }
     }
 
+    /// The record area's BLAKE2b-256 as the index states it.
+    var areaHash: ArraySlice<UInt8> { index[8..<(8 + RecordCodec.areaHashBytes)] }
+
     /// The whole record area, read once (opening every record).
     func area() throws -> [UInt8] {
         switch storage {

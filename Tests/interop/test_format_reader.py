@@ -152,10 +152,13 @@ def read_vault(data, passphrase=None, key_file=None):
     else:
         if p.take(4) != b"IDX2":
             raise Refused("index magic")
+        count = p.u32()
         area = data[r.at:]
+        if blake2b(area, 32) != p.take(32):
+            raise Refused("the record area is not the one the index commits to")
         offset = 0
         record_key = subkey(master, 4)
-        for _ in range(p.u32()):
+        for _ in range(count):
             kind = p.take(p.u8())
             name = p.take(p.u16())
             rnonce = p.take(24)
