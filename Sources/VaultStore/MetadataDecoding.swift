@@ -10,6 +10,19 @@ enum MetadataDecoding {
         case string(String), number(Double), bool(Bool), null, strings([String])
     }
 
+    /// The keys `AppMetadata` reads (its CodingKeys); values of other keys are parsed and ignored, as Decodable does.
+    static let keys = ["name", "tenant", "client_id", "cloud", "secret_hint", "added", "authority", "graph_root", "rotated",
+                       "secret_key_id", "secret_expires", "previous_key_id", "tenant_id", "scope", "certificate",
+                       "certificate_sha1", "certificate_sha256", "certificate_expires", "certificate_subject",
+                       "certificate_key_id", "credential_use", "assertion_algorithm", "certificate_chain", "send_x5c"]
+    static let slots: [String: Int] = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) })
+
+    /// The parsed known fields, by key.
+    struct Fields {
+        var values: [Value?]
+        subscript(_ key: String) -> Value? { values[MetadataDecoding.slots[key]!] }
+    }
+
     static func decode(_ bytes: [UInt8]) -> AppMetadata? {
         guard let fields = bytes.withUnsafeBufferPointer({ parseObject($0) }) else { return nil }
         func string(_ key: String) -> String?? {
@@ -56,8 +69,8 @@ enum MetadataDecoding {
         return m
     }
 
-    /// `{ "key": value, … }` with nothing after it but whitespace; nil for anything else.
-    static func parseObject(_ b: UnsafeBufferPointer<UInt8>) -> [String: Value]? {
+    /// `{ "key": value, … }` with nothing after it but whitespace; nil for anything else, or a known key twice.
+    static func parseObject(_ b: UnsafeBufferPointer<UInt8>) -> Fields? {
         var i = 0
         func skip() { while i < b.count, b[i] == 0x20 || b[i] == 0x0a || b[i] == 0x0d || b[i] == 0x09 { i += 1 } }
         func byte(_ c: UInt8) -> Bool {
@@ -87,7 +100,20 @@ enum MetadataDecoding {
             skip()
             guard i < b.count, b[i] == 0x22 else { return nil }
             i += 1
+            // No escape before the closing quote (what nearly every value is): the bytes are the string.
+            var end = i
+            var high: UInt8 = 0
+            while end < b.count, b[end] != 0x22, b[end] != 0x5c, b[end] >= 0x20 {
+                high |= b[end]
+                end += 1
+            }
+            if end < b.count, b[end] == 0x22 {
+                let slice = UnsafeBufferPointer(rebasing: b[i..<end])
+                i = end + 1
+                return high < 0x80 ? String(decoding: slice, as: UTF8.self) : String(validating: slice, as: UTF8.self)
+            }
             var out: [UInt8] = []
+            out.reserveCapacity(end - i + 16)
             while i < b.count {
                 let c = b[i]
                 i += 1
@@ -174,10 +200,14 @@ enum MetadataDecoding {
             }
         }
         guard byte(0x7b) else { return nil }
-        var fields: [String: Value] = [:]
+        var fields = Fields(values: [Value?](repeating: nil, count: keys.count))
         if !byte(0x7d) {
             repeat {
-                guard let key = string(), byte(0x3a), let v = value(), fields.updateValue(v, forKey: key) == nil else { return nil }
+                guard let key = string(), byte(0x3a), let v = value() else { return nil }
+                if let slot = slots[key] {
+                    guard fields.values[slot] == nil else { return nil }
+                    fields.values[slot] = v
+                }
             } while byte(0x2c)
             guard byte(0x7d) else { return nil }
         }

@@ -120,12 +120,22 @@ enum Format {
     }
 
     static func table(header: [String], rows: [[String]]) -> String {
-        var widths = header.map(\.count)
-        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in i == cells.count - 1 ? c : c + String(repeating: " ", count: widths[i] - c.count) }
-                .joined(separator: "  ")
+        // Widths in characters; ASCII cells (nearly all) are measured by their bytes, without grapheme breaking.
+        func width(_ s: String) -> Int { s.utf8.allSatisfy { $0 < 0x80 } ? s.utf8.count : s.count }
+        let all = [header] + rows
+        let measured = all.map { $0.map(width) }
+        var widths = [Int](repeating: 0, count: header.count)
+        for row in measured { for (i, w) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], w) } }
+        var out = ""
+        out.reserveCapacity(all.count * (widths.reduce(0, +) + 2 * widths.count + 1))
+        for (r, cells) in all.enumerated() {
+            if r > 0 { out += "\n" }
+            for (i, c) in cells.enumerated() {
+                if i > 0 { out += "  " }
+                out += c
+                if i < cells.count - 1 { out += String(repeating: " ", count: max(0, widths[i] - measured[r][i])) }
+            }
         }
-        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+        return out
     }
 }
