@@ -63,7 +63,6 @@ public enum VaultCodec {
                        hint: "remove apps you no longer use (`vault remove`)", exit: .dataError)
         }
         for e in entries {
-            let ad = RecordCodec.recordAD(vaultID: file.vaultID, kind: e.kind, name: e.name)
             let nonce: [UInt8]
             let length: Int
             var fresh: StoredRecord?
@@ -90,6 +89,7 @@ public enum VaultCodec {
                 let size = RecordCodec.recordSize(record)
                 guard size + AEAD.tagBytes <= VaultFile.maxBody else { throw tooLarge() }
                 nonce = random.bytes(AEAD.nonceBytes)
+                let ad = RecordCodec.recordAD(vaultID: file.vaultID, kind: e.kind, name: e.name)
                 let bytes = try scratch.withUnsafeMutableBytes { buf in
                     let plain = UnsafeMutableRawBufferPointer(rebasing: buf[0..<size])
                     RecordCodec.writeRecord(record, into: plain)

@@ -325,11 +325,12 @@ public struct VaultContents: Sendable {
             throw VaultError("vault.full", "the vault would hold \(entries.count) records; at most \(RecordCodec.maxRecords) are allowed, so nothing was changed",
                              hint: "remove apps you no longer use (`vault remove`)", exit: .dataError)
         }
-        var seen = Set<String>()
+        struct Key: Hashable { var kind: String, name: String }
+        var seen = Set<Key>()
         seen.reserveCapacity(entries.count)
         for e in entries {
             guard !e.kind.isEmpty, e.kind.utf8.count <= 255, e.name.utf8.count <= RecordCodec.maxNameBytes,
-                  seen.insert(e.kind + "\u{0}" + e.name).inserted else {
+                  seen.insert(Key(kind: e.kind, name: e.name)).inserted else {
                 throw VaultError("vault.record", "internal error: a record of kind \(e.kind.prefix(32)) cannot be encoded; nothing was changed", exit: .software)
             }
             if case .open(let r) = e.body {
