@@ -11,57 +11,91 @@ enum MetadataDecoding {
     }
 
     /// The keys `AppMetadata` reads (its CodingKeys); values of other keys are parsed and ignored, as Decodable does.
-    static let keys = ["name", "tenant", "client_id", "cloud", "secret_hint", "added", "authority", "graph_root", "rotated",
-                       "secret_key_id", "secret_expires", "previous_key_id", "tenant_id", "scope", "certificate",
-                       "certificate_sha1", "certificate_sha256", "certificate_expires", "certificate_subject",
-                       "certificate_key_id", "credential_use", "assertion_algorithm", "certificate_chain", "send_x5c"]
-    static let slots: [String: Int] = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) })
+    enum Key: Int, CaseIterable {
+        case name, tenant, client_id, cloud, secret_hint, added, authority, graph_root, rotated, secret_key_id, secret_expires
+        case previous_key_id, tenant_id, scope, certificate, certificate_sha1, certificate_sha256, certificate_expires
+        case certificate_subject, certificate_key_id, credential_use, assertion_algorithm, certificate_chain, send_x5c
 
-    /// The parsed known fields, by key.
+        /// A switch over short strings: no hashing (a dictionary here was a sixth of `vault list`'s instructions).
+        init?(_ key: String) {
+            switch key {
+            case "name": self = .name
+            case "tenant": self = .tenant
+            case "client_id": self = .client_id
+            case "cloud": self = .cloud
+            case "secret_hint": self = .secret_hint
+            case "added": self = .added
+            case "authority": self = .authority
+            case "graph_root": self = .graph_root
+            case "rotated": self = .rotated
+            case "secret_key_id": self = .secret_key_id
+            case "secret_expires": self = .secret_expires
+            case "previous_key_id": self = .previous_key_id
+            case "tenant_id": self = .tenant_id
+            case "scope": self = .scope
+            case "certificate": self = .certificate
+            case "certificate_sha1": self = .certificate_sha1
+            case "certificate_sha256": self = .certificate_sha256
+            case "certificate_expires": self = .certificate_expires
+            case "certificate_subject": self = .certificate_subject
+            case "certificate_key_id": self = .certificate_key_id
+            case "credential_use": self = .credential_use
+            case "assertion_algorithm": self = .assertion_algorithm
+            case "certificate_chain": self = .certificate_chain
+            case "send_x5c": self = .send_x5c
+            default: return nil
+            }
+        }
+    }
+
+    /// The parsed known fields.
     struct Fields {
-        var values: [Value?]
-        subscript(_ key: String) -> Value? { values[MetadataDecoding.slots[key]!] }
+        var values = [Value?](repeating: nil, count: Key.allCases.count)
+        subscript(_ key: Key) -> Value? {
+            get { values[key.rawValue] }
+            set { values[key.rawValue] = newValue }
+        }
     }
 
     static func decode(_ bytes: [UInt8]) -> AppMetadata? {
         guard let fields = bytes.withUnsafeBufferPointer({ parseObject($0) }) else { return nil }
-        func string(_ key: String) -> String?? {
+        func string(_ key: Key) -> String?? {
             switch fields[key] {
             case nil, .null?: return .some(nil)
             case .string(let s)?: return .some(s)
             default: return nil
             }
         }
-        func date(_ key: String) -> Date?? {
+        func date(_ key: Key) -> Date?? {
             switch fields[key] {
             case nil, .null?: return .some(nil)
             case .number(let d)?: return .some(Date(timeIntervalSince1970: d))
             default: return nil
             }
         }
-        guard case .string(let name)? = fields["name"], case .string(let tenant)? = fields["tenant"],
-              case .string(let clientID)? = fields["client_id"], case .string(let cloud)? = fields["cloud"],
-              case .string(let hint)? = fields["secret_hint"], case .number(let added)? = fields["added"],
-              let authority = string("authority") else { return nil }
+        guard case .string(let name)? = fields[.name], case .string(let tenant)? = fields[.tenant],
+              case .string(let clientID)? = fields[.client_id], case .string(let cloud)? = fields[.cloud],
+              case .string(let hint)? = fields[.secret_hint], case .number(let added)? = fields[.added],
+              let authority = string(.authority) else { return nil }
         var m = AppMetadata(name: name, tenant: tenant, clientID: clientID, cloud: cloud, authority: authority, secretHint: hint,
                             added: Date(timeIntervalSince1970: added))
-        guard let graphRoot = string("graph_root"), let rotated = date("rotated"), let secretKeyID = string("secret_key_id"),
-              let secretExpires = date("secret_expires"), let previousKeyID = string("previous_key_id"),
-              let tenantID = string("tenant_id"), let scope = string("scope"), let certificate = string("certificate"),
-              let sha1 = string("certificate_sha1"), let sha256 = string("certificate_sha256"),
-              let certificateExpires = date("certificate_expires"), let subject = string("certificate_subject"),
-              let certificateKeyID = string("certificate_key_id"), let use = string("credential_use"),
-              let algorithm = string("assertion_algorithm") else { return nil }
+        guard let graphRoot = string(.graph_root), let rotated = date(.rotated), let secretKeyID = string(.secret_key_id),
+              let secretExpires = date(.secret_expires), let previousKeyID = string(.previous_key_id),
+              let tenantID = string(.tenant_id), let scope = string(.scope), let certificate = string(.certificate),
+              let sha1 = string(.certificate_sha1), let sha256 = string(.certificate_sha256),
+              let certificateExpires = date(.certificate_expires), let subject = string(.certificate_subject),
+              let certificateKeyID = string(.certificate_key_id), let use = string(.credential_use),
+              let algorithm = string(.assertion_algorithm) else { return nil }
         m.graphRoot = graphRoot; m.rotated = rotated; m.secretKeyID = secretKeyID; m.secretExpires = secretExpires
         m.previousKeyID = previousKeyID; m.tenantID = tenantID; m.scope = scope; m.certificate = certificate
         m.certificateSHA1 = sha1; m.certificateSHA256 = sha256; m.certificateExpires = certificateExpires
         m.certificateSubject = subject; m.certificateKeyID = certificateKeyID; m.credentialUse = use; m.assertionAlgorithm = algorithm
-        switch fields["certificate_chain"] {
+        switch fields[.certificate_chain] {
         case nil, .null?: break
         case .strings(let chain)?: m.certificateChain = chain
         default: return nil
         }
-        switch fields["send_x5c"] {
+        switch fields[.send_x5c] {
         case nil, .null?: break
         case .bool(let b)?: m.sendX5C = b
         default: return nil
@@ -200,13 +234,13 @@ enum MetadataDecoding {
             }
         }
         guard byte(0x7b) else { return nil }
-        var fields = Fields(values: [Value?](repeating: nil, count: keys.count))
+        var fields = Fields()
         if !byte(0x7d) {
             repeat {
                 guard let key = string(), byte(0x3a), let v = value() else { return nil }
-                if let slot = slots[key] {
-                    guard fields.values[slot] == nil else { return nil }
-                    fields.values[slot] = v
+                if let known = Key(key) {
+                    guard fields[known] == nil else { return nil }
+                    fields[known] = v
                 }
             } while byte(0x2c)
             guard byte(0x7d) else { return nil }
