@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds, runs the Swift tests and the MSAL-for-Python interop tests.
 # Environment: VAULT_KILL_LOOP (kill-loop iterations, default 50), VAULT_KILL_LOOP_ROTATION (default 30),
+# VAULT_KILL_LOOP_MIGRATION (kills during the version-1 → 2 migration, default 20),
 # VAULT_TEST_PACKAGE (default 1: build the .deb with scripts/package.sh and test it as installed; 0 skips that).
 set -euo pipefail
 cd "$(dirname "$0")/.."

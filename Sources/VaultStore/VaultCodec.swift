@@ -57,7 +57,39 @@ public enum VaultCodec {
         index.raw([UInt8](repeating: 0, count: RecordCodec.areaHashBytes))
         var area: [UInt8] = []
         // The record area of each file records are carried over from, read once.
-        var areas: [ObjectIdentifier: [UInt8]] = [:]
+        var areas: [ObjectIdentifier: (bytes: [UInt8], base: Int)] = [:]
+        var verified: Set<ObjectIdentifier> = []
+        func areaOf(_ source: RecordSource) throws -> (bytes: [UInt8], base: Int) {
+            let id = ObjectIdentifier(source)
+            if let known = areas[id] { return known }
+            let a = try source.areaBytes()
+            areas[id] = a
+            return a
+        }
+        // The new record area begins with the records carried over unchanged from the start of one file's area (all
+        // of it, when an app is added). That shared prefix is hashed once: the old area's hash (checked against its
+        // index before anything is carried) and the new one both continue from it.
+        var prefixSource: RecordSource?
+        var prefixLength = 0
+        for e in entries {
+            guard case .sealed(let s) = e.body, carries(s), prefixSource.map({ $0 === s.source }) ?? true,
+                  s.sealed.lowerBound == prefixLength else { break }
+            prefixSource = s.source
+            prefixLength = s.sealed.upperBound
+        }
+        let newHash = StreamingHash(length: RecordCodec.areaHashBytes)
+        if let source = prefixSource {
+            let a = try areaOf(source)
+            let ok = a.bytes.withUnsafeBytes { all in
+                let old = UnsafeRawBufferPointer(rebasing: all[a.base..<(a.base + source.recordArea)])
+                newHash.update(UnsafeRawBufferPointer(rebasing: old[0..<prefixLength]))
+                let rest = newHash.fork()
+                rest.update(UnsafeRawBufferPointer(rebasing: old[prefixLength...]))
+                return rest.finish()[...] == source.areaHash
+            }
+            guard ok else { throw FormatError.damagedRecords.vaultError }
+            verified.insert(ObjectIdentifier(source))
+        }
         func tooLarge() -> VaultError {
             VaultError("vault.full", "the vault's contents would exceed \(VaultFile.maxFile >> 20) MiB, the most a reader accepts; nothing was changed",
                        hint: "remove apps you no longer use (`vault remove`)", exit: .dataError)
@@ -69,17 +101,16 @@ public enum VaultCodec {
             switch e.body {
             case .sealed(let s) where carries(s):
                 let id = ObjectIdentifier(s.source)
-                if areas[id] == nil {
+                let a = try areaOf(s.source)
+                if !verified.contains(id) {
                     // Once per file: the record area must be the one its authenticated index commits to.
-                    let bytes = try s.source.area()
-                    guard bytes.withUnsafeBytes(RecordCodec.areaHash)[...] == s.source.areaHash else {
-                        throw FormatError.damagedRecords.vaultError
-                    }
-                    areas[id] = bytes
+                    let hash = a.bytes.withUnsafeBytes { RecordCodec.areaHash(UnsafeRawBufferPointer(rebasing: $0[a.base..<(a.base + s.source.recordArea)])) }
+                    guard hash[...] == s.source.areaHash else { throw FormatError.damagedRecords.vaultError }
+                    verified.insert(id)
                 }
                 nonce = s.nonceBytes
                 length = s.sealed.count
-                area.append(contentsOf: areas[id]![s.sealed])
+                area.append(contentsOf: a.bytes[(a.base + s.sealed.lowerBound)..<(a.base + s.sealed.upperBound)])
             case .sealed(let s):
                 fresh = try s.open(kind: e.kind, name: e.name)
                 fallthrough
@@ -105,7 +136,10 @@ public enum VaultCodec {
             guard area.count <= VaultFile.maxFile else { throw tooLarge() }
         }
         guard index.bytes.count + AEAD.tagBytes <= VaultFile.maxBody else { throw tooLarge() }
-        let hash = area.withUnsafeBytes(RecordCodec.areaHash)
+        let hash: [UInt8] = area.withUnsafeBytes { bytes in
+            newHash.update(UnsafeRawBufferPointer(rebasing: bytes[prefixLength...]))
+            return newHash.finish()
+        }
         index.bytes.replaceSubrange(hashAt..<(hashAt + RecordCodec.areaHashBytes), with: hash)
         out.bodyNonce = random.bytes(AEAD.nonceBytes)
         let key = try KeyDerivation.subkey(of: master, for: .secrets)

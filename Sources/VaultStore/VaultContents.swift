@@ -49,9 +49,15 @@ final class RecordSource: Sendable {
 
     /// The whole record area, read once (opening every record).
     func area() throws -> [UInt8] {
+        let (bytes, base) = try areaBytes()
+        return base == 0 && bytes.count == recordArea ? bytes : Array(bytes[base..<(base + recordArea)])
+    }
+
+    /// Bytes holding the record area from `base`: the file itself when it is in memory (no copy).
+    func areaBytes() throws -> (bytes: [UInt8], base: Int) {
         switch storage {
-        case .bytes(let file): return Array(file[recordBase..<(recordBase + recordArea)])
-        case .file(let handle): return try handle.read(recordBase..<(recordBase + recordArea))
+        case .bytes(let file): return (file, recordBase)
+        case .file(let handle): return (try handle.read(recordBase..<(recordBase + recordArea)), 0)
         }
     }
 }
