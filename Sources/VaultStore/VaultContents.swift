@@ -167,9 +167,13 @@ public struct VaultContents: Sendable {
     /// The records, once read as entries (or changed); while `view` is set, it is the truth and this is empty.
     var entries: [Entry] = []
     var view: IndexView?
+    /// Whether two records may share a kind and name: only contents built from a list of records (a version-1 body,
+    /// a test) can; `put` replaces, and a version-2 index comes from a writer that refused duplicates.
+    var mayRepeat = false
 
     public init(records: [StoredRecord] = []) {
         entries = records.map { Entry(kind: $0.kind, name: $0.name, body: .open($0)) }
+        mayRepeat = records.count > 1
     }
 
     init(view: IndexView) { self.view = view }
@@ -333,10 +337,10 @@ public struct VaultContents: Sendable {
         }
         struct Key: Hashable { var kind: String, name: String }
         var seen = Set<Key>()
-        seen.reserveCapacity(entries.count)
+        if mayRepeat { seen.reserveCapacity(entries.count) }
         for e in entries {
             guard !e.kind.isEmpty, e.kind.utf8.count <= 255, e.name.utf8.count <= RecordCodec.maxNameBytes,
-                  seen.insert(Key(kind: e.kind, name: e.name)).inserted else {
+                  !mayRepeat || seen.insert(Key(kind: e.kind, name: e.name)).inserted else {
                 throw VaultError("vault.record", "internal error: a record of kind \(e.kind.prefix(32)) cannot be encoded; nothing was changed", exit: .software)
             }
             if case .open(let r) = e.body {

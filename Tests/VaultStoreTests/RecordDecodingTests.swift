@@ -33,4 +33,17 @@ struct RecordDecodingTests {
         let contents = try RecordCodec.decodeVersion1Body(original)
         #expect(try RecordCodec.encodeVersion1Body(contents).withUnsafeBytes { Array($0) } == original.withUnsafeBytes { Array($0) })
     }
+
+    @Test("two records of one kind with one name (a version-1 body could hold them) are refused by the writer")
+    func duplicateRecords() throws {
+        var b1 = Array("x".utf8), b2 = Array("y".utf8)
+        let contents = VaultContents(records: [
+            StoredRecord(kind: "note", name: "same", metadata: [], secrets: ["s": SecretBytes(consuming: &b1)]),
+            StoredRecord(kind: "note", name: "same", metadata: [], secrets: ["s": SecretBytes(consuming: &b2)]),
+        ])
+        let error = try #require(throws: VaultError.self) {
+            _ = try VaultCodec.create(credentials: [.keyFile(SecretBytes.random(count: 32))], contents: contents, kdf: .minimum)
+        }
+        #expect(error.code == "vault.record")
+    }
 }
