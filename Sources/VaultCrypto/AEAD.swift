@@ -8,24 +8,7 @@ public enum AEAD {
 
     /// Seals `plaintext` under `key` with `nonce`, authenticating `ad`. Returns ciphertext ‖ tag.
     public static func seal(_ plaintext: SecretBytes, ad: [UInt8], nonce: [UInt8], key: SecretBytes) throws -> [UInt8] {
-        try Sodium.ready()
-        guard key.count == keyBytes, nonce.count == nonceBytes else {
-            throw VaultError("crypto.aead", "internal error: wrong AEAD key or nonce size")
-        }
-        var out = [UInt8](repeating: 0, count: plaintext.count + tagBytes)
-        var outLen: UInt64 = 0
-        let rc = plaintext.withUnsafeBytes { pt in
-            key.withUnsafeBytes { k in
-                ad.withUnsafeBufferPointer { a in
-                    crypto_aead_xchacha20poly1305_ietf_encrypt(
-                        &out, &outLen,
-                        pt.bindMemory(to: UInt8.self).baseAddress, UInt64(pt.count),
-                        a.baseAddress, UInt64(a.count), nil, nonce, k.u8)
-                }
-            }
-        }
-        guard rc == 0 else { throw VaultError("crypto.aead", "encryption failed") }
-        return out
+        try plaintext.withUnsafeBytes { try seal($0, ad: ad, nonce: nonce, key: key) }
     }
 
     /// Opens ciphertext ‖ tag into secret memory; returns nil when authentication fails.

@@ -47,12 +47,6 @@ final class RecordSource: Sendable {
     /// The record area's BLAKE2b-256 as the index states it.
     var areaHash: ArraySlice<UInt8> { index[8..<(8 + RecordCodec.areaHashBytes)] }
 
-    /// The whole record area, read once (opening every record).
-    func area() throws -> [UInt8] {
-        let (bytes, base) = try areaBytes()
-        return base == 0 && bytes.count == recordArea ? bytes : Array(bytes[base..<(base + recordArea)])
-    }
-
     /// Bytes holding the record area from `base`: the file itself when it is in memory (no copy).
     func areaBytes() throws -> (bytes: [UInt8], base: Int) {
         switch storage {
@@ -299,7 +293,7 @@ public struct VaultContents: Sendable {
         var total = 0
         for e in entries { if case .sealed(let s) = e.body { total += s.plaintextCount } }
         let buffer = SecretBytes(count: total)
-        var areas: [ObjectIdentifier: [UInt8]] = [:]
+        var areas: [ObjectIdentifier: (bytes: [UInt8], base: Int)] = [:]
         var offset = 0
         var out: [StoredRecord] = []
         out.reserveCapacity(entries.count)
@@ -309,10 +303,12 @@ public struct VaultContents: Sendable {
                 out.append(r)
             case .sealed(let s):
                 let id = ObjectIdentifier(s.source)
-                if areas[id] == nil { areas[id] = try s.source.area() }
+                if areas[id] == nil { areas[id] = try s.source.areaBytes() }
+                let (bytes, base) = areas[id]!
                 let range = offset..<(offset + s.plaintextCount)
-                let ok = try areas[id]!.withUnsafeBytes { area in
-                    try buffer.withUnsafeMutableBytes { all in
+                let ok = try bytes.withUnsafeBytes { file in
+                    let area = UnsafeRawBufferPointer(rebasing: file[base...])
+                    return try buffer.withUnsafeMutableBytes { all in
                         try s.open(kind: e.kind, name: e.name, sealedBytes: UnsafeRawBufferPointer(rebasing: area[s.sealed]),
                                    into: UnsafeMutableRawBufferPointer(rebasing: all[range]))
                     }
