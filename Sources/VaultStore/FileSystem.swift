@@ -193,6 +193,12 @@ public enum FileSystem {
     /// file only the holder of its lock writes, so cleaning up never needs to list the directory.
     public static func writeAtomically(directory: String, name: String, bytes: [UInt8], mode: mode_t = 0o600,
                                        lockedTemporary: Bool = false) throws {
+        try writeAtomically(directory: directory, name: name, parts: [bytes[...]], mode: mode, lockedTemporary: lockedTemporary)
+    }
+
+    /// `writeAtomically` of the concatenation of `parts`, without joining them in memory first.
+    public static func writeAtomically(directory: String, name: String, parts: [ArraySlice<UInt8>], mode: mode_t = 0o600,
+                                       lockedTemporary: Bool = false) throws {
         let temp: String
         if lockedTemporary {
             temp = "\(directory)/.\(name).tmp"
@@ -207,7 +213,7 @@ public enum FileSystem {
         defer { if !ok { unlink(temp) } }
         do {
             defer { close(fd) }
-            if !bytes.isEmpty { try bytes.withUnsafeBytes { try writeAll(fd, $0, path: temp) } }
+            for part in parts where !part.isEmpty { try part.withUnsafeBytes { try writeAll(fd, $0, path: temp) } }
             guard fsync(fd) == 0 else { throw VaultError("io.fsync", "fsync \(temp): \(errorText())", exit: .ioError) }
         }
         guard rename(temp, "\(directory)/\(name)") == 0 else {

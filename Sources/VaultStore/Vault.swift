@@ -36,7 +36,7 @@ public struct Vault: Sendable {
         try directory.withExclusiveLock {
             var vault = try VaultCodec.unlockAndOpen(try directory.readSecrets(), with: credential)
             let result = try change(&vault)
-            try directory.writeAtomically(VaultDirectory.secretsFileName, try vault.sealed(random: random))
+            try directory.writeAtomically(VaultDirectory.secretsFileName, parts: try vault.sealedParts(random: random))
             return result
         }
     }
@@ -143,9 +143,9 @@ public struct Vault: Sendable {
                 try rebind(&contents, vault.master, master)
                 var file = vault.file
                 file.slots = slots
-                let bytes = try VaultCodec.seal(contents, into: file, master: master, random: random).encode()
+                let parts = try VaultCodec.seal(contents, into: file, master: master, random: random).encodedParts()
                 try directory.removeTokenCaches()
-                try directory.writeAtomically(VaultDirectory.secretsFileName, bytes)
+                try directory.writeAtomically(VaultDirectory.secretsFileName, parts: parts)
                 return .rekeyed
             }
             var slots: [KeySlot] = []
@@ -158,7 +158,7 @@ public struct Vault: Sendable {
                 }
             }
             vault.file.slots = slots
-            try directory.writeAtomically(VaultDirectory.secretsFileName, try vault.sealed(random: random))
+            try directory.writeAtomically(VaultDirectory.secretsFileName, parts: try vault.sealedParts(random: random))
             return .rewrapped(missing: missing)
         }
     }

@@ -43,10 +43,16 @@ public enum VaultCodec {
             return same
         }
         var scratchSize = 0
+        var areaSize = 0
         for e in entries {
             switch e.body {
-            case .sealed(let s): scratchSize = max(scratchSize, s.plaintextCount)
-            case .open(let r): scratchSize = max(scratchSize, RecordCodec.recordSize(r))
+            case .sealed(let s):
+                scratchSize = max(scratchSize, s.plaintextCount)
+                areaSize += s.sealed.count
+            case .open(let r):
+                let size = RecordCodec.recordSize(r)
+                scratchSize = max(scratchSize, size)
+                areaSize += size + AEAD.tagBytes
             }
         }
         let scratch = SecretBytes(count: scratchSize)
@@ -56,6 +62,8 @@ public enum VaultCodec {
         let hashAt = index.bytes.count
         index.raw([UInt8](repeating: 0, count: RecordCodec.areaHashBytes))
         var area: [UInt8] = []
+        // Sized once: growing a multi-megabyte array by doubling copies it, and touches fresh pages, several times.
+        area.reserveCapacity(min(areaSize, VaultFile.maxFile))
         // The record area of each file records are carried over from, read once.
         var areas: [ObjectIdentifier: (bytes: [UInt8], base: Int)] = [:]
         var verified: Set<ObjectIdentifier> = []
@@ -255,5 +263,11 @@ public struct UnlockedVault: Sendable {
     /// The file bytes for the current contents and slots (new body nonce).
     public func sealed(random: any RandomSource = SystemRandom()) throws -> [UInt8] {
         try VaultCodec.seal(contents, into: file, master: master, random: random).encode()
+    }
+
+    /// The same bytes as `sealed`, as the header and index, then the record area: written one after the other, so
+    /// the record area is never copied into one more buffer.
+    public func sealedParts(random: any RandomSource = SystemRandom()) throws -> [ArraySlice<UInt8>] {
+        try VaultCodec.seal(contents, into: file, master: master, random: random).encodedParts()
     }
 }

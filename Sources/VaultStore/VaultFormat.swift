@@ -101,6 +101,17 @@ public struct VaultFile: Equatable, Sendable {
         return w.bytes
     }
 
+    /// `encode()` as two parts whose concatenation is the file: header through index, then the record area.
+    public func encodedParts() -> [ArraySlice<UInt8>] {
+        var w = ByteWriter()
+        w.bytes.reserveCapacity(sealedBody.count + 512)
+        w.raw(headerBytes())
+        w.raw(bodyNonce)
+        w.u32(UInt32(sealedBody.count))
+        w.raw(sealedBody)
+        return records.isEmpty ? [w.bytes[...]] : [w.bytes[...], records]
+    }
+
     /// Parses bytes into a `VaultFile` without any cryptography; KDF parameters are not yet capped here
     /// (that happens before Argon2id runs) but they are recorded as read. A version-2 file's record area is checked
     /// against its index once the index is open (`VaultContents`).
