@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.27.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.3.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
@@ -54,6 +55,14 @@ let package = Package(
             dependencies: ["VaultCrypto", "VaultStore", "VaultHTTP", "VaultPKI", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        .target(
+            name: "IdentityEndpoint",
+            dependencies: ["VaultCrypto",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .target(name: "Graph", dependencies: ["VaultHTTP", "VaultCrypto"], swiftSettings: strict),
         // RSA keys, X.509, PKCS#12 and JWS for certificate credentials; touches no file, network or vault format.
         .target(
@@ -76,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "vault",
             dependencies: [
-                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "CProcessShim", "VaultPKI",
+                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "CProcessShim", "VaultPKI", "IdentityEndpoint",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -70,9 +70,10 @@ public struct ClientCredentials: Sendable {
     public func acquire(_ app: AppIdentity, scope: String) throws -> AccessToken {
         let body = try app.credential.formBody(clientID: app.clientID, scope: scope, tokenEndpoint: app.tokenEndpoint,
                                                appName: app.name, now: now())
+        let requestID = UUID().uuidString.lowercased()
         var request = HTTPRequest(method: "POST", url: app.tokenEndpoint, headers: [
             ("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json"),
-            ("client-request-id", UUID().uuidString.lowercased()), ("x-client-sku", Self.sku), ("x-client-ver", Self.version),
+            ("client-request-id", requestID), ("x-client-sku", Self.sku), ("x-client-ver", Self.version),
             ("x-client-os", "linux"), ("x-ms-lib-capability", "retry-after, h429"),
         ], body: body)
         var attempt = 0
@@ -91,7 +92,11 @@ public struct ClientCredentials: Sendable {
                 attempt += 1
                 continue
             }
-            if response.status == 200 { return try parse(response, app: app, scope: scope, requestedAt: started) }
+            if response.status == 200 {
+                var token = try parse(response, app: app, scope: scope, requestedAt: started)
+                token.correlationID = requestID
+                return token
+            }
             let retryable = response.status == 429 || response.status >= 500
             if retryable && attempt < retry.maxRetries {
                 let wait = delay(attempt: attempt, retryAfter: RetryAfter.seconds(response.header("Retry-After"), now: now()))

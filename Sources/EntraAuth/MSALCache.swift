@@ -13,12 +13,21 @@ public struct AccessToken: Sendable, Equatable {
     public var expiresOn: Int64
     public var extendedExpiresOn: Int64
     public var refreshOn: Int64?
+    /// The `client-request-id` of the request that fetched it (Entra ID's correlation id); not kept in the cache.
+    public var correlationID: String?
 
     public init(secret: String, tokenType: String, clientID: String, environment: String, realm: String, target: String,
                 cachedAt: Int64, expiresOn: Int64, extendedExpiresOn: Int64, refreshOn: Int64?) {
         self.secret = secret; self.tokenType = tokenType; self.clientID = clientID; self.environment = environment
         self.realm = realm; self.target = target; self.cachedAt = cachedAt; self.expiresOn = expiresOn
         self.extendedExpiresOn = extendedExpiresOn; self.refreshOn = refreshOn
+    }
+
+    /// Equal when every cached field is (the correlation id of the fetch is not part of a token's identity).
+    public static func == (a: AccessToken, b: AccessToken) -> Bool {
+        a.secret == b.secret && a.tokenType == b.tokenType && a.clientID == b.clientID && a.environment == b.environment
+            && a.realm == b.realm && a.target == b.target && a.cachedAt == b.cachedAt && a.expiresOn == b.expiresOn
+            && a.extendedExpiresOn == b.extendedExpiresOn && a.refreshOn == b.refreshOn
     }
 
     /// `-{environment}-accesstoken-{client_id}-{realm}-{target}`, lower-cased (empty home_account_id first).

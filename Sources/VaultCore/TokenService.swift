@@ -36,6 +36,11 @@ public struct TokenService: Sendable {
     public var refusePendingRotation = false
     /// Waits and retries at the token endpoint (`--max-wait` bounds a single wait).
     public var retry = TokenRetryPolicy()
+    /// Where secret uses (requests to Entra ID) and handouts are recorded, and as whom.
+    public var audit: (any AuditSink)?
+    public var requester = AuditRequester(command: "token")
+    /// False when the caller records its own handouts (with their peer): `token(app:)` then records only Entra requests.
+    public var recordsHandouts = true
 
     public init(vault: Vault, unlock: Credential, transport: any HTTPTransport, now: @escaping @Sendable () -> Date = { Date() }) {
         self.vault = vault
@@ -93,7 +98,22 @@ public struct TokenService: Sendable {
         let s = try session(app: app)
         let scope = try scope ?? s.defaultScope()
         try Self.validateScope(scope)
-        return try provider(s).token(for: s.identity, scope: scope)
+        do {
+            let result = try provider(s).token(for: s.identity, scope: scope)
+            recordHandout(app: app, clientID: s.identity.clientID, resource: scope, source: result.source, correlationID: result.token.correlationID, outcome: "ok")
+            return result
+        } catch let e as VaultError {
+            recordHandout(app: app, clientID: s.identity.clientID, resource: scope, source: nil, correlationID: nil, outcome: e.code)
+            throw e
+        }
+    }
+
+    /// One `token.handout` line in the audit log (no-op without one).
+    public func recordHandout(app: String, clientID: String?, resource: String, source: TokenResult.Source?, correlationID: String?,
+                              outcome: String, requester: AuditRequester? = nil) {
+        guard let audit, recordsHandouts || requester != nil else { return }
+        audit.record(AuditEvent(time: now(), kind: .handout, app: app, clientID: clientID, resource: resource, requester: requester ?? self.requester,
+                                source: source.map { $0 == .cache ? "cache" : "fetch" }, correlationID: correlationID, outcome: outcome))
     }
 
     /// Scopes are `RESOURCE/.default`; catching typos here saves a round trip (Entra would answer 1002012 / 70011).
@@ -114,6 +134,22 @@ struct StoredAppFetcher: TokenFetcher {
     let service: TokenService
 
     func acquire(_ app: AppIdentity, scope: String) throws -> AccessToken {
+        do {
+            let token = try acquireOnce(app, scope: scope)
+            record(app, scope: scope, correlationID: token.correlationID, outcome: "ok")
+            return token
+        } catch let e as VaultError {
+            record(app, scope: scope, correlationID: nil, outcome: e.code)
+            throw e
+        }
+    }
+
+    func record(_ app: AppIdentity, scope: String, correlationID: String?, outcome: String) {
+        service.audit?.record(AuditEvent(time: service.now(), kind: .entraRequest, app: app.name, clientID: app.clientID, resource: scope,
+                                         requester: service.requester, correlationID: correlationID, outcome: outcome))
+    }
+
+    func acquireOnce(_ app: AppIdentity, scope: String) throws -> AccessToken {
         let flow = service.clientCredentials()
         var identity = app
         let token: AccessToken

@@ -106,6 +106,13 @@ public final class SecretBytes: @unchecked Sendable {
         return withUnsafeBytes { a in other.withUnsafeBytes { b in sodium_memcmp(a.baseAddress!, b.baseAddress!, count) == 0 } }
     }
 
+    /// Constant-time equality with bytes that are not secret themselves (a value a client sent). Lengths may differ.
+    public func constantTimeEquals(_ other: UnsafeRawBufferPointer) -> Bool {
+        guard count == other.count else { return false }
+        if count == 0 { return true }
+        return withUnsafeBytes { a in sodium_memcmp(a.baseAddress!, other.baseAddress!, count) == 0 }
+    }
+
     /// True when every byte is printable ASCII (0x21…0x7e); client secrets and hints are such strings.
     public var isPrintableASCII: Bool {
         withUnsafeBytes { buf in buf.allSatisfy { $0 >= 0x21 && $0 <= 0x7e } }

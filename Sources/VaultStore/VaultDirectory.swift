@@ -32,6 +32,8 @@ public struct VaultDirectory: Sendable {
     /// The version-1 token cache of every app (read once, then migrated into `tokens/`).
     public var cachePath: String { path + "/" + Self.cacheFileName }
     public var tokensPath: String { path + "/" + Self.tokensDirectoryName }
+    /// The audit log (§7): one JSON line per secret use and per token handed out.
+    public var auditPath: String { path + "/audit.log" }
 
     /// Creates `tokens/` (0700) when it is missing.
     public func createTokensDirectory() throws {
@@ -116,6 +118,10 @@ public struct VaultDirectory: Sendable {
     }
 
     /// Atomic replace of `name` in the directory: temp file (0600, O_EXCL), write, fsync, rename, fsync directory.
+    public func writeAtomically(_ name: String, parts: [ArraySlice<UInt8>]) throws {
+        try FileSystem.writeAtomically(directory: path, name: name, parts: parts)
+    }
+
     public func writeAtomically(_ name: String, _ bytes: [UInt8]) throws {
         try FileSystem.writeAtomically(directory: path, name: name, bytes: bytes)
     }

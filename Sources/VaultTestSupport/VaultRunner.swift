@@ -132,6 +132,8 @@ public final class TemporaryDirectory: @unchecked Sendable {
         return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { !$0.hasPrefix(".") }.sorted().map { dir + "/" + $0 }
     }
 
+    /// Every file under `sub` and its bytes, except the audit log: it records failed attempts too, by design, so
+    /// "the vault is unchanged" means every other file is (audit tests read the log itself).
     public func snapshot(_ sub: String = "") -> [String: Data] {
         var out: [String: Data] = [:]
         let root = sub.isEmpty ? path : file(sub)
@@ -140,7 +142,7 @@ public final class TemporaryDirectory: @unchecked Sendable {
             let full = root + "/" + rel
             var isDir: ObjCBool = false
             if FileManager.default.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue,
-               let d = FileManager.default.contents(atPath: full) {
+               rel != "audit.log", !rel.hasSuffix("/audit.log"), let d = FileManager.default.contents(atPath: full) {
                 out[rel] = d
             }
         }

@@ -4,6 +4,7 @@ import VaultCore
 import Logging
 import VaultCrypto
 import VaultHTTP
+import VaultStore
 
 /// Options of commands that talk to Entra ID or Graph.
 struct NetworkOptions: ParsableArguments {
@@ -37,10 +38,27 @@ struct NetworkOptions: ParsableArguments {
     }
 
     /// The token use case wired to this vault and network.
-    func tokenService(_ vault: VaultOptions) throws -> TokenService {
-        var service = TokenService(vault: try vault.vault(), unlock: try vault.credential(), transport: try transport())
+    func tokenService(_ vault: VaultOptions, command: String = Self.commandName, audit target: AuditLogFile.Target? = nil) throws -> TokenService {
+        let store = try vault.vault()
+        var service = TokenService(vault: store, unlock: try vault.credential(), transport: try transport())
         service.retry = TokenRetryPolicy(maxDelay: maxWait)
+        service.audit = AuditLog(target ?? Self.auditTarget(store.directory), warn: { Console.warn($0) })
+        service.requester = AuditRequester(command: command)
         return service
+    }
+
+    /// The subcommand's name, for the audit log.
+    static var commandName: String {
+        CommandLine.arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) ?? "vault"
+    }
+
+    /// `$VAULT_AUDIT_LOG` (a path, or `stderr`), else `audit.log` in the vault directory.
+    static func auditTarget(_ directory: VaultDirectory) -> AuditLogFile.Target {
+        switch Environment.current["VAULT_AUDIT_LOG"] {
+        case .some("stderr"): return .standardError
+        case .some(let path) where !path.isEmpty: return .file(path)
+        default: return .file(directory.auditPath)
+        }
     }
 
     func httpOptions() throws -> HTTPOptions {
@@ -65,4 +83,3 @@ struct NetworkOptions: ParsableArguments {
     }
 }
 
-import VaultStore

@@ -11,4 +11,23 @@ int vault_unlock_range(int fd, long long offset, long long length);
 /* The git revision a release build was made from (scripts/package.sh passes -DVAULT_GIT_REVISION="..."), or NULL for
    a build that was not given one. */
 const char *vault_build_revision(void);
+/* Signals for programs that run a child or a server: `vault_block_signals` blocks the vault-relevant signals (TERM,
+   INT, HUP, QUIT, USR1, USR2, CHLD) in the calling thread, so threads started later inherit the mask and one thread
+   takes them with `vault_wait_signal` (sigwait; returns the signal number, or -1 with errno). */
+int vault_block_signals(void);
+int vault_wait_signal(void);
+/* As vault_wait_signal, but gives up after `seconds`: 0 on timeout. */
+int vault_wait_signal_for(int seconds);
+/* posix_spawnp of `file` with `argv` and `envp` (NULL-terminated), the child with default signal dispositions and an
+   empty signal mask: 0 and *pid on success, else an errno value. */
+int vault_spawn(int *pid, const char *file, char *const argv[], char *const envp[]);
+/* waitpid(pid, WNOHANG): 1 with *status set when the child has ended, 0 while it runs, -1 with errno. */
+int vault_reap(int pid, int *status);
+/* Decodes a wait status: the exit code (0-255), or 128 + the signal number for a child killed by a signal. */
+int vault_exit_code(int status);
+/* sd_notify: sends `state` as one datagram to the AF_UNIX socket `path` (a leading '@' is the abstract namespace):
+   0 on success, -1 with errno. */
+int vault_notify(const char *path, const char *state);
+/* SO_PEERCRED of a connected Unix socket: 0 with *uid and *pid, -1 with errno. */
+int vault_peer_credentials(int fd, unsigned *uid, int *pid);
 #endif

@@ -1,0 +1,74 @@
+import VaultCrypto
+
+/// Which managed-identity protocol a request spoke (entra-token-protocol.md §11).
+public enum IdentityProtocol: String, Sendable {
+    /// `GET /msi/token?api-version=2019-08-01&resource=…` with `X-IDENTITY-HEADER` (§11.1).
+    case appService = "app-service"
+    /// `GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=…` with `Metadata: true` (§11.2).
+    case imds
+}
+
+/// A user-assigned identity named by the client, as the SDKs send it.
+public enum IdentitySelector: Sendable, Equatable {
+    case clientID(String)
+    /// `object_id` (MSAL-based clients) or `principal_id` (Go).
+    case objectID(String)
+    /// `mi_res_id` (App Service) or `msi_res_id` (IMDS): an Azure resource id.
+    case resourceID(String)
+}
+
+/// A well-formed token request, with who sent it.
+public struct IdentityRequest: Sendable {
+    public let kind: IdentityProtocol
+    /// The resource as sent (`https://graph.microsoft.com`); `scope` is the one scope it stands for.
+    public let resource: String
+    public let selector: IdentitySelector?
+    /// The peer: `127.0.0.1:PORT`, or `unix` for a Unix-socket client.
+    public let peer: String
+
+    public init(kind: IdentityProtocol, resource: String, selector: IdentitySelector?, peer: String) {
+        self.kind = kind
+        self.resource = resource
+        self.selector = selector
+        self.peer = peer
+    }
+
+    /// `RESOURCE/.default` (a trailing slash on the resource is not doubled), as azure-identity maps it back.
+    public var scope: String { resource.hasSuffix("/") ? resource + ".default" : resource + "/.default" }
+}
+
+/// A token to hand out.
+public struct IdentityToken: Sendable {
+    public let token: SecretBytes
+    /// Epoch seconds.
+    public let expiresOn: Int64
+    public let clientID: String
+
+    public init(token: SecretBytes, expiresOn: Int64, clientID: String) {
+        self.token = token
+        self.expiresOn = expiresOn
+        self.clientID = clientID
+    }
+}
+
+/// A request the endpoint refuses, answered with `status` and a JSON error body every SDK surfaces.
+public struct IdentityRefusal: Error, Sendable, Equatable {
+    public let status: Int
+    /// OAuth-style code for the IMDS shape (`invalid_request`, `invalid_resource`, `unauthorized_client`, …).
+    public let code: String
+    public let message: String
+
+    public init(status: Int, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+}
+
+/// Where the endpoint gets tokens. It never reads a vault itself: it is handed one of these.
+public protocol IdentityTokenSource: Sendable {
+    /// A token that needs no file or network I/O (answered on the event loop), or nil.
+    func cachedToken(for request: IdentityRequest, now: Int64) throws(IdentityRefusal) -> IdentityToken?
+    /// A token, fetching it if needed; runs on a worker thread and may block. Throws `IdentityRefusal`.
+    func token(for request: IdentityRequest) throws(IdentityRefusal) -> IdentityToken
+}

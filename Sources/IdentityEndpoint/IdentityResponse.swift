@@ -1,0 +1,49 @@
+import VaultCrypto
+
+/// Response bodies (entra-token-protocol.md §11.2: one success body that App Service, IMDS and MSAL clients all accept).
+public enum IdentityResponse {
+    /// `{"access_token":…,"expires_on":"E","expires_in":"N","resource":…,"token_type":"Bearer","client_id":…}`,
+    /// written into `out` (which the caller sends, then discards). `expires_in` is the real remaining lifetime.
+    public static func success(_ token: IdentityToken, resource: String, now: Int64, into out: inout [UInt8]) {
+        out.append(contentsOf: #"{"access_token":""#.utf8)
+        token.token.withUnsafeBytes { raw in
+            for b in raw { appendEscaped(b, to: &out) }
+        }
+        out.append(contentsOf: #"","expires_on":""#.utf8)
+        out.append(contentsOf: String(token.expiresOn).utf8)
+        out.append(contentsOf: #"","expires_in":""#.utf8)
+        out.append(contentsOf: String(max(0, token.expiresOn - now)).utf8)
+        out.append(contentsOf: #"","resource":""#.utf8)
+        for b in resource.utf8 { appendEscaped(b, to: &out) }
+        out.append(contentsOf: #"","token_type":"Bearer","client_id":""#.utf8)
+        for b in token.clientID.utf8 { appendEscaped(b, to: &out) }
+        out.append(contentsOf: #""}"#.utf8)
+    }
+
+    /// `{"error":…,"error_description":…,"statusCode":N,"message":…}`: the IMDS fields and the App Service ones, so
+    /// each client finds what it reads.
+    public static func failure(_ refusal: IdentityRefusal) -> [UInt8] {
+        var out: [UInt8] = []
+        out.append(contentsOf: #"{"error":""#.utf8)
+        for b in refusal.code.utf8 { appendEscaped(b, to: &out) }
+        out.append(contentsOf: #"","error_description":""#.utf8)
+        for b in refusal.message.utf8 { appendEscaped(b, to: &out) }
+        out.append(contentsOf: #"","statusCode":"#.utf8)
+        out.append(contentsOf: String(refusal.status).utf8)
+        out.append(contentsOf: #","message":""#.utf8)
+        for b in refusal.message.utf8 { appendEscaped(b, to: &out) }
+        out.append(contentsOf: #""}"#.utf8)
+        return out
+    }
+
+    static func appendEscaped(_ b: UInt8, to out: inout [UInt8]) {
+        switch b {
+        case UInt8(ascii: "\""): out.append(contentsOf: [0x5c, 0x22])
+        case UInt8(ascii: "\\"): out.append(contentsOf: [0x5c, 0x5c])
+        case 0..<0x20:
+            let hex = Array("0123456789abcdef".utf8)
+            out.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]])
+        default: out.append(b)
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import VaultCrypto
+
+/// Maps one HTTP request (method, target, headers) to a token request or a refusal. Pure: no I/O, no clock.
+public struct IdentityRouter: Sendable {
+    public static let appServicePath = "/msi/token"
+    public static let imdsPath = "/metadata/identity/oauth2/token"
+    public static let appServiceVersion = "2019-08-01"
+    /// IMDS clients send 2018-02-01; later versions change nothing vault serves.
+    public static let imdsVersions: Set<String> = ["2018-02-01", "2018-10-01", "2019-08-01", "2021-02-01"]
+    static let maxTarget = 8192
+
+    /// The `X-IDENTITY-HEADER` value App Service clients must send (nil: the App Service path is not served).
+    let identityHeader: SecretBytes?
+    let servesIMDS: Bool
+
+    public init(identityHeader: SecretBytes?, servesIMDS: Bool) {
+        self.identityHeader = identityHeader
+        self.servesIMDS = servesIMDS
+    }
+
+    /// `headers` as received (names in any case).
+    public func route(method: String, target: String, headers: [(name: String, value: String)], peer: String) -> Result<IdentityRequest, IdentityRefusal> {
+        func header(_ name: String) -> [String] { headers.filter { $0.name.lowercased() == name }.map(\.value) }
+        let metadata = header("metadata")
+        let identity = header("x-identity-header")
+        // Go's DefaultAzureCredential probes with neither header and waits 1 s: answer at once.
+        guard metadata.contains(where: { $0.lowercased() == "true" }) || !identity.isEmpty else {
+            return .failure(IdentityRefusal(status: 400, code: "invalid_request", message: "Required metadata header not specified"))
+        }
+        guard target.utf8.count <= Self.maxTarget else {
+            return .failure(IdentityRefusal(status: 400, code: "invalid_request", message: "request target too long"))
+        }
+        let (path, query) = Self.split(target)
+        let kind: IdentityProtocol
+        if path == Self.appServicePath, identityHeader != nil {
+            kind = .appService
+        } else if path == Self.imdsPath, servesIMDS {
+            kind = .imds
+        } else {
+            return .failure(IdentityRefusal(status: 404, code: "not_found", message: "no managed-identity endpoint at \(path)"))
+        }
+        guard method == "GET" else {
+            return .failure(IdentityRefusal(status: 405, code: "invalid_request", message: "method \(method) not allowed; use GET"))
+        }
+        if kind == .appService {
+            guard identity.count == 1, let expected = identityHeader, Self.matches(identity[0], expected) else {
+                return .failure(IdentityRefusal(status: 401, code: "unauthorized_client",
+                                                message: identity.isEmpty ? "X-IDENTITY-HEADER is missing" : "X-IDENTITY-HEADER does not match"))
+            }
+        } else {
+            guard metadata.count == 1, metadata[0].lowercased() == "true" else {
+                return .failure(IdentityRefusal(status: 400, code: "invalid_request", message: "Required metadata header not specified"))
+            }
+        }
+        guard let params = Self.parseQuery(query) else {
+            return .failure(IdentityRefusal(status: 400, code: "invalid_request", message: "malformed query string"))
+        }
+        func single(_ name: String) -> Result<String?, IdentityRefusal> {
+            let values = params.filter { $0.0 == name }.map(\.1)
+            if values.count > 1 { return .failure(IdentityRefusal(status: 400, code: "invalid_request", message: "parameter \(name) given more than once")) }
+            return .success(values.first)
+        }
+        let version: String?
+        let resource: String?
+        do {
+            version = try single("api-version").get()
+            resource = try single("resource").get()
+        } catch { return .failure(error) }
+        guard let version, !version.isEmpty else {
+            return .failure(IdentityRefusal(status: 400, code: "invalid_request", message: "api-version is required"))
+        }
+        if kind == .appService ? version != Self.appServiceVersion : !Self.imdsVersions.contains(version) {
+            return .failure(IdentityRefusal(status: 400, code: "invalid_request",
+                                            message: "api-version \(version) is not supported; use \(kind == .appService ? Self.appServiceVersion : "2018-02-01")"))
+        }
+        guard let resource, !resource.isEmpty else {
+            return .failure(IdentityRefusal(status: 400, code: "invalid_request", message: "resource is required"))
+        }
+        guard Self.plausibleResource(resource) else {
+            return .failure(IdentityRefusal(status: 400, code: "invalid_resource", message: "resource '\(Self.printable(resource))' is not a resource URI or app id"))
+        }
+        var selectors: [IdentitySelector] = []
+        let names: [(String, (String) -> IdentitySelector)] = kind == .appService
+            ? [("client_id", { .clientID($0) }), ("object_id", { .objectID($0) }), ("principal_id", { .objectID($0) }), ("mi_res_id", { .resourceID($0) })]
+            : [("client_id", { .clientID($0) }), ("object_id", { .objectID($0) }), ("msi_res_id", { .resourceID($0) }), ("mi_res_id", { .resourceID($0) })]
+        for (name, make) in names {
+            for v in params where v.0 == name { selectors.append(make(v.1)) }
+        }
+        guard selectors.count <= 1 else {
+            return .failure(IdentityRefusal(status: 400, code: "invalid_request", message: "give at most one of client_id, object_id, principal_id, mi_res_id"))
+        }
+        return .success(IdentityRequest(kind: kind, resource: resource, selector: selectors.first, peer: peer))
+    }
+
+    static func matches(_ given: String, _ expected: SecretBytes) -> Bool {
+        Array(given.utf8).withUnsafeBytes { expected.constantTimeEquals($0) }
+    }
+
+    static func split(_ target: String) -> (path: Substring, query: Substring) {
+        guard let q = target.firstIndex(of: "?") else { return (target[...], "") }
+        return (target[..<q], target[target.index(after: q)...])
+    }
+
+    /// `application/x-www-form-urlencoded` pairs; nil for a bad escape or text that is not UTF-8.
+    static func parseQuery(_ query: Substring) -> [(String, String)]? {
+        var out: [(String, String)] = []
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = percentDecode(parts[0]), let value = percentDecode(parts.count > 1 ? parts[1] : "") else { return nil }
+            out.append((name, value))
+        }
+        return out
+    }
+
+    static func percentDecode(_ s: Substring) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(s.utf8.count)
+        var it = s.utf8.makeIterator()
+        while let c = it.next() {
+            switch c {
+            case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard let h = it.next().flatMap(hexValue), let l = it.next().flatMap(hexValue) else { return nil }
+                bytes.append(h << 4 | l)
+            default: bytes.append(c)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    /// A resource is a URI (`https://…`, `api://…`) or an app id: printable ASCII, no spaces, at most 512 bytes.
+    static func plausibleResource(_ r: String) -> Bool {
+        guard r.utf8.count <= 512 else { return false }
+        return r.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+    }
+
+    /// For messages: control characters and non-ASCII replaced, at most 80 characters.
+    static func printable(_ s: String) -> String {
+        String(String.UnicodeScalarView(s.unicodeScalars.prefix(80).map { $0.value >= 0x20 && $0.value < 0x7f ? $0 : "?" }))
+    }
+}

@@ -1,0 +1,151 @@
+import FoundationEssentials
+import Synchronization
+import VaultCrypto
+import VaultStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Who asked for a token or a secret use.
+public struct AuditRequester: Sendable, Equatable {
+    /// `token`, `run`, `exec`, `serve`, `rotate-secret`, …
+    public var command: String
+    public var pid: Int32 = getpid()
+    /// The program `vault exec` runs.
+    public var childPID: Int32?
+    /// A `vault serve` / `vault exec` client: `127.0.0.1:PORT` or `unix`.
+    public var peer: String?
+    public var peerUID: UInt32?
+
+    public init(command: String, childPID: Int32? = nil, peer: String? = nil, peerUID: UInt32? = nil) {
+        self.command = command
+        self.childPID = childPID
+        self.peer = peer
+        self.peerUID = peerUID
+    }
+}
+
+/// One audit line. Never holds a token or a secret: only names, ids and outcomes.
+public struct AuditEvent: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        /// A token handed to a caller (printed by `vault token`, served to an exec child or a serve client).
+        case handout = "token.handout"
+        /// The app's credential sent to Entra ID for a token.
+        case entraRequest = "entra.token_request"
+        /// A step of a credential rotation through Graph.
+        case rotationStep = "rotation.step"
+    }
+    public var time: Date
+    public var kind: Kind
+    public var app: String
+    public var clientID: String?
+    /// The resource (or scope) of the token.
+    public var resource: String?
+    public var requester: AuditRequester
+    /// `cache` or `fetch` (handouts).
+    public var source: String?
+    /// The `client-request-id` vault sent, which Entra ID reports as its correlation id.
+    public var correlationID: String?
+    /// `ok`, or the error code.
+    public var outcome: String
+    /// For rotation steps: the step's name.
+    public var step: String?
+
+    public init(time: Date, kind: Kind, app: String, clientID: String?, resource: String?, requester: AuditRequester,
+                source: String? = nil, correlationID: String? = nil, outcome: String, step: String? = nil) {
+        self.time = time; self.kind = kind; self.app = app; self.clientID = clientID; self.resource = resource
+        self.requester = requester; self.source = source; self.correlationID = correlationID; self.outcome = outcome; self.step = step
+    }
+
+    /// The JSON line (no newline): fixed key order, every string escaped, at most `AuditLogFile.maxLine` bytes.
+    public func jsonLine() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(320)
+        out.append(contentsOf: #"{"time":""#.utf8)
+        out.append(contentsOf: Self.timestamp(time).utf8)
+        out.append(UInt8(ascii: "\""))
+        func field(_ name: String, _ value: String?) {
+            guard let value else { return }
+            out.append(contentsOf: ",\"\(name)\":\"".utf8)
+            for b in value.utf8.prefix(512) { Self.escape(b, into: &out) }
+            out.append(UInt8(ascii: "\""))
+        }
+        func number(_ name: String, _ value: Int64?) {
+            guard let value else { return }
+            out.append(contentsOf: ",\"\(name)\":\(value)".utf8)
+        }
+        field("event", kind.rawValue)
+        field("app", app)
+        field("client_id", clientID)
+        field("resource", resource)
+        field("command", requester.command)
+        number("pid", Int64(requester.pid))
+        number("child_pid", requester.childPID.map(Int64.init))
+        field("peer", requester.peer)
+        number("peer_uid", requester.peerUID.map(Int64.init))
+        field("source", source)
+        field("correlation_id", correlationID)
+        field("step", step)
+        field("outcome", outcome)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    static func escape(_ b: UInt8, into out: inout [UInt8]) {
+        switch b {
+        case UInt8(ascii: "\""): out.append(contentsOf: [0x5c, 0x22])
+        case UInt8(ascii: "\\"): out.append(contentsOf: [0x5c, 0x5c])
+        case 0..<0x20, 0x7f:
+            let hex = Array("0123456789abcdef".utf8)
+            out.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]])
+        default: out.append(b)
+        }
+    }
+
+    /// RFC 3339 in UTC with milliseconds: `2026-12-01T21:40:00.123Z`.
+    public static func timestamp(_ date: Date) -> String {
+        let seconds = date.timeIntervalSince1970
+        var t = time_t(seconds.rounded(.down))
+        let millis = Int((seconds - Double(t)) * 1000)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func pad(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(millis), 3))Z"
+    }
+}
+
+/// Where audit events go. An audit line that cannot be written is reported once through `warn`, never fatal: the
+/// log is a record, not a gate (the note in SECURITY.md says so).
+public protocol AuditSink: Sendable {
+    func record(_ event: AuditEvent)
+}
+
+/// The audit log of a vault directory (or standard error).
+/// The file is opened at the first event: a command that uses no secret and hands out no token leaves no log.
+public final class AuditLog: AuditSink {
+    let target: AuditLogFile.Target
+    let file = Mutex<AuditLogFile?>(nil)
+    let warn: @Sendable (String) -> Void
+    let warned = Atomic<Bool>(false)
+
+    public init(_ target: AuditLogFile.Target, warn: @escaping @Sendable (String) -> Void) {
+        self.target = target
+        self.warn = warn
+    }
+
+    public func record(_ event: AuditEvent) {
+        let line = event.jsonLine()
+        do {
+            try file.withLock { open in
+                if open == nil { open = try AuditLogFile(target) }
+                try open!.append(line)
+            }
+        } catch let e as VaultError {
+            if !warned.exchange(true, ordering: .relaxed) { warn("audit log: " + e.reason) }
+        } catch {}
+    }
+
+    public func reopen() {
+        do { try file.withLock { try $0?.reopen() } } catch let e as VaultError { warn("audit log: " + e.reason) } catch {}
+    }
+}

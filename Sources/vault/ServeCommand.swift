@@ -1,0 +1,123 @@
+import ArgumentParser
+import CProcessShim
+import FoundationEssentials
+import IdentityEndpoint
+import VaultCore
+import VaultCrypto
+import VaultStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve a managed-identity endpoint for other programs, as a long-running service.",
+        discussion: """
+        Programs point IDENTITY_ENDPOINT at http://ADDRESS/msi/token and IDENTITY_HEADER at the contents of the \
+        header file. Under systemd: socket activation (LISTEN_FDS) and Type=notify are supported, SIGTERM stops \
+        cleanly and SIGHUP reopens the audit log; see contrib/systemd/. Tokens are renewed before they expire.
+        """
+    )
+
+    @OptionGroup var options: VaultOptions
+    @OptionGroup var network: NetworkOptions
+    @Option(name: .customLong("app"), help: ArgumentHelp("An app to serve (repeatable; the first is the default for requests without client_id).", valueName: "name"))
+    var apps: [String] = []
+    @Option(help: ArgumentHelp("Where to listen: 127.0.0.1:PORT or unix:PATH (default: the socket systemd passes).", valueName: "address"))
+    var listen: String?
+    @Option(name: .customLong("identity-header-file"), help: ArgumentHelp("File holding the IDENTITY_HEADER clients must send (default: the systemd credential identity-header).", valueName: "path"))
+    var headerFile: String?
+    @Option(name: .customLong("allow-resource"), help: ArgumentHelp("Serve tokens only for this resource (repeatable).", valueName: "uri"))
+    var allowResources: [String] = []
+    @Flag(help: "Also serve the IMDS protocol (no secret header: whoever can reach the address gets tokens).") var imds = false
+    @Option(name: .customLong("audit-log"), help: ArgumentHelp("Audit log: a path, or stderr (default: $VAULT_AUDIT_LOG, else audit.log in the vault).", valueName: "path"))
+    var auditLog: String?
+
+    func run() throws {
+        guard !apps.isEmpty else {
+            throw VaultError("usage", "no app to serve", hint: "vault serve --app NAME [--app NAME…] --listen 127.0.0.1:PORT", exit: .usage)
+        }
+        let listenOn = try Self.listenAddress(listen)
+        let header = try identityHeader()
+        guard header != nil || imds else {
+            throw VaultError("serve.no_header", "the App Service endpoint needs a secret header and none was given",
+                             hint: "pass --identity-header-file FILE (32 or more random characters), or a systemd credential named identity-header", exit: .usage)
+        }
+        guard vault_block_signals() == 0 else { throw VaultError("serve.signals", "cannot block signals", exit: .software) }
+        let target: AuditLogFile.Target? = auditLog.map { $0 == "stderr" ? .standardError : .file($0) }
+        let service = try network.tokenService(options, command: "serve", audit: target)
+        let handout = try TokenHandout(tokens: service, apps: apps, allowedResources: allowResources.isEmpty ? nil : allowResources, command: "serve")
+        let server = try IdentityServer(.init(listen: listenOn, identityHeader: header, servesIMDS: imds),
+                                        source: HandoutSource(handout: handout), clock: { Int64(Date().timeIntervalSince1970) })
+        Console.err("vault: serving \(handout.apps.map(\.name).joined(separator: ", ")) on \(Self.describe(listenOn, port: server.port))")
+        if let socket = Environment.current["NOTIFY_SOCKET"], !socket.isEmpty { _ = vault_notify(socket, "READY=1\nSTATUS=serving tokens") }
+        while true {
+            let sig = vault_wait_signal_for(30)
+            switch sig {
+            case SIGTERM, SIGINT, SIGQUIT:
+                if let socket = Environment.current["NOTIFY_SOCKET"], !socket.isEmpty { _ = vault_notify(socket, "STOPPING=1") }
+                server.close()
+                Console.err("vault: stopped")
+                return
+            case SIGHUP:
+                (service.audit as? AuditLog)?.reopen()
+            case 0:
+                handout.renewExpiring(now: Int64(Date().timeIntervalSince1970))
+            default:
+                continue
+            }
+        }
+    }
+
+    func identityHeader() throws -> SecretBytes? {
+        var path = headerFile
+        if path == nil, let dir = Environment.current["CREDENTIALS_DIRECTORY"], !dir.isEmpty, FileSystem.exists(dir + "/identity-header") {
+            path = dir + "/identity-header"
+        }
+        guard let path else { return nil }
+        let raw = try FileSystem.readVerified(path, rule: .init(what: "identity header file", privateRead: headerFile != nil), limit: 1024)
+        var bytes = raw.withUnsafeBytes { Array($0) }
+        while let last = bytes.last, last == 0x0a || last == 0x0d { bytes.removeLast() }
+        defer { bytes.withUnsafeMutableBytes { if let b = $0.baseAddress { memset(b, 0, $0.count) } } }
+        guard bytes.count >= 16, bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
+            throw VaultError("serve.header", "the identity header in \(path) must be 16 or more printable characters without spaces",
+                             hint: "make one: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > FILE", exit: .dataError)
+        }
+        return SecretBytes(consuming: &bytes)
+    }
+
+    static func listenAddress(_ flag: String?) throws -> IdentityServer.Listen {
+        let env = Environment.current
+        if flag == nil, let pid = env["LISTEN_PID"], Int32(pid) == getpid(), let n = env["LISTEN_FDS"].flatMap(Int.init), n >= 1 {
+            return .inherited(descriptor: 3)
+        }
+        guard let flag else {
+            throw VaultError("usage", "nowhere to listen", hint: "pass --listen 127.0.0.1:PORT or --listen unix:PATH, or start vault from a systemd socket unit", exit: .usage)
+        }
+        if flag.hasPrefix("unix:") {
+            let path = String(flag.dropFirst(5))
+            guard path.hasPrefix("/"), path.utf8.count < 108 else {
+                throw VaultError("usage", "--listen unix:PATH needs an absolute path shorter than 108 bytes", exit: .usage)
+            }
+            return .unix(path: path)
+        }
+        guard let colon = flag.lastIndex(of: ":"), let port = Int(flag[flag.index(after: colon)...]), (0...65535).contains(port) else {
+            throw VaultError("usage", "--listen \(flag) is not HOST:PORT or unix:PATH", exit: .usage)
+        }
+        let host = String(flag[..<colon])
+        guard host == "127.0.0.1" || host == "::1" || host == "localhost" else {
+            throw VaultError("usage", "vault serves tokens on loopback only, not \(host)",
+                             hint: "a managed-identity endpoint has no TLS: listen on 127.0.0.1 or a Unix socket", exit: .usage)
+        }
+        return .tcp(host: host == "localhost" ? "127.0.0.1" : host, port: port)
+    }
+
+    static func describe(_ listen: IdentityServer.Listen, port: Int?) -> String {
+        switch listen {
+        case .tcp(let host, _): return "http://\(host):\(port ?? 0)\(IdentityRouter.appServicePath)"
+        case .unix(let path): return "unix:\(path)"
+        case .inherited: return "the socket from systemd" + (port.map { " (port \($0))" } ?? "")
+        }
+    }
+}
