@@ -166,6 +166,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "IdentityEndpointTests",
+            dependencies: ["IdentityEndpoint", "VaultCrypto"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "VaultCLITests",
             dependencies: ["VaultTestSupport", "VaultStore", "VaultCrypto"],
             swiftSettings: strict

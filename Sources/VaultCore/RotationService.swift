@@ -1,5 +1,6 @@
 import EntraAuth
 import FoundationEssentials
+import Synchronization
 import Graph
 import VaultCrypto
 import VaultHTTP
@@ -43,10 +44,21 @@ public struct RotationService: Sendable {
     /// Called after each step with its name: a test hook (the CLI kills itself there when asked to).
     let checkpoint: @Sendable (String) -> Void
 
+    /// The app whose rotation lock this service holds, for the audit line of each step.
+    let rotating = RotatingApp()
+
     public init(tokens: TokenService, sleeper: any Sleeper = ThreadSleeper(), checkpoint: @escaping @Sendable (String) -> Void = { _ in }) {
         self.tokens = tokens
         self.sleeper = sleeper
-        self.checkpoint = checkpoint
+        let rotating = self.rotating
+        // Each named step is one `rotation.step` audit line, then the test hook.
+        self.checkpoint = { [tokens] step in
+            if let audit = tokens.audit, let app = rotating.name.withLock({ $0 }) {
+                audit.record(AuditEvent(time: tokens.now(), kind: .rotationStep, app: app, clientID: nil, resource: nil,
+                                        requester: tokens.requester, outcome: "ok", step: step))
+            }
+            checkpoint(step)
+        }
     }
 
     var vault: Vault { tokens.vault }
@@ -65,6 +77,7 @@ public struct RotationService: Sendable {
             throw VaultError("rotation.busy", "another vault process is rotating the secret of '\(app)' right now",
                              hint: "let it finish (`vault status \(app)` shows the pending rotation); nothing was changed", exit: .tempFailure)
         }
+        rotating.name.withLock { $0 = app }
         return lock
     }
 
@@ -405,4 +418,9 @@ struct FixedToken: AccessTokenSource {
     let token: String
     init(_ t: String) { token = t }
     func accessToken(rejecting: String?) throws -> String { token }
+}
+
+/// The app a `RotationService` holds the rotation lock of (set when the lock is taken).
+final class RotatingApp: Sendable {
+    let name = Mutex<String?>(nil)
 }
