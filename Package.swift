@@ -63,6 +63,7 @@ let package = Package(
                            .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: strict
         ),
+        .target(name: "VaultAgent", dependencies: ["VaultCrypto", "CProcessShim"], swiftSettings: strict),
         .target(name: "Graph", dependencies: ["VaultHTTP", "VaultCrypto"], swiftSettings: strict),
         // RSA keys, X.509, PKCS#12 and JWS for certificate credentials; touches no file, network or vault format.
         .target(
@@ -85,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "vault",
             dependencies: [
-                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "CProcessShim", "VaultPKI", "IdentityEndpoint",
+                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "CProcessShim", "VaultPKI", "IdentityEndpoint", "VaultAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -80,7 +80,7 @@ public struct Vault: Sendable {
         try changeSlots(unlockingWith: credential, available: available, rekey: rekey, rebind: rebind) { plans, opened in
             let fresh = SlotPlan(slot: KeySlot(kind: .passphrase, id: random.bytes(8), kdf: kdf, salt: [], nonce: [], wrappedKey: []),
                                  credential: .passphrase(newPassphrase), isNew: true)
-            if case .passphrase = credential {
+            if credential.slotKind == .passphrase {
                 plans[opened] = fresh
             } else if let i = plans.firstIndex(where: { $0.slot.kind == .passphrase }) {
                 plans[i] = fresh

@@ -61,6 +61,17 @@ public struct VaultDirectory: Sendable {
 
     public var exists: Bool { FileSystem.exists(secretsPath) }
 
+    /// The vault's id from the header of `vault.db` (no key needed), or nil when there is no readable vault.
+    public func vaultID() throws -> [UInt8]? {
+        let fd = open(secretsPath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 24)
+        let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 24, 0) }
+        guard n == 24, head[0..<6] == Array("VAULT/".utf8)[...], head[7] == 0x0a else { return nil }
+        return Array(head[8..<24])
+    }
+
     /// Creates the directory (and missing parents) with mode 0700 from the start.
     public func create() throws {
         try FileSystem.makeDirectories(path, mode: 0o700)

@@ -206,11 +206,15 @@ public struct VaultFile: Equatable, Sendable {
 public enum Credential: Sendable {
     case passphrase(SecretBytes)
     case keyFile(SecretBytes)
+    /// The master key itself, as the unlock-once agent holds it, with the slot it was unlocked through. Checked
+    /// against the file's authenticated index before use (a rekey since makes it fail cleanly).
+    case unlockedKey(master: SecretBytes, kind: KeySlot.Kind, slot: Int)
 
-    var slotKind: KeySlot.Kind {
+    public var slotKind: KeySlot.Kind {
         switch self {
         case .passphrase: .passphrase
         case .keyFile: .keyFile
+        case .unlockedKey(_, let kind, _): kind
         }
     }
 }
@@ -281,6 +285,15 @@ public enum KeySlots {
     /// Tries every slot of the credential's kind; returns the master key and the index of the slot that opened.
     /// The KDF parameters of all slots, and their total work, are checked before any Argon2id work.
     public static func unlock(_ file: VaultFile, with credential: Credential) throws -> (master: SecretBytes, slot: Int) {
+        if case .unlockedKey(let master, let kind, let slot) = credential {
+            let key = try KeyDerivation.subkey(of: master, for: .secrets)
+            guard master.count == 32, slot >= 0, slot < file.slots.count, file.slots[slot].kind == kind,
+                  try AEAD.open(file.sealedBody[...], ad: file.headerBytes(), nonce: file.bodyNonce, key: key) != nil else {
+                throw VaultError("unlock.agent_stale", "the key the agent holds no longer opens this vault (it was rekeyed or replaced)",
+                                 hint: "run `vault lock`, then `vault unlock` again", exit: .noPermission)
+            }
+            return (master, slot)
+        }
         try checkKDFWork(file)
         var sawKind = false
         for (i, slot) in file.slots.enumerated() where slot.kind == credential.slotKind {
@@ -302,6 +315,8 @@ public enum KeySlots {
                              sawKind ? "the key file does not unlock this vault" : "this vault has no key-file slot",
                              hint: sawKind ? "check --key-file; a damaged header also fails here" : "unlock it with its passphrase",
                              exit: .noPermission)
+        case .unlockedKey:
+            throw VaultError("unlock.failed", "the agent's key does not unlock this vault", exit: .noPermission)
         }
     }
 }

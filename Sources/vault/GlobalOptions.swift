@@ -1,4 +1,5 @@
 import ArgumentParser
+import VaultAgent
 import VaultCrypto
 import VaultStore
 #if canImport(Glibc)
@@ -26,7 +27,7 @@ struct VaultOptions: ParsableArguments {
 
     /// The unlock source, in the documented order: --key-file, VAULT_KEY_FILE, --passphrase-file,
     /// VAULT_PASSPHRASE_FILE, systemd credentials (vault-passphrase, vault-key), then the terminal prompt.
-    func credential() throws -> Credential {
+    func credential(useAgent: Bool = true) throws -> Credential {
         let env = environment
         if let keyFile { return .keyFile(try KeyFiles.read(keyFile)) }
         if let path = env["VAULT_KEY_FILE"], !path.isEmpty { return .keyFile(try KeyFiles.read(path)) }
@@ -38,6 +39,12 @@ struct VaultOptions: ParsableArguments {
                 return .passphrase(try KeyFiles.readPassphrase(dir + "/vault-passphrase", checkMode: false))
             }
             if FileSystem.exists(dir + "/vault-key") { return .keyFile(try KeyFiles.read(dir + "/vault-key", checkMode: false)) }
+        }
+        // The unlock-once agent (`vault unlock`), keyed by the vault's id; none running means the prompt as before.
+        if useAgent, let id = try? directory().vaultID(),
+           let held = AgentClient(path: AgentSocket.path(environment: env)).key(vaultID: id),
+           let kind = KeySlot.Kind(rawValue: held.slotKind) {
+            return .unlockedKey(master: held.master, kind: kind, slot: Int(held.slotIndex))
         }
         do {
             return .passphrase(try Terminal.readHidden(prompt: "Vault passphrase: "))

@@ -21,6 +21,8 @@ int vault_wait_signal_for(int seconds);
 /* posix_spawnp of `file` with `argv` and `envp` (NULL-terminated), the child with default signal dispositions and an
    empty signal mask: 0 and *pid on success, else an errno value. */
 int vault_spawn(int *pid, const char *file, char *const argv[], char *const envp[]);
+/* As vault_spawn, but in a new session with stdin, stdout and stderr on /dev/null: a background daemon. */
+int vault_spawn_detached(int *pid, const char *file, char *const argv[], char *const envp[]);
 /* waitpid(pid, WNOHANG): 1 with *status set when the child has ended, 0 while it runs, -1 with errno. */
 int vault_reap(int pid, int *status);
 /* Decodes a wait status: the exit code (0-255), or 128 + the signal number for a child killed by a signal. */

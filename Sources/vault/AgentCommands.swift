@@ -1,0 +1,143 @@
+import ArgumentParser
+import CProcessShim
+import FoundationEssentials
+import VaultAgent
+import VaultCrypto
+import VaultStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Durations on the command line: `30s`, `15m`, `8h`, `2d` (a bare number is seconds).
+enum DurationOption {
+    static func seconds(_ text: String, option: String) throws -> Int64 {
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        let (digits, scale): (Substring, Int64) = text.last.flatMap { units[$0] }.map { (text.dropLast(), $0) } ?? (text[...], 1)
+        guard let n = Int64(digits), n > 0, n <= 366 * 86400 / scale else {
+            throw VaultError("usage", "\(option) \(text) is not a duration such as 30s, 15m, 8h or 2d (at most a year)", exit: .usage)
+        }
+        return n * scale
+    }
+}
+
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the unlock-once agent in the foreground (`vault unlock` starts one in the background).",
+        discussion: """
+        Holds unlocked vault keys in locked, wiped memory and gives them to `vault` processes of the same user over \
+        a Unix socket ($VAULT_AGENT_SOCK, else $XDG_RUNTIME_DIR/vault/agent.sock; 0600 in a 0700 directory; each \
+        peer's uid checked). A key is wiped after --idle without use, after its lifetime, by `vault lock`, or when \
+        the agent is stopped; the agent exits when its last key is gone. It never writes a key anywhere.
+        """
+    )
+
+    @Option(help: ArgumentHelp("Wipe a key after this long unused (default 15m).", valueName: "duration")) var idle = "15m"
+    @Option(name: .customLong("max-lifetime"), help: ArgumentHelp("Longest a key is held, whatever `unlock --for` asks (default 8h).", valueName: "duration"))
+    var maxLifetime = "8h"
+    @Flag(help: "Print the keys the running agent holds, and exit.") var status = false
+
+    func run() throws {
+        let path = AgentSocket.path(environment: Environment.current)
+        if status {
+            guard let keys = try agentCall({ try AgentClient(path: path).status() }) else {
+                Console.out("no agent at \(path)")
+                return
+            }
+            Console.out("agent at \(path): \(keys.count) key\(keys.count == 1 ? "" : "s")")
+            for k in keys {
+                Console.out("  vault \(k.vaultID.map { String(format2: $0) }.joined())  idle limit in \(k.idleLeft) s, lifetime ends in \(k.lifetimeLeft) s")
+            }
+            return
+        }
+        let idleSeconds = try DurationOption.seconds(idle, option: "--idle")
+        let maxSeconds = try DurationOption.seconds(maxLifetime, option: "--max-lifetime")
+        guard vault_block_signals() == 0 else { throw VaultError("agent.signals", "cannot block signals", exit: .software) }
+        let server = AgentServer(path: path, idle: idleSeconds, maxLifetime: maxSeconds, log: { Console.err("vault agent: \($0)") },
+                                 clock: { Int64(Date().timeIntervalSince1970) })
+        try agentCall { try server.bind() }
+        Console.err("vault agent: listening at \(path) (idle limit \(idleSeconds) s, lifetime at most \(maxSeconds) s)")
+        server.run()
+    }
+}
+
+struct UnlockCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unlock",
+        abstract: "Unlock the vault once and keep its key in the agent, so later commands do not ask again.",
+        discussion: "Starts an agent in the background if none runs. `vault lock` wipes the key at once."
+    )
+
+    @OptionGroup var options: VaultOptions
+    @Option(name: .customLong("for"), help: ArgumentHelp("How long the agent keeps the key (default 15m; at most the agent's --max-lifetime).", valueName: "duration"))
+    var lifetime = "15m"
+    @Option(help: ArgumentHelp("A new agent wipes a key after this long unused (default 15m).", valueName: "duration")) var idle = "15m"
+
+    func run() throws {
+        let seconds = try DurationOption.seconds(lifetime, option: "--for")
+        _ = try DurationOption.seconds(idle, option: "--idle")
+        let store = try options.vault()
+        let unlocked = try store.open(try options.credential(useAgent: false))
+        let key = AgentProtocol.HeldKey(master: unlocked.master, slotKind: unlocked.file.slots[unlocked.openedSlot].kind.rawValue,
+                                        slotIndex: UInt8(unlocked.openedSlot))
+        let path = AgentSocket.path(environment: Environment.current)
+        let client = AgentClient(path: path)
+        if try agentCall({ try client.add(vaultID: unlocked.file.vaultID, key: key, seconds: UInt32(seconds)) }) {
+            Console.err("vault: unlocked for \(lifetime) (agent at \(path))")
+            return
+        }
+        try startAgent(idle: idle, lifetime: max(lifetime, "8h", by: seconds > 8 * 3600))
+        for _ in 0..<100 {
+            if try agentCall({ try client.add(vaultID: unlocked.file.vaultID, key: key, seconds: UInt32(seconds)) }) {
+                Console.err("vault: unlocked for \(lifetime) (agent started at \(path))")
+                return
+            }
+            usleep(50_000)
+        }
+        throw VaultError("agent.start", "the agent did not start at \(path)", hint: "run `vault agent` in a terminal to see why", exit: .unavailable)
+    }
+
+    func max(_ a: String, _ b: String, by aIsLonger: Bool) -> String { aIsLonger ? a : b }
+
+    func startAgent(idle: String, lifetime: String) throws {
+        let exe = "/proc/self/exe"
+        var target = [CChar](repeating: 0, count: 4096)
+        let n = readlink(exe, &target, target.count - 1)
+        let program = n > 0 ? String(decoding: target[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+        let argv = [program, "agent", "--idle", idle, "--max-lifetime", lifetime]
+        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        var cEnv: [UnsafeMutablePointer<CChar>?] = Environment.current.filter { $0.key != "VAULT_PASSPHRASE_FILE" && $0.key != "VAULT_KEY_FILE" }
+            .map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for p in cArgs { free(p) }; for p in cEnv { free(p) } }
+        var pid: Int32 = 0
+        let rc = vault_spawn_detached(&pid, program, &cArgs, &cEnv)
+        guard rc == 0 else { throw VaultError("agent.start", "cannot start the agent: \(String(cString: strerror(rc)))", exit: .unavailable) }
+    }
+}
+
+struct LockCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "lock", abstract: "Wipe every key the agent holds, at once (the agent exits).")
+
+    func run() throws {
+        let path = AgentSocket.path(environment: Environment.current)
+        if try agentCall({ try AgentClient(path: path).lock() }) {
+            Console.err("vault: locked (the agent wiped its keys)")
+        } else {
+            Console.err("vault: no agent running at \(path); nothing to lock")
+        }
+    }
+}
+
+/// Agent errors as `vault: error:` lines.
+func agentCall<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as AgentError {
+        throw VaultError("agent", e.message, exit: .unavailable)
+    }
+}
+
+extension String {
+    init(format2 byte: UInt8) {
+        let digits = Array("0123456789abcdef")
+        self = String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+    }
+}
