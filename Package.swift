@@ -168,7 +168,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IdentityEndpointTests",
-            dependencies: ["IdentityEndpoint", "VaultCrypto"],
+            dependencies: ["IdentityEndpoint", "VaultCrypto", "VaultCore", "VaultStore"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -118,4 +118,17 @@ run vault rotate-cert cert-demo
 run vault status cert-demo
 
 echo
+echo "== tokens for a program that never sees the secret: vault exec serves it a managed-identity endpoint"
+echo "   (the App Service protocol that azure-identity, MSAL and the other Azure SDKs use unchanged; here plain curl)"
+child='curl -s -H "X-IDENTITY-HEADER: $IDENTITY_HEADER" "$IDENTITY_ENDPOINT?api-version=2019-08-01&resource=https://graph.microsoft.com" | cut -c1-72; echo "..."; env | grep "^VAULT_" || echo "(no VAULT_ variable in the child'"'"'s environment)"'
+printf '
+$ vault exec demo -- sh -c %s
+' "'$child'"
+vault exec demo -- sh -c "$child"
+printf '
+$ vault audit --since 10m --event token.handout | tail -1
+'
+vault audit --since 10m --event token.handout | tail -1
+
+echo
 echo "== demo finished"

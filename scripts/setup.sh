@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libsodium-dev libcurl4-openssl-dev pkg-config zlib1g-dev openssl)
+# For the tests of `vault serve` (socket activation), the agent (another uid, the agent's pid) and `vault exec` (curl).
+if [ "${VAULT_SKIP_VENV:-0}" != "1" ]; then packages+=(systemd util-linux procps curl); fi
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 missing=()

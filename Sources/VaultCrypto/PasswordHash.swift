@@ -11,8 +11,12 @@ public struct KDFParameters: Equatable, Sendable {
         self.memLimit = memLimit
     }
 
-    /// vault's default: 3 passes over 64 MiB.
-    public static let `default` = KDFParameters(opsLimit: 3, memLimit: 64 << 20)
+    /// vault's default: libsodium's MODERATE limits, 3 passes over 256 MiB (about a second here). With the agent
+    /// (`vault unlock`) the passphrase is typed once per session, so the cost is paid once.
+    public static let `default` = KDFParameters(
+        opsLimit: UInt64(crypto_pwhash_argon2id_OPSLIMIT_MODERATE), memLimit: UInt64(crypto_pwhash_argon2id_MEMLIMIT_MODERATE))
+    /// The default before the agent: 3 passes over 64 MiB (vaults made then keep it until their passphrase changes).
+    public static let earlierDefault = KDFParameters(opsLimit: 3, memLimit: 64 << 20)
     /// libsodium's INTERACTIVE limits (2 passes, 64 MiB): tests only.
     public static let interactive = KDFParameters(
         opsLimit: UInt64(crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE), memLimit: UInt64(crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE))

@@ -97,7 +97,7 @@ do {
     let onePass = try make([pass(passphrase)], kdf: .minimum, seed: 1)
     let oneKey = try make([key(keyFileBytes)], kdf: .minimum, seed: 2)
     let twoSlots = try make([pass(passphrase), key(keyFileBytes)], kdf: .minimum, seed: 3)
-    let defaultKDF = try make([pass(passphrase)], kdf: .default, seed: 4)
+    let defaultKDF = try make([pass(passphrase)], kdf: .earlierDefault, seed: 4)
 
     add("valid-passphrase.vault", onePass, unlock: passUnlock, expect: "ok", note: "one passphrase slot (minimum Argon2id limits)")
     add("valid-keyfile.vault", oneKey, unlock: keyUnlock, expect: "ok", note: "one key-file slot")

@@ -21,7 +21,7 @@ struct InitCommand: ParsableCommand {
     @Option(name: .customLong("kdf-ops"), help: ArgumentHelp("Argon2id passes for the passphrase slot (default 3, at most 16).", valueName: "n"))
     var kdfOps: UInt64 = KDFParameters.default.opsLimit
 
-    @Option(name: .customLong("kdf-memory"), help: ArgumentHelp("Argon2id memory in MiB for the passphrase slot (default 64, at most 1024).", valueName: "MiB"))
+    @Option(name: .customLong("kdf-memory"), help: ArgumentHelp("Argon2id memory in MiB for the passphrase slot (default 256, at most 1024).", valueName: "MiB"))
     var kdfMemoryMiB: UInt64 = KDFParameters.default.memLimit >> 20
 
     func run() throws {
