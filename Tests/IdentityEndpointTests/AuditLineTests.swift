@@ -31,6 +31,14 @@ struct AuditLineTests {
         #expect(!text.contains("\u{1b}"))
     }
 
+    @Test("timestamps from the epoch, without the time-zone database", arguments: [
+        (0.0, "1970-01-01T00:00:00.000Z"), (951_782_400.5, "2000-02-29T00:00:00.500Z"), (1_709_251_199.999, "2024-02-29T23:59:59.999Z"),
+        (4_102_444_800, "2100-01-01T00:00:00.000Z"), (1_796_161_132.357, "2026-12-01T21:38:52.357Z"), (-1, "1969-12-31T23:59:59.000Z"),
+    ])
+    func timestamps(_ seconds: Double, _ text: String) {
+        #expect(AuditEvent.timestamp(Date(timeIntervalSince1970: seconds)) == text)
+    }
+
     @Test("the log file: created 0600 at the first event, lines appended whole, a public log refused")
     func file() throws {
         let dir = "/tmp/vault-audit-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
