@@ -63,6 +63,7 @@ let package = Package(
                            .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: strict
         ),
+        .target(name: "FleetBackend", dependencies: ["VaultCrypto", "VaultHTTP"], swiftSettings: strict),
         .target(name: "VaultAgent", dependencies: ["VaultCrypto", "CProcessShim"], swiftSettings: strict),
         .target(name: "Graph", dependencies: ["VaultHTTP", "VaultCrypto"], swiftSettings: strict),
         // RSA keys, X.509, PKCS#12 and JWS for certificate credentials; touches no file, network or vault format.
@@ -164,6 +165,11 @@ let package = Package(
             dependencies: ["VaultPKI", "VaultCrypto", "VaultTestSupport",
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "_CryptoExtras", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FleetBackendTests",
+            dependencies: ["FleetBackend", "VaultHTTP", "VaultCrypto"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -5,10 +5,9 @@ public enum IdentityResponse {
     /// `{"access_token":…,"expires_on":"E","expires_in":"N","resource":…,"token_type":"Bearer","client_id":…}`,
     /// written into `out` (which the caller sends, then discards). `expires_in` is the real remaining lifetime.
     public static func success(_ token: IdentityToken, resource: String, now: Int64, into out: inout [UInt8]) {
+        out.reserveCapacity(out.count + token.token.count + resource.utf8.count + 192)
         out.append(contentsOf: #"{"access_token":""#.utf8)
-        token.token.withUnsafeBytes { raw in
-            for b in raw { appendEscaped(b, to: &out) }
-        }
+        token.token.withUnsafeBytes { appendEscaped($0, to: &out) }
         out.append(contentsOf: #"","expires_on":""#.utf8)
         out.append(contentsOf: String(token.expiresOn).utf8)
         out.append(contentsOf: #"","expires_in":""#.utf8)
@@ -34,6 +33,15 @@ public enum IdentityResponse {
         for b in refusal.message.utf8 { appendEscaped(b, to: &out) }
         out.append(contentsOf: #""}"#.utf8)
         return out
+    }
+
+    /// A run of bytes: copied at once when nothing in it needs escaping (a JWT never does).
+    static func appendEscaped(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        if bytes.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5c }) {
+            out.append(contentsOf: bytes)
+        } else {
+            for b in bytes { appendEscaped(b, to: &out) }
+        }
     }
 
     static func appendEscaped(_ b: UInt8, to out: inout [UInt8]) {

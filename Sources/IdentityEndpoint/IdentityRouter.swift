@@ -20,7 +20,7 @@ public struct IdentityRouter: Sendable {
 
     /// `headers` as received (names in any case).
     public func route(method: String, target: String, headers: [(name: String, value: String)], peer: String) -> Result<IdentityRequest, IdentityRefusal> {
-        func header(_ name: String) -> [String] { headers.filter { $0.name.lowercased() == name }.map(\.value) }
+        func header(_ name: String) -> [String] { headers.filter { Self.sameName($0.name, name) }.map(\.value) }
         let metadata = header("metadata")
         let identity = header("x-identity-header")
         // Go's DefaultAzureCredential probes with neither header and waits 1 s: answer at once.
@@ -90,6 +90,21 @@ public struct IdentityRouter: Sendable {
             return .failure(IdentityRefusal(status: 400, code: "invalid_request", message: "give at most one of client_id, object_id, principal_id, mi_res_id"))
         }
         return .success(IdentityRequest(kind: kind, resource: resource, selector: selectors.first, peer: peer))
+    }
+
+    /// ASCII case-insensitive equality of a header name with a lower-case one, without making strings.
+    static func sameName(_ given: String, _ lower: String) -> Bool {
+        var a = given.utf8.makeIterator()
+        var b = lower.utf8.makeIterator()
+        while true {
+            switch (a.next(), b.next()) {
+            case (nil, nil): return true
+            case (let x?, let y?):
+                let folded = x >= UInt8(ascii: "A") && x <= UInt8(ascii: "Z") ? x | 0x20 : x
+                if folded != y { return false }
+            default: return false
+            }
+        }
     }
 
     static func matches(_ given: String, _ expected: SecretBytes) -> Bool {

@@ -64,15 +64,29 @@ public struct AuditEvent: Sendable, Equatable {
         out.append(contentsOf: #"{"time":""#.utf8)
         out.append(contentsOf: Self.timestamp(time).utf8)
         out.append(UInt8(ascii: "\""))
-        func field(_ name: String, _ value: String?) {
-            guard let value else { return }
-            out.append(contentsOf: ",\"\(name)\":\"".utf8)
-            for b in value.utf8.prefix(512) { Self.escape(b, into: &out) }
+        func key(_ name: StaticString) {
+            out.append(contentsOf: [UInt8(ascii: ","), UInt8(ascii: "\"")])
+            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        }
+        func field(_ name: StaticString, _ given: String?) {
+            guard var value = given else { return }
+            key(name)
+            out.append(UInt8(ascii: "\""))
+            value.withUTF8 { bytes in
+                let cut = UnsafeBufferPointer(rebasing: bytes[0..<min(bytes.count, 512)])
+                if cut.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5c && $0 != 0x7f }) {
+                    out.append(contentsOf: cut)
+                } else {
+                    for b in cut { Self.escape(b, into: &out) }
+                }
+            }
             out.append(UInt8(ascii: "\""))
         }
-        func number(_ name: String, _ value: Int64?) {
+        func number(_ name: StaticString, _ value: Int64?) {
             guard let value else { return }
-            out.append(contentsOf: ",\"\(name)\":\(value)".utf8)
+            key(name)
+            out.append(contentsOf: String(value).utf8)
         }
         field("event", kind.rawValue)
         field("app", app)

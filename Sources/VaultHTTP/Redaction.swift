@@ -2,7 +2,7 @@
 /// `client_assertion`, and JSON `access_token` / `secretText` / `refresh_token` values.
 public enum Redaction {
     public static let marker = "[REDACTED]"
-    static let secretHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-identity-header"]
+    static let secretHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-identity-header", "x-vault-token", "x-vault-wrap-token"]
     static let formFields = ["client_secret", "client_assertion"]
     static let jsonFields = ["access_token", "refresh_token", "id_token", "secretText", "secret", "client_secret"]
 

