@@ -45,7 +45,8 @@ struct ExecCommand: ParsableCommand {
             return [hex[Int(b >> 4)], hex[Int(b & 15)]]
         }.joined())
         let header = SecretBytes(consuming: &headerBytes)
-        let server = try IdentityServer(.init(listen: .tcp(host: "127.0.0.1", port: 0), identityHeader: header, servesIMDS: imds),
+        let server = try IdentityServer(.init(listen: .tcp(host: "127.0.0.1", port: 0), identityHeader: header, servesIMDS: imds,
+                                              eventLoopThreads: try EndpointThreads.count()),
                                         source: HandoutSource(handout: handout), clock: { Int64(Date().timeIntervalSince1970) })
         defer { server.close() }
         let base = "http://127.0.0.1:\(server.port ?? 0)"
@@ -98,5 +99,17 @@ enum ChildProcess {
             }
             kill(pid, sig)
         }
+    }
+}
+
+/// `$VAULT_ENDPOINT_THREADS`: event-loop threads of the endpoint (default 1: a cached token costs microseconds, and one
+/// thread leaves the other cores to the programs it serves).
+enum EndpointThreads {
+    static func count() throws -> Int {
+        guard let text = Environment.current["VAULT_ENDPOINT_THREADS"], !text.isEmpty else { return 1 }
+        guard let n = Int(text), (1...64).contains(n) else {
+            throw VaultError("usage", "VAULT_ENDPOINT_THREADS=\(text) is not a number of threads from 1 to 64", exit: .usage)
+        }
+        return n
     }
 }

@@ -48,7 +48,7 @@ struct ServeCommand: ParsableCommand {
         let target: AuditLogFile.Target? = auditLog.map { $0 == "stderr" ? .standardError : .file($0) }
         let service = try network.tokenService(options, command: "serve", audit: target)
         let handout = try TokenHandout(tokens: service, apps: apps, allowedResources: allowResources.isEmpty ? nil : allowResources, command: "serve")
-        let server = try IdentityServer(.init(listen: listenOn, identityHeader: header, servesIMDS: imds),
+        let server = try IdentityServer(.init(listen: listenOn, identityHeader: header, servesIMDS: imds, eventLoopThreads: try EndpointThreads.count()),
                                         source: HandoutSource(handout: handout), clock: { Int64(Date().timeIntervalSince1970) })
         Console.err("vault: serving \(handout.apps.map(\.name).joined(separator: ", ")) on \(Self.describe(listenOn, port: server.port))")
         if let socket = Environment.current["NOTIFY_SOCKET"], !socket.isEmpty { _ = vault_notify(socket, "READY=1\nSTATUS=serving tokens") }
