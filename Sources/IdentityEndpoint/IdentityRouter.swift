@@ -119,18 +119,36 @@ public struct IdentityRouter: Sendable {
     /// `application/x-www-form-urlencoded` pairs; nil for a bad escape or text that is not UTF-8.
     static func parseQuery(_ query: Substring) -> [(String, String)]? {
         var out: [(String, String)] = []
-        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = percentDecode(parts[0]), let value = percentDecode(parts.count > 1 ? parts[1] : "") else { return nil }
-            out.append((name, value))
+        var query = query
+        let ok = query.withUTF8 { q -> Bool in
+            var start = 0
+            while start <= q.count {
+                var end = start
+                while end < q.count, q[end] != UInt8(ascii: "&") { end += 1 }
+                if end > start {
+                    var eq = start
+                    while eq < end, q[eq] != UInt8(ascii: "=") { eq += 1 }
+                    guard let name = percentDecode(UnsafeBufferPointer(rebasing: q[start..<eq])),
+                          let value = percentDecode(UnsafeBufferPointer(rebasing: q[min(eq + 1, end)..<end])) else { return false }
+                    out.append((name, value))
+                }
+                start = end + 1
+            }
+            return true
         }
-        return out
+        return ok ? out : nil
     }
 
     static func percentDecode(_ s: Substring) -> String? {
+        var s = s
+        return s.withUTF8 { percentDecode($0) }
+    }
+
+    static func percentDecode(_ s: UnsafeBufferPointer<UInt8>) -> String? {
+        if !s.contains(UInt8(ascii: "%")) && !s.contains(UInt8(ascii: "+")) { return String(validating: s, as: UTF8.self) }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(s.utf8.count)
-        var it = s.utf8.makeIterator()
+        bytes.reserveCapacity(s.count)
+        var it = s.makeIterator()
         while let c = it.next() {
             switch c {
             case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
