@@ -81,13 +81,13 @@ let package = Package(
         ),
         .target(
             name: "VaultCore",
-            dependencies: ["VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI"],
+            dependencies: ["VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "vault",
             dependencies: [
-                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "CProcessShim", "VaultPKI", "IdentityEndpoint", "VaultAgent",
+                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "CProcessShim", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -164,6 +164,34 @@ public final class KVClient: @unchecked Sendable {
         }
     }
 
+    /// What the login token is: its policies and remaining seconds (`auth/token/lookup-self`), proving the login works.
+    public func check() throws -> (policies: [String], ttl: Int) {
+        let response = try send("GET", "/v1/auth/token/lookup-self", body: nil)
+        guard response.status == 200 else { throw Self.failure(response, what: "looking up its own token", path: "auth/token/lookup-self") }
+        struct Lookup: Decodable { struct D: Decodable { var policies: [String]?; var ttl: Int? }; var data: D }
+        guard let l = try? JSONDecoder().decode(Lookup.self, from: Data(response.body)) else {
+            throw VaultError("backend.response", "the backend's token lookup answer cannot be read", exit: .dataError)
+        }
+        return (l.data.policies ?? [], l.data.ttl ?? 0)
+    }
+
+    /// Unwraps a response-wrapped secret id (`X-Vault-Wrap-TTL`): single use, so a wrapping token seen by anyone else
+    /// first fails here, loudly.
+    public static func unwrapSecretID(_ wrapping: SecretBytes, addresses: [String], transport: any HTTPTransport) throws -> SecretBytes {
+        let client = KVClient(config: BackendConfig(addresses: addresses), transport: transport, auth: .token(wrapping))
+        let response = try client.send("POST", "/v1/sys/wrapping/unwrap", body: Array("{}".utf8))
+        guard response.status == 200 else {
+            throw VaultError("backend.unwrap", "the wrapping token was refused (expired, or already used: someone may have unwrapped it first)",
+                             hint: "ask for a new wrapped secret id", exit: .noPermission)
+        }
+        struct Unwrapped: Decodable { struct D: Decodable { var secret_id: String }; var data: D }
+        guard let u = try? JSONDecoder().decode(Unwrapped.self, from: Data(response.body)) else {
+            throw VaultError("backend.unwrap", "the unwrapped answer holds no secret_id", exit: .dataError)
+        }
+        var raw = Array(u.data.secret_id.utf8)
+        return SecretBytes(consuming: &raw)
+    }
+
     static func failure(_ response: HTTPResponse, what: String, path: String) -> VaultError {
         struct Errors: Decodable { var errors: [String] }
         let detail = (try? JSONDecoder().decode(Errors.self, from: Data(response.body)))?.errors.joined(separator: "; ") ?? "HTTP \(response.status)"

