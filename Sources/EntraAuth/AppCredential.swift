@@ -7,11 +7,15 @@ import VaultPKI
 public enum AppCredential: Sendable {
     case secret(SecretBytes)
     case certificate(StoredCertificate)
+    /// The client secret lives in the named fleet backend: read from it on a cache miss only, and turned into
+    /// `.secret` before anything is sent.
+    case backend(String)
 
     public var kind: String {
         switch self {
         case .secret: return "secret"
         case .certificate: return "certificate"
+        case .backend: return "backend"
         }
     }
 
@@ -19,6 +23,8 @@ public enum AppCredential: Sendable {
     /// fetch: a cache hit never touches RSA or X.509.
     public func formBody(clientID: String, scope: String, tokenEndpoint: String, appName: String, now: Date) throws -> SecretBytes {
         switch self {
+        case .backend(let name):
+            throw VaultError("internal", "the secret of app '\(appName)' in backend '\(name)' was not read before the token request", exit: .software)
         case .secret(let secret):
             return ClientCredentials.formBody(clientID: clientID, secret: secret, scope: scope)
         case .certificate(let stored):

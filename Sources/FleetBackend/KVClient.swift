@@ -156,6 +156,20 @@ public final class KVClient: @unchecked Sendable {
         return w.data.version
     }
 
+    /// Sets the non-secret `custom_metadata` of `name` (readable under the metadata path's own policy).
+    public func writeMetadata(_ name: String, custom: [(String, String)]) throws {
+        var body = Array(#"{"custom_metadata":{"#.utf8)
+        for (i, (k, v)) in custom.enumerated() {
+            if i > 0 { body.append(UInt8(ascii: ",")) }
+            body += JSONBytes.quoted(k) + [UInt8(ascii: ":")] + JSONBytes.quoted(v)
+        }
+        body += Array("}}".utf8)
+        let response = try send("POST", path("metadata", name), body: body)
+        guard response.status == 204 || response.status == 200 else {
+            throw Self.failure(response, what: "writing the metadata of \(name)", path: "\(config.mount)/metadata/\(config.prefix)\(name)")
+        }
+    }
+
     /// Deletes every version and the metadata of `name`.
     public func destroy(_ name: String) throws {
         let response = try send("DELETE", path("metadata", name), body: nil)

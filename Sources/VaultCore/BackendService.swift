@@ -124,3 +124,58 @@ public struct BackendService: Sendable {
         return KVClient(config: record.config, transport: transport, auth: auth)
     }
 }
+
+extension BackendService {
+    /// The transport to a backend: its own CA bundle (not Entra's), checked like any other CA bundle.
+    public static func transport(for record: BackendRecord) throws -> any HTTPTransport {
+        var options = HTTPOptions(caBundle: record.caBundle)
+        if let ca = record.caBundle {
+            let pem = try FileSystem.readVerified(ca, rule: .init(what: "CA bundle", privateRead: false), limit: 16 << 20)
+            options.caBundlePEM = pem.withUnsafeBytes { Array($0) }
+        }
+        options.userAgent = "vault"
+        options.totalTimeout = 30
+        let settings = options
+        return LazyTransport { try CurlTransport(options: settings, logger: nil) }
+    }
+}
+
+/// Apps whose secret is kept in a fleet backend, at `TENANT/NAME` under the backend's prefix: KV data `client_id`,
+/// `tenant`, `cloud`, `authority`, `graph_root`, `scope`, `secret_hint` and `secret`; the same facts but the secret in
+/// `custom_metadata`, so a metadata-only policy can list them.
+public enum BackendApps {
+    public static func path(tenant: String, app: String) -> String { "\(tenant.lowercased())/\(app)" }
+
+    /// Writes a new app, create-only (`cas` 0): refuses one that is already there. Returns the KV version.
+    public static func create(_ kv: KVClient, path: String, metadata m: AppMetadata, secret: SecretBytes) throws -> Int {
+        var facts: [(String, String)] = [("client_id", m.clientID), ("tenant", m.tenant), ("cloud", m.cloud), ("secret_hint", m.secretHint)]
+        if let a = m.authority { facts.append(("authority", a)) }
+        if let g = m.graphRoot { facts.append(("graph_root", g)) }
+        if let s = m.scope { facts.append(("scope", s)) }
+        let secretText = secret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+        guard let version = try kv.write(path, data: facts + [("secret", secretText)], cas: 0) else {
+            throw VaultError("backend.app_exists", "the backend already holds an app at \(path)",
+                             hint: "enrol this host for it with `vault add-app \(m.name) --from-backend BACKEND --tenant \(m.tenant)`", exit: .usage)
+        }
+        try kv.writeMetadata(path, custom: facts)
+        return version
+    }
+
+    /// The app's facts as the backend holds them (for `--from-backend`), and its KV version.
+    public static func read(_ kv: KVClient, path: String) throws -> (facts: [String: String], version: Int) {
+        guard let found = try kv.read(path) else {
+            throw VaultError("backend.app_missing", "the backend holds no app at \(path)",
+                             hint: "store it once from one host: `vault add-app NAME --backend BACKEND …`", exit: .noInput)
+        }
+        return (found.data, found.version)
+    }
+
+    /// The app's client secret, read into secret memory.
+    public static func readSecret(_ kv: KVClient, path: String, app: String) throws -> SecretBytes {
+        guard let found = try kv.read(path), let text = found.data["secret"], !text.isEmpty else {
+            throw VaultError("backend.app_missing", "the backend holds no secret for '\(app)' at \(path)", exit: .noInput)
+        }
+        var raw = Array(text.utf8)
+        return SecretBytes(consuming: &raw)
+    }
+}

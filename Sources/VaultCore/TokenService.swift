@@ -68,6 +68,7 @@ public struct TokenService: Sendable {
     /// parsed here, so a cache hit costs no RSA or X.509 work).
     public static func credential(of app: StoredApp) throws -> AppCredential {
         let meta = app.metadata
+        if let backend = meta.backend { return .backend(backend) }
         if meta.usesCertificate || app.secret == nil {
             guard let der = meta.certificate, let key = app.certificateKey else {
                 throw VaultError("app.no_credential", "app '\(meta.name)' holds no usable credential (its record has neither a client secret nor a certificate with its key)",
@@ -152,18 +153,36 @@ struct StoredAppFetcher: TokenFetcher {
     func acquireOnce(_ app: AppIdentity, scope: String) throws -> AccessToken {
         let flow = service.clientCredentials()
         var identity = app
+        identity.credential = try resolve(app.credential, app: app.name)
         let token: AccessToken
         do {
             token = try flow.acquire(identity, scope: scope)
         } catch let e as VaultError where e.code == "entra.invalid_secret" || e.code == "entra.expired_secret" || e.code == "entra.unknown_certificate" {
+            // Another process (or, for a backend app, another host) may have just rotated the credential: read it
+            // again once, and try the fresh one before giving up.
             guard let fresh = try? service.vault.open(service.unlock).contents.app(named: app.name),
-                  fresh.metadata.clientID == app.clientID, let credential = try? TokenService.credential(of: fresh),
-                  !credential.sameMaterial(as: app.credential) else { throw e }
+                  fresh.metadata.clientID == app.clientID, let stored = try? TokenService.credential(of: fresh),
+                  let credential = try? resolve(stored, app: app.name),
+                  !credential.sameMaterial(as: identity.credential) else { throw e }
             identity.credential = credential
             token = try flow.acquire(identity, scope: scope)
         }
         if app.realm == nil { recordRealm(token.realm, app: app) }
         return token
+    }
+
+    /// A backend app's secret, read from its backend now (a cache miss); other credentials as they are.
+    func resolve(_ credential: AppCredential, app: String) throws -> AppCredential {
+        guard case .backend(let name) = credential else { return credential }
+        let v = try service.vault.open(service.unlock)
+        guard let stored = try v.contents.app(named: app), let path = stored.metadata.backendPath else {
+            throw VaultError("backend.app", "app '\(app)' names backend '\(name)' but no path in it", exit: .dataError)
+        }
+        let backends = BackendService(vault: service.vault, unlock: service.unlock)
+        let (record, login) = try backends.get(name)
+        let kv = BackendService.client(record, login: login, transport: try BackendService.transport(for: record))
+        let secret = try BackendApps.readSecret(kv, path: path, app: app)
+        return .secret(secret)
     }
 
     /// Best effort: a vault that cannot be written now records the realm on a later fetch.

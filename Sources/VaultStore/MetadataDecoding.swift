@@ -15,6 +15,7 @@ enum MetadataDecoding {
         case name, tenant, client_id, cloud, secret_hint, added, authority, graph_root, rotated, secret_key_id, secret_expires
         case previous_key_id, tenant_id, scope, certificate, certificate_sha1, certificate_sha256, certificate_expires
         case certificate_subject, certificate_key_id, credential_use, assertion_algorithm, certificate_chain, send_x5c
+        case backend, backend_path, backend_version
 
         /// A switch over short strings: no hashing (a dictionary here was a sixth of `vault list`'s instructions).
         init?(_ key: String) {
@@ -43,6 +44,9 @@ enum MetadataDecoding {
             case "assertion_algorithm": self = .assertion_algorithm
             case "certificate_chain": self = .certificate_chain
             case "send_x5c": self = .send_x5c
+            case "backend": self = .backend
+            case "backend_path": self = .backend_path
+            case "backend_version": self = .backend_version
             default: return nil
             }
         }
@@ -98,6 +102,13 @@ enum MetadataDecoding {
         switch fields[.send_x5c] {
         case nil, .null?: break
         case .bool(let b)?: m.sendX5C = b
+        default: return nil
+        }
+        guard let backend = string(.backend), let backendPath = string(.backend_path) else { return nil }
+        m.backend = backend; m.backendPath = backendPath
+        switch fields[.backend_version] {
+        case nil, .null?: break
+        case .number(let v)? where v == v.rounded() && abs(v) < 1e15: m.backendVersion = Int(v)
         default: return nil
         }
         return m

@@ -38,6 +38,11 @@ public struct AppMetadata: Codable, Equatable, Sendable {
     public var assertionAlgorithm: String?
     /// Send the certificate chain in `x5c` (subject-name/issuer authentication).
     public var sendX5C: Bool?
+    /// A fleet backend (a stored `backend` record's name) holds this app's secret; the local record holds none.
+    public var backend: String?
+    /// The app's path in the backend's KV mount (prefix + tenant + name), and the KV version last read or written.
+    public var backendPath: String?
+    public var backendVersion: Int?
 
     public init(name: String, tenant: String, clientID: String, cloud: String, authority: String?, secretHint: String,
                 added: Date) {
@@ -58,6 +63,7 @@ public struct AppMetadata: Codable, Equatable, Sendable {
         case certificateSHA256 = "certificate_sha256", certificateExpires = "certificate_expires"
         case certificateSubject = "certificate_subject", certificateKeyID = "certificate_key_id"
         case credentialUse = "credential_use", assertionAlgorithm = "assertion_algorithm", sendX5C = "send_x5c"
+        case backend, backendPath = "backend_path", backendVersion = "backend_version"
     }
 
     /// Which credential tokens are fetched with: `--use`, else the certificate when there is one.

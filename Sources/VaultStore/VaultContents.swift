@@ -226,8 +226,9 @@ public struct VaultContents: Sendable {
 
     static func storedApp(_ r: StoredRecord) -> StoredApp? {
         let certificateKey = r.secrets[StoredApp.certificateKeyName]
-        guard r.kind == "app", r.secrets[StoredApp.secretName] != nil || certificateKey != nil,
-              let meta = MetadataDecoding.decode(r.metadata) ?? (try? Self.decoder.decode(AppMetadata.self, from: Data(r.metadata))) else { return nil }
+        guard r.kind == "app",
+              let meta = MetadataDecoding.decode(r.metadata) ?? (try? Self.decoder.decode(AppMetadata.self, from: Data(r.metadata))),
+              r.secrets[StoredApp.secretName] != nil || certificateKey != nil || meta.backend != nil else { return nil }
         return StoredApp(metadata: meta, secret: r.secrets[StoredApp.secretName], previous: r.secrets[StoredApp.previousName],
                          certificateKey: certificateKey)
     }
@@ -238,7 +239,7 @@ public struct VaultContents: Sendable {
         secrets[StoredApp.secretName] = app.secret
         secrets[StoredApp.previousName] = app.previous
         secrets[StoredApp.certificateKeyName] = app.certificateKey
-        guard !secrets.isEmpty else {
+        guard !secrets.isEmpty || app.metadata.backend != nil else {
             throw VaultError("vault.record", "internal error: app '\(app.metadata.name)' would hold no credential; nothing was changed", exit: .software)
         }
         put(StoredRecord(kind: "app", name: app.metadata.name, metadata: Array(try Self.encoder.encode(app.metadata)), secrets: secrets))

@@ -71,6 +71,10 @@ struct AddAppCommand: ParsableCommand {
     @Flag(name: .customLong("keep-credential"), help: "With --replace: keep the stored app's other credential (its secret when a certificate is given, its certificate when a secret is).")
     var keepCredential = false
 
+    @Option(help: ArgumentHelp("Keep the secret in this fleet backend (`vault backend add`), at TENANT/NAME, not in this vault.", valueName: "backend"))
+    var backend: String?
+    @Option(name: .customLong("from-backend"), help: ArgumentHelp("Enrol this host for an app already kept in this backend (with --tenant).", valueName: "backend"))
+    var fromBackend: String?
     @Flag(help: "Overwrite an app stored under the same name.")
     var replace = false
 
@@ -78,10 +82,39 @@ struct AddAppCommand: ParsableCommand {
         if shred && msalConfig == nil && certificate.certificateFile == nil { throw ValidationError("--shred works only with --from-msal-config or --certificate") }
         if keepCredential && !replace { throw ValidationError("--keep-credential works only with --replace") }
         if let use, use != "certificate", use != "secret" { throw ValidationError("--use takes certificate or secret") }
-        if msalConfig == nil && clientID == nil { throw ValidationError("missing --client-id (or --from-msal-config FILE)") }
+        if msalConfig == nil && fromBackend == nil && clientID == nil { throw ValidationError("missing --client-id (or --from-msal-config FILE, or --from-backend NAME)") }
+    }
+
+    func runBackend() throws {
+        guard msalConfig == nil, !certificate.given, !keepCredential, use == nil else {
+            throw VaultError("usage", "--backend and --from-backend keep a client secret in the backend; certificates, --from-msal-config, --use and --keep-credential do not combine with them",
+                             exit: .usage)
+        }
+        let vault = try options.vault()
+        try vault.directory.checkPermissions()
+        if let from = fromBackend {
+            guard backend == nil, let tenant else {
+                throw VaultError("usage", "--from-backend needs --tenant (the app's path in the backend is TENANT/NAME) and no --backend", exit: .usage)
+            }
+            guard clientID == nil, authority == nil, graph == nil, scope == nil, cloud == nil else {
+                throw VaultError("usage", "--from-backend takes the app's client id and endpoints from the backend; leave out --client-id, --authority, --graph, --scope and --cloud",
+                                 exit: .usage)
+            }
+            let meta = try BackendAddApp(vault: vault, unlock: try options.credential())
+                .enrol(name: name, tenant: tenant, backend: from, allowCustomEndpoint: allowCustomEndpoint, replace: replace)
+            Console.out("Enrolled this host for app '\(name)' (client id \(meta.clientID), tenant \(meta.tenant)) kept in backend '\(from)' at \(meta.backendPath ?? "")")
+            return
+        }
+        let app = AppRegistration(name: name, tenant: tenant, clientID: clientID ?? "", cloud: cloud, authority: authority,
+                                  graphRoot: graph, scope: scope, allowCustomEndpoint: allowCustomEndpoint)
+        try app.validate()
+        let secret = try Prompts.clientSecret(for: name)
+        let meta = try BackendAddApp(vault: vault, unlock: try options.credential()).create(app, secret: secret, backend: backend!, replace: replace)
+        Console.out("Stored app '\(name)' (client id \(meta.clientID), tenant \(meta.tenant), secret hint \(meta.secretHint)…) in backend '\(backend!)' at \(meta.backendPath ?? "") (version \(meta.backendVersion ?? 0)); this vault keeps no copy of the secret")
     }
 
     func run() throws {
+        if backend != nil || fromBackend != nil { return try runBackend() }
         var app = AppRegistration(name: name, tenant: tenant, clientID: clientID ?? "", cloud: cloud, authority: authority,
                                   graphRoot: graph, scope: scope, allowCustomEndpoint: allowCustomEndpoint)
         var fileSecret: SecretBytes?

@@ -18,17 +18,7 @@ struct BackendCommand: ParsableCommand {
     )
 }
 
-/// The transport to a backend: its own CA bundle (not Entra's), checked like any other.
-func backendTransport(_ record: BackendRecord) throws -> any HTTPTransport {
-    var options = HTTPOptions(caBundle: record.caBundle)
-    if let ca = record.caBundle {
-        let pem = try FileSystem.readVerified(ca, rule: .init(what: "CA bundle", privateRead: false), limit: 16 << 20)
-        options.caBundlePEM = pem.withUnsafeBytes { Array($0) }
-    }
-    options.userAgent = "vault/\(VaultVersion.number)"
-    options.totalTimeout = 30
-    return try CurlTransport(options: options, logger: nil)
-}
+func backendTransport(_ record: BackendRecord) throws -> any HTTPTransport { try BackendService.transport(for: record) }
 
 struct BackendAdd: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -39,7 +39,8 @@ class Bao:
             except requests.RequestException:
                 time.sleep(0.05)
         self.api("POST", "/v1/sys/auth/approle", {"type": "approle"})
-        self.api("PUT", "/v1/sys/policies/acl/host", {"policy": 'path "secret/data/entra/*" { capabilities = ["read","create","update"] }'})
+        self.api("PUT", "/v1/sys/policies/acl/host", {"policy": 'path "secret/data/entra/*" { capabilities = ["read","create","update"] }\n'
+                                                              'path "secret/metadata/entra/*" { capabilities = ["read","create","update","list"] }'})
         self.api("POST", "/v1/auth/approle/role/host", {"token_policies": ["host"], "token_ttl": "20m"})
         self.role_id = self.api("GET", "/v1/auth/approle/role/host/role-id")["data"]["role_id"]
 
@@ -132,3 +133,66 @@ def test_wrong_secret_id_is_refused_before_anything_is_stored(bao, host):
     r = vault(env, "backend", "add", "b", "--address", bao.addr, "--approle", bao.role_id, stdin="00000000-0000-0000-0000-000000000000")
     assert r.returncode != 0 and b"vault: error:" in r.stderr
     assert open(path, "rb").read() == before
+
+
+def enrolled_hosts(bao, emulator, n):
+    hosts = []
+    for _ in range(n):
+        d = tempfile.mkdtemp(prefix="vault-host-")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
+        env.update(VAULT_DIR=os.path.join(d, "vault"), VAULT_KEY_FILE=os.path.join(d, "key"), VAULT_CA_BUNDLE=emulator.ca)
+        assert vault(env, "init", "--key-file", env["VAULT_KEY_FILE"]).returncode == 0
+        r = vault(env, "backend", "add", "fleet", "--address", bao.addr, "--approle", bao.role_id, stdin=bao.secret_id())
+        assert r.returncode == 0, r.stderr.decode()
+        hosts.append((d, env))
+    return hosts
+
+
+def test_app_kept_in_the_backend_tokens_per_host(bao, emulator):
+    (da, a), (db, b) = enrolled_hosts(bao, emulator, 2)
+    name = "fleet-demo-%d" % random.randrange(1 << 30)
+    secret = emulator.app["secret"]
+    r = vault(a, "add-app", name, "--backend", "fleet", "--tenant", emulator.info["tenant_id"], "--client-id", emulator.app["client_id"],
+              "--authority", emulator.base, "--graph", emulator.base, "--allow-custom-endpoint",
+              "--scope", "https://graph.microsoft.com/.default", stdin=secret)
+    assert r.returncode == 0, r.stderr.decode()
+    assert b"keeps no copy of the secret" in r.stdout
+    # Another host storing the same app is refused by the create-only write, and told how to enrol instead.
+    again = vault(b, "add-app", name, "--backend", "fleet", "--tenant", emulator.info["tenant_id"], "--client-id", emulator.app["client_id"],
+                  "--authority", emulator.base, "--graph", emulator.base, "--allow-custom-endpoint", "--scope", "https://graph.microsoft.com/.default", stdin=secret)
+    assert again.returncode == 64 and b"already holds an app" in again.stderr and b"--from-backend" in again.stderr, again.stderr
+    assert b"No apps stored" in vault(b, "list").stdout
+    # Host B enrols for the app that is already there; a custom endpoint still needs the flag.
+    refused = vault(b, "add-app", name, "--from-backend", "fleet", "--tenant", emulator.info["tenant_id"])
+    assert refused.returncode == 64 and b"allow-custom-endpoint" in refused.stderr, refused.stderr
+    r = vault(b, "add-app", name, "--from-backend", "fleet", "--tenant", emulator.info["tenant_id"], "--allow-custom-endpoint")
+    assert r.returncode == 0, r.stderr.decode()
+    for d in (da, db):
+        assert secret.encode() not in open(os.path.join(d, "vault", "vault.db"), "rb").read()
+    before = emulator.token_requests()
+    for env in (a, b):
+        for _ in range(2):
+            t = vault(env, "token", name, "--json")
+            assert t.returncode == 0, t.stderr.decode()
+    assert emulator.token_requests() == before + 2, "one Entra request per host"
+    users = vault(b, "run", "users", name, "--max", "3", "--output", "ndjson")
+    assert users.returncode == 0 and len(users.stdout.splitlines()) == 3
+    # A sealed engine does not stop a cache hit; a miss then says why it cannot get the secret.
+    bao.api("PUT", "/v1/sys/seal")
+    try:
+        assert vault(b, "token", name).returncode == 0
+        assert vault(b, "cache", "clear", name).returncode == 0
+        miss = vault(b, "token", name)
+        assert miss.returncode == 75 and b"sealed" in miss.stderr, miss.stderr
+    finally:
+        unseal(bao)
+    listed = vault(b, "list").stdout.decode()
+    assert name in listed
+
+
+def unseal(bao):
+    # A dev server keeps its unseal key in its log; this fixture restarts it instead, which keeps nothing: a fresh
+    # dev server for the tests that follow.
+    bao.stop()
+    fresh = Bao()
+    bao.__dict__.update(fresh.__dict__)
