@@ -15,6 +15,10 @@ extension RotationService {
                              hint: "finish it first with `vault rotate-secret \(app) --resume` (or drop it with --abandon)", exit: .tempFailure)
         }
         let session = try tokens.session(app: app)
+        if let backend = session.metadata.backend {
+            throw VaultError("rotation.fleet", "app '\(app)' keeps its secret in backend '\(backend)'; a secret stored by hand here would not reach the other hosts",
+                             hint: "write the new secret to the backend at \(session.metadata.backendPath ?? "TENANT/NAME") (key secret) with check-and-set", exit: .usage)
+        }
         var identity = session.identity
         identity.credential = .secret(secret)
         let flow = tokens.clientCredentials()

@@ -90,6 +90,11 @@ public struct RotationService: Sendable {
             throw VaultError("rotation.pending", "a rotation of '\(app)' is pending", hint: "finish it first: vault rotate-secret \(app) --resume", exit: .tempFailure)
         }
         let session = try tokens.session(app: app)
+        if let backend = session.metadata.backend {
+            throw VaultError("rotation.fleet", "app '\(app)' keeps its secret in backend '\(backend)'; rotating it across the fleet is not built yet",
+                             hint: "rotate it at Entra ID and write the new secret to the backend at \(session.metadata.backendPath ?? "TENANT/NAME") (key secret) with check-and-set; hosts read it on their next cache miss",
+                             exit: .unavailable)
+        }
         guard let oldSecret = session.secret else {
             throw VaultError("rotation.no_secret", "app '\(app)' holds no client secret to rotate (it uses a certificate)",
                              hint: "rotate its certificate with `vault rotate-cert \(app)`", exit: .usage)

@@ -58,10 +58,14 @@ public struct StatusService: Sendable {
                 rows.append(certificateStatus(meta, unlocked: unlocked, warnDays: warnDays, now: now, offline: offline,
                                               journaled: certificateJournals.contains(meta.name)))
             }
-            guard stored.secret != nil else { return rows }
+            guard stored.secret != nil || meta.backend != nil else { return rows }
             var s = SecretStatus(app: meta.name, hint: meta.secretHint, keyID: meta.secretKeyID, expires: meta.secretExpires,
                                  expirySource: meta.secretExpires == nil ? "unknown" : "vault", daysLeft: nil, rotated: meta.rotated,
                                  pending: nil, level: .healthy, notes: [])
+            if let backend = meta.backend {
+                s.credential = "secret in backend \(backend)"
+                s.notes.append("the secret is kept in backend '\(backend)' at \(meta.backendPath ?? "?") (version \(meta.backendVersion.map(String.init) ?? "?") when last read here)")
+            }
             if journals.contains(meta.name), let (j, _) = try RotationJournal.load(unlocked.contents, app: meta.name) {
                 s.pending = "\(j.step.rawValue) since \(j.started.formatted(.iso8601))"
             } else if !offline {

@@ -177,6 +177,13 @@ def test_app_kept_in_the_backend_tokens_per_host(bao, emulator):
     assert emulator.token_requests() == before + 2, "one Entra request per host"
     users = vault(b, "run", "users", name, "--max", "3", "--output", "ndjson")
     assert users.returncode == 0 and len(users.stdout.splitlines()) == 3
+    shown = vault(b, "show", name)
+    assert shown.returncode == 0 and emulator.app["client_id"].encode() in shown.stdout, shown.stderr
+    assert name.encode() in vault(b, "status", "--offline").stdout
+    rot = vault(a, "rotate-secret", name)
+    assert rot.returncode == 69 and b"not built yet" in rot.stderr, rot.stderr
+    manual = vault(a, "rotate-secret", name, "--manual", stdin="x" * 40)
+    assert manual.returncode == 64 and b"would not reach the other hosts" in manual.stderr, manual.stderr
     # A sealed engine does not stop a cache hit; a miss then says why it cannot get the secret.
     bao.api("PUT", "/v1/sys/seal")
     try:
