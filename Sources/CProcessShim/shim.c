@@ -86,17 +86,23 @@ int vault_wait_signal_for(int seconds) {
     }
 }
 
-int vault_spawn(int *pid, const char *file, char *const argv[], char *const envp[]) {
-    posix_spawnattr_t attr;
-    int rc = posix_spawnattr_init(&attr);
+/* The child starts with an empty signal mask and default dispositions for the signals vault takes (and SIGPIPE). */
+static int vault_spawn_attr(posix_spawnattr_t *attr, short extra_flags) {
+    int rc = posix_spawnattr_init(attr);
     if (rc != 0) return rc;
     sigset_t none, defaults;
     sigemptyset(&none);
     vault_signal_set(&defaults);
     sigaddset(&defaults, SIGPIPE);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setsigmask(attr, &none);
+    posix_spawnattr_setsigdefault(attr, &defaults);
+    return posix_spawnattr_setflags(attr, (short)(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | extra_flags));
+}
+
+int vault_spawn(int *pid, const char *file, char *const argv[], char *const envp[]) {
+    posix_spawnattr_t attr;
+    int rc = vault_spawn_attr(&attr, 0);
+    if (rc != 0) return rc;
     pid_t child = 0;
     rc = posix_spawnp(&child, file, NULL, &attr, argv, envp);
     posix_spawnattr_destroy(&attr);
@@ -107,17 +113,10 @@ int vault_spawn(int *pid, const char *file, char *const argv[], char *const envp
 int vault_spawn_detached(int *pid, const char *file, char *const argv[], char *const envp[]) {
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t actions;
-    int rc = posix_spawnattr_init(&attr);
+    int rc = vault_spawn_attr(&attr, POSIX_SPAWN_SETSID);
     if (rc != 0) return rc;
     rc = posix_spawn_file_actions_init(&actions);
     if (rc != 0) { posix_spawnattr_destroy(&attr); return rc; }
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    vault_signal_set(&defaults);
-    sigaddset(&defaults, SIGPIPE);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
