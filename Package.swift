@@ -145,6 +145,7 @@ let package = Package(
         .executableTarget(name: "fuzz-token-cache", dependencies: ["FuzzSupport", "EntraAuth", "VaultStore", "VaultCrypto"], swiftSettings: strict),
         .executableTarget(name: "fuzz-token-response", dependencies: ["FuzzSupport", "EntraAuth", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
         .executableTarget(name: "fuzz-graph", dependencies: ["FuzzSupport", "Graph", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-identity-request", dependencies: ["FuzzSupport", "IdentityEndpoint", "VaultCrypto"], swiftSettings: strict),
         .executableTarget(name: "fuzz-retry-after", dependencies: ["FuzzSupport", "VaultHTTP"], swiftSettings: strict),
         .executableTarget(name: "fuzz-user-input", dependencies: ["FuzzSupport", "EntraAuth", "Graph", "VaultCore", "VaultHTTP", "VaultCrypto", "VaultPKI"],
                           swiftSettings: strict),
