@@ -46,7 +46,7 @@ struct AgentCommand: ParsableCommand {
             }
             Console.out("agent at \(path): \(keys.count) key\(keys.count == 1 ? "" : "s")")
             for k in keys {
-                Console.out("  vault \(k.vaultID.map { String(format2: $0) }.joined())  idle limit in \(k.idleLeft) s, lifetime ends in \(k.lifetimeLeft) s")
+                Console.out("  vault \(hexString(k.vaultID))  idle limit in \(k.idleLeft) s, lifetime ends in \(k.lifetimeLeft) s")
             }
             return
         }
@@ -86,7 +86,8 @@ struct UnlockCommand: ParsableCommand {
             Console.err("vault: unlocked for \(lifetime) (agent at \(path))")
             return
         }
-        try startAgent(idle: idle, lifetime: max(lifetime, "8h", by: seconds > 8 * 3600))
+        // A new agent's --max-lifetime: the default 8 h, or longer when --for asks for more.
+        try startAgent(idle: idle, lifetime: seconds > 8 * 3600 ? lifetime : "8h")
         for _ in 0..<100 {
             if try agentCall({ try client.add(vaultID: unlocked.file.vaultID, key: key, seconds: UInt32(seconds)) }) {
                 Console.err("vault: unlocked for \(lifetime) (agent started at \(path))")
@@ -96,8 +97,6 @@ struct UnlockCommand: ParsableCommand {
         }
         throw VaultError("agent.start", "the agent did not start at \(path)", hint: "run `vault agent` in a terminal to see why", exit: .unavailable)
     }
-
-    func max(_ a: String, _ b: String, by aIsLonger: Bool) -> String { aIsLonger ? a : b }
 
     func startAgent(idle: String, lifetime: String) throws {
         let exe = "/proc/self/exe"
@@ -135,9 +134,8 @@ func agentCall<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
-extension String {
-    init(format2 byte: UInt8) {
-        let digits = Array("0123456789abcdef")
-        self = String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
-    }
+/// Lower-case hex of bytes (a vault id).
+func hexString(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef")
+    return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
 }

@@ -40,10 +40,7 @@ struct ExecCommand: ParsableCommand {
         let service = try network.tokenService(options, command: "exec")
         let handout = try TokenHandout(tokens: service, apps: [app] + extraApps,
                                        allowedResources: allowResources.isEmpty ? nil : allowResources, command: "exec")
-        var headerBytes = Array(SystemRandom().bytes(32).map { b -> [UInt8] in
-            let hex = Array("0123456789abcdef".utf8)
-            return [hex[Int(b >> 4)], hex[Int(b & 15)]]
-        }.joined())
+        var headerBytes = Array(hexString(SystemRandom().bytes(32)).utf8)
         let header = SecretBytes(consuming: &headerBytes)
         let server = try IdentityServer(.init(listen: .tcp(host: "127.0.0.1", port: 0), identityHeader: header, servesIMDS: imds,
                                               eventLoopThreads: try EndpointThreads.count()),
