@@ -43,6 +43,10 @@ public final class KVClient: @unchecked Sendable {
     let transport: any HTTPTransport
     let auth: BackendAuth
     private var token: SecretBytes?
+    /// When the login token's lease ends, and how long it was (AppRole logins only).
+    private var tokenExpires: Date?
+    private var tokenLease: Double = 0
+    private var renewable = false
 
     public init(config: BackendConfig, transport: any HTTPTransport, auth: BackendAuth) {
         self.config = config
@@ -52,8 +56,32 @@ public final class KVClient: @unchecked Sendable {
 
     func path(_ kind: String, _ name: String) -> String { "/v1/\(config.mount)/\(kind)/\(config.prefix)\(name)" }
 
-    /// Sends to the first address that answers as the active node.
+    /// Sends to the first address that answers as the active node. An AppRole login whose token the engine refuses
+    /// (it expired, or was revoked, mid-command) logs in again once and repeats the request.
     func send(_ method: String, _ path: String, body: [UInt8]?, authenticated: Bool = true) throws -> HTTPResponse {
+        let response = try sendOnce(method, path, body: body, authenticated: authenticated)
+        guard response.status == 403, authenticated, case .appRole = auth, token != nil else { return response }
+        token = nil
+        tokenExpires = nil
+        return try sendOnce(method, path, body: body, authenticated: authenticated)
+    }
+
+    /// Pauses between rounds over every address when none answered as the active node (503, or no connection): a
+    /// cluster electing a new leader after its active node died answers again within seconds.
+    public var electionWaits: [Double] = [1, 2]
+
+    func sendOnce(_ method: String, _ path: String, body: [UInt8]?, authenticated: Bool) throws -> HTTPResponse {
+        var waits = electionWaits[...]
+        while true {
+            do {
+                return try sendRound(method, path, body: body, authenticated: authenticated)
+            } catch let e as VaultError where (e.code == "backend.sealed" || TransportFailure.isRetryable(e)) && !waits.isEmpty {
+                ThreadSleeper().sleep(seconds: waits.removeFirst())
+            }
+        }
+    }
+
+    func sendRound(_ method: String, _ path: String, body: [UInt8]?, authenticated: Bool) throws -> HTTPResponse {
         var lastError: VaultError?
         for base in config.addresses {
             var url = base + path
@@ -96,9 +124,18 @@ public final class KVClient: @unchecked Sendable {
         throw lastError ?? VaultError("backend.none", "no backend address configured", exit: .config)
     }
 
-    /// The login token: the token given, or an AppRole login (cached for the client's life).
+    /// The login token: the token given, or an AppRole login (kept for the client's life, renewed with
+    /// `renew-self` once less than a third of its lease is left, and replaced by a new login when it cannot be).
     func loginToken() throws -> SecretBytes {
-        if let token { return token }
+        if let token {
+            guard let expires = tokenExpires, expires.timeIntervalSinceNow < max(10, tokenLease / 3) else { return token }
+            if renewable, expires.timeIntervalSinceNow > 1, let renewed = try? renew(token) {
+                tokenExpires = Date().addingTimeInterval(renewed)
+                return token
+            }
+            self.token = nil
+            tokenExpires = nil
+        }
         switch auth {
         case .token(let t):
             token = t
@@ -110,15 +147,37 @@ public final class KVClient: @unchecked Sendable {
             let response = try send("POST", "/v1/auth/approle/login", body: body, authenticated: false)
             body.withUnsafeMutableBytes { if let b = $0.baseAddress { memset(b, 0, $0.count) } }
             guard response.status == 200 else { throw Self.failure(response, what: "AppRole login", path: "auth/approle/login") }
-            struct Login: Decodable { struct Auth: Decodable { var client_token: String }; var auth: Auth }
+            struct Login: Decodable { struct Auth: Decodable { var client_token: String; var lease_duration: Int?; var renewable: Bool? }; var auth: Auth }
             guard let login = try? JSONDecoder().decode(Login.self, from: Data(response.body)) else {
                 throw VaultError("backend.response", "the AppRole login answer has no client token", exit: .dataError)
             }
             var raw = Array(login.auth.client_token.utf8)
             let t = SecretBytes(consuming: &raw)
             token = t
+            if let lease = login.auth.lease_duration, lease > 0 {
+                tokenLease = Double(lease)
+                tokenExpires = Date().addingTimeInterval(Double(lease))
+                renewable = login.auth.renewable ?? false
+            }
             return t
         }
+    }
+
+    /// `auth/token/renew-self` with `t`: the new lease in seconds.
+    func renew(_ t: SecretBytes) throws -> Double {
+        var headers: [(String, String)] = [("Accept", "application/json"), ("Content-Type", "application/json")]
+        headers.append(("X-Vault-Token", t.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }))
+        var body = Array("{}".utf8)
+        for base in config.addresses {
+            guard let response = try? transport.send(HTTPRequest(method: "POST", url: base + "/v1/auth/token/renew-self", headers: headers,
+                                                                 body: SecretBytes(consuming: &body))) else { body = Array("{}".utf8); continue }
+            body = Array("{}".utf8)
+            guard response.status == 200 else { continue }
+            struct Renewed: Decodable { struct Auth: Decodable { var lease_duration: Int }; var auth: Auth }
+            guard let r = try? JSONDecoder().decode(Renewed.self, from: Data(response.body)), r.auth.lease_duration > 0 else { break }
+            return Double(r.auth.lease_duration)
+        }
+        throw VaultError("backend.renew", "the backend login token could not be renewed", exit: .unavailable)
     }
 
     /// The current version of `name`, or nil when it does not exist.

@@ -44,12 +44,14 @@ public struct RotationJournal: Codable, Sendable, Equatable {
     public var lagWindow: Double?
     /// When the old password was created, if known (a previous rotation): its removal is confirmed over the window.
     public var oldCreated: Date?
+    /// A fleet app: the KV version of the app's record the rotation started from (the commit is check-and-set on it).
+    public var backendVersion: Int?
 
     enum CodingKeys: String, CodingKey {
         case id, app, step, started, displayName = "display_name", keyIDsBefore = "key_ids_before", oldKeyID = "old_key_id"
         case newKeyID = "new_key_id", newHint = "new_hint", newEnd = "new_end", keepOld = "keep_old"
         case clientID = "client_id", tenant, oldFingerprint = "old_fingerprint", newFingerprint = "new_fingerprint"
-        case lagWindow = "lag_window", oldCreated = "old_created"
+        case lagWindow = "lag_window", oldCreated = "old_created", backendVersion = "backend_version"
     }
 
     static let kind = "rotation"
@@ -71,13 +73,14 @@ public struct RotationJournal: Codable, Sendable, Equatable {
         return (j, r.secrets["new"])
     }
 
-    /// Why this journal does not belong to the stored app (nil when it does). `current` is the stored secret.
-    func mismatch(with meta: AppMetadata, current: SecretBytes?, master: SecretBytes) throws -> String? {
+    /// Why this journal does not belong to the stored app (nil when it does). `current` is the stored secret,
+    /// `fingerprint` the home's keyed fingerprint.
+    func mismatch(with meta: AppMetadata, current: SecretBytes?, fingerprint: (SecretBytes) throws -> String) throws -> String? {
         if id == "unreadable" { return "its journal record cannot be read" }
         if let c = clientID, c.lowercased() != meta.clientID.lowercased() { return "it was started for client id \(c), and the app now has \(meta.clientID)" }
         if let t = tenant, t.lowercased() != meta.tenant.lowercased() { return "it was started for tenant \(t), and the app is now in \(meta.tenant)" }
         guard let current else { return "the app no longer holds a client secret" }
-        let fp = try KeyDerivation.fingerprint(of: current, master: master)
+        let fp = try fingerprint(current)
         let expected = step == .committed ? newFingerprint : oldFingerprint
         if let expected, expected != fp {
             return step == .committed ? "the stored secret is not the one it committed" : "the stored secret is not the one it set out to replace"

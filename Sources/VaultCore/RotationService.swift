@@ -40,7 +40,10 @@ public struct RotationService: Sendable {
     public var lagWindowIsExplicit = false
 
     func window(_ j: RotationJournal) -> Double { lagWindowIsExplicit ? lagWindow : (j.lagWindow ?? lagWindow) }
-    let sleeper: any Sleeper
+    var sleeper: any Sleeper
+    /// Seconds a fleet rotation's lock holds without being renewed (the holder renews it at every step and during
+    /// waits); nil: the default, `FleetRotationHome.defaultLockTTL`.
+    public var fleetLockTTL: Double?
     /// Called after each step with its name: a test hook (the CLI kills itself there when asked to).
     let checkpoint: @Sendable (String) -> Void
 
@@ -81,21 +84,37 @@ public struct RotationService: Sendable {
         return lock
     }
 
+    // MARK: the home of the secret
+
+    /// Where `app`'s secret and rotation journal live: its fleet backend, or this vault.
+    func home(for app: String) throws -> any RotationHome {
+        let unlocked = try vault.open(unlock)
+        guard let stored = try unlocked.contents.app(named: app) else { throw VaultError.unknownApp(app) }
+        guard stored.metadata.backend != nil else { return LocalRotationHome(vault: vault, unlock: unlock, app: app) }
+        return try FleetRotationHome(vault: vault, unlock: unlock, app: stored.metadata, ttl: fleetLockTTL ?? FleetRotationHome.defaultLockTTL)
+    }
+
+    /// This service with its waits keeping `home`'s claim alive.
+    func waiting(in home: any RotationHome) -> RotationService {
+        var s = self
+        s.sleeper = HomeSleeper(inner: sleeper, home: home)
+        return s
+    }
+
     // MARK: the rotation
 
     public func rotate(app: String, lifetime: TimeInterval, displayName: String?, keepOld: Bool) throws -> RotationReport {
         let held = try lock(app)
         defer { held.release() }
-        if pending(app: app) != nil {
-            throw VaultError("rotation.pending", "a rotation of '\(app)' is pending", hint: "finish it first: vault rotate-secret \(app) --resume", exit: .tempFailure)
-        }
+        let home = try self.home(for: app)
+        return try waiting(in: home).rotate(app: app, home: home, lifetime: lifetime, displayName: displayName, keepOld: keepOld)
+    }
+
+    func rotate(app: String, home: any RotationHome, lifetime: TimeInterval, displayName: String?, keepOld: Bool) throws -> RotationReport {
+        if let (j, _) = try home.pending() { throw home.refuseToStart(over: j) }
         let session = try tokens.session(app: app)
-        if let backend = session.metadata.backend {
-            throw VaultError("rotation.fleet", "app '\(app)' keeps its secret in backend '\(backend)'; rotating it across the fleet is not built yet",
-                             hint: "rotate it at Entra ID and write the new secret to the backend at \(session.metadata.backendPath ?? "TENANT/NAME") (key secret) with check-and-set; hosts read it on their next cache miss",
-                             exit: .unavailable)
-        }
-        guard let oldSecret = session.secret else {
+        let stored = try home.current()
+        guard let oldSecret = stored.secret else {
             throw VaultError("rotation.no_secret", "app '\(app)' holds no client secret to rotate (it uses a certificate)",
                              hint: "rotate its certificate with `vault rotate-cert \(app)`", exit: .usage)
         }
@@ -112,7 +131,7 @@ public struct RotationService: Sendable {
         let apps = Applications(client: oldGraph.client)
         let before = try apps.passwords(appID: session.metadata.clientID)
         let now = Date()
-        let oldKeyID = Self.identify(session.metadata, in: before, lagWindow: lagWindow, now: now)
+        let oldKeyID = Self.identify(stored.metadata, in: before, lagWindow: lagWindow, now: now)
         checkpoint("after-read")
 
         let id = UUID().uuidString.lowercased()
@@ -124,11 +143,12 @@ public struct RotationService: Sendable {
                                       newEnd: now.addingTimeInterval(lifetime), keepOld: keepOld)
         journal.clientID = session.metadata.clientID
         journal.tenant = session.metadata.tenant
-        journal.oldFingerprint = try KeyDerivation.fingerprint(of: oldSecret, master: session.vault.master)
+        journal.oldFingerprint = try home.fingerprint(oldSecret, journal: journal)
         journal.lagWindow = lagWindow
-        journal.oldCreated = oldKeyID == session.metadata.secretKeyID ? session.metadata.rotated
+        journal.oldCreated = oldKeyID == stored.metadata.secretKeyID ? stored.metadata.rotated
             : before.first { $0.keyID == oldKeyID }?.startDate
-        try createJournal(journal)
+        journal.backendVersion = stored.metadata.backendVersion
+        try home.begin(journal)
         checkpoint("after-journal")
 
         // 2. addPassword, never retried: the secret goes straight into secret memory.
@@ -137,11 +157,11 @@ public struct RotationService: Sendable {
             added = try apps.addPassword(appID: session.metadata.clientID, displayName: journal.displayName, end: journal.newEnd)
         } catch let error as VaultError {
             if Self.nothingCreated(error) {
-                try deleteJournal(journal)
+                try home.drop(journal)
                 throw error
             }
             // The request may have created a password we never saw: find it by the journaled name, and remove it.
-            let report = try rollBack(journal, session: session, patience: .waitForLag)
+            let report = try rollBack(journal, home: home, session: session, patience: .waitForLag)
             throw VaultError(error.code, error.reason + (report.unfinished
                 ? "; a password it may have created is not confirmed removed yet (vault finishes that later)"
                 : "; any password it created was removed"), hint: error.hint, exit: VaultError.ExitStatus(rawValue: error.exitCode) ?? .software)
@@ -149,7 +169,7 @@ public struct RotationService: Sendable {
         checkpoint("after-add")
         let keyID = added.credential.keyID
         guard Applications.isKeyID(keyID), keyID != oldKeyID, !journal.keyIDsBefore.contains(keyID) else {
-            _ = try rollBack(journal, session: session, patience: .waitForLag)
+            _ = try rollBack(journal, home: home, session: session, patience: .waitForLag)
             throw VaultError("graph.response", "addPassword answered with keyId '\(keyID)', which is not a new password's id; the rotation was rolled back",
                              hint: "a proxy or server is answering for Graph; check --graph and the CA bundle", exit: .dataError)
         }
@@ -158,11 +178,11 @@ public struct RotationService: Sendable {
         journal.step = .added
         journal.newKeyID = keyID
         journal.newHint = added.credential.hint ?? added.secret.prefixString(3)
-        journal.newFingerprint = try KeyDerivation.fingerprint(of: added.secret, master: session.vault.master)
-        try writeJournal(journal, secret: added.secret)
+        journal.newFingerprint = try home.fingerprint(added.secret, journal: journal)
+        try home.write(journal, newSecret: added.secret)
         checkpoint("after-journal-added")
 
-        var report = try advance(journal, newSecret: added.secret, session: session, patience: .waitForLag)
+        var report = try advance(journal, home: home, newSecret: added.secret, session: session, patience: .waitForLag)
         if oldKeyID == nil {
             report.notes.append("the stored secret's keyId could not be identified on the app, so no old password was removed")
         }
@@ -180,7 +200,8 @@ public struct RotationService: Sendable {
     public func resume(app: String) throws -> RotationReport? {
         let held = try lock(app)
         defer { held.release() }
-        return try settle(app: app, patience: .waitForLag)
+        let home = try self.home(for: app)
+        return try waiting(in: home).settle(app: app, home: home, patience: .waitForLag)
     }
 
     /// Drops a pending rotation's journal without touching Entra ID (for a journal that cannot be finished). Returns
@@ -188,48 +209,57 @@ public struct RotationService: Sendable {
     public func abandon(app: String) throws -> RotationJournal? {
         let held = try lock(app)
         defer { held.release() }
-        return try vault.update(unlock) { v in
-            guard let (j, _) = try RotationJournal.load(v.contents, app: app) else { return nil }
-            v.contents.remove(kind: RotationJournal.kind, name: app)
-            return j
+        guard (try vault.open(unlock).contents.app(named: app)) != nil else {
+            // A journal left without its app is still dropped from this vault.
+            return try LocalRotationHome(vault: vault, unlock: unlock, app: app).abandon()
         }
+        return try home(for: app).abandon()
     }
 
+    /// The pending rotation of `app` in its home (a fleet app's is read from the backend), or nil.
     public func pending(app: String) -> (RotationJournal, SecretBytes?)? {
-        guard let v = try? vault.open(unlock) else { return nil }
-        return try? RotationJournal.load(v.contents, app: app)
+        guard let home = try? home(for: app) else { return LocalRotationHome(vault: vault, unlock: unlock, app: app).pendingOrNil }
+        guard let found = try? home.pending() else { return nil }
+        return (found.journal, found.newSecret)
     }
 
     /// With the lock held: the journal, checked against the stored app, finished or rolled back.
     func settle(app: String, patience: Patience) throws -> RotationReport? {
-        let unlocked = try vault.open(unlock)
-        guard let (journal, secret) = try RotationJournal.load(unlocked.contents, app: app) else { return nil }
-        guard let stored = try unlocked.contents.app(named: app) else {
+        guard (try vault.open(unlock).contents.app(named: app)) != nil else {
+            if LocalRotationHome(vault: vault, unlock: unlock, app: app).pendingOrNil == nil { return nil }
             throw VaultError("rotation.stale", "a rotation journal of '\(app)' is left, but no such app is stored",
                              hint: "drop it with `vault rotate-secret \(app) --abandon`", exit: .dataError)
         }
-        if let why = try journal.mismatch(with: stored.metadata, current: stored.secret, master: unlocked.master) {
+        let home = try self.home(for: app)
+        return try waiting(in: home).settle(app: app, home: home, patience: patience)
+    }
+
+    func settle(app: String, home: any RotationHome, patience: Patience) throws -> RotationReport? {
+        guard let (journal, secret) = try home.pending() else { return nil }
+        let stored = try home.current()
+        if let why = try journal.mismatch(with: stored.metadata, current: stored.secret, fingerprint: { try home.fingerprint($0, journal: journal) }) {
             throw VaultError("rotation.stale", "the pending rotation of '\(app)' does not belong to the stored app: \(why); it was not finished",
                              hint: "drop it with `vault rotate-secret \(app) --abandon`" + (journal.newKeyID.map { ", then remove password \($0) from the app registration if it is still there" } ?? ""),
                              exit: .dataError)
         }
+        try home.claim(journal, newSecret: secret)
         let session = try tokens.session(app: app)
         switch journal.step {
         case .adding, .removing:
-            return try rollBack(journal, session: session, patience: patience)
+            return try rollBack(journal, home: home, session: session, patience: patience)
         case .committed:
-            return try advance(journal, newSecret: nil, session: session, patience: patience)
+            return try advance(journal, home: home, newSecret: nil, session: session, patience: patience)
         case .added, .proven:
             guard let secret else {
                 // A journal past `adding` always holds the new secret; without it, undo what the journal names.
-                return try rollBack(journal, session: session, patience: patience)
+                return try rollBack(journal, home: home, session: session, patience: patience)
             }
-            return try advance(journal, newSecret: secret, session: session, patience: patience)
+            return try advance(journal, home: home, newSecret: secret, session: session, patience: patience)
         }
     }
 
     /// Steps 4–7 from wherever the journal stands (`newSecret` is needed before the commit only).
-    func advance(_ start: RotationJournal, newSecret: SecretBytes?, session: AppSession, patience: Patience) throws -> RotationReport {
+    func advance(_ start: RotationJournal, home: any RotationHome, newSecret: SecretBytes?, session: AppSession, patience: Patience) throws -> RotationReport {
         var j = start
         let clientID = session.metadata.clientID
         if j.step == .added || j.step == .proven, newSecret == nil {
@@ -241,49 +271,20 @@ public struct RotationService: Sendable {
             do {
                 try prove(newSecret, session: session)
             } catch let error as VaultError {
-                let undo = try rollBack(j, session: session, patience: patience)
+                let undo = try rollBack(j, home: home, session: session, patience: patience)
                 throw VaultError("rotation.unproven", "the new secret did not work (\(error.reason)); " + (undo.unfinished
                     ? "it is being removed (not confirmed yet) and the old one kept" : "it was removed and the old one kept"),
                                  hint: "check the app's sign-in and Graph permissions, then try again", exit: VaultError.ExitStatus(rawValue: error.exitCode) ?? .software)
             }
             j.step = .proven
-            try writeJournal(j, secret: newSecret)
+            try home.write(j, newSecret: newSecret)
             checkpoint("after-prove")
         }
         if j.step == .proven, let newSecret {
-            // 5. Commit: the new secret becomes current, the old one is kept as `previous` until step 6. Every other
-            // entry of the same app registration holding the same old secret (the app in another tenant) follows.
-            let siblings: [String] = try vault.update(unlock) { v in
-                try checkJournal(j, in: v.contents)
-                guard let app = try v.contents.app(named: j.app) else {
-                    throw VaultError("app.unknown", "app '\(j.app)' disappeared from the vault during its rotation", exit: .dataError)
-                }
-                if let why = try j.mismatch(with: app.metadata, current: app.secret, master: v.master) {
-                    throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: \(why)", exit: .dataError)
-                }
-                let now = Date()
-                func updated(_ m: AppMetadata) -> AppMetadata {
-                    var meta = m
-                    meta.secretKeyID = j.newKeyID
-                    meta.secretHint = j.newHint ?? newSecret.prefixString(3)
-                    meta.secretExpires = j.newEnd
-                    meta.rotated = now
-                    return meta
-                }
-                var meta = updated(app.metadata)
-                meta.previousKeyID = j.oldKeyID
-                try v.contents.putApp(meta, secret: newSecret, previous: app.secret)
-                var names: [String] = []
-                for other in try v.contents.apps where other.metadata.name != j.app && other.metadata.clientID.lowercased() == clientID.lowercased() {
-                    guard let otherSecret = other.secret,
-                          try KeyDerivation.fingerprint(of: otherSecret, master: v.master) == j.oldFingerprint else { continue }
-                    try v.contents.putApp(updated(other.metadata), secret: newSecret)
-                    names.append(other.metadata.name)
-                }
-                j.step = .committed
-                v.contents.put(try j.record(newSecret: nil))
-                return names
-            }
+            // 5. Commit: the new secret becomes the app's secret in its home (the old one is kept until step 6 where
+            // the home can keep it); the journal says `committed`.
+            let siblings = try home.commit(j, newSecret: newSecret)
+            j.step = .committed
             for name in siblings { report.notes.append("also stored the new secret for '\(name)', the same app registration") }
             // Tokens obtained with the old secret go.
             _ = try? CacheService(vault: vault, unlock: unlock).clear(app: j.app)
@@ -302,16 +303,8 @@ public struct RotationService: Sendable {
             checkpoint("after-remove")
         }
         report.keptOld = j.keepOld
-        // 7. Clear the journal and the `previous` secret.
-        try vault.update(unlock) { v in
-            try checkJournal(j, in: v.contents)
-            if var app = try v.contents.app(named: j.app) {
-                if !j.keepOld { app.metadata.previousKeyID = nil }
-                if !j.keepOld { app.previous = nil }
-                try v.contents.putApp(app)
-            }
-            v.contents.remove(kind: RotationJournal.kind, name: j.app)
-        }
+        // 7. Clear the journal (and a `previous` secret the home kept).
+        try home.finish(j)
         checkpoint("after-clear")
         return report
     }
@@ -319,18 +312,18 @@ public struct RotationService: Sendable {
     /// Removes what a rotation added (the journaled new keyId, or passwords with its display name) with the current
     /// credentials, confirmed over the lag window; deletes the journal once that is certain. Without patience it
     /// makes one pass and leaves the journal (step `removing`) for a later command.
-    func rollBack(_ start: RotationJournal, session: AppSession, patience: Patience) throws -> RotationReport {
+    func rollBack(_ start: RotationJournal, home: any RotationHome, session: AppSession, patience: Patience) throws -> RotationReport {
         var j = start
         if j.step != .removing {
             j.step = .removing
-            try writeJournal(j, secret: nil)
+            try home.write(j, newSecret: nil)
         }
         let removal = GraphRemoval(apps: Applications(client: try graph(session).client), appID: session.metadata.clientID,
                                    lagWindow: window(j), sleeper: sleeper)
         var report = RotationReport(app: j.app)
         report.rolledBack = true
         if try removal.sweep(j, deadline: deadline(after: j.started, patience, window: window(j))) {
-            try deleteJournal(j)
+            try home.drop(j)
             report.notes.append("the interrupted rotation's new password (if it had created one) was removed")
         } else {
             report.unfinished = true

@@ -52,7 +52,7 @@ public struct StatusService: Sendable {
         let journals = Set(unlocked.contents.names(kind: RotationJournal.kind))
         let certificateJournals = Set(unlocked.contents.names(kind: CertificateRotationJournal.kind))
         return try chosen.flatMap { stored -> [SecretStatus] in
-            let meta = stored.metadata
+            var meta = stored.metadata
             var rows: [SecretStatus] = []
             if meta.certificate != nil {
                 rows.append(certificateStatus(meta, unlocked: unlocked, warnDays: warnDays, now: now, offline: offline,
@@ -65,6 +65,9 @@ public struct StatusService: Sendable {
             if let backend = meta.backend {
                 s.credential = "secret in backend \(backend)"
                 s.notes.append("the secret is kept in backend '\(backend)' at \(meta.backendPath ?? "?") (version \(meta.backendVersion.map(String.init) ?? "?") when last read here)")
+            }
+            if meta.backend != nil, !offline, let current = fleetState(stored, into: &s, now: now) {
+                meta = current
             }
             if journals.contains(meta.name), let (j, _) = try RotationJournal.load(unlocked.contents, app: meta.name) {
                 s.pending = "\(j.step.rawValue) since \(j.started.formatted(.iso8601))"
@@ -93,6 +96,36 @@ public struct StatusService: Sendable {
             s.inUse = !meta.usesCertificate
             return rows + [s]
         }
+    }
+
+    /// A fleet app's row as the backend has it: the current secret's facts, and the fleet rotation (in progress on
+    /// which host and until when its lock holds, or left by a host that stopped, or how the last one ended).
+    func fleetState(_ stored: StoredApp, into s: inout SecretStatus, now: Date) -> AppMetadata? {
+        do {
+            let home = try FleetRotationHome(vault: tokens.vault, unlock: tokens.unlock, app: stored.metadata, ttl: FleetRotationHome.defaultLockTTL)
+            let current = try home.current().metadata
+            s.hint = current.secretHint
+            s.keyID = current.secretKeyID ?? s.keyID
+            s.expires = current.secretExpires ?? s.expires
+            s.rotated = current.rotated ?? s.rotated
+            s.notes.append("backend version \(current.backendVersion.map(String.init) ?? "?")")
+            guard let record = try home.state() else { return current }
+            let journal = home.decode(record)
+            switch record.state {
+            case .rotating where record.isLive(at: now):
+                s.pending = "fleet rotation on \(record.owner), step \(journal.step.rawValue) since \(record.started.formatted(.iso8601)), lock until \(record.expires.formatted(.iso8601))"
+            case .rotating:
+                s.pending = "fleet rotation stopped at step \(journal.step.rawValue) on \(record.owner) (lock expired \(record.expires.formatted(.iso8601))); run `vault rotate-secret \(stored.metadata.name) --resume`"
+            case .idle:
+                s.notes.append("last fleet rotation \(record.outcome ?? "ended") on \(record.owner) at \((record.ended ?? record.started).formatted(.iso8601))")
+            }
+            return current
+        } catch let e as VaultError {
+            s.notes.append("fleet state unknown: \(e.reason)")
+        } catch {
+            s.notes.append("fleet state unknown: \(error)")
+        }
+        return nil
     }
 
     /// A certificate's row: expiry from the certificate itself; Graph (when the app can read itself) tells whether

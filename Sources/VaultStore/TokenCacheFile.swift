@@ -112,7 +112,9 @@ public struct TokenCacheStore: Sendable {
     }
 
     /// Deletes this app's cache file (call with `withLock` held).
+    /// Deletes the cache file; nothing to do when the app never cached a token (not even the directory exists).
     public func remove() throws {
+        guard FileSystem.exists(path) else { return }
         try FileSystem.remove(path)
         try FileSystem.syncDirectory(directory.tokensPath)
     }

@@ -15,6 +15,9 @@ struct RotateCommand: ParsableCommand {
         call, waiting out Entra's propagation delay), makes it the stored secret, then removes only the old password. \
         An interrupted rotation is finished or rolled back by the next command that uses the app, or by --resume. \
         One rotation runs at a time per app: a second one is refused while the first holds the app. \
+        An app kept in a fleet backend is rotated for the whole fleet: one host takes the backend's rotation lock, \
+        the journal is kept in the backend, and the new secret is committed there; any host can --resume a rotation \
+        whose host stopped, once its lock expired. \
         Needs Application.ReadWrite.OwnedBy (the app owning itself) or Application.ReadWrite.All; without them use \
         --manual.
         """
@@ -34,6 +37,8 @@ struct RotateCommand: ParsableCommand {
     var lagWindow: Double?
     @Option(name: .customLong("propagation-timeout"), help: ArgumentHelp("Seconds to wait for a new secret to start working (default 120).", valueName: "s"))
     var propagationTimeout: Double = 120
+    @Option(name: .customLong("lock-ttl"), help: ArgumentHelp("A fleet app: seconds the fleet rotation lock holds unless renewed; the rotating host renews it at every step and during waits, and another host may take over a rotation only once it expired (default 300).", valueName: "s"))
+    var lockTTL: Double?
     @Flag(name: .customLong("to-certificate"), help: "Move the app from its secret to a certificate made in the vault (PATCH keyCredentials, proven, then the password removed).")
     var toCertificate = false
     @Option(help: ArgumentHelp("With --to-certificate: validity, N followed by d, w or y (default 1y).", valueName: "duration"))
@@ -58,6 +63,7 @@ struct RotateCommand: ParsableCommand {
         }
         guard propagationTimeout >= 0, propagationTimeout <= 3600 else { throw ValidationError("--propagation-timeout must be 0…3600") }
         guard (lagWindow ?? 0) >= 0, (lagWindow ?? 0) <= 3600 else { throw ValidationError("--lag-window must be 0…3600") }
+        if let lockTTL, !(lockTTL >= 1 && lockTTL <= 86400) { throw ValidationError("--lock-ttl must be 1…86400 seconds") }
         _ = try Duration.seconds(expiresIn)
     }
 
@@ -67,6 +73,7 @@ struct RotateCommand: ParsableCommand {
         service.propagationTimeout = propagationTimeout
         service.lagWindow = lagWindow ?? RotationService.defaultLagWindow
         service.lagWindowIsExplicit = lagWindow != nil
+        service.fleetLockTTL = lockTTL
         if abandon {
             guard let j = try service.abandon(app: app) else {
                 Console.out("No rotation of '\(app)' is pending.")

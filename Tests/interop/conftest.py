@@ -26,7 +26,7 @@ class Emulator:
         self.session.verify = self.ca
 
     def admin(self, method, path, body=None):
-        r = self.session.request(method, self.info["admin"] + path, json=body, timeout=10)
+        r = self.session.request(method, self.info["admin"] + path, json=body, timeout=10, verify=self.ca)
         r.raise_for_status()
         return r.json()
 
@@ -38,11 +38,11 @@ class Emulator:
         return sum(c.values())
 
 
-@pytest.fixture(scope="session")
-def emulator():
+def start_emulator(*args):
+    """A vault-emulator process on a free port with its own state directory; `args` are extra command-line options."""
     state = tempfile.mkdtemp(prefix="vault-emu-interop-")
     proc = subprocess.Popen(
-        [os.path.join(bin_dir(), "vault-emulator"), "--state-dir", state, "--users", "250", "--seed", "interop"],
+        [os.path.join(bin_dir(), "vault-emulator"), "--state-dir", state, *args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     path = os.path.join(state, "emulator.json")
     deadline = time.time() + 60
@@ -51,10 +51,15 @@ def emulator():
             proc.kill()
             raise RuntimeError("vault-emulator did not start: %s" % proc.stdout.read().decode(errors="replace"))
         time.sleep(0.05)
-    emu = Emulator(state, proc)
+    return Emulator(state, proc)
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    emu = start_emulator("--users", "250", "--seed", "interop")
     # MSAL uses requests; point it at the emulator's throw-away CA.
     os.environ["REQUESTS_CA_BUNDLE"] = emu.ca
     os.environ["NO_PROXY"] = "127.0.0.1,localhost"
     yield emu
-    proc.kill()
-    proc.wait(timeout=10)
+    emu.proc.kill()
+    emu.proc.wait(timeout=10)

@@ -1,0 +1,239 @@
+import FleetBackend
+import FoundationEssentials
+import Synchronization
+import VaultCrypto
+import VaultStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fleet backend as the home of an app's secret: the app's record at `TENANT/NAME`, and its rotation journal in
+/// the fleet lock record at `rotation/TENANT/NAME` (`FleetLock`), so any host of the fleet can finish or roll back a
+/// rotation another host started and did not finish.
+///
+/// - Starting takes the fleet lock (create-only check-and-set): of several hosts, one rotates; the others are told a
+///   rotation is in progress, by whom and until when its lock holds.
+/// - The holder renews the lock at every step and during waits. A host may take over only once the lock expired
+///   (or when the holder was a process of this very host that no longer exists).
+/// - The commit is a check-and-set write of the app's record on the version the rotation started from.
+/// - The journal's fingerprints are keyed by the journal's own id: every host can check them; the backend, which
+///   holds the secrets themselves, learns nothing new from them.
+final class FleetRotationHome: RotationHome {
+    static let defaultLockTTL: Double = 300
+
+    let vault: Vault
+    let unlock: Credential
+    let local: AppMetadata
+    let backend: String
+    let kv: KVClient
+    let appPath: String
+    let lock: FleetLock
+    let ttl: Double
+    /// What this process wrote last, to renew the lock with (journal JSON, start, new secret) and when.
+    private let last = Mutex<(journal: String, started: Date, secret: SecretBytes?, at: Date)?>(nil)
+
+    init(vault: Vault, unlock: Credential, app: AppMetadata, ttl: Double) throws {
+        guard let backend = app.backend, let path = app.backendPath else {
+            throw VaultError("backend.app", "app '\(app.name)' names no backend path", exit: .dataError)
+        }
+        let unlocked = try vault.open(unlock)
+        let (record, login) = try BackendService(vault: vault, unlock: unlock).get(backend)
+        self.vault = vault
+        self.unlock = unlock
+        self.local = app
+        self.backend = backend
+        self.kv = BackendService.client(record, login: login, transport: try BackendService.transport(for: record))
+        self.appPath = path
+        self.ttl = ttl
+        self.lock = FleetLock(kv: kv, name: FleetLock.path(tenant: app.tenant, app: app.name),
+                              owner: Self.owner(vaultID: unlocked.file.vaultID))
+    }
+
+    /// `HOST/VAULTID pid N`: the host, this vault (several vaults may share a host) and the process.
+    static func owner(vaultID: [UInt8]) -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&name, 255) == 0 ? String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+        let id = vaultID.map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined()
+        return "\(host)/\(id) pid \(getpid())"
+    }
+
+    /// Whether `owner` was a process of this host and vault that no longer runs.
+    func isDeadLocalProcess(_ owner: String) -> Bool {
+        let mine = lock.owner.components(separatedBy: " pid ")
+        let theirs = owner.components(separatedBy: " pid ")
+        guard mine.count == 2, theirs.count == 2, mine[0] == theirs[0], let pid = Int32(theirs[1]), pid > 0 else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    // MARK: the app's record
+
+    func current() throws -> StoredApp {
+        guard let found = try kv.read(appPath) else {
+            throw VaultError("backend.app_missing", "the backend '\(backend)' holds no app at \(appPath)", exit: .noInput)
+        }
+        var meta = local
+        let d = found.data
+        if let h = d["secret_hint"] { meta.secretHint = h }
+        meta.secretKeyID = d["secret_key_id"] ?? meta.secretKeyID
+        meta.secretExpires = d["secret_expires"].flatMap(Double.init).map(Date.init(timeIntervalSince1970:)) ?? meta.secretExpires
+        meta.rotated = d["rotated"].flatMap(Double.init).map(Date.init(timeIntervalSince1970:)) ?? meta.rotated
+        meta.backendVersion = found.version
+        var secret: SecretBytes?
+        if let s = d["secret"], !s.isEmpty {
+            var raw = Array(s.utf8)
+            secret = SecretBytes(consuming: &raw)
+        }
+        return StoredApp(metadata: meta, secret: secret)
+    }
+
+    func fingerprint(_ secret: SecretBytes, journal: RotationJournal) throws -> String {
+        var context = Array("vault fleet rotation fingerprint".utf8)
+        let key = try KeyDerivation.keyedHash(key: SecretBytes(consuming: &context), message: Array(journal.id.utf8))
+        return try KeyDerivation.fingerprint(of: secret, master: key)
+    }
+
+    // MARK: the journal in the fleet lock record
+
+    func encode(_ j: RotationJournal) throws -> String {
+        String(decoding: try VaultContents.encoder.encode(j), as: UTF8.self)
+    }
+
+    func decode(_ record: FleetRotationRecord) -> RotationJournal {
+        (try? VaultContents.decoder.decode(RotationJournal.self, from: Data(record.journal.utf8)))
+            ?? RotationJournal(id: "unreadable", app: local.name, step: .adding, started: record.started, displayName: "",
+                               keyIDsBefore: [], newEnd: .distantPast, keepOld: true)
+    }
+
+    func pending() throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
+        guard let (record, secret) = try lock.read(), record.state == .rotating else { return nil }
+        return (decode(record), secret)
+    }
+
+    /// The fleet rotation state of the app, for `vault status`.
+    func state() throws -> FleetRotationRecord? { try lock.read()?.0 }
+
+    func refuseToStart(over pending: RotationJournal) -> VaultError {
+        guard let record = try? lock.read()?.0 else {
+            return VaultError("rotation.pending", "a fleet rotation of '\(local.name)' is pending", hint: "vault rotate-secret \(local.name) --resume", exit: .tempFailure)
+        }
+        return busy(record, journal: pending)
+    }
+
+    /// Why this host may not take `record` now: in progress elsewhere (lock live), or left by a crashed host.
+    func busy(_ record: FleetRotationRecord, journal: RotationJournal) -> VaultError {
+        let name = local.name
+        if record.isLive(at: Date()) && !isDeadLocalProcess(record.owner) {
+            return VaultError("rotation.in_progress",
+                              "a fleet rotation of '\(name)' is in progress on \(record.owner) since \(record.started.formatted(.iso8601)) (step \(journal.step.rawValue); its lock holds until \(record.expires.formatted(.iso8601)))",
+                              hint: "let it finish: every host keeps using the current secret meanwhile, and `vault status \(name)` shows the fleet rotation; nothing was changed",
+                              exit: .tempFailure)
+        }
+        return VaultError("rotation.pending",
+                          "a fleet rotation of '\(name)' started on \(record.owner) at \(record.started.formatted(.iso8601)) stopped at step \(journal.step.rawValue) (its lock expired at \(record.expires.formatted(.iso8601)))",
+                          hint: "finish or roll it back from any host: vault rotate-secret \(name) --resume", exit: .tempFailure)
+    }
+
+    func remember(_ j: String, started: Date, secret: SecretBytes?) {
+        last.withLock { $0 = (j, started, secret, Date()) }
+    }
+
+    func begin(_ j: RotationJournal) throws {
+        let seen = try lock.read()?.0
+        if let seen, seen.state == .rotating { throw busy(seen, journal: decode(seen)) }
+        let json = try encode(j)
+        guard try lock.acquire(seen: seen, journal: json, ttl: ttl) else {
+            // Another host took the lock between our read and our write.
+            if let now = try lock.read()?.0 { throw busy(now, journal: decode(now)) }
+            throw VaultError("rotation.in_progress", "another host started a fleet rotation of '\(local.name)' first", exit: .tempFailure)
+        }
+        remember(json, started: j.started, secret: nil)
+    }
+
+    func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+        guard let (record, _) = try lock.read(), record.state == .rotating else {
+            throw VaultError("rotation.superseded", "the fleet rotation of '\(local.name)' was ended by another host", exit: .tempFailure)
+        }
+        if record.isLive(at: Date()) && !isDeadLocalProcess(record.owner) && record.owner != lock.owner { throw busy(record, journal: j) }
+        guard try lock.takeOver(record, secret: newSecret, ttl: ttl) else {
+            throw VaultError("rotation.in_progress", "another host took over the fleet rotation of '\(local.name)' first", exit: .tempFailure)
+        }
+        remember(record.journal, started: record.started, secret: newSecret)
+    }
+
+    func superseded() -> VaultError {
+        VaultError("rotation.superseded", "the fleet rotation of '\(local.name)' was taken over by another host (this host's lock had expired); this host stopped",
+                   hint: "`vault status \(local.name)` shows where the rotation stands", exit: .tempFailure)
+    }
+
+    func write(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+        let json = try encode(j)
+        guard try lock.update(journal: json, started: j.started, secret: newSecret, ttl: ttl) else { throw superseded() }
+        remember(json, started: j.started, secret: newSecret)
+    }
+
+    /// Check-and-set on the version the rotation started from; a record that already holds the new secret was
+    /// committed by this rotation before (a host that stopped between the two writes).
+    func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String] {
+        guard lock.holds else { throw superseded() }
+        guard let found = try kv.read(appPath) else {
+            throw VaultError("backend.app_missing", "the app's record at \(appPath) disappeared from backend '\(backend)' during its rotation", exit: .dataError)
+        }
+        let holdsNew = found.data["secret"].map { s in Array(s.utf8).withUnsafeBytes { newSecret.constantTimeEquals($0) } } ?? false
+        var version = found.version
+        if !holdsNew {
+            guard let from = j.backendVersion, from == found.version else {
+                throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: the app's record in backend '\(backend)' changed during it (version \(found.version), the rotation started from \(j.backendVersion.map(String.init) ?? "?"))",
+                                 hint: "roll it back: vault rotate-secret \(j.app) --abandon, then remove password \(j.newKeyID ?? "?") from the app registration", exit: .dataError)
+            }
+            let now = Date()
+            var facts = found.data.filter { !["secret", "secret_hint", "secret_key_id", "secret_expires", "rotated"].contains($0.key) }
+                .sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            facts += [("secret_hint", j.newHint ?? newSecret.prefixString(3)), ("secret_expires", FleetLock.seconds(j.newEnd)),
+                      ("rotated", FleetLock.seconds(now))]
+            if let k = j.newKeyID { facts.append(("secret_key_id", k)) }
+            let secretText = newSecret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+            guard let written = try kv.write(appPath, data: facts + [("secret", secretText)], cas: from) else {
+                throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: another writer changed the app's record in backend '\(backend)' at the same moment",
+                                 hint: "`vault status \(j.app)` shows the fleet state", exit: .dataError)
+            }
+            version = written
+            try kv.writeMetadata(appPath, custom: facts)
+        }
+        var done = j
+        done.step = .committed
+        try write(done, newSecret: nil)
+        // This host's own record follows (the others learn the new facts from the backend).
+        _ = try? vault.update(unlock) { v in
+            guard var app = try v.contents.app(named: j.app), app.metadata.backend == backend else { return }
+            app.metadata = j.committed(app.metadata, newSecret: newSecret, at: Date())
+            app.metadata.backendVersion = version
+            try v.contents.putApp(app)
+        }
+        return []
+    }
+
+    func finish(_ j: RotationJournal) throws {
+        guard try lock.release(journal: try encode(j), started: j.started, outcome: "finished") else { throw superseded() }
+        last.withLock { $0 = nil }
+    }
+
+    func drop(_ j: RotationJournal) throws {
+        guard try lock.release(journal: try encode(j), started: j.started, outcome: "rolled back") else { throw superseded() }
+        last.withLock { $0 = nil }
+    }
+
+    func abandon() throws -> RotationJournal? {
+        guard let (j, secret) = try pending() else { return nil }
+        try claim(j, newSecret: secret)
+        guard try lock.release(journal: try encode(j), started: j.started, outcome: "abandoned") else { throw superseded() }
+        return j
+    }
+
+    /// Renews the lock once a third of its lifetime has passed since this process last wrote it.
+    func keepAlive() {
+        guard let l = last.withLock({ $0 }), Date().timeIntervalSince(l.at) > ttl / 3 else { return }
+        if (try? lock.update(journal: l.journal, started: l.started, secret: l.secret, ttl: ttl)) == true {
+            remember(l.journal, started: l.started, secret: l.secret)
+        }
+    }
+}

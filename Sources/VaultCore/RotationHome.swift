@@ -1,0 +1,173 @@
+import FoundationEssentials
+import VaultCrypto
+import VaultHTTP
+import VaultStore
+
+/// Where an app's secret lives, and with it the journal of its rotation: the local vault (one host) or a fleet
+/// backend (every host of a fleet). `RotationService` runs the same named steps against either; only the home knows
+/// how a journal is written, how the new secret is committed and who else may be rotating.
+///
+/// Every write is a compare-and-swap on what this process wrote last (the journal id in the local vault, the KV
+/// version in a backend), so a process that lost the rotation to another one stops at its next write.
+protocol RotationHome: Sendable {
+    /// The app as its home holds it now: metadata (key id, hint, expiry, the backend version) and the current secret.
+    func current() throws -> StoredApp
+    /// A fingerprint binding a journal to a secret (never the secret itself).
+    func fingerprint(_ secret: SecretBytes, journal: RotationJournal) throws -> String
+    /// The pending rotation and its new secret, if any. Reads only.
+    func pending() throws -> (journal: RotationJournal, newSecret: SecretBytes?)?
+    /// Refuses to start a rotation while `pending` exists (the error says whether it is pending or in progress).
+    func refuseToStart(over pending: RotationJournal) -> VaultError
+    /// Writes the first journal, create-only: fails when another rotation was started first.
+    func begin(_ j: RotationJournal) throws
+    /// Takes charge of the pending rotation `j` before finishing or rolling it back.
+    func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws
+    func write(_ j: RotationJournal, newSecret: SecretBytes?) throws
+    /// Makes `newSecret` the app's secret and journals step `committed`; returns the other apps that followed.
+    func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String]
+    /// The rotation is complete: the journal (and a `previous` secret the home kept) goes.
+    func finish(_ j: RotationJournal) throws
+    /// The rotation was rolled back: the journal goes, the secret is unchanged.
+    func drop(_ j: RotationJournal) throws
+    /// Drops a pending journal without touching Entra ID; returns it.
+    func abandon() throws -> RotationJournal?
+    /// Called during long waits (the fleet renews its lock there).
+    func keepAlive()
+}
+
+/// A sleeper that keeps a home's claim alive while it waits.
+struct HomeSleeper: Sleeper {
+    let inner: any Sleeper
+    let home: any RotationHome
+    func sleep(seconds: Double) {
+        inner.sleep(seconds: seconds)
+        home.keepAlive()
+    }
+}
+
+/// The local vault as the home of an app's secret: the journal is the vault record kind "rotation", written inside
+/// `vault.update` under the app's `RotationLock`.
+struct LocalRotationHome: RotationHome {
+    let vault: Vault
+    let unlock: Credential
+    let app: String
+
+    func current() throws -> StoredApp {
+        guard let stored = try vault.open(unlock).contents.app(named: app) else { throw VaultError.unknownApp(app) }
+        return stored
+    }
+
+    func fingerprint(_ secret: SecretBytes, journal: RotationJournal) throws -> String {
+        try KeyDerivation.fingerprint(of: secret, master: try vault.open(unlock).master)
+    }
+
+    func pending() throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
+        guard let v = try? vault.open(unlock) else { return nil }
+        return try? RotationJournal.load(v.contents, app: app)
+    }
+
+    var pendingOrNil: (RotationJournal, SecretBytes?)? {
+        guard let found = try? pending() else { return nil }
+        return (found.journal, found.newSecret)
+    }
+
+    func refuseToStart(over pending: RotationJournal) -> VaultError {
+        VaultError("rotation.pending", "a rotation of '\(app)' is pending", hint: "finish it first: vault rotate-secret \(app) --resume", exit: .tempFailure)
+    }
+
+    func begin(_ j: RotationJournal) throws {
+        try vault.update(unlock) { v in
+            if try RotationJournal.load(v.contents, app: j.app) != nil {
+                throw VaultError("rotation.pending", "a rotation of '\(j.app)' is pending", hint: "vault rotate-secret \(j.app) --resume", exit: .tempFailure)
+            }
+            v.contents.put(try j.record(newSecret: nil))
+        }
+    }
+
+    /// The app's `RotationLock` is already held: nothing more to take.
+    func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws {}
+
+    func check(_ j: RotationJournal, in contents: VaultContents) throws {
+        guard try RotationJournal.load(contents, app: j.app)?.journal.id == j.id else {
+            throw VaultError("rotation.superseded", "the rotation journal of '\(j.app)' was changed by another process; this process stopped",
+                             hint: "`vault status \(j.app)` shows where the rotation stands", exit: .tempFailure)
+        }
+    }
+
+    func write(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+        try vault.update(unlock) { v in
+            try check(j, in: v.contents)
+            v.contents.put(try j.record(newSecret: newSecret))
+        }
+    }
+
+    /// The new secret becomes current, the old one is kept as `previous` until the old password is removed. Every
+    /// other entry of the same app registration holding the same old secret (the app in another tenant) follows.
+    func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String] {
+        try vault.update(unlock) { v in
+            try check(j, in: v.contents)
+            guard let app = try v.contents.app(named: j.app) else {
+                throw VaultError("app.unknown", "app '\(j.app)' disappeared from the vault during its rotation", exit: .dataError)
+            }
+            if let why = try j.mismatch(with: app.metadata, current: app.secret, fingerprint: { try KeyDerivation.fingerprint(of: $0, master: v.master) }) {
+                throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: \(why)", exit: .dataError)
+            }
+            let now = Date()
+            var meta = j.committed(app.metadata, newSecret: newSecret, at: now)
+            meta.previousKeyID = j.oldKeyID
+            try v.contents.putApp(meta, secret: newSecret, previous: app.secret)
+            var names: [String] = []
+            for other in try v.contents.apps where other.metadata.name != j.app && other.metadata.clientID.lowercased() == app.metadata.clientID.lowercased() {
+                guard let otherSecret = other.secret,
+                      try KeyDerivation.fingerprint(of: otherSecret, master: v.master) == j.oldFingerprint else { continue }
+                try v.contents.putApp(j.committed(other.metadata, newSecret: newSecret, at: now), secret: newSecret)
+                names.append(other.metadata.name)
+            }
+            var done = j
+            done.step = .committed
+            v.contents.put(try done.record(newSecret: nil))
+            return names
+        }
+    }
+
+    func finish(_ j: RotationJournal) throws {
+        try vault.update(unlock) { v in
+            try check(j, in: v.contents)
+            if var app = try v.contents.app(named: j.app), !j.keepOld {
+                app.metadata.previousKeyID = nil
+                app.previous = nil
+                try v.contents.putApp(app)
+            }
+            v.contents.remove(kind: RotationJournal.kind, name: j.app)
+        }
+    }
+
+    func drop(_ j: RotationJournal) throws {
+        try vault.update(unlock) { v in
+            try check(j, in: v.contents)
+            v.contents.remove(kind: RotationJournal.kind, name: j.app)
+        }
+    }
+
+    func abandon() throws -> RotationJournal? {
+        try vault.update(unlock) { v in
+            guard let (j, _) = try RotationJournal.load(v.contents, app: app) else { return nil }
+            v.contents.remove(kind: RotationJournal.kind, name: app)
+            return j
+        }
+    }
+
+    func keepAlive() {}
+}
+
+extension RotationJournal {
+    /// `meta` as it is once this rotation's new secret is the current one.
+    func committed(_ m: AppMetadata, newSecret: SecretBytes, at now: Date) -> AppMetadata {
+        var meta = m
+        meta.secretKeyID = newKeyID
+        meta.secretHint = newHint ?? newSecret.prefixString(3)
+        meta.secretExpires = newEnd
+        meta.rotated = now
+        return meta
+    }
+}
