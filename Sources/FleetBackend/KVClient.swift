@@ -237,15 +237,23 @@ public final class KVClient: @unchecked Sendable {
         }
     }
 
-    /// What the login token is: its policies and remaining seconds (`auth/token/lookup-self`), proving the login works.
-    public func check() throws -> (policies: [String], ttl: Int) {
+    /// What the login token is (`auth/token/lookup-self`), proving the login works.
+    public struct TokenInfo: Sendable {
+        public var policies: [String]
+        /// Seconds left on the token's lease.
+        public var ttl: Int
+        /// The token's accessor (names the token for revocation and audit, and is not the token).
+        public var accessor: String
+    }
+
+    public func check() throws -> TokenInfo {
         let response = try send("GET", "/v1/auth/token/lookup-self", body: nil)
         guard response.status == 200 else { throw Self.failure(response, what: "looking up its own token", path: "auth/token/lookup-self") }
-        struct Lookup: Decodable { struct D: Decodable { var policies: [String]?; var ttl: Int? }; var data: D }
+        struct Lookup: Decodable { struct D: Decodable { var policies: [String]?; var ttl: Int?; var accessor: String? }; var data: D }
         guard let l = try? JSONDecoder().decode(Lookup.self, from: Data(response.body)) else {
             throw VaultError("backend.response", "the backend's token lookup answer cannot be read", exit: .dataError)
         }
-        return (l.data.policies ?? [], l.data.ttl ?? 0)
+        return TokenInfo(policies: l.data.policies ?? [], ttl: l.data.ttl ?? 0, accessor: l.data.accessor ?? "")
     }
 
     /// Unwraps a response-wrapped secret id (`X-Vault-Wrap-TTL`): single use, so a wrapping token seen by anyone else

@@ -72,7 +72,8 @@ struct BackendAdd: ParsableCommand {
         }
         if wrapped { login = try KVClient.unwrapSecretID(login, addresses: addresses, transport: transport) }
         if !noCheck {
-            let (policies, ttl) = try BackendService.client(record, login: login, transport: transport).check()
+            let info = try BackendService.client(record, login: login, transport: transport).check()
+            let (policies, ttl) = (info.policies, info.ttl)
             Console.err("vault: logged in to \(addresses[0]) (policies \(policies.joined(separator: ", ")), token ttl \(ttl) s)")
         }
         let service = BackendService(vault: try options.vault(), unlock: try options.credential())
@@ -124,7 +125,8 @@ struct BackendCheck: ParsableCommand {
 
     func run() throws {
         let (r, login) = try BackendService(vault: try options.vault(), unlock: try options.credential()).get(name)
-        let (policies, ttl) = try BackendService.client(r, login: login, transport: try backendTransport(r)).check()
+        let info = try BackendService.client(r, login: login, transport: try backendTransport(r)).check()
+        let (policies, ttl) = (info.policies, info.ttl)
         Console.out("backend '\(name)': login ok (\(r.auth)); policies \(policies.joined(separator: ", ")); token ttl \(ttl) s")
     }
 }
