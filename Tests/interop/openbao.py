@@ -64,12 +64,19 @@ class Engine:
 class Bao(Engine):
     """`bao server -dev` on a free loopback port (it also takes the next port for its cluster listener)."""
 
-    def __init__(self):
+    def __init__(self, audit_log=None):
+        """`audit_log`: a file audit device writing there (OpenBao 2 takes audit devices from its configuration only)."""
         self.port = random.randrange(20000, 40000, 2)
         self.root = "root-%d" % random.randrange(1 << 30)
         self.addr = "http://127.0.0.1:%d" % self.port
+        extra = []
+        if audit_log:
+            config = audit_log + ".hcl"
+            with open(config, "w") as f:
+                f.write('audit "file" "to-file" {\n  options {\n    file_path = "%s"\n  }\n}\n' % audit_log)
+            extra = ["-config", config]
         self.proc = subprocess.Popen([bao_binary(), "server", "-dev", "-dev-root-token-id=" + self.root,
-                                      "-dev-listen-address=127.0.0.1:%d" % self.port, "-dev-no-store-token"],
+                                      "-dev-listen-address=127.0.0.1:%d" % self.port, "-dev-no-store-token", *extra],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 30
         while time.time() < deadline:
