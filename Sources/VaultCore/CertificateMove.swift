@@ -18,6 +18,10 @@ extension CertificateRotation {
             throw VaultError("rotation.pending", "a rotation of '\(app)' is pending", hint: "finish it first (`vault rotate-secret \(app) --resume` or `vault rotate-cert \(app) --resume`)", exit: .tempFailure)
         }
         let session = try tokens.session(app: app)
+        if let backend = session.metadata.backend {
+            throw VaultError("rotation.fleet", "app '\(app)' keeps its secret in backend '\(backend)'; fleet backends hold client secrets only, so it cannot move to a certificate made in this vault",
+                             hint: "rotate its secret for the whole fleet with `vault rotate-secret \(app)`", exit: .usage)
+        }
         guard let secret = session.secret, case .secret = session.identity.credential else {
             throw VaultError("rotation.no_secret", "app '\(app)' does not use a client secret, so there is nothing to move from",
                              hint: "rotate its certificate with `vault rotate-cert \(app)`", exit: .usage)

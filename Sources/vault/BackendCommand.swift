@@ -12,7 +12,8 @@ struct BackendCommand: ParsableCommand {
         abstract: "Fleet backends: an OpenBao / HashiCorp Vault KV v2 engine this host logs in to.",
         discussion: """
         The local vault keeps only this host's login (an AppRole secret id or a token), encrypted like an app secret. \
-        Apps kept in a backend (`add-app --backend`) and fleet rotation are not built yet.
+        Apps are kept in a backend with `add-app --backend` (once) and `add-app --from-backend` (every other host); \
+        `rotate-secret` rotates such an app for the whole fleet (README "Fleets").
         """,
         subcommands: [BackendAdd.self, BackendList.self, BackendShow.self, BackendRemove.self, BackendCheck.self]
     )
@@ -23,7 +24,7 @@ func backendTransport(_ record: BackendRecord) throws -> any HTTPTransport { try
 struct BackendAdd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add",
-        abstract: "Store a backend and this host's login to it (the secret id from stdin, a hidden prompt or a file).",
+        abstract: "Store a backend and this host's login to it (the secret id from a file, the systemd credential backend-secret-id, stdin or a hidden prompt).",
         discussion: """
         Example: `vault backend add fleet --address https://bao1:8200,https://bao2:8200 --approle ROLE_ID < secret-id`. \
         With --wrapped the value read is a response-wrapping token, unwrapped once here. The login is tried before \
@@ -62,6 +63,9 @@ struct BackendAdd: ParsableCommand {
             login = try KeyFiles.readPassphrase(tokenFile, what: "token file")
         } else if let secretIDFile {
             login = try KeyFiles.readPassphrase(secretIDFile, what: "secret id file")
+        } else if let dir = Environment.current["CREDENTIALS_DIRECTORY"], !dir.isEmpty, FileSystem.exists(dir + "/backend-secret-id") {
+            // A systemd unit's `LoadCredential=backend-secret-id:…`.
+            login = try KeyFiles.readPassphrase(dir + "/backend-secret-id", what: "systemd credential backend-secret-id")
         } else if !Console.stdinIsTerminal {
             login = try Prompts.readStdinSecret()
         } else {

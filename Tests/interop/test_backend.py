@@ -66,6 +66,18 @@ def test_wrapped_secret_id_is_single_use(bao, host):
     assert again.returncode == 77 and b"already used" in again.stderr
 
 
+def test_secret_id_from_the_systemd_credential(bao, host):
+    d, env = host
+    creds = tempfile.mkdtemp(prefix="vault-creds-")
+    path = os.path.join(creds, "backend-secret-id")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o400), "w") as f:
+        f.write(bao.secret_id() + "\n")
+    e = dict(env, CREDENTIALS_DIRECTORY=creds)
+    r = vault(e, "backend", "add", "fleet", "--address", bao.addr, "--approle", bao.role_id)
+    assert r.returncode == 0 and b"logged in to" in r.stderr, r.stderr.decode()
+    assert vault(env, "backend", "check", "fleet").returncode == 0
+
+
 @pytest.mark.parametrize("args,stdin,message", [
     (["--address", "ftp://127.0.0.1:1", "--approle", "r"], "x", b"is not https://"),
     (["--address", "http://example.com:8200", "--approle", "r"], "x", b"http only on loopback"),

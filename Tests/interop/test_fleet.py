@@ -242,3 +242,23 @@ def test_raft_cluster_active_node_killed_mid_rotation(emu):
             works_with_fresh_secret(env, name)
     finally:
         cluster.stop()
+
+
+def test_refusals_on_a_fleet_app_change_nothing(fleet, emu, bao):
+    name = "fleet-tokens"  # stored and enrolled on every host by the first test
+    env = fleet[4]
+    db = os.path.join(env["VAULT_DIR"], "vault.db")
+    before = open(db, "rb").read()
+    record = bao.kv("%s/%s" % (emu.info["tenant_id"], name))
+    for args, code, message in [
+        (["rotate-secret", name, "--to-certificate"], 64, b"fleet backends hold client secrets only"),
+        (["rotate-secret", name, "--manual"], 64, b"would not reach the other hosts"),
+        (["rotate-secret", name, "--lock-ttl", "0"], 64, b"--lock-ttl must be"),
+        (["rotate-secret", name, "--abandon"], 0, b"No rotation"),
+    ]:
+        r = vault(env, *args, stdin="x" * 40)
+        assert r.returncode == code and message in (r.stderr + r.stdout), (args, r.returncode, r.stderr.decode())
+        if code:
+            assert b"vault: error:" in r.stderr
+    assert open(db, "rb").read() == before
+    assert bao.kv("%s/%s" % (emu.info["tenant_id"], name))["metadata"]["version"] == record["metadata"]["version"]
