@@ -29,10 +29,13 @@ final class FleetRotationHome: RotationHome {
     let appPath: String
     let lock: FleetLock
     let ttl: Double
+    /// The rotation's named-step hook (one step is the home's own: `after-backend-write`, between the commit's two
+    /// writes).
+    let checkpoint: @Sendable (String) -> Void
     /// What this process wrote last, to renew the lock with (journal JSON, start, new secret) and when.
     private let last = Mutex<(journal: String, started: Date, secret: SecretBytes?, at: Date)?>(nil)
 
-    init(vault: Vault, unlock: Credential, app: AppMetadata, ttl: Double) throws {
+    init(vault: Vault, unlock: Credential, app: AppMetadata, ttl: Double, checkpoint: @escaping @Sendable (String) -> Void = { _ in }) throws {
         guard let backend = app.backend, let path = app.backendPath else {
             throw VaultError("backend.app", "app '\(app.name)' names no backend path", exit: .dataError)
         }
@@ -45,6 +48,7 @@ final class FleetRotationHome: RotationHome {
         self.kv = BackendService.client(record, login: login, transport: try BackendService.transport(for: record))
         self.appPath = path
         self.ttl = ttl
+        self.checkpoint = checkpoint
         self.lock = FleetLock(kv: kv, name: FleetLock.path(tenant: app.tenant, app: app.name),
                               owner: Self.owner(vaultID: unlocked.file.vaultID))
     }
@@ -198,6 +202,7 @@ final class FleetRotationHome: RotationHome {
             }
             version = written
             try kv.writeMetadata(appPath, custom: facts)
+            checkpoint("after-backend-write")
         }
         var done = j
         done.step = .committed
@@ -228,6 +233,8 @@ final class FleetRotationHome: RotationHome {
         guard try lock.release(journal: try encode(j), started: j.started, outcome: "abandoned") else { throw superseded() }
         return j
     }
+
+    var keepAliveInterval: Double { max(0.5, ttl / 3) }
 
     /// Renews the lock once a third of its lifetime has passed since this process last wrote it.
     func keepAlive() {

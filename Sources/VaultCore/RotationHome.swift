@@ -31,17 +31,24 @@ protocol RotationHome: Sendable {
     func drop(_ j: RotationJournal) throws
     /// Drops a pending journal without touching Entra ID; returns it.
     func abandon() throws -> RotationJournal?
-    /// Called during long waits (the fleet renews its lock there).
+    /// Called during long waits (the fleet renews its lock there), at least every `keepAliveInterval` seconds.
     func keepAlive()
+    var keepAliveInterval: Double { get }
 }
 
-/// A sleeper that keeps a home's claim alive while it waits.
+/// A sleeper that keeps a home's claim alive while it waits: a long wait is cut into pieces of at most the home's
+/// keep-alive interval.
 struct HomeSleeper: Sleeper {
     let inner: any Sleeper
     let home: any RotationHome
     func sleep(seconds: Double) {
-        inner.sleep(seconds: seconds)
-        home.keepAlive()
+        var left = seconds
+        repeat {
+            let piece = min(left, home.keepAliveInterval)
+            inner.sleep(seconds: piece)
+            left -= piece
+            home.keepAlive()
+        } while left > 0
     }
 }
 
@@ -158,6 +165,7 @@ struct LocalRotationHome: RotationHome {
     }
 
     func keepAlive() {}
+    var keepAliveInterval: Double { .infinity }
 }
 
 extension RotationJournal {

@@ -82,6 +82,9 @@ public struct RotationJournal: Codable, Sendable, Equatable {
         guard let current else { return "the app no longer holds a client secret" }
         let fp = try fingerprint(current)
         let expected = step == .committed ? newFingerprint : oldFingerprint
+        // A fleet commit is two writes (the app's record, then the journal): a `proven` journal whose app already
+        // holds the new secret stopped between them, and its commit is finished, not refused.
+        if step == .proven, let n = newFingerprint, n == fp { return nil }
         if let expected, expected != fp {
             return step == .committed ? "the stored secret is not the one it committed" : "the stored secret is not the one it set out to replace"
         }

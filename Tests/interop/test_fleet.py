@@ -16,7 +16,8 @@ from openbao import Bao, RaftCluster
 
 VAULT = os.path.join(bin_dir(), "vault")
 HOSTS = int(os.environ.get("VAULT_FLEET_HOSTS", "20"))
-KILL_STEPS = ["after-read", "after-journal", "after-add", "after-journal-added", "after-prove", "after-commit", "after-remove", "after-clear"]
+KILL_STEPS = ["after-read", "after-journal", "after-add", "after-journal-added", "after-prove", "after-backend-write", "after-commit",
+              "after-remove", "after-clear"]
 APPS = ["fleet-tokens", "fleet-race", "fleet-kill", "fleet-raft", "fleet-self"]
 
 
