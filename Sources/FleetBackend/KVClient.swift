@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Synchronization
 import VaultCrypto
 import VaultHTTP
 #if canImport(Glibc)
@@ -38,17 +39,23 @@ public struct KVSecret: Sendable {
 /// - 503 (sealed, or a standby that cannot forward), connection failures and 429 move on to the next address;
 /// - 403 names the policy path that would allow the request; the login token is renewed or replaced when it expires.
 /// The `X-Vault-Token` header and AppRole secret ids are redacted in logs like every other credential.
-public final class KVClient: @unchecked Sendable {
+public final class KVClient: Sendable {
     let config: BackendConfig
     let transport: any HTTPTransport
     let auth: BackendAuth
-    private var token: SecretBytes?
-    /// When the login token's lease ends, and how long it was (AppRole logins only).
-    private var tokenExpires: Date?
-    private var tokenLease: Double = 0
-    private var renewable = false
+    /// The login: its token, when its lease ends and how long it was (AppRole logins only), whether it renews. Locked:
+    /// a long-lived process (`vault serve`) shares one client between its fetch threads; network calls happen outside
+    /// the lock (two threads may then both log in, and the later token is kept).
+    struct Login {
+        var token: SecretBytes?
+        var expires: Date?
+        var lease: Double = 0
+        var renewable = false
+    }
+    private let login = Mutex(Login())
 
-    public init(config: BackendConfig, transport: any HTTPTransport, auth: BackendAuth) {
+    public init(config: BackendConfig, transport: any HTTPTransport, auth: BackendAuth, electionWaits: [Double] = [1, 2]) {
+        self.electionWaits = electionWaits
         self.config = config
         self.transport = transport
         self.auth = auth
@@ -60,15 +67,14 @@ public final class KVClient: @unchecked Sendable {
     /// (it expired, or was revoked, mid-command) logs in again once and repeats the request.
     func send(_ method: String, _ path: String, body: [UInt8]?, authenticated: Bool = true) throws -> HTTPResponse {
         let response = try sendOnce(method, path, body: body, authenticated: authenticated)
-        guard response.status == 403, authenticated, case .appRole = auth, token != nil else { return response }
-        token = nil
-        tokenExpires = nil
+        guard response.status == 403, authenticated, case .appRole = auth, login.withLock({ $0.token != nil }) else { return response }
+        login.withLock { $0 = Login() }
         return try sendOnce(method, path, body: body, authenticated: authenticated)
     }
 
     /// Pauses between rounds over every address when none answered as the active node (503, or no connection): a
     /// cluster electing a new leader after its active node died answers again within seconds.
-    public var electionWaits: [Double] = [1, 2]
+    public let electionWaits: [Double]
 
     func sendOnce(_ method: String, _ path: String, body: [UInt8]?, authenticated: Bool) throws -> HTTPResponse {
         var waits = electionWaits[...]
@@ -127,18 +133,18 @@ public final class KVClient: @unchecked Sendable {
     /// The login token: the token given, or an AppRole login (kept for the client's life, renewed with
     /// `renew-self` once less than a third of its lease is left, and replaced by a new login when it cannot be).
     func loginToken() throws -> SecretBytes {
-        if let token {
-            guard let expires = tokenExpires, expires.timeIntervalSinceNow < max(10, tokenLease / 3) else { return token }
-            if renewable, expires.timeIntervalSinceNow > 1, let renewed = try? renew(token) {
-                tokenExpires = Date().addingTimeInterval(renewed)
+        let current = login.withLock { $0 }
+        if let token = current.token {
+            guard let expires = current.expires, expires.timeIntervalSinceNow < max(10, current.lease / 3) else { return token }
+            if current.renewable, expires.timeIntervalSinceNow > 1, let renewed = try? renew(token) {
+                login.withLock { if $0.token === token { $0.expires = Date().addingTimeInterval(renewed) } }
                 return token
             }
-            self.token = nil
-            tokenExpires = nil
+            login.withLock { if $0.token === token { $0 = Login() } }
         }
         switch auth {
         case .token(let t):
-            token = t
+            login.withLock { $0.token = t }
             return t
         case .appRole(let roleID, let secretID):
             var body = Array(#"{"role_id":"#.utf8) + JSONBytes.quoted(roleID) + Array(#","secret_id":"#.utf8)
@@ -147,18 +153,19 @@ public final class KVClient: @unchecked Sendable {
             let response = try send("POST", "/v1/auth/approle/login", body: body, authenticated: false)
             body.withUnsafeMutableBytes { if let b = $0.baseAddress { memset(b, 0, $0.count) } }
             guard response.status == 200 else { throw Self.failure(response, what: "AppRole login", path: "auth/approle/login") }
-            struct Login: Decodable { struct Auth: Decodable { var client_token: String; var lease_duration: Int?; var renewable: Bool? }; var auth: Auth }
-            guard let login = try? JSONDecoder().decode(Login.self, from: Data(response.body)) else {
+            struct Answer: Decodable { struct Auth: Decodable { var client_token: String; var lease_duration: Int?; var renewable: Bool? }; var auth: Auth }
+            guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(response.body)) else {
                 throw VaultError("backend.response", "the AppRole login answer has no client token", exit: .dataError)
             }
-            var raw = Array(login.auth.client_token.utf8)
+            var raw = Array(answer.auth.client_token.utf8)
             let t = SecretBytes(consuming: &raw)
-            token = t
-            if let lease = login.auth.lease_duration, lease > 0 {
-                tokenLease = Double(lease)
-                tokenExpires = Date().addingTimeInterval(Double(lease))
-                renewable = login.auth.renewable ?? false
+            var fresh = Login(token: t)
+            if let lease = answer.auth.lease_duration, lease > 0 {
+                fresh.lease = Double(lease)
+                fresh.expires = Date().addingTimeInterval(Double(lease))
+                fresh.renewable = answer.auth.renewable ?? false
             }
+            login.withLock { $0 = fresh }
             return t
         }
     }

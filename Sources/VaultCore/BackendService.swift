@@ -1,5 +1,6 @@
 import FleetBackend
 import FoundationEssentials
+import Synchronization
 import VaultCrypto
 import VaultHTTP
 import VaultStore
@@ -118,10 +119,19 @@ public struct BackendService: Sendable {
         }
     }
 
-    /// The client for a stored backend.
+    /// The clients this process made, by backend: one login per backend and process, which a long-lived process
+    /// (`vault serve`, `vault exec`) keeps and renews instead of logging in again at each cache miss.
+    static let clients = Mutex<[String: (record: BackendRecord, login: SecretBytes, client: KVClient)]>([:])
+
+    /// The client for a stored backend (the one this process already has for the same record and login).
     public static func client(_ record: BackendRecord, login: SecretBytes, transport: any HTTPTransport) -> KVClient {
-        let auth: BackendAuth = record.auth == "token" ? .token(login) : .appRole(roleID: record.roleID ?? "", secretID: login)
-        return KVClient(config: record.config, transport: transport, auth: auth)
+        clients.withLock { cache in
+            if let known = cache[record.name], known.record == record, known.login.constantTimeEquals(login) { return known.client }
+            let auth: BackendAuth = record.auth == "token" ? .token(login) : .appRole(roleID: record.roleID ?? "", secretID: login)
+            let made = KVClient(config: record.config, transport: transport, auth: auth)
+            cache[record.name] = (record, login, made)
+            return made
+        }
     }
 }
 

@@ -263,3 +263,15 @@ def test_refusals_on_a_fleet_app_change_nothing(fleet, emu, bao):
             assert b"vault: error:" in r.stderr
     assert open(db, "rb").read() == before
     assert bao.kv("%s/%s" % (emu.info["tenant_id"], name))["metadata"]["version"] == record["metadata"]["version"]
+
+
+def test_exec_hands_out_a_fleet_apps_tokens(fleet, emu):
+    env = fleet[5]
+    assert vault(env, "cache", "clear", "fleet-tokens").returncode == 0
+    probe = ("import json, os, urllib.request\n"
+             "url = os.environ['IDENTITY_ENDPOINT'] + '?api-version=2019-08-01&resource=https%3A%2F%2Fgraph.microsoft.com'\n"
+             "for _ in range(2):\n"
+             "    r = urllib.request.urlopen(urllib.request.Request(url, headers={'X-IDENTITY-HEADER': os.environ['IDENTITY_HEADER']}))\n"
+             "    print(json.load(r)['token_type'])\n")
+    r = vault(env, "exec", "fleet-tokens", "--", "/usr/bin/python3", "-c", probe)
+    assert r.returncode == 0 and r.stdout.split() == [b"Bearer", b"Bearer"], r.stderr.decode()
