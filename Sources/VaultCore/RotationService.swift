@@ -201,8 +201,7 @@ public struct RotationService: Sendable {
     public func resume(app: String) throws -> RotationReport? {
         let held = try lock(app)
         defer { held.release() }
-        let home = try self.home(for: app)
-        return try waiting(in: home).settle(app: app, home: home, patience: .waitForLag)
+        return try settle(app: app, patience: .waitForLag)
     }
 
     /// Drops a pending rotation's journal without touching Entra ID (for a journal that cannot be finished). Returns
