@@ -146,8 +146,12 @@ extension BackendService {
         options.userAgent = "vault"
         options.totalTimeout = 30
         let settings = options
-        return LazyTransport { try CurlTransport(options: settings, logger: nil) }
+        let make = transportMaker.withLock { $0 }
+        return LazyTransport { try make(settings) }
     }
+
+    /// How this process makes its transports to backends: the command line sets one that logs (`-v`, redacted).
+    public static let transportMaker = Mutex<@Sendable (HTTPOptions) throws -> any HTTPTransport>({ try CurlTransport(options: $0, logger: nil) })
 }
 
 /// Apps whose secret is kept in a fleet backend, at `TENANT/NAME` under the backend's prefix: KV data `client_id`,

@@ -4,7 +4,10 @@ public enum Redaction {
     public static let marker = "[REDACTED]"
     static let secretHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-identity-header", "x-vault-token", "x-vault-wrap-token"]
     static let formFields = ["client_secret", "client_assertion"]
-    static let jsonFields = ["access_token", "refresh_token", "id_token", "secretText", "secret", "client_secret"]
+    /// Entra ID's and Graph's secret members, and OpenBao's (AppRole `secret_id`, login `client_token`, a wrapping
+    /// `token`, and the fleet rotation record's `new_secret`).
+    static let jsonFields = ["access_token", "refresh_token", "id_token", "secretText", "secret", "client_secret",
+                             "secret_id", "client_token", "token", "new_secret"]
 
     public static func header(_ name: String, _ value: String) -> String {
         guard secretHeaders.contains(name.lowercased()) else { return value }

@@ -19,7 +19,10 @@ struct BackendCommand: ParsableCommand {
     )
 }
 
-func backendTransport(_ record: BackendRecord) throws -> any HTTPTransport { try BackendService.transport(for: record) }
+func backendTransport(_ record: BackendRecord, verbosity: Int = 0) throws -> any HTTPTransport {
+    NetworkOptions.logBackends(NetworkOptions.logger(verbosity))
+    return try BackendService.transport(for: record)
+}
 
 struct BackendAdd: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,6 +49,8 @@ struct BackendAdd: ParsableCommand {
     @Flag(help: "The secret id given is a response-wrapping token: unwrap it.") var wrapped = false
     @Flag(name: .customLong("no-check"), help: "Store without trying the login.") var noCheck = false
     @Flag(help: "Replace a backend of the same name.") var replace = false
+    @Flag(name: [.short, .customLong("verbose")], help: "Log HTTP requests and responses to stderr, secrets redacted (-vv adds bodies).")
+    var verbosity: Int
 
     func run() throws {
         try AppValidation.name(name)
@@ -57,7 +62,7 @@ struct BackendAdd: ParsableCommand {
         var record = BackendRecord(name: name, addresses: addresses, mount: mount, prefix: prefix, caBundle: caBundle,
                                    auth: approle == nil ? "token" : "approle", roleID: approle, added: Date())
         if let ca = caBundle { record.caBundle = ca }
-        let transport = try backendTransport(record)
+        let transport = try backendTransport(record, verbosity: verbosity)
         var login: SecretBytes
         if let tokenFile {
             login = try KeyFiles.readPassphrase(tokenFile, what: "token file")
@@ -126,10 +131,12 @@ struct BackendCheck: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "check", abstract: "Log in to a stored backend and report what the login may do.")
     @OptionGroup var options: VaultOptions
     @Argument var name: String
+    @Flag(name: [.short, .customLong("verbose")], help: "Log HTTP requests and responses to stderr, secrets redacted (-vv adds bodies).")
+    var verbosity: Int
 
     func run() throws {
         let (r, login) = try BackendService(vault: try options.vault(), unlock: try options.credential()).get(name)
-        let info = try BackendService.client(r, login: login, transport: try backendTransport(r)).check()
+        let info = try BackendService.client(r, login: login, transport: try backendTransport(r, verbosity: verbosity)).check()
         let (policies, ttl) = (info.policies, info.ttl)
         Console.out("backend '\(name)': login ok (\(r.auth)); policies \(policies.joined(separator: ", ")); token ttl \(ttl) s")
     }

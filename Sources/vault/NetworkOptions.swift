@@ -24,6 +24,7 @@ struct NetworkOptions: ParsableArguments {
     func transport() throws -> any HTTPTransport {
         try validate()
         let logger = logger()
+        Self.logBackends(logger)
         // The CA bundle is read and checked with libcurl, on the first request: a cache hit touches neither.
         return LazyTransport { try CurlTransport(options: try httpOptions(), logger: logger) }
     }
@@ -75,11 +76,19 @@ struct NetworkOptions: ParsableArguments {
         return options
     }
 
-    func logger() -> Logger? {
+    func logger() -> Logger? { Self.logger(verbosity) }
+
+    static func logger(_ verbosity: Int) -> Logger? {
         guard verbosity > 0 else { return nil }
         var logger = Logger(label: "vault.http") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = verbosity > 1 ? .trace : .debug
         return logger
+    }
+
+    /// Requests to fleet backends are logged like Entra's and Graph's (headers and bodies redacted).
+    static func logBackends(_ logger: Logger?) {
+        guard let logger else { return }
+        BackendService.transportMaker.withLock { $0 = { try CurlTransport(options: $0, logger: logger) } }
     }
 }
 

@@ -78,6 +78,62 @@ def test_secret_id_from_the_systemd_credential(bao, host):
     assert vault(env, "backend", "check", "fleet").returncode == 0
 
 
+class Redirector:
+    """A node that answers everything with 307 to `target` + the request path: a standby pointing at an active node
+    (OpenBao's standbys forward by default, so a real cluster does not show this here), or a liar."""
+
+    def __init__(self, target, mark=""):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                self.send_response(307)
+                self.send_header("Location", target + self.path + mark)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            do_GET = do_POST = do_PUT = answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.addr = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def test_a_redirect_is_followed_only_to_a_configured_address(bao, host):
+    d, env = host
+    path = os.path.join(d, "vault", "vault.db")
+    before = open(path, "rb").read()
+    liar = Redirector("http://127.0.0.1:1")
+    standby = Redirector(bao.addr, mark="?via=standby")
+    try:
+        r = vault(env, "backend", "add", "b", "--address", liar.addr, "--approle", bao.role_id, stdin=bao.secret_id())
+        assert r.returncode == 69 and b"not configured" in r.stderr and b"not followed" in r.stderr, r.stderr.decode()
+        assert open(path, "rb").read() == before
+        # Not configured either: the active node the standby names must be in --address too.
+        r = vault(env, "backend", "add", "b", "--address", standby.addr, "--approle", bao.role_id, stdin=bao.secret_id())
+        assert r.returncode == 69 and b"not configured" in r.stderr, r.stderr.decode()
+        sid = bao.secret_id()
+        r = vault(env, "backend", "add", "b", "--address", standby.addr + "," + bao.addr, "--approle", bao.role_id, "-vv", stdin=sid)
+        assert r.returncode == 0 and b"logged in to" in r.stderr, r.stderr.decode()
+        # The login went to the active node through the standby's redirect (the marked Location), not by falling through.
+        assert ("POST %s/v1/auth/approle/login?via=standby" % bao.addr).encode() in r.stderr, r.stderr.decode()
+        # -vv logs headers and bodies, with the secret id, the login token and X-Vault-Token redacted.
+        assert b"X-Vault-Token: [REDACTED]" in r.stderr and b'"secret_id":"[REDACTED]"' in r.stderr.replace(b" ", b"")
+        assert sid.encode() not in r.stderr and b'"client_token":"[REDACTED]"' in r.stderr.replace(b" ", b"")
+    finally:
+        liar.stop()
+        standby.stop()
+
+
 @pytest.mark.parametrize("args,stdin,message", [
     (["--address", "ftp://127.0.0.1:1", "--approle", "r"], "x", b"is not https://"),
     (["--address", "http://example.com:8200", "--approle", "r"], "x", b"http only on loopback"),

@@ -276,3 +276,15 @@ def test_exec_hands_out_a_fleet_apps_tokens(fleet, emu):
              "    print(json.load(r)['token_type'])\n")
     r = vault(env, "exec", "fleet-tokens", "--", "/usr/bin/python3", "-c", probe)
     assert r.returncode == 0 and r.stdout.split() == [b"Bearer", b"Bearer"], r.stderr.decode()
+
+
+def test_verbose_logs_backend_requests_with_every_secret_redacted(fleet, emu):
+    env = fleet[6]
+    assert vault(env, "cache", "clear", "fleet-tokens").returncode == 0
+    r = vault(env, "token", "fleet-tokens", "-vv")
+    assert r.returncode == 0, r.stderr.decode()
+    log = r.stderr
+    assert b"/v1/auth/approle/login" in log and b"/v1/secret/data/entra/" in log, log.decode()
+    assert emu.apps["fleet-tokens"]["secret"].encode() not in log and r.stdout.strip() not in log
+    flat = log.replace(b" ", b"")
+    assert b'"secret":"[REDACTED]"' in flat and b'"client_token":"[REDACTED]"' in flat and b"X-Vault-Token:[REDACTED]" in flat
