@@ -73,21 +73,26 @@ public final class KVClient: Sendable {
     }
 
     /// Pauses between rounds over every address when none answered as the active node (503, or no connection): a
-    /// cluster electing a new leader after its active node died answers again within seconds.
+    /// cluster electing a new leader after its active node died answers again within seconds. A rate limit (429) is
+    /// waited out the same way, or for its `Retry-After` when that is longer but at most 10 s.
     public let electionWaits: [Double]
 
     func sendOnce(_ method: String, _ path: String, body: [UInt8]?, authenticated: Bool) throws -> HTTPResponse {
         var waits = electionWaits[...]
         while true {
+            var retryAfter: Double?
             do {
-                return try sendRound(method, path, body: body, authenticated: authenticated)
-            } catch let e as VaultError where (e.code == "backend.sealed" || TransportFailure.isRetryable(e)) && !waits.isEmpty {
-                ThreadSleeper().sleep(seconds: waits.removeFirst())
+                return try sendRound(method, path, body: body, authenticated: authenticated, retryAfter: &retryAfter)
+            } catch let e as VaultError where ["backend.sealed", "backend.throttled"].contains(e.code) || TransportFailure.isRetryable(e) {
+                guard !waits.isEmpty else { throw e }
+                let wait = waits.removeFirst()
+                if e.code == "backend.throttled", let asked = retryAfter, asked > 10 { throw e }
+                ThreadSleeper().sleep(seconds: max(wait, retryAfter ?? 0))
             }
         }
     }
 
-    func sendRound(_ method: String, _ path: String, body: [UInt8]?, authenticated: Bool) throws -> HTTPResponse {
+    func sendRound(_ method: String, _ path: String, body: [UInt8]?, authenticated: Bool, retryAfter: inout Double?) throws -> HTTPResponse {
         var lastError: VaultError?
         for base in config.addresses {
             var url = base + path
@@ -120,6 +125,7 @@ public final class KVClient: Sendable {
                 case 503:
                     lastError = VaultError("backend.sealed", "\(base) is sealed or has no active node (503)", hint: "unseal it, or list the other nodes' addresses", exit: .tempFailure)
                 case 429:
+                    retryAfter = max(retryAfter ?? 0, RetryAfter.seconds(response.header("Retry-After")) ?? 0)
                     lastError = VaultError("backend.throttled", "\(base) refused the request: rate limit (429)", hint: "try again later", exit: .tempFailure)
                 default:
                     return response

@@ -114,4 +114,15 @@ struct KVClientTests {
             #expect(e.code == "backend.sealed" && e.exitCode == 75)
         }
     }
+
+    @Test("a rate-limit quota (429) is waited out briefly, not failed at once")
+    func rateLimit() throws {
+        let kv = try client(.token(server.rootToken()))
+        #expect(try kv.write("q/app", data: [("k", "v")], cas: 0) == 1)
+        let quota = try server.admin("POST", "/v1/sys/quotas/rate-limit/hosts", #"{"path":"secret/","rate":2,"interval":"2s"}"#)
+        #expect(quota.status == 204 || quota.status == 200)
+        let start = Date()
+        for _ in 0..<5 { #expect(try kv.read("q/app")?.data == ["k": "v"]) }
+        #expect(Date().timeIntervalSince(start) >= 1, "the engine refused some reads (429) and they were retried after a pause")
+    }
 }
