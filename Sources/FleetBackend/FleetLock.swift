@@ -101,12 +101,23 @@ public final class FleetLock: Sendable {
                                         ("expires", Self.seconds(now.addingTimeInterval(ttl))), ("journal", journal)]
         if let outcome { data += [("outcome", outcome), ("ended", Self.seconds(now))] }
         if let secret { data.append(("new_secret", secret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) })) }
-        guard let version = try kv.write(name, data: data, cas: cas) else {
-            held.withLock { $0 = nil }
-            return false
+        if let version = try kv.write(name, data: data, cas: cas) {
+            held.withLock { $0 = version }
+            return true
         }
-        held.withLock { $0 = version }
-        return true
+        // The check failed. A write whose answer was lost (the node died after applying it, and the client tried
+        // again elsewhere) fails its own check-and-set: the record then holds exactly what this process wrote.
+        if let found = try kv.read(name), found.version > cas, Self.sameData(found.data, data) {
+            held.withLock { $0 = found.version }
+            return true
+        }
+        held.withLock { $0 = nil }
+        return false
+    }
+
+    /// Whether a record read back is the one `written` (same keys and values; the owner's pid makes it this process's).
+    public static func sameData(_ read: [String: String], _ written: [(String, String)]) -> Bool {
+        read.count == written.count && written.allSatisfy { read[$0.0] == $0.1 }
     }
 
     /// Epoch seconds (millisecond precision) as the record's strings hold them.

@@ -53,6 +53,12 @@ public final class KVClient: Sendable {
         var renewable = false
     }
     private let login = Mutex(Login())
+    /// The newest `X-Vault-Index` (the storage index of the cluster) this client saw, sent back with every request:
+    /// OpenBao's standbys serve reads (and judge check-and-set) from their own replica, and one that has not applied
+    /// this index yet refuses (429; Vault: 412) instead of answering from stale data. So this client reads its own
+    /// writes, and its check-and-set writes are judged against at least what it last saw. Opaque; absent on a dev
+    /// server.
+    private let storageIndex = Mutex<String?>(nil)
 
     public init(config: BackendConfig, transport: any HTTPTransport, auth: BackendAuth, electionWaits: [Double] = [1, 2]) {
         self.electionWaits = electionWaits
@@ -96,9 +102,13 @@ public final class KVClient: Sendable {
         var lastError: VaultError?
         for base in config.addresses {
             var url = base + path
-            for _ in 0..<2 {
+            var redirects = 0
+            var lagWaits = [0.05, 0.1, 0.2, 0.4, 0.8][...]
+            while true {
                 var headers: [(String, String)] = [("Accept", "application/json")]
                 if body != nil { headers.append(("Content-Type", "application/json")) }
+                let sentIndex = storageIndex.withLock { $0 }
+                if let sentIndex { headers.append(("X-Vault-Index", sentIndex)) }
                 if authenticated {
                     let t = try loginToken()
                     headers.append(("X-Vault-Token", t.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }))
@@ -111,8 +121,18 @@ public final class KVClient: Sendable {
                     lastError = e
                     break
                 }
+                if let index = response.header("X-Vault-Index"), !index.isEmpty, index.count <= 1024 {
+                    storageIndex.withLock { $0 = index }
+                }
                 switch response.status {
-                case 307, 308:
+                case 412 where !lagWaits.isEmpty, 429 where sentIndex != nil && !lagWaits.isEmpty:
+                    // A standby serving reads has not yet applied what this client saw last (OpenBao answers 429,
+                    // HashiCorp Vault 412): wait a moment for it. A rate limit's 429 is waited out here too.
+                    ThreadSleeper().sleep(seconds: lagWaits.removeFirst())
+                    continue
+                case 412:
+                    lastError = VaultError("backend.lagging", "\(base) has not caught up with the cluster's latest writes (412)", hint: "try again in a moment", exit: .tempFailure)
+                case 307, 308 where redirects == 0:
                     // A standby points at the active node: follow only to an address we were configured with.
                     guard let location = response.header("Location"),
                           let target = config.addresses.first(where: { location.hasPrefix($0 + "/") }) else {
@@ -121,7 +141,10 @@ public final class KVClient: Sendable {
                         break
                     }
                     url = target + location.dropFirst(target.count)
+                    redirects += 1
                     continue
+                case 307, 308:
+                    lastError = VaultError("backend.redirect", "\(base) redirected more than once; not followed", exit: .unavailable)
                 case 503:
                     lastError = VaultError("backend.sealed", "\(base) is sealed or has no active node (503)", hint: "unseal it, or list the other nodes' addresses", exit: .tempFailure)
                 case 429:

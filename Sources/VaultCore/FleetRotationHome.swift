@@ -35,12 +35,16 @@ final class FleetRotationHome: RotationHome {
     /// What this process wrote last, to renew the lock with (journal JSON, start, new secret) and when.
     private let last = Mutex<(journal: String, started: Date, secret: SecretBytes?, at: Date)?>(nil)
 
-    init(vault: Vault, unlock: Credential, app: AppMetadata, ttl: Double, checkpoint: @escaping @Sendable (String) -> Void = { _ in }) throws {
+    /// `unlocked`: the vault as the caller opened it (the backend's login and this vault's id are read from it).
+    init(vault: Vault, unlock: Credential, unlocked: UnlockedVault, app: AppMetadata, ttl: Double,
+         checkpoint: @escaping @Sendable (String) -> Void = { _ in }) throws {
         guard let backend = app.backend, let path = app.backendPath else {
             throw VaultError("backend.app", "app '\(app.name)' names no backend path", exit: .dataError)
         }
-        let unlocked = try vault.open(unlock)
-        let (record, login) = try BackendService(vault: vault, unlock: unlock).get(backend)
+        guard let (record, login) = try BackendService(vault: vault, unlock: unlock).record(in: unlocked, backend) else {
+            throw VaultError("backend.unknown", "app '\(app.name)' names backend '\(backend)', which this vault does not hold",
+                             hint: "add it again with `vault backend add \(backend) …`", exit: .config)
+        }
         self.vault = vault
         self.unlock = unlock
         self.local = app
@@ -196,7 +200,11 @@ final class FleetRotationHome: RotationHome {
                       ("rotated", FleetLock.seconds(now))]
             if let k = j.newKeyID { facts.append(("secret_key_id", k)) }
             let secretText = newSecret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
-            guard let written = try kv.write(appPath, data: facts + [("secret", secretText)], cas: from) else {
+            let data = facts + [("secret", secretText)]
+            // A lost answer (the node died after applying the write, the client tried another) fails its own
+            // check-and-set: the record then holds this new secret.
+            guard let written = try kv.write(appPath, data: data, cas: from)
+                    ?? kv.read(appPath).flatMap({ $0.version > from && FleetLock.sameData($0.data, data) ? $0.version : nil }) else {
                 throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: another writer changed the app's record in backend '\(backend)' at the same moment",
                                  hint: "`vault status \(j.app)` shows the fleet state", exit: .dataError)
             }

@@ -58,6 +58,9 @@ struct LocalRotationHome: RotationHome {
     let vault: Vault
     let unlock: Credential
     let app: String
+    /// The master key the rotation's fingerprints are keyed with (from the open that chose this home; nil: open the
+    /// vault when one is needed).
+    var master: SecretBytes? = nil
 
     func current() throws -> StoredApp {
         guard let stored = try vault.open(unlock).contents.app(named: app) else { throw VaultError.unknownApp(app) }
@@ -65,7 +68,7 @@ struct LocalRotationHome: RotationHome {
     }
 
     func fingerprint(_ secret: SecretBytes, journal: RotationJournal) throws -> String {
-        try KeyDerivation.fingerprint(of: secret, master: try vault.open(unlock).master)
+        try KeyDerivation.fingerprint(of: secret, master: try master ?? vault.open(unlock).master)
     }
 
     func pending() throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {

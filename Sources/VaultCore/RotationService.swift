@@ -90,9 +90,9 @@ public struct RotationService: Sendable {
     func home(for app: String) throws -> any RotationHome {
         let unlocked = try vault.open(unlock)
         guard let stored = try unlocked.contents.app(named: app) else { throw VaultError.unknownApp(app) }
-        guard stored.metadata.backend != nil else { return LocalRotationHome(vault: vault, unlock: unlock, app: app) }
-        return try FleetRotationHome(vault: vault, unlock: unlock, app: stored.metadata, ttl: fleetLockTTL ?? FleetRotationHome.defaultLockTTL,
-                                     checkpoint: checkpoint)
+        guard stored.metadata.backend != nil else { return LocalRotationHome(vault: vault, unlock: unlock, app: app, master: unlocked.master) }
+        return try FleetRotationHome(vault: vault, unlock: unlock, unlocked: unlocked, app: stored.metadata,
+                                     ttl: fleetLockTTL ?? FleetRotationHome.defaultLockTTL, checkpoint: checkpoint)
     }
 
     /// This service with its waits keeping `home`'s claim alive.

@@ -66,7 +66,7 @@ public struct StatusService: Sendable {
                 s.credential = "secret in backend \(backend)"
                 s.notes.append("the secret is kept in backend '\(backend)' at \(meta.backendPath ?? "?") (version \(meta.backendVersion.map(String.init) ?? "?") when last read here)")
             }
-            if meta.backend != nil, !offline, let current = fleetState(stored, into: &s, now: now) {
+            if meta.backend != nil, !offline, let current = fleetState(stored, unlocked: unlocked, into: &s, now: now) {
                 meta = current
             }
             if journals.contains(meta.name), let (j, _) = try RotationJournal.load(unlocked.contents, app: meta.name) {
@@ -100,9 +100,10 @@ public struct StatusService: Sendable {
 
     /// A fleet app's row as the backend has it: the current secret's facts, and the fleet rotation (in progress on
     /// which host and until when its lock holds, or left by a host that stopped, or how the last one ended).
-    func fleetState(_ stored: StoredApp, into s: inout SecretStatus, now: Date) -> AppMetadata? {
+    func fleetState(_ stored: StoredApp, unlocked: UnlockedVault, into s: inout SecretStatus, now: Date) -> AppMetadata? {
         do {
-            let home = try FleetRotationHome(vault: tokens.vault, unlock: tokens.unlock, app: stored.metadata, ttl: FleetRotationHome.defaultLockTTL)
+            let home = try FleetRotationHome(vault: tokens.vault, unlock: tokens.unlock, unlocked: unlocked, app: stored.metadata,
+                                             ttl: FleetRotationHome.defaultLockTTL)
             let current = try home.current().metadata
             s.hint = current.secretHint
             s.keyID = current.secretKeyID ?? s.keyID

@@ -201,7 +201,8 @@ def test_status_shows_a_fleet_rotation_in_progress(fleet, emu, bao):
     assert refused.returncode == 75 and b"in progress" in refused.stderr
     # The owner itself may take it back at once (its process is gone), and finishes it.
     assert vault(a, "rotate-secret", name, "--resume", "--lag-window", "1").returncode == 0
-    assert b"last fleet rotation finished" in vault(b, "status", name).stderr + vault(b, "status", name).stdout
+    after = vault(b, "status", name)
+    assert after.returncode == 0 and b"last fleet rotation finished" in after.stdout + after.stderr, after.stdout + after.stderr
 
 
 def test_raft_cluster_active_node_killed_mid_rotation(emu):
@@ -236,7 +237,7 @@ def test_raft_cluster_active_node_killed_mid_rotation(emu):
             # The rotation could not reach the new leader in time: another host finishes or rolls it back.
             time.sleep(21)
             resumed = vault(hosts[1], "rotate-secret", name, "--resume", "--lag-window", "1")
-            assert resumed.returncode == 0, (err.decode(), resumed.stderr.decode())
+            assert resumed.returncode == 0, "rotating host: %s\nresuming host: %s" % (err.decode(), resumed.stderr.decode())
         assert killed["addr"] in cluster.addresses
         assert cluster.kv("rotation/%s/%s" % (emu.info["tenant_id"], name))["data"]["state"] == "idle"
         assert len(passwords(emu, name)) == 1
