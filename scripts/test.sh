@@ -1,41 +1,52 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, builds, runs the Swift tests and the MSAL-for-Python interop tests.
-# Environment: VAULT_KILL_LOOP (kill-loop iterations, default 50), VAULT_KILL_LOOP_ROTATION (default 30),
-# VAULT_KILL_LOOP_MIGRATION (kills during the version-1 → 2 migration, default 20),
-# VAULT_TEST_PACKAGE (default 1: build the .deb with scripts/package.sh and test it as installed; 0 skips that).
+# Runs every test (README's test command; CI's .ci/run calls it). The tests run as an ordinary user, as vault's users do.
+#
+# Started by an ordinary user: the steps run as that user, here (scripts/test-steps.sh). Packages it cannot install
+# are named; tests that need a second account say they are skipped and why.
+# Started as root (CI is): root does root's jobs only. It installs packages, creates the test accounts
+# (scripts/test-accounts.sh: vault-test, and vault-test2 for the tests that need another local user), copies this
+# checkout to a tree the test account owns, installs the built .deb into a root-owned tree, and runs every step — every
+# build, vault, vault-emulator, OpenBao and client process — as vault-test with its own HOME and a 0700
+# XDG_RUNTIME_DIR, through setpriv. VAULT_TEST_AS_ROOT=1 runs the steps as root instead (not what CI does).
+# Environment: see scripts/test-steps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-echo "== build"
-swift build 2>&1 | grep -Ev "^\[|unhandled|CMakeLists" || true
-swift build --build-tests 2>&1 | grep -Ev "^\[|unhandled|CMakeLists" || true
-VAULT_BIN_DIR="$(swift build --show-bin-path)"
-export VAULT_BIN_DIR
-test -x "$VAULT_BIN_DIR/vault" && test -x "$VAULT_BIN_DIR/vault-emulator"
-echo "== swift test"
-log="$(mktemp)"
-status=0
-swift test --skip-build >"$log" 2>&1 || status=$?
-# Show failures and the summary lines, not every passing test.
-grep -Ev "^\[|unhandled|CMakeLists|^◇|started\.$|^✔ Test \"|^Test Case .* (started|passed)" "$log" || true
-rm -f "$log"
-[ "$status" -eq 0 ] || { echo "swift test FAILED (exit $status)"; exit "$status"; }
-echo "== fuzz corpora (replayed through the plain harness builds)"
-for corpus in Tests/Fuzz/*/; do
-  name="$(basename "$corpus")"
-  "$VAULT_BIN_DIR/fuzz-$name" "$corpus" | sed "s/^/fuzz-$name: /"
-done
-if [ "${VAULT_TEST_PACKAGE:-1}" = "1" ]; then
-  echo "== package (scripts/package.sh: release build, .deb, tarball, lintian)"
-  plog="$(mktemp)"
-  pstatus=0
-  scripts/package.sh >"$plog" 2>&1 || pstatus=$?
-  grep -Ev "^\[|unhandled|CMakeLists|^Building for|^Build of product|running with root privileges|mktemp' is dangerous" "$plog" || true
-  rm -f "$plog"
-  [ "$pstatus" -eq 0 ] || { echo "scripts/package.sh FAILED (exit $pstatus)"; exit "$pstatus"; }
-  VAULT_PACKAGE_DEB="$(ls -t dist/vault_*.deb | head -n 1)"
-  export VAULT_PACKAGE_DEB
+if [ "$(id -u)" -ne 0 ] || [ "${VAULT_TEST_AS_ROOT:-0}" = "1" ]; then
+  exec scripts/test-steps.sh
 fi
-echo "== interop (MSAL for Python $(.venv/bin/python -c 'import msal; print(msal.__version__)'))"
-.venv/bin/pytest -q Tests/interop
-echo "== all tests passed"
+
+VAULT_SETUP_SYSTEM_ONLY=1 scripts/setup.sh
+eval "$(scripts/test-accounts.sh)"   # sets TEST_USER, TEST_UID, TEST_GID, TEST_HOME, TEST_RUNTIME_DIR, SECOND_USER
+checkout="$PWD"
+work="/var/tmp/vault-test-$(printf %s "$checkout" | sha256sum | cut -c1-12)"
+echo "== copying $checkout to $work/src (owned by $TEST_USER; .build and .venv there are kept between runs)"
+install -d -o "$TEST_USER" -g "$TEST_GID" -m 0755 "$work" "$work/src"
+rsync -a --delete --chown="$TEST_UID:$TEST_GID" \
+  --exclude='/.build/' --exclude='/.build-*/' --exclude='/.build_*/' --exclude='/.venv/' --exclude='/dist/' \
+  --exclude='/demo-state/' --exclude='__pycache__/' --exclude='/.swiftpm/' "$checkout/" "$work/src/"
+
+# The test account's environment: nothing of root's but the Swift toolchain on the PATH.
+path="/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+swift_dir="$(dirname "$(command -v swift)")"
+case "$swift_dir" in /root/*) echo "test: swift is under /root, which $TEST_USER cannot read" >&2; exit 69 ;; esac
+path="$swift_dir:$path"
+as_user() {
+  local vars=(HOME="$TEST_HOME" USER="$TEST_USER" LOGNAME="$TEST_USER" PATH="$path" LANG=C.UTF-8
+              XDG_RUNTIME_DIR="$TEST_RUNTIME_DIR" VAULT_TEST_SECOND_USER="$SECOND_USER" TERM="${TERM:-dumb}")
+  local v
+  for v in $(compgen -e); do case "$v" in VAULT_*) vars+=("$v=${!v}") ;; esac; done
+  (cd "$work/src" && setpriv --reuid="$TEST_UID" --regid="$TEST_GID" --init-groups --reset-env \
+    env -i "${vars[@]}" "$@")
+}
+as_user scripts/test-steps.sh build swift fuzz package
+if [ "${VAULT_TEST_PACKAGE:-1}" = "1" ]; then
+  deb="$(ls -t "$work"/src/dist/vault_*.deb | head -n 1)"
+  root="$work/installed"
+  echo "== installing $(basename "$deb") as root into $root (root-owned; the flows then run as $TEST_USER)"
+  rm -rf "$root"
+  install -d -o root -g root -m 0755 "$root"
+  dpkg-deb -x "$deb" "$root"
+  export VAULT_PACKAGE_ROOT="$root"
+fi
+as_user scripts/test-steps.sh interop
+echo "== all tests passed (as $TEST_USER, uid $TEST_UID)"

@@ -2,7 +2,13 @@
 #include "CProcessShim.h"
 #include <fcntl.h>
 #include <string.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -120,6 +126,7 @@ int vault_spawn_detached(int *pid, const char *file, char *const argv[], char *c
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     pid_t child = 0;
     rc = posix_spawn(&child, file, &actions, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&actions);
@@ -168,5 +175,148 @@ int vault_peer_credentials(int fd, unsigned *uid, int *pid) {
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
     *uid = (unsigned)cred.uid;
     *pid = (int)cred.pid;
+    return 0;
+}
+
+/* ---- vault exec's child ---------------------------------------------------------------------------------------- */
+
+/* The program's path as posix_spawnp would find it in vault's own PATH: 0, or an errno value. */
+static int find_program(const char *name, char *out, size_t size) {
+    if (strchr(name, '/')) {
+        if (strlen(name) >= size) return ENAMETOOLONG;
+        strcpy(out, name);
+        return 0;
+    }
+    const char *path = getenv("PATH");
+    if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+    int found_denied = 0;
+    for (const char *p = path;;) {
+        const char *end = strchr(p, ':');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *dir = len ? p : ".";
+        size_t dlen = len ? len : 1;
+        if (dlen + 1 + strlen(name) < size) {
+            memcpy(out, dir, dlen);
+            out[dlen] = '/';
+            strcpy(out + dlen + 1, name);
+            struct stat st;
+            if (stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
+                if (access(out, X_OK) == 0) return 0;
+                found_denied = 1;
+            }
+        }
+        if (!end) break;
+        p = end + 1;
+    }
+    return found_denied ? EACCES : ENOENT;
+}
+
+struct child_failure { int step; int error; int index; };
+
+static void child_fail(int fd, int step, int error, int index) {
+    struct child_failure f = { step, error, index };
+    ssize_t n = write(fd, &f, sizeof f);
+    (void)n;
+    _exit(127);
+}
+
+static int write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+int vault_spawn_child(int *pid, const struct vault_child_spec *spec, int *step, int *failed_index) {
+    *step = VAULT_CHILD_STEP_EXEC;
+    *failed_index = -1;
+    char program[4096];
+    int rc = find_program(spec->program, program, sizeof program);
+    if (rc != 0) return rc;
+    /* Everything the child needs is prepared here: after fork it may only make system calls. */
+    char uid_map[64], gid_map[64];
+    snprintf(uid_map, sizeof uid_map, "%u %u 1\n", (unsigned)geteuid(), (unsigned)geteuid());
+    snprintf(gid_map, sizeof gid_map, "%u %u 1\n", (unsigned)getegid(), (unsigned)getegid());
+    int as_root = geteuid() == 0;
+    struct rlimit nofile;
+    unsigned max_fd = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur < max_fd)
+        max_fd = (unsigned)nofile.rlim_cur;
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) { *step = VAULT_CHILD_STEP_FORK; return errno; }
+    pid_t child = fork();
+    if (child < 0) {
+        int saved = errno;
+        close(report[0]);
+        close(report[1]);
+        *step = VAULT_CHILD_STEP_FORK;
+        return saved;
+    }
+    if (child == 0) {
+        int out = report[1];
+        sigset_t none, defaults;
+        sigemptyset(&none);
+        vault_signal_set(&defaults);
+        sigaddset(&defaults, SIGPIPE);
+        for (int sig = 1; sig < NSIG; sig++)
+            if (sigismember(&defaults, sig) == 1) signal(sig, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (spec->isolate) {
+            if (!as_root) {
+                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) child_fail(out, VAULT_CHILD_STEP_NAMESPACE, errno, -1);
+                /* A non-dumpable process's /proc/self files belong to root, so it cannot write its own id maps. The
+                   child is about to exec (which decides dumpability anew for the program); until then this copy of
+                   vault's memory is as open to ptrace by the same user as the program will be. */
+                prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+                if (write_file("/proc/self/setgroups", "deny") != 0 || write_file("/proc/self/uid_map", uid_map) != 0 ||
+                    write_file("/proc/self/gid_map", gid_map) != 0)
+                    child_fail(out, VAULT_CHILD_STEP_ID_MAP, errno, -1);
+            } else if (unshare(CLONE_NEWNS) != 0) {
+                child_fail(out, VAULT_CHILD_STEP_NAMESPACE, errno, -1);
+            }
+            /* Nothing mounted here propagates back to the rest of the system. */
+            if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) child_fail(out, VAULT_CHILD_STEP_MOUNT, errno, -1);
+            for (int i = 0; i < spec->hide_file_count; i++)
+                if (mount("/dev/null", spec->hide_files[i], NULL, MS_BIND, NULL) != 0)
+                    child_fail(out, VAULT_CHILD_STEP_MOUNT, errno, spec->hide_dir_count + i);
+            for (int i = 0; i < spec->hide_dir_count; i++)
+                if (mount("tmpfs", spec->hide_dirs[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          "size=4k,nr_inodes=2,mode=0500") != 0)
+                    child_fail(out, VAULT_CHILD_STEP_MOUNT, errno, i);
+            /* The old working directory may lie under a hidden one: enter it again by name. */
+            if (spec->cwd && chdir(spec->cwd) != 0) child_fail(out, VAULT_CHILD_STEP_CWD, errno, -1);
+        }
+        /* Only stdin, stdout, stderr and what vault itself was given reach the program. */
+        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+            for (unsigned fd = 3; fd < max_fd; fd++) {
+                int flags = fcntl((int)fd, F_GETFD);
+                if (flags >= 0 && !(flags & FD_CLOEXEC)) fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+            }
+        }
+        for (int i = 0; i < spec->keep_fd_count; i++) {
+            int fd = spec->keep_fds[i];
+            if (fd > 2 && fd != out && fcntl(fd, F_SETFD, 0) != 0 && errno != EBADF)
+                child_fail(out, VAULT_CHILD_STEP_FDS, errno, -1);
+        }
+        execve(program, spec->argv, spec->envp);
+        child_fail(out, VAULT_CHILD_STEP_EXEC, errno, -1);
+    }
+    close(report[1]);
+    struct child_failure f;
+    ssize_t n;
+    do { n = read(report[0], &f, sizeof f); } while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n == (ssize_t)sizeof f) {
+        int st;
+        while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
+        *step = f.step;
+        *failed_index = f.index;
+        return f.error ? f.error : EIO;
+    }
+    *pid = (int)child;
     return 0;
 }

@@ -167,7 +167,7 @@ public enum SyntheticUsers {
 
 /// Graph's timestamp shapes.
 public enum GraphTime {
-    public nonisolated(unsafe) static let secondsFormatter: DateFormatter = {
+    public static let secondsFormatter: DateFormatter = {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "UTC")

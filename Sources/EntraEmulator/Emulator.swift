@@ -125,7 +125,9 @@ public enum Emulator {
     /// Writes a file atomically with `mode` (temp + rename).
     static func writePrivate(_ path: String, _ data: Data, mode: Int) throws {
         let temp = path + ".tmp-\(getpid())"
-        FileManager.default.createFile(atPath: temp, contents: nil, attributes: [.posixPermissions: mode])
+        guard FileManager.default.createFile(atPath: temp, contents: nil, attributes: [.posixPermissions: mode]) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temp])
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temp))
         try handle.write(contentsOf: data)
         try handle.synchronize()

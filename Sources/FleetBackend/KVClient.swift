@@ -132,7 +132,7 @@ public final class KVClient: Sendable {
                     continue
                 case 412:
                     lastError = VaultError("backend.lagging", "\(base) has not caught up with the cluster's latest writes (412)", hint: "try again in a moment", exit: .tempFailure)
-                case 307, 308 where redirects == 0:
+                case 307 where redirects == 0, 308 where redirects == 0:
                     // A standby points at the active node: follow only to an address we were configured with.
                     guard let location = response.header("Location"),
                           let target = config.addresses.first(where: { location.hasPrefix($0 + "/") }) else {

@@ -8,7 +8,9 @@ public enum FuzzReplay {
         var args = Array(CommandLine.arguments.dropFirst())
         if args.first == "--make-seeds", args.count == 2 {
             for (name, bytes) in seeds?() ?? [] {
-                FileManager.default.createFile(atPath: args[1] + "/" + name, contents: Data(bytes))
+                guard FileManager.default.createFile(atPath: args[1] + "/" + name, contents: Data(bytes)) else {
+                    fatalError("cannot write the seed \(args[1])/\(name)")
+                }
             }
             return
         }

@@ -64,7 +64,7 @@ public final class IdentityServer: Sendable {
         do {
             switch configuration.listen {
             case .tcp(let host, let port):
-                bound = try bootstrap.childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                bound = try bootstrap.childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
                     .bind(host: host, port: port).wait()
             case .unix(let path):
                 bound = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()

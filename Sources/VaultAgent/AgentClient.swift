@@ -27,9 +27,12 @@ public struct AgentClient: Sendable {
         }
     }
 
-    /// Gives the agent a key for `seconds`; false when no agent listens.
-    public func add(vaultID: [UInt8], key: AgentProtocol.HeldKey, seconds: UInt32) throws -> Bool {
-        let n = 1 + AgentProtocol.vaultIDBytes + 2 + AgentProtocol.keyBytes + 4
+    /// Gives the agent a key for `seconds`; false when no agent listens. Every later handout of the key is written to
+    /// `auditLog` (the vault's audit log) by the agent.
+    public func add(vaultID: [UInt8], key: AgentProtocol.HeldKey, seconds: UInt32, auditLog: String? = nil) throws -> Bool {
+        let auditBytes = Array((auditLog ?? "").utf8)
+        guard auditBytes.count <= AgentProtocol.maxAuditPath else { throw AgentError("the audit log path is too long for the agent: \(auditLog ?? "")") }
+        let n = 1 + AgentProtocol.vaultIDBytes + 2 + AgentProtocol.keyBytes + 4 + auditBytes.count
         let request = SecretBytes(count: n)
         request.withUnsafeMutableBytes { r in
             r[0] = AgentProtocol.Operation.add.rawValue
@@ -38,6 +41,7 @@ public struct AgentClient: Sendable {
             r[18] = key.slotIndex
             key.master.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: r[19..<51]).copyMemory(from: $0) }
             r[51] = UInt8(seconds >> 24); r[52] = UInt8((seconds >> 16) & 0xff); r[53] = UInt8((seconds >> 8) & 0xff); r[54] = UInt8(seconds & 0xff)
+            UnsafeMutableRawBufferPointer(rebasing: r[55...]).copyBytes(from: auditBytes)
         }
         guard let fd = try AgentSocket.connect(path) else { return false }
         defer { close(fd) }

@@ -5,7 +5,7 @@ import VaultCrypto
 ///
 /// Requests (the first byte is the operation):
 /// - `1 GET`    vault id (16)                                → `0`, slot kind (u8), slot index (u8), master key (32) | `1` (none)
-/// - `2 ADD`    vault id (16), kind, slot, key (32), seconds (u32) → `0`
+/// - `2 ADD`    vault id (16), kind, slot, key (32), seconds (u32)[, audit log path (UTF-8, 1–400 bytes)] → `0`
 /// - `3 LOCK`   vault id (16; all zero: every vault)         → `0`
 /// - `4 STATUS`                                              → `0`, count (u16), then per key: vault id (16),
 ///                                                             idle seconds left (u32), lifetime seconds left (u32)
@@ -27,6 +27,21 @@ public enum AgentProtocol {
             self.slotKind = slotKind
             self.slotIndex = slotIndex
         }
+    }
+
+    /// Longest audit log path an ADD may carry.
+    public static let maxAuditPath = 400
+
+    /// A key the agent gave to a process: who asked (from `SO_PEERCRED` and /proc), for the audit log the key's ADD named.
+    public struct Handout: Sendable, Equatable {
+        public let vaultID: [UInt8]
+        public let auditLog: String?
+        public let peerUID: UInt32
+        public let peerPID: Int32
+        /// `/proc/PID/exe` when readable (a non-dumpable peer, such as vault itself, hides it), else nil.
+        public let peerExecutable: String?
+        /// `/proc/PID/comm`, readable for any process.
+        public let peerCommand: String?
     }
 
     public struct KeyStatus: Sendable, Equatable {

@@ -13,22 +13,27 @@ public final class AgentServer {
         let key: AgentProtocol.HeldKey
         let expires: Int64
         var lastUsed: Int64
+        let auditLog: String?
     }
 
     public let path: String
     let idle: Int64
     let maxLifetime: Int64
     let log: (String) -> Void
+    let audit: (AgentProtocol.Handout) -> Void
     let clock: () -> Int64
     private var keys: [[UInt8]: Entry] = [:]
     private var everHeld = false
     private var listener: Int32 = -1
 
-    public init(path: String, idle: Int64, maxLifetime: Int64, log: @escaping (String) -> Void, clock: @escaping () -> Int64) {
+    /// `audit` is called for every key handed out, before the answer is sent.
+    public init(path: String, idle: Int64, maxLifetime: Int64, log: @escaping (String) -> Void,
+                audit: @escaping (AgentProtocol.Handout) -> Void = { _ in }, clock: @escaping () -> Int64) {
         self.path = path
         self.idle = idle
         self.maxLifetime = maxLifetime
         self.log = log
+        self.audit = audit
         self.clock = clock
     }
 
@@ -115,6 +120,8 @@ public final class AgentServer {
                 guard var e = keys[id] else { reply(fd, [1]); return .served }
                 e.lastUsed = clock()
                 keys[id] = e
+                audit(AgentProtocol.Handout(vaultID: id, auditLog: e.auditLog, peerUID: uid, peerPID: pid,
+                                            peerExecutable: Self.procLink(pid, "exe"), peerCommand: Self.procText(pid, "comm")))
                 let out = SecretBytes(count: 3 + AgentProtocol.keyBytes)
                 out.withUnsafeMutableBytes { o in
                     o[0] = 0; o[1] = e.key.slotKind; o[2] = e.key.slotIndex
@@ -124,14 +131,21 @@ public final class AgentServer {
                 return .served
             case .add:
                 let n = 1 + idBytes + 2 + AgentProtocol.keyBytes + 4
-                guard req.count == n, let id = vaultID() else { reply(fd, [2]); return .refused }
+                guard req.count >= n, req.count <= n + AgentProtocol.maxAuditPath, let id = vaultID() else { reply(fd, [2]); return .refused }
+                var auditLog: String? = nil
+                if req.count > n {
+                    guard let text = String(validating: req[n...], as: UTF8.self), text.hasPrefix("/"), !text.utf8.contains(0) else {
+                        reply(fd, [2]); return .refused
+                    }
+                    auditLog = text
+                }
                 let keyStart = 1 + idBytes + 2
                 let master = SecretBytes(copying: UnsafeRawBufferPointer(rebasing: req[keyStart..<(keyStart + AgentProtocol.keyBytes)]))
                 let s = keyStart + AgentProtocol.keyBytes
                 let seconds = Int64(UInt32(req[s]) << 24 | UInt32(req[s + 1]) << 16 | UInt32(req[s + 2]) << 8 | UInt32(req[s + 3]))
                 let now = clock()
                 keys[id] = Entry(key: AgentProtocol.HeldKey(master: master, slotKind: req[1 + idBytes], slotIndex: req[2 + idBytes]),
-                                 expires: now + min(max(seconds, 1), maxLifetime), lastUsed: now)
+                                 expires: now + min(max(seconds, 1), maxLifetime), lastUsed: now, auditLog: auditLog)
                 everHeld = true
                 log("holding the key of vault \(hex(id)) for \(min(max(seconds, 1), maxLifetime)) s (idle limit \(idle) s)")
                 reply(fd, [0])
@@ -160,6 +174,25 @@ public final class AgentServer {
                 return .served
             }
         }
+    }
+
+    /// The target of /proc/PID/NAME (a symbolic link), or nil when it cannot be read.
+    static func procLink(_ pid: Int32, _ name: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/\(pid)/\(name)", &buf, buf.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The first line of /proc/PID/NAME (at most 255 bytes), or nil.
+    static func procText(_ pid: Int32, _ name: String) -> String? {
+        let fd = open("/proc/\(pid)/\(name)", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 256)
+        let n = read(fd, &buf, 255)
+        guard n > 0 else { return nil }
+        return String(decoding: buf[0..<n].prefix { $0 != 10 }, as: UTF8.self)
     }
 
     func reply(_ fd: Int32, _ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { AgentSocket.send(fd, $0) } }

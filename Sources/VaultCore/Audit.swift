@@ -16,12 +16,21 @@ public struct AuditRequester: Sendable, Equatable {
     /// A `vault serve` / `vault exec` client: `127.0.0.1:PORT` or `unix`.
     public var peer: String?
     public var peerUID: UInt32?
+    /// A local peer's process (the agent's clients, Unix-socket clients of `vault serve`).
+    public var peerPID: Int32?
+    /// The peer's executable (/proc/PID/exe) where it can be read, and its command name (/proc/PID/comm).
+    public var peerExecutable: String?
+    public var peerCommand: String?
 
-    public init(command: String, childPID: Int32? = nil, peer: String? = nil, peerUID: UInt32? = nil) {
+    public init(command: String, childPID: Int32? = nil, peer: String? = nil, peerUID: UInt32? = nil, peerPID: Int32? = nil,
+                peerExecutable: String? = nil, peerCommand: String? = nil) {
         self.command = command
         self.childPID = childPID
         self.peer = peer
         self.peerUID = peerUID
+        self.peerPID = peerPID
+        self.peerExecutable = peerExecutable
+        self.peerCommand = peerCommand
     }
 }
 
@@ -34,10 +43,15 @@ public struct AuditEvent: Sendable, Equatable {
         case entraRequest = "entra.token_request"
         /// A step of a credential rotation through Graph.
         case rotationStep = "rotation.step"
+        /// The agent gave a vault's master key to a process.
+        case agentHandout = "agent.key_handout"
+        /// The vault's key slots changed (`step`: `key-add-file`, `key-remove`, `passwd`, `rekey`).
+        case keySlots = "vault.key_slots"
     }
     public var time: Date
     public var kind: Kind
-    public var app: String
+    /// The stored app (nil for events about the vault itself).
+    public var app: String?
     public var clientID: String?
     /// The resource (or scope) of the token.
     public var resource: String?
@@ -51,7 +65,7 @@ public struct AuditEvent: Sendable, Equatable {
     /// For rotation steps: the step's name.
     public var step: String?
 
-    public init(time: Date, kind: Kind, app: String, clientID: String?, resource: String?, requester: AuditRequester,
+    public init(time: Date, kind: Kind, app: String?, clientID: String?, resource: String?, requester: AuditRequester,
                 source: String? = nil, correlationID: String? = nil, outcome: String, step: String? = nil) {
         self.time = time; self.kind = kind; self.app = app; self.clientID = clientID; self.resource = resource
         self.requester = requester; self.source = source; self.correlationID = correlationID; self.outcome = outcome; self.step = step
@@ -97,6 +111,9 @@ public struct AuditEvent: Sendable, Equatable {
         number("child_pid", requester.childPID.map(Int64.init))
         field("peer", requester.peer)
         number("peer_uid", requester.peerUID.map(Int64.init))
+        number("peer_pid", requester.peerPID.map(Int64.init))
+        field("peer_exe", requester.peerExecutable)
+        field("peer_comm", requester.peerCommand)
         field("source", source)
         field("correlation_id", correlationID)
         field("step", step)

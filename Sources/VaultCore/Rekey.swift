@@ -13,15 +13,43 @@ public struct SlotChanges: Sendable {
     public let unlock: Credential
     /// Every other credential the caller could gather (key files, passphrase files, systemd credentials, prompts).
     public let available: [Credential]
+    /// Every change of the key slots is written here (`vault.key_slots`, its step and outcome), failed ones included.
+    public var audit: (any AuditSink)?
+    public var requester: AuditRequester
 
-    public init(vault: Vault, unlock: Credential, available: [Credential]) {
+    public init(vault: Vault, unlock: Credential, available: [Credential], audit: (any AuditSink)? = nil,
+                requester: AuditRequester = AuditRequester(command: "key")) {
         self.vault = vault
         self.unlock = unlock
         self.available = available
+        self.audit = audit
+        self.requester = requester
+    }
+
+    /// Runs one slot change and records it, with its outcome, in the audit log.
+    func audited<R>(_ step: String, _ body: () throws -> R) throws -> R {
+        do {
+            let result = try body()
+            audit?.record(AuditEvent(time: Date(), kind: .keySlots, app: nil, clientID: nil, resource: nil, requester: requester,
+                                     outcome: "ok", step: step))
+            return result
+        } catch {
+            let code = (error as? VaultError)?.code ?? "error"
+            audit?.record(AuditEvent(time: Date(), kind: .keySlots, app: nil, clientID: nil, resource: nil, requester: requester,
+                                     outcome: code, step: step))
+            throw error
+        }
     }
 
     public func rekey() throws {
-        try withRotationLocks { try vault.rekey(unlockingWith: unlock, available: available, rebind: Self.rebindJournals) }
+        try audited("rekey") {
+            try withRotationLocks { try vault.rekey(unlockingWith: unlock, available: available, rebind: Self.rebindJournals) }
+        }
+    }
+
+    /// Adds a key-file slot for `key`; returns the new slot's id.
+    public func addKeyFileSlot(_ key: SecretBytes) throws -> String {
+        try audited("key-add-file") { try vault.addSlot(unlockingWith: unlock, newCredential: .keyFile(key)) }
     }
 
     public func removeSlot(_ id: String, rekey: Bool) throws -> RekeyOutcome {
@@ -34,16 +62,20 @@ public struct SlotChanges: Sendable {
             throw VaultError("slots.last", "refusing to remove the only key slot: the vault could never be opened again",
                              hint: "add another slot first (`vault key add-file` or `vault passwd --add`)", exit: .usage)
         }
-        return try withRotationLocks {
-            try vault.removeSlot(unlockingWith: unlock, slotID: id, available: available, rekey: rekey ? .whenPossible : .never,
-                                 rebind: Self.rebindJournals)
+        return try audited("key-remove") {
+            try withRotationLocks {
+                try vault.removeSlot(unlockingWith: unlock, slotID: id, available: available, rekey: rekey ? .whenPossible : .never,
+                                     rebind: Self.rebindJournals)
+            }
         }
     }
 
     public func changePassphrase(to new: SecretBytes, rekey: Bool) throws -> RekeyOutcome {
-        try withRotationLocks {
-            try vault.changePassphrase(unlockingWith: unlock, to: new, available: available, rekey: rekey ? .whenPossible : .never,
-                                       rebind: Self.rebindJournals)
+        try audited("passwd") {
+            try withRotationLocks {
+                try vault.changePassphrase(unlockingWith: unlock, to: new, available: available, rekey: rekey ? .whenPossible : .never,
+                                           rebind: Self.rebindJournals)
+            }
         }
     }
 

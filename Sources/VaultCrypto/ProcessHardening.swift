@@ -8,6 +8,8 @@ import Glibc
 public enum ProcessHardening {
     /// A hardening step that did not take effect, with what it means and how to fix it.
     public struct Problem: Sendable, Equatable {
+        public enum Step: Sendable { case coreDumps, dumpable, memoryLock }
+        public var step: Step
         public var what: String
         public var hint: String
     }
@@ -18,15 +20,15 @@ public enum ProcessHardening {
         var problems: [Problem] = []
         var limit = rlimit(rlim_cur: 0, rlim_max: 0)
         if setrlimit(Int32(RLIMIT_CORE.rawValue), &limit) != 0 || simulated("core") {
-            problems.append(Problem(what: "core dumps could not be disabled (setrlimit RLIMIT_CORE: \(errnoText())): a crash could write secrets to disk",
+            problems.append(Problem(step: .coreDumps, what: "core dumps could not be disabled (setrlimit RLIMIT_CORE: \(errnoText())): a crash could write secrets to disk",
                                     hint: "run vault with `ulimit -c 0`, or set LimitCORE=0 in its systemd unit"))
         }
         if vault_set_not_dumpable() != 0 || simulated("dumpable") {
-            problems.append(Problem(what: "the process could not be made non-dumpable (PR_SET_DUMPABLE: \(errnoText())): same-user processes may read its memory",
+            problems.append(Problem(step: .dumpable, what: "the process could not be made non-dumpable (PR_SET_DUMPABLE: \(errnoText())): same-user processes may read its memory",
                                     hint: "check the seccomp or container policy that blocks prctl"))
         }
         if !canLockMemory() || simulated("mlock") {
-            problems.append(Problem(what: "secret memory cannot be locked (mlock: \(errnoText())): secrets may be written to swap",
+            problems.append(Problem(step: .memoryLock, what: "secret memory cannot be locked (mlock: \(errnoText())): secrets may be written to swap",
                                     hint: "raise the memlock limit (`ulimit -l`, LimitMEMLOCK= in systemd) or use encrypted swap"))
         }
         return problems

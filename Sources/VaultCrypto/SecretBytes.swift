@@ -27,6 +27,8 @@ public final class SecretBytes: @unchecked Sendable {
         guard let p = sodium_malloc(max(count, 1)) else {
             fatalError("sodium_malloc failed: out of memory")
         }
+        // sodium_malloc ignores a failed mlock. Locking again costs nothing for locked pages and tells whether these are.
+        if mlock(p, max(count, 1)) != 0 { SecretMemory.noteUnlocked(errno: errno) }
         #endif
         sodium_memzero(p, max(count, 1))
         pointer = p

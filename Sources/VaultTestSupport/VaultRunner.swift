@@ -121,7 +121,7 @@ public final class TemporaryDirectory: @unchecked Sendable {
     @discardableResult
     public func write(_ name: String, _ data: Data, mode: Int = 0o600) -> String {
         let p = file(name)
-        FileManager.default.createFile(atPath: p, contents: data, attributes: [.posixPermissions: mode])
+        _ = FileManager.default.createFile(atPath: p, contents: data, attributes: [.posixPermissions: mode])
         return p
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import CProcessShim
 import FoundationEssentials
 import VaultAgent
+import VaultCore
 import VaultCrypto
 import VaultStore
 #if canImport(Glibc)
@@ -53,11 +54,27 @@ struct AgentCommand: ParsableCommand {
         let idleSeconds = try DurationOption.seconds(idle, option: "--idle")
         let maxSeconds = try DurationOption.seconds(maxLifetime, option: "--max-lifetime")
         guard vault_block_signals() == 0 else { throw VaultError("agent.signals", "cannot block signals", exit: .software) }
+        let logs = AgentAuditLogs()
         let server = AgentServer(path: path, idle: idleSeconds, maxLifetime: maxSeconds, log: { Console.err("vault agent: \($0)") },
-                                 clock: { Int64(Date().timeIntervalSince1970) })
+                                 audit: { logs.record($0) }, clock: { Int64(Date().timeIntervalSince1970) })
         try agentCall { try server.bind() }
         Console.err("vault agent: listening at \(path) (idle limit \(idleSeconds) s, lifetime at most \(maxSeconds) s)")
         server.run()
+    }
+}
+
+/// The agent's audit lines: each handout goes to the audit log of the vault whose key it is (named by `vault unlock`).
+final class AgentAuditLogs {
+    private var open: [String: AuditLog] = [:]
+
+    func record(_ handout: AgentProtocol.Handout) {
+        guard let path = handout.auditLog else { return }
+        let log = open[path] ?? AuditLog(.file(path), warn: { Console.err("vault agent: \($0)") })
+        open[path] = log
+        log.record(AuditEvent(time: Date(), kind: .agentHandout, app: nil, clientID: nil, resource: nil,
+                              requester: AuditRequester(command: "agent", peerUID: handout.peerUID, peerPID: handout.peerPID,
+                                                        peerExecutable: handout.peerExecutable, peerCommand: handout.peerCommand),
+                              outcome: "ok"))
     }
 }
 
@@ -82,14 +99,24 @@ struct UnlockCommand: ParsableCommand {
                                         slotIndex: UInt8(unlocked.openedSlot))
         let path = AgentSocket.path(environment: Environment.current)
         let client = AgentClient(path: path)
-        if try agentCall({ try client.add(vaultID: unlocked.file.vaultID, key: key, seconds: UInt32(seconds)) }) {
+        // The agent writes each handout of this key to the vault's audit log (an absolute path; none for stderr).
+        var audit: String? = nil
+        if case .file(let file) = NetworkOptions.auditTarget(store.directory) {
+            if file.hasPrefix("/") {
+                audit = file
+            } else if let cwd = getcwd(nil, 0) {
+                audit = String(cString: cwd) + "/" + file
+                free(cwd)
+            }
+        }
+        if try agentCall({ try client.add(vaultID: unlocked.file.vaultID, key: key, seconds: UInt32(seconds), auditLog: audit) }) {
             Console.err("vault: unlocked for \(lifetime) (agent at \(path))")
             return
         }
         // A new agent's --max-lifetime: the default 8 h, or longer when --for asks for more.
         try startAgent(idle: idle, lifetime: seconds > 8 * 3600 ? lifetime : "8h")
         for _ in 0..<100 {
-            if try agentCall({ try client.add(vaultID: unlocked.file.vaultID, key: key, seconds: UInt32(seconds)) }) {
+            if try agentCall({ try client.add(vaultID: unlocked.file.vaultID, key: key, seconds: UInt32(seconds), auditLog: audit) }) {
                 Console.err("vault: unlocked for \(lifetime) (agent started at \(path))")
                 return
             }

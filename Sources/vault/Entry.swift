@@ -12,9 +12,18 @@ enum Entry {
         // A write past the file-size limit fails with EFBIG (and is cleaned up) instead of killing vault mid-write.
         signal(SIGXFSZ, SIG_IGN)
         // Each failed hardening step is said once, at the start, never silently skipped.
-        for problem in ProcessHardening.apply() {
+        let problems = ProcessHardening.apply()
+        for problem in problems {
             Console.warn(problem.what)
             Console.hint(problem.hint)
+        }
+        // The start-up probe locks one page; a small limit can still run out later. Said once, when it first happens.
+        if !problems.contains(where: { $0.step == .memoryLock }) {
+            SecretMemory.onFirstLockFailure { code in
+                let limit = SecretMemory.limit.map { "RLIMIT_MEMLOCK is \($0 / 1024) KiB" } ?? "mlock failed"
+                Console.warn("secret memory could not be locked (\(limit), \(String(cString: strerror(code)))): from now on secrets may be written to swap")
+                Console.hint("raise the memlock limit (`ulimit -l`, LimitMEMLOCK= in systemd), or use encrypted swap")
+            }
         }
         do {
             var command = try VaultCommand.parseAsRoot()

@@ -18,6 +18,14 @@ struct ExecCommand: ParsableCommand {
         DefaultAzureCredential), MSAL's ManagedIdentityClient and the other Azure SDKs get tokens for APP unchanged. \
         Every vault unlock variable is removed from COMMAND's environment. Signals are passed on to COMMAND; vault \
         exits with its status when it ends. Example: `vault exec demo -- python3 list_users.py`.
+
+        COMMAND runs as you, in a mount namespace of its own (through an unprivileged user namespace) in which the \
+        vault directory, the agent's socket directory, the key or passphrase file, the audit log and the systemd \
+        credentials directory are hidden; it inherits no descriptor but stdin, stdout, stderr and those vault was \
+        given. In that namespace setuid and file-capability programs (sudo, su, ping on some systems) run without \
+        their privileges, and files of other users show as owned by nobody: pass --no-isolation for such programs. \
+        Where user namespaces are off, vault warns and runs COMMAND without isolation (--require-isolation refuses \
+        instead, exit 77). For a program you do not trust, prefer `vault serve` under its own system user.
         """
     )
 
@@ -29,11 +37,19 @@ struct ExecCommand: ParsableCommand {
     @Option(name: .customLong("allow-resource"), help: ArgumentHelp("Serve tokens only for this resource (repeatable; default: any the app may use).", valueName: "uri"))
     var allowResources: [String] = []
     @Flag(help: "Also serve the IMDS protocol, through AZURE_POD_IDENTITY_AUTHORITY_HOST.") var imds = false
+    @Flag(help: "Refuse to run COMMAND when it cannot be isolated from the vault (exit 77).") var requireIsolation = false
+    @Flag(help: "Run COMMAND without isolation: it can then read the vault directory, the key file and the agent's socket.")
+    var noIsolation = false
     @Argument(parsing: .postTerminator, help: "The program and its arguments, after --.") var command: [String] = []
 
     func run() throws {
+        // Before vault opens anything: what the user gave vault is all the child inherits besides 0, 1 and 2.
+        let given = GivenDescriptors.current()
         guard !command.isEmpty else {
             throw VaultError("usage", "no command to run", hint: "vault exec \(app) -- COMMAND [ARGS…]", exit: .usage)
+        }
+        if noIsolation && requireIsolation {
+            throw VaultError("usage", "--no-isolation and --require-isolation cannot be used together", exit: .usage)
         }
         // Before any thread starts: the signals are taken by sigwait below, never by a handler.
         guard vault_block_signals() == 0 else { throw VaultError("exec.signals", "cannot block signals", exit: .software) }
@@ -51,7 +67,19 @@ struct ExecCommand: ParsableCommand {
         env["IDENTITY_ENDPOINT"] = base + IdentityRouter.appServicePath
         header.withUnsafeBytes { env["IDENTITY_HEADER"] = String(decoding: $0, as: UTF8.self) }
         if imds { env["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = base }
-        let status = try ChildProcess.run(command, environment: env) { handout.setChildPID($0) }
+        var isolation = ChildIsolation(mode: noIsolation ? .off : requireIsolation ? .required : .preferred)
+        if isolation.mode != .off {
+            let audit: String? = if case .file(let path) = NetworkOptions.auditTarget(try options.directory()) { path } else { nil }
+            (isolation.hiddenDirectories, isolation.hiddenFiles) = try ChildIsolation.paths(options: options, environment: Environment.current, auditLog: audit)
+        }
+        let status = try ChildProcess.run(command, environment: env, isolation: isolation, keep: given) { pid, outcome in
+            if case .notIsolated(let reason) = outcome {
+                let reach = (isolation.hiddenDirectories + isolation.hiddenFiles).joined(separator: ", ")
+                Console.warn("\(command[0]) runs without isolation (\(reason)): it can read \(reach)")
+                Console.hint("run it under `vault serve` as its own system user, pass --require-isolation to refuse, or --no-isolation to accept this without a warning")
+            }
+            handout.setChildPID(pid)
+        }
         if status != 0 { throw ExitCode(status) }
     }
 }
@@ -64,38 +92,6 @@ enum ChildEnvironment {
         let identity: Set<String> = ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", "MSI_ENDPOINT",
                                      "MSI_SECRET", "AZURE_POD_IDENTITY_AUTHORITY_HOST", "CREDENTIALS_DIRECTORY"]
         return env.filter { key, _ in !key.hasPrefix("VAULT_") && !identity.contains(key) }
-    }
-}
-
-/// Runs a child with signals forwarded (the caller has blocked them with `vault_block_signals`).
-enum ChildProcess {
-    /// Returns the child's exit status (128 + N when a signal N ended it).
-    static func run(_ argv: [String], environment: [String: String], started: (Int32) -> Void) throws -> Int32 {
-        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        var cEnv: [UnsafeMutablePointer<CChar>?] = environment.sorted(by: { $0.key < $1.key }).map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for p in cArgs { free(p) }
-            // The environment holds IDENTITY_HEADER: zero it before freeing.
-            for p in cEnv { if let p { memset(p, 0, strlen(p)); free(p) } }
-        }
-        var pid: Int32 = 0
-        let rc = vault_spawn(&pid, argv[0], &cArgs, &cEnv)
-        guard rc == 0 else {
-            throw VaultError("exec.spawn", "cannot run \(argv[0]): \(String(cString: strerror(rc)))",
-                             hint: rc == ENOENT ? "is it installed and on the PATH?" : nil, exit: rc == ENOENT ? .noInput : .unavailable)
-        }
-        started(pid)
-        while true {
-            let sig = vault_wait_signal()
-            if sig == SIGCHLD || sig < 0 {
-                var status: Int32 = 0
-                let r = vault_reap(pid, &status)
-                if r == 1 { return vault_exit_code(status) }
-                if r < 0 { return 1 }
-                continue
-            }
-            kill(pid, sig)
-        }
     }
 }
 

@@ -41,7 +41,7 @@ struct KeyAddFileCommand: ParsableCommand {
         _ = try vault.open(credential)
         let (key, created) = try KeyFiles.openOrCreate(path)
         do {
-            let id = try vault.addSlot(unlockingWith: credential, newCredential: .keyFile(key))
+            let id = try SlotAudit.changes(vault, credential, [], options: options, command: "key add-file").addKeyFileSlot(key)
             Console.out("Added key-file slot \(id)\(created ? "; wrote a new key file to \(path) (mode 0600)" : "").")
         } catch {
             if created { try? FileSystem.remove(path) }
@@ -70,7 +70,7 @@ struct KeyRemoveCommand: ParsableCommand {
     @Argument(help: "The slot id.") var slot: String
 
     func run() throws {
-        let change = SlotChanges(vault: try options.vault(), unlock: try options.credential(), available: try others.gather(options))
+        let change = SlotAudit.changes(try options.vault(), try options.credential(), try others.gather(options), options: options, command: "key remove")
         let outcome = try change.removeSlot(slot, rekey: !noRekey)
         Console.out("Removed key slot \(slot).")
         RekeyReport.print(outcome, removed: "the removed key slot's credential")
@@ -78,6 +78,15 @@ struct KeyRemoveCommand: ParsableCommand {
 }
 
 /// What a slot change did about the master key, in words.
+/// A slot change wired to the vault's audit log, as the command that asked for it.
+enum SlotAudit {
+    static func changes(_ vault: Vault, _ unlock: Credential, _ available: [Credential], options: VaultOptions, command: String) -> SlotChanges {
+        let target = (try? options.directory()).map(NetworkOptions.auditTarget) ?? .standardError
+        return SlotChanges(vault: vault, unlock: unlock, available: available, audit: AuditLog(target, warn: { Console.warn($0) }),
+                           requester: AuditRequester(command: command))
+    }
+}
+
 enum RekeyReport {
     static func print(_ outcome: RekeyOutcome, removed: String) {
         switch outcome {
@@ -117,7 +126,7 @@ struct KeyRekeyCommand: ParsableCommand {
             guard let typed = try? Terminal.readHidden(prompt: "Passphrase of key slot \(id): ") else { break }
             available.append(.passphrase(typed))
         }
-        try SlotChanges(vault: vault, unlock: unlock, available: available).rekey()
+        try SlotAudit.changes(vault, unlock, available, options: options, command: "rekey").rekey()
         Console.out("Replaced the master key; every key slot was rewrapped and the token cache emptied.")
     }
 }

@@ -31,7 +31,7 @@ struct PasswdCommand: ParsableCommand {
         _ = try vault.open(credential) // fail on a wrong passphrase before asking for a new one
         let available = try others.gather(options)
         let newPassphrase = try Prompts.newPassphrase(file: newPassphraseFile)
-        let outcome = try SlotChanges(vault: vault, unlock: credential, available: available).changePassphrase(to: newPassphrase, rekey: !noRekey)
+        let outcome = try SlotAudit.changes(vault, credential, available, options: options, command: "passwd").changePassphrase(to: newPassphrase, rekey: !noRekey)
         Console.out("Passphrase changed.")
         RekeyReport.print(outcome, removed: "the old passphrase")
     }

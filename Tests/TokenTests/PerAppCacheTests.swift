@@ -22,7 +22,7 @@ struct PerAppCacheTests {
         try v.addApp("other")
         let runs = (0..<32).map { i in (app: i % 2 == 0 ? "demo" : "other", out: v.dir.file("out\(i)")) }
         let processes = try runs.map { run -> Process in
-            FileManager.default.createFile(atPath: run.out, contents: nil)
+            #expect(FileManager.default.createFile(atPath: run.out, contents: nil))
             return try VaultRunner.start(["token", run.app], environment: v.environment, stdout: FileHandle(forWritingAtPath: run.out))
         }
         for p in processes { p.waitUntilExit() }

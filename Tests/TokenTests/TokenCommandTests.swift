@@ -194,7 +194,7 @@ struct TokenCommandTests {
         let v = try EmulatorVault(emulator: emu)
         let outputs = (0..<32).map { v.dir.file("out\($0)") }
         let processes = try outputs.map { path -> Process in
-            FileManager.default.createFile(atPath: path, contents: nil)
+            #expect(FileManager.default.createFile(atPath: path, contents: nil))
             return try VaultRunner.start(["token", "demo"], environment: v.environment, stdout: FileHandle(forWritingAtPath: path))
         }
         for p in processes { p.waitUntilExit() }
@@ -232,7 +232,7 @@ struct TokenCommandTests {
         let secrets = v.secretsBytes()
         let caches = v.dir.tokenCacheFiles()
         #expect(caches.count == 1, "one app, one cache file")
-        for path in caches { FileManager.default.createFile(atPath: path, contents: Data("VCACHE2\ngarbage that is not a cache".utf8)) }
+        for path in caches { #expect(FileManager.default.createFile(atPath: path, contents: Data("VCACHE2\ngarbage that is not a cache".utf8))) }
         let r = try v.run(["token", "demo", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("vault: warning: discarding the token cache"))

@@ -63,3 +63,20 @@ def emulator():
     yield emu
     emu.proc.kill()
     emu.proc.wait(timeout=10)
+
+
+def as_another_user():
+    """The argv prefix that runs a command as another local user (not this test's uid), or skips the test.
+
+    scripts/test.sh started as root creates vault-test2 and lets the test account run commands as it (sudo -n -u, and
+    nothing else); run as root (VAULT_TEST_AS_ROOT=1), setpriv switches to nobody. A normal user's own run has neither:
+    the test says it is skipped and why."""
+    if os.geteuid() == 0:
+        return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    other = os.environ.get("VAULT_TEST_SECOND_USER")
+    if other:
+        probe = subprocess.run(["sudo", "-n", "-u", other, "--", "/usr/bin/id", "-u"], capture_output=True, timeout=20)
+        if probe.returncode == 0 and int(probe.stdout) != os.geteuid():
+            return ["sudo", "-n", "-u", other, "--"]
+    pytest.skip("needs a second local account: run scripts/test.sh as root (it creates vault-test2), "
+                "or set VAULT_TEST_SECOND_USER to an account this one may use through 'sudo -n -u'")

@@ -12,7 +12,7 @@ import time
 import pexpect
 import pytest
 
-from conftest import bin_dir
+from conftest import as_another_user, bin_dir
 
 VAULT = os.path.join(bin_dir(), "vault")
 
@@ -143,7 +143,7 @@ def test_another_uid_is_refused(av):
              "req=bytes([1])+bytes.fromhex(sys.argv[2])\n"
              "try:\n s.sendall(struct.pack('>I',len(req))+req); d=s.recv(4096)\nexcept OSError:\n d=b''\n"
              "print('answer', len(d))\n")
-    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", probe, av.socket, av.vault_id().hex()]
+    nobody = as_another_user() + ["/usr/bin/python3", "-c", probe, av.socket, av.vault_id().hex()]
     out = subprocess.run(nobody, capture_output=True, timeout=20, cwd="/").stdout.decode()
     assert out.startswith("connect 13"), out  # EACCES
     # Layer 2: even through a directory and socket opened up to everyone, the agent checks the peer's uid.

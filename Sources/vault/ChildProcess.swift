@@ -1,0 +1,185 @@
+import CProcessShim
+import FoundationEssentials
+import VaultAgent
+import VaultCrypto
+import VaultStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a child of `vault exec` must not reach, and how it is kept from it.
+///
+/// The child runs as the same user, so file permissions do not separate it from the vault. Where the kernel allows,
+/// it starts in a mount namespace of its own (entered through a user namespace that maps only this uid, unless vault
+/// runs as root) in which the vault directory, the agent's socket directory, the key or passphrase file vault was
+/// started with, the audit log and the systemd credentials directory are covered: directories by an empty read-only
+/// tmpfs, files by /dev/null. Everything else is the same: uid, files, network, environment, signals, exit status.
+struct ChildIsolation {
+    enum Mode: Equatable {
+        case preferred   // isolate where possible, else warn once and run without
+        case required    // isolate or refuse (exit 77)
+        case off         // --no-isolation
+    }
+    var mode: Mode
+    var hiddenDirectories: [String] = []
+    var hiddenFiles: [String] = []
+
+    /// The paths of `options` and `environment` that unlock or describe the vault, as they exist now (resolved).
+    static func paths(options: VaultOptions, environment: [String: String], auditLog: String?) throws -> (dirs: [String], files: [String]) {
+        var dirs: [String] = [try options.directory().path]
+        var files: [String] = []
+        for p in [options.keyFile, environment["VAULT_KEY_FILE"], options.passphraseFile, environment["VAULT_PASSPHRASE_FILE"], auditLog] {
+            if let p, !p.isEmpty { files.append(p) }
+        }
+        if let creds = environment["CREDENTIALS_DIRECTORY"], !creds.isEmpty { dirs.append(creds) }
+        let socket = AgentSocket.path(environment: environment)
+        let socketDir = String(socket[..<(socket.lastIndex(of: "/") ?? socket.startIndex)])
+        if environment["VAULT_AGENT_SOCK"].map({ !$0.isEmpty }) == true {
+            files.append(socket)  // a socket the user placed: cover the socket itself, not its (shared) directory
+        } else if !socketDir.isEmpty {
+            // The agent's own private directory. Made now if missing (as the agent makes it), so an agent started
+            // while the child runs puts its socket where the child cannot see it.
+            if mkdir(socketDir, 0o700) != 0 && errno != EEXIST { /* its parent is missing: nothing to hide */ }
+            dirs.append(socketDir)
+        }
+        func resolved(_ paths: [String], directories: Bool) -> [String] {
+            var out: [String] = []
+            for p in paths {
+                guard let r = realpath(p, nil) else { continue }
+                defer { free(r) }
+                var st = stat()
+                guard stat(r, &st) == 0 else { continue }
+                let isDir = st.st_mode & S_IFMT == S_IFDIR
+                guard isDir == directories else { continue }
+                let path = String(cString: r)
+                if !out.contains(path) { out.append(path) }
+            }
+            return out
+        }
+        // A path may be given as a directory where a file was expected (or the reverse): each goes where it fits.
+        let all = dirs + files
+        return (resolved(all, directories: true), resolved(all, directories: false))
+    }
+}
+
+/// The descriptors above stderr that vault itself was given (by the shell or a service manager): they are the only
+/// ones a child inherits besides 0, 1 and 2. Read before vault opens anything of its own.
+enum GivenDescriptors {
+    static func current() -> [Int32] {
+        guard let dir = opendir("/proc/self/fd") else { return [] }
+        defer { closedir(dir) }
+        let own = dirfd(dir)
+        var fds: [Int32] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if let fd = Int32(name), fd > 2, fd != own { fds.append(fd) }
+        }
+        return fds.sorted()
+    }
+}
+
+/// Runs a child with signals forwarded (the caller has blocked them with `vault_block_signals`).
+enum ChildProcess {
+    /// What happened to the isolation of a started child.
+    enum Isolation: Equatable {
+        case isolated
+        case notIsolated(reason: String)
+        case off
+    }
+
+    /// Starts `argv`, then waits for it, passing on signals. Returns the child's exit status (128 + N when a signal N
+    /// ended it). `started` receives the pid and whether the child is isolated, before the wait.
+    static func run(_ argv: [String], environment: [String: String], isolation: ChildIsolation, keep: [Int32],
+                    started: (Int32, Isolation) throws -> Void) throws -> Int32 {
+        let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        let cEnv: [UnsafeMutablePointer<CChar>?] = environment.sorted(by: { $0.key < $1.key }).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let dirs: [UnsafePointer<CChar>?] = isolation.hiddenDirectories.map { UnsafePointer(strdup($0)) }
+        let files: [UnsafePointer<CChar>?] = isolation.hiddenFiles.map { UnsafePointer(strdup($0)) }
+        let cwd = getcwd(nil, 0)
+        defer {
+            for p in cArgs { free(p) }
+            // The environment holds IDENTITY_HEADER: zero it before freeing.
+            for p in cEnv { if let p { memset(p, 0, strlen(p)); free(p) } }
+            for p in dirs + files { free(UnsafeMutablePointer(mutating: p)) }
+            free(cwd)
+        }
+        func spawn(isolate: Bool) -> (rc: Int32, pid: Int32, step: Int32, index: Int32) {
+            var pid: Int32 = 0, step: Int32 = 0, index: Int32 = -1
+            let rc = argv[0].withCString { program in
+                cArgs.withUnsafeBufferPointer { a in
+                    cEnv.withUnsafeBufferPointer { e in
+                        dirs.withUnsafeBufferPointer { d in
+                            files.withUnsafeBufferPointer { f in
+                                keep.withUnsafeBufferPointer { k in
+                                    var spec = vault_child_spec(
+                                        program: program, argv: a.baseAddress, envp: e.baseAddress, isolate: isolate ? 1 : 0,
+                                        hide_dirs: d.baseAddress, hide_dir_count: Int32(d.count),
+                                        hide_files: f.baseAddress, hide_file_count: Int32(f.count),
+                                        cwd: UnsafePointer(cwd), keep_fds: k.baseAddress, keep_fd_count: Int32(k.count))
+                                    return vault_spawn_child(&pid, &spec, &step, &index)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return (rc, pid, step, index)
+        }
+        var outcome: Isolation = isolation.mode == .off ? .off : .isolated
+        var result = spawn(isolate: isolation.mode != .off)
+        let step = UInt32(result.step)
+        if result.rc != 0, isolation.mode != .off,
+           step == VAULT_CHILD_STEP_NAMESPACE.rawValue || step == VAULT_CHILD_STEP_ID_MAP.rawValue {
+            // The kernel or a policy refuses namespaces (user.max_user_namespaces = 0, AppArmor's
+            // restrict_unprivileged_userns, a seccomp filter): said once, or refused with --require-isolation.
+            let reason = "\(step == VAULT_CHILD_STEP_NAMESPACE.rawValue ? "cannot create a namespace" : "cannot map the user namespace"): \(String(cString: strerror(result.rc)))"
+            outcome = .notIsolated(reason: reason)
+            if isolation.mode == .required {
+                throw VaultError("exec.isolation", "cannot isolate \(argv[0]) from the vault (\(reason))",
+                                 hint: "user namespaces are off here (sysctl user.max_user_namespaces, or an AppArmor or seccomp policy); run the program under `vault serve` as its own system user, or drop --require-isolation",
+                                 exit: .noPermission)
+            }
+            result = spawn(isolate: false)
+        }
+        guard result.rc == 0 else { throw spawnError(argv[0], result.rc, step: UInt32(result.step), index: Int(result.index), isolation: isolation) }
+        let pid = result.pid
+        do {
+            try started(pid, outcome)
+        } catch {
+            kill(pid, SIGTERM)
+            throw error
+        }
+        while true {
+            let sig = vault_wait_signal()
+            if sig == SIGCHLD || sig < 0 {
+                var status: Int32 = 0
+                let r = vault_reap(pid, &status)
+                if r == 1 { return vault_exit_code(status) }
+                if r < 0 { return 1 }
+                continue
+            }
+            kill(pid, sig)
+        }
+    }
+
+    static func spawnError(_ program: String, _ rc: Int32, step: UInt32, index: Int, isolation: ChildIsolation) -> VaultError {
+        let text = String(cString: strerror(rc))
+        switch step {
+        case VAULT_CHILD_STEP_MOUNT.rawValue:
+            let all = isolation.hiddenDirectories + isolation.hiddenFiles
+            let what = all.indices.contains(index) ? all[index] : "/"
+            return VaultError("exec.isolation", "cannot hide \(what) from \(program): \(text)",
+                              hint: "pass --no-isolation to run it without (it can then reach the vault)", exit: .unavailable)
+        case VAULT_CHILD_STEP_CWD.rawValue:
+            return VaultError("exec.cwd", "cannot run \(program) from this directory: it lies in a directory hidden from the program (\(text))",
+                              hint: "run vault exec from another directory", exit: .usage)
+        case VAULT_CHILD_STEP_EXEC.rawValue:
+            return VaultError("exec.spawn", "cannot run \(program): \(text)",
+                              hint: rc == ENOENT ? "is it installed and on the PATH?" : nil, exit: rc == ENOENT ? .noInput : .unavailable)
+        default:
+            return VaultError("exec.spawn", "cannot start \(program): \(text)", exit: .unavailable)
+        }
+    }
+}
