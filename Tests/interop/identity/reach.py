@@ -10,16 +10,19 @@ import sys
 sock, vault_id, key_file, vault_dir, creds = sys.argv[1:6]
 report = {}
 
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 try:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(5)
     s.connect(sock)
     req = bytes([1]) + bytes.fromhex(vault_id)
     s.sendall(struct.pack(">I", len(req)) + req)
     data = s.recv(4096)
-    report["agent"] = data[4:].hex() if len(data) > 4 and data[4] == 0 else "answer without a key"
+    # u32 length, status 0, slot kind, slot index, then the 32-byte master key.
+    report["agent"] = data[7:].hex() if len(data) == 39 and data[4] == 0 else "answer without a key"
 except OSError as e:
     report["agent"] = "error: %s" % e.strerror
+finally:
+    s.close()
 
 for name, path in (("key_file", key_file),):
     try:
@@ -41,7 +44,14 @@ try:
 except OSError as e:
     report["parent_cmdline_has_key_path"] = "error: %s" % e.strerror
 
-own = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
-report["fds"] = sorted(int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) != own)
+def still_open(fd):
+    try:
+        os.fstat(int(fd))
+        return True
+    except OSError:  # the descriptor listdir itself used, closed by now
+        return False
+
+
+report["fds"] = sorted(int(fd) for fd in os.listdir("/proc/self/fd") if still_open(fd))
 report["uid"] = os.getuid()
 print(json.dumps(report))
