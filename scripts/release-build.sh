@@ -27,7 +27,7 @@ case "$revision" in *[!0-9a-z-]*) echo "release-build: unexpected revision '$rev
 
 # A separate scratch path: the define below changes every compile command, and must not thrash .build.
 scratch=.build-release
-flags=(-c release --scratch-path "$scratch" --static-swift-stdlib
+flags=(-c release --scratch-path "$scratch" --static-swift-stdlib --disable-local-rpath
        -Xcc "-DVAULT_GIT_REVISION=\"$revision\""
        -Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now)
 echo "release-build: vault $version (git $revision), release, static Swift standard library" >&2

@@ -50,15 +50,14 @@ public final class FleetLock: Sendable {
         guard let found = try kv.read(name) else { return nil }
         let d = found.data
         guard let state = d["state"].flatMap(FleetRotationRecord.State.init(rawValue:)),
-              let started = d["started"].flatMap(Double.init), let expires = d["expires"].flatMap(Double.init),
-              started.isFinite, expires.isFinite else {
+              let started = BackendTime.date(d["started"]), let expires = BackendTime.date(d["expires"]) else {
             throw VaultError("backend.rotation_damaged", "the fleet rotation record at \(name) cannot be read (missing or bad state, started or expires)",
                              hint: "inspect it with `bao kv get`; vault will not guess who holds the rotation", exit: .dataError)
         }
-        let record = FleetRotationRecord(state: state, owner: d["owner"] ?? "?", started: Date(timeIntervalSince1970: started),
-                                         expires: Date(timeIntervalSince1970: expires), journal: d["journal"] ?? "",
+        let record = FleetRotationRecord(state: state, owner: d["owner"] ?? "?", started: started,
+                                         expires: expires, journal: d["journal"] ?? "",
                                          version: found.version, outcome: d["outcome"],
-                                         ended: d["ended"].flatMap(Double.init).map(Date.init(timeIntervalSince1970:)))
+                                         ended: BackendTime.date(d["ended"]))
         var secret: SecretBytes?
         if let s = d["new_secret"], !s.isEmpty {
             var raw = Array(s.utf8)

@@ -83,8 +83,8 @@ final class FleetRotationHome: RotationHome {
         let d = found.data
         if let h = d["secret_hint"] { meta.secretHint = h }
         meta.secretKeyID = d["secret_key_id"] ?? meta.secretKeyID
-        meta.secretExpires = d["secret_expires"].flatMap(Double.init).map(Date.init(timeIntervalSince1970:)) ?? meta.secretExpires
-        meta.rotated = d["rotated"].flatMap(Double.init).map(Date.init(timeIntervalSince1970:)) ?? meta.rotated
+        meta.secretExpires = BackendTime.date(d["secret_expires"]) ?? meta.secretExpires
+        meta.rotated = BackendTime.date(d["rotated"]) ?? meta.rotated
         meta.backendVersion = found.version
         var secret: SecretBytes?
         if let s = d["secret"], !s.isEmpty {

@@ -71,3 +71,16 @@ struct FleetLockTests {
         #expect(try client.check().accessor != first.accessor)
     }
 }
+
+@Suite("backend times")
+struct BackendTimeTests {
+    @Test("numbers a backend record may hold: only finite Unix seconds up to year 9999 become dates")
+    func bounded() {
+        #expect(BackendTime.date("1796591614")?.timeIntervalSince1970 == 1_796_591_614)
+        #expect(BackendTime.date("1796591614.25")?.timeIntervalSince1970 == 1_796_591_614.25)
+        // Before: Double("1e300") became a Date that `vault status` turned into an Int, and trapped on every host.
+        for hostile in ["1e300", "nan", "inf", "-inf", "-1", "253402300800", "", "0x10", String(repeating: "9", count: 400), nil] {
+            #expect(BackendTime.date(hostile) == nil, "\(hostile ?? "nil")")
+        }
+    }
+}

@@ -69,6 +69,13 @@ def test_binary_needs_no_swift_runtime(installed):
     assert "libswift" not in out and "libFoundation" not in out and "not found" not in out, out
 
 
+def test_binary_has_no_runpath(installed):
+    # SwiftPM links with RUNPATH $ORIGIN by default: libcurl, libcrypto and libsodium would then be looked up in the
+    # binary's own directory first. The package is built with --disable-local-rpath.
+    dynamic = sh("readelf", "-d", os.path.join(installed, "usr/bin/vault"))
+    assert "RUNPATH" not in dynamic and "RPATH" not in dynamic, dynamic
+
+
 def test_every_command_has_a_man_page_that_renders(installed):
     mandir = os.path.join(installed, "usr/share/man/man1")
     pages = sorted(os.listdir(mandir))
