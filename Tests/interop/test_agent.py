@@ -46,15 +46,18 @@ class AgentVault:
             return f.read(24)[8:24]
 
     def agent_pid(self):
-        out = subprocess.run(["pgrep", "-f", "agent --idle"], capture_output=True).stdout.split()
-        for pid in out:
-            try:
-                with open("/proc/%s/environ" % pid.decode(), "rb") as f:
-                    if ("XDG_RUNTIME_DIR=" + self.run_dir).encode() in f.read():
-                        return int(pid)
-            except OSError:
-                pass
-        return None
+        """The pid of the agent listening at this test's socket, from SO_PEERCRED (the agent is not dumpable, so its
+        /proc/PID/environ is closed to the same user), or None when none listens."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(self.socket)
+            pid, uid, _ = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+            assert uid == os.getuid()
+            return pid
+        except OSError:
+            return None
+        finally:
+            s.close()
 
     def wait_gone(self, timeout=10):
         deadline = time.time() + timeout
