@@ -262,22 +262,15 @@ int vault_spawn_child(int *pid, const struct vault_child_spec *spec, int *step, 
         sigemptyset(&none);
         vault_signal_set(&defaults);
         sigaddset(&defaults, SIGPIPE);
+        sigaddset(&defaults, SIGXFSZ);
         for (int sig = 1; sig < NSIG; sig++)
             if (sigismember(&defaults, sig) == 1) signal(sig, SIG_DFL);
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (spec->isolate) {
-            if (!as_root) {
-                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) child_fail(out, VAULT_CHILD_STEP_NAMESPACE, errno, -1);
-                /* A non-dumpable process's /proc/self files belong to root, so it cannot write its own id maps. The
-                   child is about to exec (which decides dumpability anew for the program); until then this copy of
-                   vault's memory is as open to ptrace by the same user as the program will be. */
-                prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-                if (write_file("/proc/self/setgroups", "deny") != 0 || write_file("/proc/self/uid_map", uid_map) != 0 ||
-                    write_file("/proc/self/gid_map", gid_map) != 0)
-                    child_fail(out, VAULT_CHILD_STEP_ID_MAP, errno, -1);
-            } else if (unshare(CLONE_NEWNS) != 0) {
+            /* Hide first, while this copy of vault is still not dumpable: nothing another process of the user could
+               read through /proc/PID/root or /proc/PID/fd is left by the time the id maps below need it dumpable. */
+            if (unshare(as_root ? CLONE_NEWNS : (CLONE_NEWUSER | CLONE_NEWNS)) != 0)
                 child_fail(out, VAULT_CHILD_STEP_NAMESPACE, errno, -1);
-            }
             /* Nothing mounted here propagates back to the rest of the system. */
             if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) child_fail(out, VAULT_CHILD_STEP_MOUNT, errno, -1);
             for (int i = 0; i < spec->hide_file_count; i++)
@@ -287,20 +280,39 @@ int vault_spawn_child(int *pid, const struct vault_child_spec *spec, int *step, 
                 if (mount("tmpfs", spec->hide_dirs[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                           "size=4k,nr_inodes=2,mode=0500") != 0)
                     child_fail(out, VAULT_CHILD_STEP_MOUNT, errno, i);
-            /* The old working directory may lie under a hidden one: enter it again by name. */
-            if (spec->cwd && chdir(spec->cwd) != 0) child_fail(out, VAULT_CHILD_STEP_CWD, errno, -1);
+            /* The old working directory may lie under a hidden one: enter it again by name (or / without one). */
+            if (chdir(spec->cwd ? spec->cwd : "/") != 0) child_fail(out, VAULT_CHILD_STEP_CWD, errno, -1);
         }
-        /* Only stdin, stdout, stderr and what vault itself was given reach the program. */
-        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-            for (unsigned fd = 3; fd < max_fd; fd++) {
-                int flags = fcntl((int)fd, F_GETFD);
-                if (flags >= 0 && !(flags & FD_CLOEXEC)) fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
+        /* Only stdin, stdout, stderr and what vault itself was given reach the program: everything else is closed
+           now (the report pipe stays until exec closes it). */
+        for (unsigned fd = 3; fd < max_fd; fd++) {
+            int keep = (int)fd == out;
+            for (int i = 0; i < spec->keep_fd_count && !keep; i++) keep = spec->keep_fds[i] == (int)fd;
+            if (keep) continue;
+            unsigned last = fd;
+            while (last + 1 < max_fd) {
+                int next_kept = (int)(last + 1) == out;
+                for (int i = 0; i < spec->keep_fd_count && !next_kept; i++) next_kept = spec->keep_fds[i] == (int)(last + 1);
+                if (next_kept) break;
+                last++;
             }
+            if (close_range(fd, last + 1 >= max_fd ? ~0U : last, 0) != 0)
+                for (unsigned c = fd; c <= last; c++) close((int)c);
+            fd = last;
         }
         for (int i = 0; i < spec->keep_fd_count; i++) {
             int fd = spec->keep_fds[i];
             if (fd > 2 && fd != out && fcntl(fd, F_SETFD, 0) != 0 && errno != EBADF)
                 child_fail(out, VAULT_CHILD_STEP_FDS, errno, -1);
+        }
+        if (spec->isolate && !as_root) {
+            /* A non-dumpable process's /proc/self files belong to root, so it cannot write its own id maps. By now
+               this child holds no descriptor of vault's, its secret memory is zeroed (SecretBytes are
+               MADV_WIPEONFORK) and the hidden paths are covered; exec decides dumpability anew for the program. */
+            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+            if (write_file("/proc/self/setgroups", "deny") != 0 || write_file("/proc/self/uid_map", uid_map) != 0 ||
+                write_file("/proc/self/gid_map", gid_map) != 0)
+                child_fail(out, VAULT_CHILD_STEP_ID_MAP, errno, -1);
         }
         execve(program, spec->argv, spec->envp);
         child_fail(out, VAULT_CHILD_STEP_EXEC, errno, -1);

@@ -29,6 +29,8 @@ public final class SecretBytes: @unchecked Sendable {
         }
         // sodium_malloc ignores a failed mlock. Locking again costs nothing for locked pages and tells whether these are.
         if mlock(p, max(count, 1)) != 0 { SecretMemory.noteUnlocked(errno: errno) }
+        // A forked child (vault exec's, before it execs the program) sees these pages zeroed, not a copy of the secret.
+        SecretMemory.wipeOnFork(p, count: max(count, 1))
         #endif
         sodium_memzero(p, max(count, 1))
         pointer = p

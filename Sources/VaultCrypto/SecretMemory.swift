@@ -37,6 +37,16 @@ public enum SecretMemory {
         handler?(code)
     }
 
+    private static let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// MADV_WIPEONFORK (Linux 4.14) on the pages holding `count` bytes at `pointer` (sodium_malloc's private anonymous
+    /// mapping; the pages rounded out stay inside it). Older kernels refuse it, and the copy in a child then remains.
+    static func wipeOnFork(_ pointer: UnsafeMutableRawPointer, count: Int) {
+        let start = UInt(bitPattern: pointer) & ~(pageSize - 1)
+        let end = (UInt(bitPattern: pointer) + UInt(count) + pageSize - 1) & ~(pageSize - 1)
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), 18 /* MADV_WIPEONFORK */)
+    }
+
     /// The soft RLIMIT_MEMLOCK in bytes (nil when unlimited).
     public static var limit: Int? {
         var l = rlimit()

@@ -26,7 +26,8 @@ public final class AuditLogFile: Sendable {
 
     static func open(_ target: Target) throws -> Int32 {
         guard case .file(let path) = target else { return 2 }
-        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0o600)
+        // O_NONBLOCK: a FIFO put in the log's place fails at once (ENXIO) instead of blocking the writer (the agent) forever.
+        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0o600)
         guard fd >= 0 else {
             throw VaultError("audit.open", "cannot open the audit log \(path): \(FileSystem.errorText())", exit: .ioError)
         }

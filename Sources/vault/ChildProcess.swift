@@ -32,15 +32,22 @@ struct ChildIsolation {
             if let p, !p.isEmpty { files.append(p) }
         }
         if let creds = environment["CREDENTIALS_DIRECTORY"], !creds.isEmpty { dirs.append(creds) }
-        let socket = AgentSocket.path(environment: environment)
-        let socketDir = String(socket[..<(socket.lastIndex(of: "/") ?? socket.startIndex)])
-        if environment["VAULT_AGENT_SOCK"].map({ !$0.isEmpty }) == true {
-            files.append(socket)  // a socket the user placed: cover the socket itself, not its (shared) directory
-        } else if !socketDir.isEmpty {
-            // The agent's own private directory. Made now if missing (as the agent makes it), so an agent started
-            // while the child runs puts its socket where the child cannot see it.
-            if mkdir(socketDir, 0o700) != 0 && errno != EEXIST { /* its parent is missing: nothing to hide */ }
-            dirs.append(socketDir)
+        // The agent's directories: the one this environment names and the others an agent of this user may use. Each
+        // is the agent's own (it refuses one that is not private), so covering it hides nothing else. Made now if
+        // missing, as the agent makes it, so an agent started (or restarted) while the child runs puts its socket
+        // where the child cannot see it. A socket file alone is not covered: a new agent replaces it by a new file.
+        var socketDirs = [AgentSocket.path(environment: environment), "/tmp/vault-agent-\(geteuid())/agent.sock"]
+        if let run = environment["XDG_RUNTIME_DIR"], !run.isEmpty { socketDirs.append(run + "/vault/agent.sock") }
+        for socket in socketDirs {
+            let dir = String(socket[..<(socket.lastIndex(of: "/") ?? socket.startIndex)])
+            guard !dir.isEmpty else { continue }
+            if mkdir(dir, 0o700) != 0 && errno != EEXIST { continue }  // its parent is missing: nothing to hide
+            dirs.append(dir)
+        }
+        // The audit log is created now if missing, so vault's own writes during the run do not create it visible.
+        if let auditLog, !auditLog.isEmpty {
+            let fd = open(auditLog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
+            if fd >= 0 { close(fd) }
         }
         func resolved(_ paths: [String], directories: Bool) -> [String] {
             var out: [String] = []
@@ -57,8 +64,15 @@ struct ChildIsolation {
             return out
         }
         // A path may be given as a directory where a file was expected (or the reverse): each goes where it fits.
+        // A path under a directory already covered is hidden with it (and could not be mounted on in the tmpfs).
         let all = dirs + files
-        return (resolved(all, directories: true), resolved(all, directories: false))
+        var hiddenDirs: [String] = []
+        for d in resolved(all, directories: true).sorted(by: { $0.count < $1.count })
+        where !hiddenDirs.contains(where: { d == $0 || d.hasPrefix($0 == "/" ? "/" : $0 + "/") }) {
+            hiddenDirs.append(d)
+        }
+        let hiddenFiles = resolved(all, directories: false).filter { f in !hiddenDirs.contains(where: { f.hasPrefix($0 == "/" ? "/" : $0 + "/") }) }
+        return (hiddenDirs, hiddenFiles)
     }
 }
 
@@ -128,6 +142,15 @@ enum ChildProcess {
             return (rc, pid, step, index)
         }
         var outcome: Isolation = isolation.mode == .off ? .off : .isolated
+        if isolation.mode != .off && geteuid() == 0 {
+            // The paths are still covered, but a program running as root can remove what covers them.
+            let reason = "vault runs as root, and a root program can undo what hides the vault"
+            if isolation.mode == .required {
+                throw VaultError("exec.isolation", "cannot isolate \(argv[0]) from the vault (\(reason))",
+                                 hint: "run vault as the program's own user, or drop --require-isolation", exit: .noPermission)
+            }
+            outcome = .notIsolated(reason: reason)
+        }
         var result = spawn(isolate: isolation.mode != .off)
         let step = UInt32(result.step)
         if result.rc != 0, isolation.mode != .off,
