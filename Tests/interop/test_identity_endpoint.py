@@ -144,7 +144,9 @@ def test_exit_status_and_signals(vault):
     r = vault.exec("/nonexistent/program", check=False)
     assert r.returncode == 66 and b"vault: error: cannot run /nonexistent/program" in r.stderr
     # SIGTERM to vault reaches the child, whose own exit status vault then returns.
-    script = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\nprint('ready', flush=True)\ntime.sleep(60)\n"
+    # Short sleeps: a signal caught between Python's last check and the start of one long sleep would wait for its end
+    # (seen in CI: the kernel delivered the forwarded SIGTERM to Python's handler and Python slept on).
+    script = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\nprint('ready', flush=True)\nwhile True: time.sleep(0.05)\n"
     p = subprocess.Popen([vault.bin, "exec", "demo", "--", PY, "-c", script], env=vault.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert p.stdout.readline().strip() == b"ready"
     p.send_signal(signal.SIGTERM)
