@@ -147,6 +147,7 @@ let package = Package(
         .executableTarget(name: "fuzz-graph", dependencies: ["FuzzSupport", "Graph", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
         .executableTarget(name: "fuzz-identity-request", dependencies: ["FuzzSupport", "IdentityEndpoint", "VaultCrypto"], swiftSettings: strict),
         .executableTarget(name: "fuzz-retry-after", dependencies: ["FuzzSupport", "VaultHTTP"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-backend-json", dependencies: ["FuzzSupport", "FleetBackend", "VaultCrypto"], swiftSettings: strict),
         .executableTarget(name: "fuzz-user-input", dependencies: ["FuzzSupport", "EntraAuth", "Graph", "VaultCore", "VaultHTTP", "VaultCrypto", "VaultPKI"],
                           swiftSettings: strict),
 

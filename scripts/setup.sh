@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libsodium-dev libcurl4-openssl-dev pkg-config zlib1g-dev openssl)
-# For the tests of `vault serve` (socket activation), the agent (another uid, the agent's pid) and `vault exec` (curl).
-if [ "${VAULT_SKIP_VENV:-0}" != "1" ]; then packages+=(systemd util-linux procps curl); fi
+# For the tests of `vault serve` (socket activation), the agent (another uid, the agent's pid), `vault exec` (curl) and
+# a fleet host whose clock runs fast (faketime).
+if [ "${VAULT_SKIP_VENV:-0}" != "1" ]; then packages+=(systemd util-linux procps curl faketime); fi
 # Root's part of the test command (scripts/test.sh): also what scripts/package.sh and the account switch need.
 if [ "${VAULT_SETUP_SYSTEM_ONLY:-0}" = "1" ]; then packages+=(dpkg-dev lintian man-db binutils sudo rsync passwd); fi
 command -v python3 >/dev/null 2>&1 || packages+=(python3)

@@ -48,9 +48,12 @@ struct EmulatorResponder: HTTPResponder {
         let requestID = GUID.make()
         if x.path.hasPrefix("/_emulator/") { return await admin.handle(x) }
         var answerWith504 = false
+        var answerKeyID: String?
         if let fault = await core.state.takeFault(path: x.path) {
             if fault.mode == .commitThen504 {
                 answerWith504 = true
+            } else if fault.mode == .answerKeyID {
+                answerKeyID = fault.keyID
             } else if let reply = await inject(fault, x, requestID: requestID, context: context) {
                 await core.state.record(method: x.method, path: x.path, status: reply.status, clientRequestID: x.clientRequestID,
                                        query: x.rawQuery.isEmpty || x.path.contains("/token") ? nil : x.rawQuery,
@@ -66,6 +69,10 @@ struct EmulatorResponder: HTTPResponder {
             reply = r
         } else {
             reply = .json(404, ["error": "not_found", "error_description": "No such endpoint: \(x.path)"], flavor: .entra)
+        }
+        if let keyID = answerKeyID, var json = (try? JSONSerialization.jsonObject(with: reply.body)) as? [String: Any], json["keyId"] != nil {
+            json["keyId"] = keyID
+            reply.body = (try? JSONSerialization.data(withJSONObject: json)) ?? reply.body
         }
         if answerWith504 {
             reply = x.path.hasPrefix("/v1.0")
@@ -120,7 +127,7 @@ struct EmulatorResponder: HTTPResponder {
             var r = Reply(status: 429, headers: [("Content-Type", "text/plain")], body: Data("Too Many Requests".utf8), flavor: .plain)
             if let ra = f.retryAfter { r.headers.append(("Retry-After", ra)) }
             return r
-        case .commitThen504:
+        case .commitThen504, .answerKeyID:
             return nil
         case .status503, .status504, .status500:
             let status = Int(f.mode.rawValue)!

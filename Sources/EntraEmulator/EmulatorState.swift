@@ -11,14 +11,17 @@ public struct Fault: Codable, Sendable {
         case status429Text = "429text"
         /// The request is carried out, then answered 504 (a gateway timing out after the server acted).
         case commitThen504 = "504-after"
+        /// The request is carried out, then answered with `keyId` replaced by the fault's `key_id` (a wrong answer).
+        case answerKeyID = "answer-key-id"
     }
     public var path: String
     public var mode: Mode
     public var count: Int
     public var retryAfter: String?
     public var stallSeconds: Double?
+    public var keyID: String?
 
-    enum CodingKeys: String, CodingKey { case path, mode, count, retryAfter = "retry_after", stallSeconds = "stall_seconds" }
+    enum CodingKeys: String, CodingKey { case path, mode, count, retryAfter = "retry_after", stallSeconds = "stall_seconds", keyID = "key_id" }
 }
 
 /// Everything that changes while the emulator runs: app credentials, settings, faults, counters and the log.

@@ -48,14 +48,27 @@ public final class FleetLock: Sendable {
     /// The record and the new secret it holds (between addPassword and the end), or nil when no rotation ever ran.
     public func read() throws -> (FleetRotationRecord, SecretBytes?)? {
         guard let found = try kv.read(name) else { return nil }
+        return try Self.record(from: found, name: name)
+    }
+
+    /// The rotation record a KV version holds (refused when `state`, `started` or `expires` is missing or malformed).
+    public static func record(from found: KVSecret, name: String) throws -> (FleetRotationRecord, SecretBytes?) {
         let d = found.data
         guard let state = d["state"].flatMap(FleetRotationRecord.State.init(rawValue:)),
               let started = BackendTime.date(d["started"]), let expires = BackendTime.date(d["expires"]) else {
             throw VaultError("backend.rotation_damaged", "the fleet rotation record at \(name) cannot be read (missing or bad state, started or expires)",
                              hint: "inspect it with `bao kv get`; vault will not guess who holds the rotation", exit: .dataError)
         }
+        // The lock's end by the engine's clock: the version's created_time plus the holder's ttl, turned into this
+        // host's clock through the answer's Date. Neither the writer's clock nor this host's decides alone, so a host
+        // whose clock runs fast does not take over a live rotation. Records without a ttl (older vault) keep `expires`.
+        var until = expires
+        if let ttl = d["ttl"].flatMap({ BackendTime.date($0) })?.timeIntervalSince1970, let created = found.created,
+           let local = found.local(created.addingTimeInterval(ttl)) {
+            until = local
+        }
         let record = FleetRotationRecord(state: state, owner: d["owner"] ?? "?", started: started,
-                                         expires: expires, journal: d["journal"] ?? "",
+                                         expires: until, journal: d["journal"] ?? "",
                                          version: found.version, outcome: d["outcome"],
                                          ended: BackendTime.date(d["ended"]))
         var secret: SecretBytes?
@@ -97,7 +110,8 @@ public final class FleetLock: Sendable {
     func put(cas: Int, state: FleetRotationRecord.State, started: Date, journal: String, secret: SecretBytes?, ttl: Double,
              now: Date, outcome: String? = nil) throws -> Bool {
         var data: [(String, String)] = [("state", state.rawValue), ("owner", owner), ("started", Self.seconds(started)),
-                                        ("expires", Self.seconds(now.addingTimeInterval(ttl))), ("journal", journal)]
+                                        ("expires", Self.seconds(now.addingTimeInterval(ttl))), ("ttl", Self.seconds(Date(timeIntervalSince1970: max(0, ttl)))),
+                                        ("journal", journal)]
         if let outcome { data += [("outcome", outcome), ("ended", Self.seconds(now))] }
         if let secret { data.append(("new_secret", secret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) })) }
         if let version = try kv.write(name, data: data, cas: cas) {

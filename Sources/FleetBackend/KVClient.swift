@@ -32,6 +32,25 @@ public struct KVSecret: Sendable {
     public let version: Int
     /// The `data` object's string values (secret ones included: callers move them into `SecretBytes` at once).
     public let data: [String: String]
+    /// When the engine wrote this version (its `created_time`, by the engine's clock).
+    public var created: Date? = nil
+    /// The engine's clock when it answered (the response's `Date`), and this host's clock when the answer arrived:
+    /// together they turn the engine's times into this host's, whatever the skew between the two clocks.
+    public var engineNow: Date? = nil
+    public var readAt = Date()
+
+    public init(version: Int, data: [String: String], created: Date? = nil, engineNow: Date? = nil, readAt: Date = Date()) {
+        self.version = version
+        self.data = data
+        self.created = created
+        self.engineNow = engineNow
+        self.readAt = readAt
+    }
+
+    /// An engine time on this host's clock; nil when the answer did not carry the engine's clock.
+    public func local(_ engineTime: Date) -> Date? {
+        engineNow.map { readAt.addingTimeInterval(engineTime.timeIntervalSince($0)) }
+    }
 }
 
 /// A client of the OpenBao / HashiCorp Vault HTTP API (KV version 2 and AppRole login), over `VaultHTTP`:
@@ -70,11 +89,17 @@ public final class KVClient: Sendable {
     func path(_ kind: String, _ name: String) -> String { "/v1/\(config.mount)/\(kind)/\(config.prefix)\(name)" }
 
     /// Sends to the first address that answers as the active node. An AppRole login whose token the engine refuses
-    /// (it expired, or was revoked, mid-command) logs in again once and repeats the request.
+    /// (it expired, or was revoked, mid-command) logs in again once and repeats the request. A 403 is first checked
+    /// with `lookup-self`: when the token is still good, a policy said no, and logging in again would only spend one
+    /// of the secret id's uses (a hostile or misconfigured node could otherwise burn them all).
     func send(_ method: String, _ path: String, body: [UInt8]?, authenticated: Bool = true) throws -> HTTPResponse {
         let response = try sendOnce(method, path, body: body, authenticated: authenticated)
-        guard response.status == 403, authenticated, case .appRole = auth, login.withLock({ $0.token != nil }) else { return response }
-        login.withLock { $0 = Login() }
+        guard response.status == 403, authenticated, case .appRole = auth, let token = login.withLock({ $0.token }) else { return response }
+        if path != "/v1/auth/token/lookup-self",
+           let probe = try? sendOnce("GET", "/v1/auth/token/lookup-self", body: nil, authenticated: true), probe.status == 200 {
+            return response
+        }
+        login.withLock { if $0.token === token { $0 = Login() } }
         return try sendOnce(method, path, body: body, authenticated: authenticated)
     }
 
@@ -221,14 +246,24 @@ public final class KVClient: Sendable {
         let response = try send("GET", path("data", name), body: nil)
         if response.status == 404 { return nil }
         guard response.status == 200 else { throw Self.failure(response, what: "reading \(name)", path: "\(config.mount)/data/\(config.prefix)\(name)") }
+        return try Self.decodeSecret(response.body, name: name, date: response.header("Date"), readAt: Date())
+    }
+
+    /// A KV v2 read answer (`data.data` of strings, `data.metadata.version` and `created_time`), the engine's `Date`.
+    public static func decodeSecret(_ body: [UInt8], name: String, date: String?, readAt: Date) throws -> KVSecret {
         struct Read: Decodable {
-            struct Inner: Decodable { struct Meta: Decodable { var version: Int }; var data: [String: String]?; var metadata: Meta }
+            struct Inner: Decodable {
+                struct Meta: Decodable { var version: Int; var created_time: String? }
+                var data: [String: String]?
+                var metadata: Meta
+            }
             var data: Inner
         }
-        guard let r = try? JSONDecoder().decode(Read.self, from: Data(response.body)) else {
+        guard let r = try? JSONDecoder().decode(Read.self, from: Data(body)), r.data.metadata.version >= 0 else {
             throw VaultError("backend.response", "the backend's answer for \(name) is not a KV v2 secret of strings", exit: .dataError)
         }
-        return KVSecret(version: r.data.metadata.version, data: r.data.data ?? [:])
+        return KVSecret(version: r.data.metadata.version, data: r.data.data ?? [:], created: BackendTime.rfc3339(r.data.metadata.created_time),
+                        engineNow: BackendTime.httpDate(date), readAt: readAt)
     }
 
     /// Writes `data` with check-and-set: `cas` 0 creates only if absent; N replaces only version N. Returns the new
@@ -294,8 +329,31 @@ public final class KVClient: Sendable {
 
     /// Unwraps a response-wrapped secret id (`X-Vault-Wrap-TTL`): single use, so a wrapping token seen by anyone else
     /// first fails here, loudly.
+    /// Before unwrapping, `sys/wrapping/lookup` (which does not use the token up) must say the token was made by
+    /// AppRole's `secret-id` endpoint: a token substituted on the way (wrapping some other secret) is refused unopened.
     public static func unwrapSecretID(_ wrapping: SecretBytes, addresses: [String], transport: any HTTPTransport) throws -> SecretBytes {
         let client = KVClient(config: BackendConfig(addresses: addresses), transport: transport, auth: .token(wrapping))
+        guard wrapping.count > 0, wrapping.count <= 512, wrapping.isPrintableASCII,
+              wrapping.withUnsafeBytes({ !$0.contains(UInt8(ascii: "\"")) && !$0.contains(UInt8(ascii: "\\")) }) else {
+            throw VaultError("backend.unwrap", "the wrapping token is not a token (printable characters, at most 512)", exit: .usage)
+        }
+        var lookupBody = Array(#"{"token":""#.utf8)
+        wrapping.withUnsafeBytes { lookupBody.append(contentsOf: $0) }
+        lookupBody += Array(#""}"#.utf8)
+        defer { wipe(&lookupBody) }
+        let lookup = try client.send("POST", "/v1/sys/wrapping/lookup", body: lookupBody)
+        guard lookup.status == 200 else {
+            throw VaultError("backend.unwrap", "the wrapping token was refused (expired, or already used: someone may have unwrapped it first)",
+                             hint: "ask for a new wrapped secret id", exit: .noPermission)
+        }
+        struct Lookup: Decodable { struct D: Decodable { var creation_path: String? }; var data: D }
+        let path = (try? JSONDecoder().decode(Lookup.self, from: Data(lookup.body)))?.data.creation_path ?? ""
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0] == "auth", parts[1] == "approle", parts[2] == "role", !parts[3].isEmpty, parts[4] == "secret-id" else {
+            let shown = String(String.UnicodeScalarView(path.unicodeScalars.prefix(120).map { $0.value >= 0x20 && $0.value < 0x7f ? $0 : "?" }))
+            throw VaultError("backend.unwrap", "the wrapping token was not made by an AppRole secret-id endpoint (its creation path is '\(shown)'): it was not unwrapped",
+                             hint: "someone may have substituted the token; ask for a new wrapped secret id (auth/approle/role/NAME/secret-id)", exit: .noPermission)
+        }
         let response = try client.send("POST", "/v1/sys/wrapping/unwrap", body: Array("{}".utf8))
         guard response.status == 200 else {
             throw VaultError("backend.unwrap", "the wrapping token was refused (expired, or already used: someone may have unwrapped it first)",

@@ -2,6 +2,8 @@
 /// raw bytes of their elements without building a document tree, so users can be streamed as they arrive.
 public enum JSONScan {
     public struct Malformed: Error {}
+    /// Deepest nesting of arrays and objects accepted in a value.
+    public static let maxDepth = 64
 
     static func skipSpace(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) {
         while i < b.count, b[i] == 0x20 || b[i] == 0x0a || b[i] == 0x0d || b[i] == 0x09 { i += 1 }
@@ -14,14 +16,17 @@ public enum JSONScan {
         switch b[i] {
         case 0x22: try skipString(b, &i)
         case 0x7b, 0x5b:
-            var depth = 0
+            // Each closing bracket must match its opener, at most `maxDepth` deep (Graph nests a few levels).
+            var open: [UInt8] = []
             while i < b.count {
                 switch b[i] {
                 case 0x22: try skipString(b, &i); continue
-                case 0x7b, 0x5b: depth += 1
+                case 0x7b, 0x5b:
+                    open.append(b[i])
+                    if open.count > maxDepth { throw Malformed() }
                 case 0x7d, 0x5d:
-                    depth -= 1
-                    if depth == 0 { i += 1; return }
+                    guard let opener = open.popLast(), opener + 2 == b[i] else { throw Malformed() }
+                    if open.isEmpty { i += 1; return }
                 default: break
                 }
                 i += 1

@@ -18,7 +18,11 @@ public struct GraphPage: Sendable {
         var items: [Range<Int>] = []
         if let value = members["value"] {
             do { try JSONScan.elements(body, in: value) { items.append($0) } } catch {
-                throw VaultError("graph.response", "Graph's page has a malformed value array", exit: .dataError)
+                throw VaultError("graph.response", "Graph's page has a malformed value array (or one nested deeper than \(JSONScan.maxDepth) levels)", exit: .dataError)
+            }
+            // Every item of a Graph collection is an object; anything else is not passed on as if it were one.
+            if let bad = items.firstIndex(where: { body[$0.lowerBound] != UInt8(ascii: "{") }) {
+                throw VaultError("graph.response", "item \(bad + 1) of Graph's page is not a JSON object", hint: "the server is not behaving like Graph; check --graph and any proxy", exit: .dataError)
             }
         }
         self.items = items

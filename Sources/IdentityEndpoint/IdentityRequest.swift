@@ -23,10 +23,9 @@ public struct IdentityRequest: Sendable {
     /// The resource as sent (`https://graph.microsoft.com`); `scope` is the one scope it stands for.
     public let resource: String
     public let selector: IdentitySelector?
-    /// The peer: `127.0.0.1:PORT`, or `unix` for a Unix-socket client.
-    public let peer: String
+    public let peer: IdentityPeer
 
-    public init(kind: IdentityProtocol, resource: String, selector: IdentitySelector?, peer: String) {
+    public init(kind: IdentityProtocol, resource: String, selector: IdentitySelector?, peer: IdentityPeer) {
         self.kind = kind
         self.resource = resource
         self.selector = selector
@@ -37,14 +36,33 @@ public struct IdentityRequest: Sendable {
     public var scope: String { resource.hasSuffix("/") ? resource + ".default" : resource + "/.default" }
 }
 
+/// Who sent a request: `127.0.0.1:PORT`, or `unix` with the Unix-socket peer's credentials (`SO_PEERCRED`, read when
+/// it connected) and its command name.
+public struct IdentityPeer: Sendable, Equatable, ExpressibleByStringLiteral {
+    public var address: String
+    public var uid: UInt32?
+    public var pid: Int32?
+    public var command: String?
+
+    public init(address: String, uid: UInt32? = nil, pid: Int32? = nil, command: String? = nil) {
+        self.address = address
+        self.uid = uid
+        self.pid = pid
+        self.command = command
+    }
+
+    public init(stringLiteral value: String) { self.init(address: value) }
+}
+
 /// A token to hand out.
 public struct IdentityToken: Sendable {
-    public let token: SecretBytes
+    /// Readable until the source reuses its memory (then the request is answered as a cache miss).
+    public let token: any SecretReadable
     /// Epoch seconds.
     public let expiresOn: Int64
     public let clientID: String
 
-    public init(token: SecretBytes, expiresOn: Int64, clientID: String) {
+    public init(token: any SecretReadable, expiresOn: Int64, clientID: String) {
         self.token = token
         self.expiresOn = expiresOn
         self.clientID = clientID

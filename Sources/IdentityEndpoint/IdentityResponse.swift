@@ -4,10 +4,20 @@ import VaultCrypto
 public enum IdentityResponse {
     /// `{"access_token":…,"expires_on":"E","expires_in":"N","resource":…,"token_type":"Bearer","client_id":…}`,
     /// written into `out` (which the caller sends, then discards). `expires_in` is the real remaining lifetime.
-    public static func success(_ token: IdentityToken, resource: String, now: Int64, into out: inout [UInt8]) {
-        out.reserveCapacity(out.count + token.token.count + resource.utf8.count + 192)
+    /// Returns false (and leaves `out` as it was) when the token's memory was reused before it could be read.
+    @discardableResult
+    public static func success(_ token: IdentityToken, resource: String, now: Int64, into out: inout [UInt8]) -> Bool {
+        let start = out.count
         out.append(contentsOf: #"{"access_token":""#.utf8)
-        token.token.withUnsafeBytes { appendEscaped($0, to: &out) }
+        let read = token.token.readSecret { (bytes: UnsafeRawBufferPointer) -> Bool in
+            out.reserveCapacity(out.count + bytes.count + resource.utf8.count + 192)
+            appendEscaped(bytes, to: &out)
+            return true
+        }
+        guard read == true else {
+            out.removeSubrange(start...)
+            return false
+        }
         out.append(contentsOf: #"","expires_on":""#.utf8)
         out.append(contentsOf: String(token.expiresOn).utf8)
         out.append(contentsOf: #"","expires_in":""#.utf8)
@@ -17,6 +27,7 @@ public enum IdentityResponse {
         out.append(contentsOf: #"","token_type":"Bearer","client_id":""#.utf8)
         for b in token.clientID.utf8 { appendEscaped(b, to: &out) }
         out.append(contentsOf: #""}"#.utf8)
+        return true
     }
 
     /// `{"error":…,"error_description":…,"statusCode":N,"message":…}`: the IMDS fields and the App Service ones, so

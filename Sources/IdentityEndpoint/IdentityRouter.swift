@@ -1,4 +1,19 @@
+import Synchronization
 import VaultCrypto
+
+/// The App Service `X-IDENTITY-HEADER` value, replaceable while serving (`vault serve` re-reads its file on SIGHUP, so
+/// a leaked header is retired by replacing the file).
+public final class IdentityHeaderSecret: Sendable {
+    private let value: Mutex<SecretBytes>
+
+    public init(_ value: SecretBytes) { self.value = Mutex(value) }
+
+    public func replace(_ fresh: SecretBytes) { value.withLock { $0 = fresh } }
+
+    func matches(_ given: String) -> Bool {
+        value.withLock { expected in Array(given.utf8).withUnsafeBytes { expected.constantTimeEquals($0) } }
+    }
+}
 
 /// Maps one HTTP request (method, target, headers) to a token request or a refusal. Pure: no I/O, no clock.
 public struct IdentityRouter: Sendable {
@@ -10,17 +25,38 @@ public struct IdentityRouter: Sendable {
     static let maxTarget = 8192
 
     /// The `X-IDENTITY-HEADER` value App Service clients must send (nil: the App Service path is not served).
-    let identityHeader: SecretBytes?
+    let identityHeader: IdentityHeaderSecret?
     let servesIMDS: Bool
 
-    public init(identityHeader: SecretBytes?, servesIMDS: Bool) {
+    public init(identityHeader: IdentityHeaderSecret?, servesIMDS: Bool) {
         self.identityHeader = identityHeader
         self.servesIMDS = servesIMDS
     }
 
-    /// `headers` as received (names in any case).
-    public func route(method: String, target: String, headers: [(name: String, value: String)], peer: String) -> Result<IdentityRequest, IdentityRefusal> {
+    public init(identityHeader: SecretBytes?, servesIMDS: Bool) {
+        self.init(identityHeader: identityHeader.map(IdentityHeaderSecret.init), servesIMDS: servesIMDS)
+    }
+
+    /// `headers` as received (names in any case). `localPort`: the TCP port the request came in on, whose loopback
+    /// names are the only `Host` values accepted (nil for a Unix socket, which no web page can reach).
+    public func route(method: String, target: String, headers: [(name: String, value: String)], peer: IdentityPeer,
+                      localPort: Int? = nil) -> Result<IdentityRequest, IdentityRefusal> {
         func header(_ name: String) -> [String] { headers.filter { Self.sameName($0.name, name) }.map(\.value) }
+        // A web page can make a browser send requests here (DNS rebinding makes its own name 127.0.0.1): browsers add
+        // Origin or Sec-Fetch-* and the page's Host, and a proxy adds X-Forwarded-For, which the real IMDS refuses too.
+        if headers.contains(where: { Self.sameName($0.name, "origin") || Self.hasPrefix($0.name, "sec-fetch-") }) {
+            return .failure(IdentityRefusal(status: 403, code: "invalid_request", message: "requests from a web browser are refused"))
+        }
+        if !header("x-forwarded-for").isEmpty || !header("forwarded").isEmpty {
+            return .failure(IdentityRefusal(status: 400, code: "invalid_request", message: "Request contains X-Forwarded-For header"))
+        }
+        if let localPort {
+            let hosts = header("host")
+            guard hosts.count <= 1, hosts.allSatisfy({ Self.isLoopbackHost($0, port: localPort, imds: servesIMDS) }) else {
+                return .failure(IdentityRefusal(status: 403, code: "invalid_request",
+                                                message: "Host \(Self.printable(hosts.joined(separator: ", "))) is not this endpoint; use 127.0.0.1:\(localPort)"))
+            }
+        }
         let metadata = header("metadata")
         let identity = header("x-identity-header")
         // Go's DefaultAzureCredential probes with neither header and waits 1 s: answer at once.
@@ -43,7 +79,7 @@ public struct IdentityRouter: Sendable {
             return .failure(IdentityRefusal(status: 405, code: "invalid_request", message: "method \(method) not allowed; use GET"))
         }
         if kind == .appService {
-            guard identity.count == 1, let expected = identityHeader, Self.matches(identity[0], expected) else {
+            guard identity.count == 1, let expected = identityHeader, expected.matches(identity[0]) else {
                 return .failure(IdentityRefusal(status: 401, code: "unauthorized_client",
                                                 message: identity.isEmpty ? "X-IDENTITY-HEADER is missing" : "X-IDENTITY-HEADER does not match"))
             }
@@ -107,8 +143,20 @@ public struct IdentityRouter: Sendable {
         }
     }
 
-    static func matches(_ given: String, _ expected: SecretBytes) -> Bool {
-        Array(given.utf8).withUnsafeBytes { expected.constantTimeEquals($0) }
+    static func hasPrefix(_ given: String, _ lower: String) -> Bool {
+        let g = Array(given.utf8)
+        let l = Array(lower.utf8)
+        guard g.count >= l.count else { return false }
+        for i in l.indices where (g[i] >= 0x41 && g[i] <= 0x5a ? g[i] | 0x20 : g[i]) != l[i] { return false }
+        return true
+    }
+
+    /// `127.0.0.1`, `localhost` or `[::1]`, with no port or the endpoint's own; `169.254.169.254` (port 80) where IMDS
+    /// is served, for hosts that redirect the real IMDS address to vault.
+    static func isLoopbackHost(_ value: String, port: Int, imds: Bool) -> Bool {
+        let v = value.lowercased()
+        for name in ["127.0.0.1", "localhost", "[::1]"] where v == name || v == "\(name):\(port)" { return true }
+        return imds && (v == "169.254.169.254" || v == "169.254.169.254:80")
     }
 
     static func split(_ target: String) -> (path: Substring, query: Substring) {

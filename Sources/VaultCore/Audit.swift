@@ -64,11 +64,14 @@ public struct AuditEvent: Sendable, Equatable {
     public var outcome: String
     /// For rotation steps: the step's name.
     public var step: String?
+    /// For a line standing for several handouts from memory (one app and resource within a minute): how many.
+    public var count: Int?
 
     public init(time: Date, kind: Kind, app: String?, clientID: String?, resource: String?, requester: AuditRequester,
-                source: String? = nil, correlationID: String? = nil, outcome: String, step: String? = nil) {
+                source: String? = nil, correlationID: String? = nil, outcome: String, step: String? = nil, count: Int? = nil) {
         self.time = time; self.kind = kind; self.app = app; self.clientID = clientID; self.resource = resource
         self.requester = requester; self.source = source; self.correlationID = correlationID; self.outcome = outcome; self.step = step
+        self.count = count
     }
 
     /// The JSON line (no newline): fixed key order, every string escaped, at most `AuditLogFile.maxLine` bytes.
@@ -117,6 +120,7 @@ public struct AuditEvent: Sendable, Equatable {
         field("source", source)
         field("correlation_id", correlationID)
         field("step", step)
+        number("count", count.map(Int64.init))
         field("outcome", outcome)
         out.append(UInt8(ascii: "}"))
         return out
@@ -168,9 +172,11 @@ public final class AuditLog: AuditSink {
     let file = Mutex<AuditLogFile?>(nil)
     let warn: @Sendable (String) -> Void
     let warned = Atomic<Bool>(false)
+    let maxBytes: Int64
 
-    public init(_ target: AuditLogFile.Target, warn: @escaping @Sendable (String) -> Void) {
+    public init(_ target: AuditLogFile.Target, maxBytes: Int64 = AuditLogFile.defaultMaxBytes, warn: @escaping @Sendable (String) -> Void) {
         self.target = target
+        self.maxBytes = maxBytes
         self.warn = warn
     }
 
@@ -178,7 +184,7 @@ public final class AuditLog: AuditSink {
         let line = event.jsonLine()
         do {
             try file.withLock { open in
-                if open == nil { open = try AuditLogFile(target) }
+                if open == nil { open = try AuditLogFile(target, maxBytes: maxBytes) }
                 try open!.append(line)
             }
         } catch let e as VaultError {

@@ -29,6 +29,26 @@ public struct BackendRecord: Codable, Equatable, Sendable {
         self.caBundle = caBundle; self.auth = auth; self.roleID = roleID; self.added = added
     }
 
+    /// Vault 0.1.0 wrote `added` counted from 2001-01-01 (Foundation's reference date); FORMAT.md says Unix seconds.
+    /// No backend was added before 2023, so a value below 1,700,000,000 is read as the old count.
+    static let referenceDateOffset: Double = 978_307_200
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        addresses = try c.decode([String].self, forKey: .addresses)
+        mount = try c.decode(String.self, forKey: .mount)
+        prefix = try c.decode(String.self, forKey: .prefix)
+        caBundle = try c.decodeIfPresent(String.self, forKey: .caBundle)
+        auth = try c.decode(String.self, forKey: .auth)
+        roleID = try c.decodeIfPresent(String.self, forKey: .roleID)
+        let seconds = try c.decode(Double.self, forKey: .added)
+        guard seconds.isFinite, seconds >= 0, seconds <= 253_402_300_799 else {
+            throw DecodingError.dataCorruptedError(forKey: .added, in: c, debugDescription: "added is not a time")
+        }
+        added = Date(timeIntervalSince1970: seconds < 1_700_000_000 ? seconds + Self.referenceDateOffset : seconds)
+    }
+
     public static let kind = "backend"
     public static let secretName = "login"
 
@@ -86,7 +106,7 @@ public struct BackendService: Sendable {
                 throw VaultError("backend.exists", "a backend named '\(record.name)' is already stored",
                                  hint: "choose another name, or pass --replace", exit: .usage)
             }
-            let meta = try JSONEncoder().encode(record)
+            let meta = try VaultContents.encoder.encode(record)
             v.contents.put(StoredRecord(kind: BackendRecord.kind, name: record.name, metadata: Array(meta), secrets: [BackendRecord.secretName: login]))
         }
     }

@@ -94,6 +94,17 @@ public struct CertificateRotation: Sendable {
             throw VaultError(error.code, error.reason + (report?.rolledBack == true ? "; the rotation was rolled back" : "; the rotation was finished from its journal"),
                              hint: error.hint, exit: VaultError.ExitStatus(rawValue: error.exitCode) ?? .software)
         }
+        // An answer naming the old key, or any key the app held before, is not believed: acting on it would make a
+        // rollback remove the only working certificate. The app's own list says which key is new (by thumbprint).
+        guard Applications.isKeyID(added.keyID), added.keyID != old.keyID, !keys.contains(where: { $0.keyID == added.keyID }) else {
+            let wrong = "addKey answered with keyId '\(added.keyID.prefix(64))', which is not the new certificate's"
+            guard var report = try settle(app: app), !report.rolledBack else {
+                throw VaultError("graph.response", wrong + "; the rotation was rolled back",
+                                 hint: "the server is not behaving like Graph; check --graph and any proxy", exit: .dataError)
+            }
+            report.notes.append(wrong + "; the new key was found by its thumbprint instead")
+            return report
+        }
         checkpoint("after-add")
         journal.step = .added
         journal.newKeyID = added.keyID

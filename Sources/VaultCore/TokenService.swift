@@ -111,10 +111,10 @@ public struct TokenService: Sendable {
 
     /// One `token.handout` line in the audit log (no-op without one).
     public func recordHandout(app: String, clientID: String?, resource: String, source: TokenResult.Source?, correlationID: String?,
-                              outcome: String, requester: AuditRequester? = nil) {
+                              outcome: String, requester: AuditRequester? = nil, count: Int? = nil) {
         guard let audit, recordsHandouts || requester != nil else { return }
         audit.record(AuditEvent(time: now(), kind: .handout, app: app, clientID: clientID, resource: resource, requester: requester ?? self.requester,
-                                source: source.map { $0 == .cache ? "cache" : "fetch" }, correlationID: correlationID, outcome: outcome))
+                                source: source.map { $0 == .cache ? "cache" : "fetch" }, correlationID: correlationID, outcome: outcome, count: count))
     }
 
     /// Scopes are `RESOURCE/.default`; catching typos here saves a round trip (Entra would answer 1002012 / 70011).

@@ -5,9 +5,18 @@ import Glibc
 #endif
 
 /// The append-only audit log: one JSON line per event, each written with a single `write(2)` to a descriptor opened
-/// `O_APPEND`, so lines from several processes never interleave (docs/FORMAT.md §7). Never truncated or rewritten by
-/// vault; `reopen()` (SIGHUP in `vault serve`) follows a log rotated by logrotate.
+/// `O_APPEND`, so lines from several processes never interleave (docs/FORMAT.md §7). Its growth is bounded:
+/// - past `maxBytes` the file is renamed to `PATH.1` (replacing the previous one) and a new one started, so the log
+///   holds at most twice `maxBytes` (the writer that rotates holds `flock` on the old file; the others see the new
+///   inode and reopen);
+/// - a line is not written while the file system would be left with less than `reserve` free (5% of it, at least
+///   1 MiB and at most 64 MiB): the vault's own files need that space more than the log.
+/// `reopen()` (SIGHUP in `vault serve`) follows a log rotated by logrotate.
 public final class AuditLogFile: Sendable {
+    /// Default `maxBytes`: 32 MiB (`$VAULT_AUDIT_MAX_BYTES` in the CLI).
+    public static let defaultMaxBytes: Int64 = 32 << 20
+    public let maxBytes: Int64
+
     public enum Target: Sendable, Equatable {
         case file(String)
         /// Standard error (for `vault serve` under journald).
@@ -19,8 +28,9 @@ public final class AuditLogFile: Sendable {
     /// The longest line written; longer events are cut at a field boundary by their encoder.
     public static let maxLine = 4096
 
-    public init(_ target: Target) throws {
+    public init(_ target: Target, maxBytes: Int64 = AuditLogFile.defaultMaxBytes) throws {
         self.target = target
+        self.maxBytes = max(4096, maxBytes)
         descriptor = Mutex(try Self.open(target))
     }
 
@@ -44,16 +54,45 @@ public final class AuditLogFile: Sendable {
         return fd
     }
 
-    /// Appends one line (a newline is added). Throws when the line could not be written whole.
+    /// Appends one line (a newline is added). Throws when the line could not be written whole, or when the file system
+    /// is too full to take it (code `audit.no_space`: the line is dropped, the vault keeps its space).
     public func append(_ line: [UInt8]) throws {
         var bytes = line
         bytes.append(0x0a)
         try descriptor.withLock { fd in
+            if case .file(let path) = target {
+                var st = stat()
+                if fstat(fd, &st) == 0, Int64(st.st_size) + Int64(bytes.count) > maxBytes { fd = try rotate(fd, path: path) }
+                var fs = statvfs()
+                if fstatvfs(fd, &fs) == 0 {
+                    let total = Int64(fs.f_blocks) * Int64(fs.f_frsize), free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
+                    let reserve = max(1 << 20, min(64 << 20, total / 20))
+                    if free - Int64(bytes.count) < reserve {
+                        throw VaultError("audit.no_space", "the file system of \(path) has less than \(reserve >> 20) MiB free; audit lines are not written until it has more", exit: .ioError)
+                    }
+                }
+            }
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             guard n == bytes.count else {
                 throw VaultError("audit.write", "cannot write the audit log: \(n < 0 ? FileSystem.errorText() : "short write")", exit: .ioError)
             }
         }
+    }
+
+    /// Moves a full log to `PATH.1` (unless another writer did already) and opens a new one. Under `flock` on the old
+    /// file, so two writers never both rename.
+    private func rotate(_ fd: Int32, path: String) throws -> Int32 {
+        flock(fd, LOCK_EX)
+        defer { flock(fd, LOCK_UN) }
+        var mine = stat(), current = stat()
+        if fstat(fd, &mine) == 0, lstat(path, &current) == 0, mine.st_ino == current.st_ino, mine.st_dev == current.st_dev {
+            guard rename(path, path + ".1") == 0 else {
+                throw VaultError("audit.rotate", "cannot move the full audit log \(path) to \(path).1: \(FileSystem.errorText())", exit: .ioError)
+            }
+        }
+        let fresh = try Self.open(target)
+        if fd > 2 { close(fd) }
+        return fresh
     }
 
     /// Opens the path again (after the file was moved away); keeps the old descriptor if that fails.
@@ -69,9 +108,13 @@ public final class AuditLogFile: Sendable {
         descriptor.withLock { fd in if fd > 2 { close(fd) } }
     }
 
-    /// Every line of the log at `path` (a missing log has none).
+    /// Every line of the log at `path`, the rotated `PATH.1` first (a missing log has none).
     public static func lines(at path: String) throws -> [Substring] {
-        guard let bytes = try FileSystem.read(path, limit: 1 << 30) else { return [] }
-        return String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+        var out: [Substring] = []
+        for file in [path + ".1", path] {
+            guard let bytes = try FileSystem.read(file, limit: 1 << 30) else { continue }
+            out += String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+        }
+        return out
     }
 }

@@ -53,6 +53,8 @@ struct SecretReader {
 public enum FormatError: Error, Equatable, Sendable {
     case empty, badMagic, unknownVersion(String), truncated, trailingBytes, badSlotCount, unknownSlotType(UInt8)
     case unknownKDF(UInt8), bodyTooLarge, damagedBody, damagedRecords
+    /// Two records of one kind and name: a reader would have to guess which one is meant.
+    case duplicateRecord
 
     /// A stable code (also the label of the test vectors).
     public var code: String {
@@ -64,6 +66,7 @@ public enum FormatError: Error, Equatable, Sendable {
         case .trailingBytes: "format.trailing"
         case .badSlotCount, .unknownSlotType, .unknownKDF, .bodyTooLarge: "format.header"
         case .damagedBody, .damagedRecords: "format.damaged"
+        case .duplicateRecord: "format.duplicate"
         }
     }
 
@@ -80,6 +83,9 @@ public enum FormatError: Error, Equatable, Sendable {
             return VaultError(code, "the vault file's header is invalid", hint: hint, exit: .dataError)
         case .damagedBody, .damagedRecords:
             return VaultError(code, "the vault file is damaged: its contents failed authentication", hint: hint, exit: .dataError)
+        case .duplicateRecord:
+            return VaultError(code, "the vault file holds two records of the same kind and name; vault will not guess which one is meant",
+                              hint: "restore the vault directory from a backup; vault never writes such a file", exit: .dataError)
         }
     }
 }

@@ -184,7 +184,13 @@ public enum VaultCodec {
             guard let plain = try AEAD.open(file.sealedBody[...], ad: file.headerBytes(), nonce: file.bodyNonce, key: key) else {
                 throw FormatError.damagedBody.vaultError
             }
-            do { return VaultContents(records: try RecordCodec.decodeV1(plain)) } catch let e as FormatError { throw e.vaultError }
+            do {
+                let records = try RecordCodec.decodeV1(plain)
+                struct Key: Hashable { var kind: String, name: String }
+                var seen = Set<Key>()
+                for r in records where !seen.insert(Key(kind: r.kind, name: r.name)).inserted { throw FormatError.duplicateRecord }
+                return VaultContents(records: records)
+            } catch let e as FormatError { throw e.vaultError }
         }
         // The index holds no secret (names, nonces, lengths): it is opened into ordinary memory.
         let sealed = file.sealedBody
@@ -202,7 +208,9 @@ public enum VaultCodec {
             let (entries, records) = try RecordCodec.scanIndex(index, recordArea: file.recordAreaLength)
             let source = RecordSource(storage: storage, recordBase: file.recordAreaStart, recordArea: file.recordAreaLength, index: index,
                                       key: try KeyDerivation.subkey(of: master, for: .records), master: master, vaultID: file.vaultID)
-            return VaultContents(view: IndexView(source: source, entries: entries, records: records))
+            let view = IndexView(source: source, entries: entries, records: records)
+            if view.hasDuplicate() { throw FormatError.duplicateRecord }
+            return VaultContents(view: view)
         } catch let e as FormatError { throw e.vaultError }
     }
 

@@ -139,6 +139,27 @@ struct IndexView: Sendable {
         return nil
     }
 
+    /// Whether two entries share a kind and name (FORMAT.md §4.2: writers refuse that, readers too). One 64-bit hash
+    /// per entry; bytes are compared only when two hashes meet.
+    func hasDuplicate() -> Bool {
+        var seen: [UInt64: [Int]] = [:]
+        seen.reserveCapacity(count)
+        for i in 0..<count {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            source.index.withUnsafeBufferPointer { b in
+                for byte in b[kindRange(i)] { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+                h = (h ^ 0xff) &* 0x100_0000_01b3
+                for byte in b[nameRange(i)] { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            }
+            for j in seen[h, default: []]
+            where source.index[kindRange(i)] == source.index[kindRange(j)] && source.index[nameRange(i)] == source.index[nameRange(j)] {
+                return true
+            }
+            seen[h, default: []].append(i)
+        }
+        return false
+    }
+
     func names(kind: String) -> [String] {
         let k = Array(kind.utf8)
         return (0..<count).compactMap { matches($0, kindRange($0), k) ? text(nameRange($0)) : nil }
@@ -272,7 +293,12 @@ public struct VaultContents: Sendable {
     public static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
-        e.dateEncodingStrategy = .secondsSince1970
+        // Whole Unix seconds, as docs/FORMAT.md §4.3 and the vectors have them (the fraction is dropped).
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            let seconds = date.timeIntervalSince1970
+            try c.encode(seconds.isFinite ? Int64(max(-1e15, min(1e15, seconds)).rounded(.down)) : 0)
+        }
         return e
     }()
     public static let decoder: JSONDecoder = {

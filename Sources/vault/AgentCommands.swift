@@ -69,7 +69,7 @@ final class AgentAuditLogs {
 
     func record(_ handout: AgentProtocol.Handout) {
         guard let path = handout.auditLog else { return }
-        let log = open[path] ?? AuditLog(.file(path), warn: { Console.err("vault agent: \($0)") })
+        let log = open[path] ?? AuditLog(.file(path), maxBytes: NetworkOptions.auditMaxBytes(), warn: { Console.err("vault agent: \($0)") })
         open[path] = log
         log.record(AuditEvent(time: Date(), kind: .agentHandout, app: nil, clientID: nil, resource: nil,
                               requester: AuditRequester(command: "agent", peerUID: handout.peerUID, peerPID: handout.peerPID,

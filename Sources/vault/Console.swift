@@ -4,9 +4,25 @@ import Glibc
 #endif
 
 /// Writing to stdout/stderr without touching C's global `stderr` (not concurrency-safe in Swift 6).
+/// Every line goes through `visible`: text from a server or a file (an Entra `error_description`, OpenBao's `errors`,
+/// a `Location` header, a fleet lock's owner) cannot move the cursor, retitle the window or clear the screen.
 enum Console {
-    static func out(_ text: String) { write(1, text + "\n") }
-    static func err(_ text: String) { write(2, text + "\n") }
+    static func out(_ text: String) { write(1, visible(text) + "\n") }
+    static func err(_ text: String) { write(2, visible(text) + "\n") }
+
+    /// Control characters other than newline and tab (C0, DEL, C1, and the bidirectional overrides) as `\u{…}`.
+    static func visible(_ text: String) -> String {
+        func harmful(_ v: UInt32) -> Bool {
+            (v < 0x20 && v != 0x0a && v != 0x09) || (0x7f...0x9f).contains(v) || (0x202a...0x202e).contains(v) || (0x2066...0x2069).contains(v)
+        }
+        guard text.unicodeScalars.contains(where: { harmful($0.value) }) else { return text }
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 16)
+        for scalar in text.unicodeScalars {
+            if harmful(scalar.value) { out += "\\u{" + String(scalar.value, radix: 16) + "}" } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
+    }
     static func write(_ fd: Int32, _ text: String) {
         var bytes = Array(text.utf8)
         var offset = 0

@@ -34,8 +34,9 @@ struct ExecCommand: ParsableCommand {
     @Argument(help: "The app whose tokens COMMAND gets (also the one a request without client_id selects).") var app: String
     @Option(name: .customLong("app"), help: ArgumentHelp("Another app COMMAND may select by client_id (repeatable).", valueName: "name"))
     var extraApps: [String] = []
-    @Option(name: .customLong("allow-resource"), help: ArgumentHelp("Serve tokens only for this resource (repeatable; default: any the app may use).", valueName: "uri"))
+    @Option(name: .customLong("allow-resource"), help: ArgumentHelp("Serve tokens only for this resource (repeatable; default: the resource of the app's stored scope).", valueName: "uri"))
     var allowResources: [String] = []
+    @Flag(help: "Serve tokens for any resource the apps can get (default: the stored scope's resource only).") var allowAnyResource = false
     @Flag(help: "Also serve the IMDS protocol, through AZURE_POD_IDENTITY_AUTHORITY_HOST.") var imds = false
     @Flag(help: "Refuse to run COMMAND when it cannot be isolated from the vault (exit 77).") var requireIsolation = false
     @Flag(help: "Run COMMAND without isolation: it can then read the vault directory, the key file and the agent's socket.")
@@ -51,11 +52,14 @@ struct ExecCommand: ParsableCommand {
         if noIsolation && requireIsolation {
             throw VaultError("usage", "--no-isolation and --require-isolation cannot be used together", exit: .usage)
         }
+        if allowAnyResource && !allowResources.isEmpty {
+            throw VaultError("usage", "--allow-any-resource and --allow-resource cannot be used together", exit: .usage)
+        }
         // Before any thread starts: the signals are taken by sigwait below, never by a handler.
         guard vault_block_signals() == 0 else { throw VaultError("exec.signals", "cannot block signals", exit: .software) }
         let service = try network.tokenService(options, command: "exec")
         let handout = try TokenHandout(tokens: service, apps: [app] + extraApps,
-                                       allowedResources: allowResources.isEmpty ? nil : allowResources, command: "exec")
+                                       allowedResources: allowResources.isEmpty ? nil : allowResources, anyResource: allowAnyResource, command: "exec")
         var headerBytes = Array(hexString(SystemRandom().bytes(32)).utf8)
         let header = SecretBytes(consuming: &headerBytes)
         let server = try IdentityServer(.init(listen: .tcp(host: "127.0.0.1", port: 0), identityHeader: header, servesIMDS: imds,
@@ -80,6 +84,7 @@ struct ExecCommand: ParsableCommand {
             }
             handout.setChildPID(pid)
         }
+        handout.flushAudit(now: Int64(Date().timeIntervalSince1970), all: true)
         if status != 0 { throw ExitCode(status) }
     }
 }

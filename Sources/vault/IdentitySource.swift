@@ -6,7 +6,8 @@ import VaultCore
 struct HandoutSource: IdentityTokenSource {
     let handout: TokenHandout
 
-    func app(for request: IdentityRequest) throws(IdentityRefusal) -> TokenHandout.App {
+    /// The app the request selects and the spelling its resource is served under.
+    func resolve(_ request: IdentityRequest) throws(IdentityRefusal) -> (TokenHandout.App, String) {
         do {
             let app: TokenHandout.App
             switch request.selector {
@@ -15,25 +16,32 @@ struct HandoutSource: IdentityTokenSource {
             case .objectID: app = try handout.select(clientID: nil, otherSelector: "object_id/principal_id")
             case .resourceID: app = try handout.select(clientID: nil, otherSelector: request.kind == .imds ? "msi_res_id" : "mi_res_id")
             }
-            try handout.checkResource(request.resource)
-            return app
+            return (app, try handout.resolve(request.resource, for: app))
         } catch {
             throw Self.refusal(error)
         }
     }
 
     func cachedToken(for request: IdentityRequest, now: Int64) throws(IdentityRefusal) -> IdentityToken? {
-        let app = try app(for: request)
-        return handout.cached(app: app, resource: request.resource, now: now, peer: request.peer).map(Self.token)
-    }
-
-    func token(for request: IdentityRequest) throws(IdentityRefusal) -> IdentityToken {
-        let app = try app(for: request)
+        let (app, resource) = try resolve(request)
         do {
-            return Self.token(try handout.fetch(app: app, resource: request.resource, peer: request.peer))
+            return try handout.cached(app: app, resource: resource, now: now, peer: Self.peer(request.peer)).map(Self.token)
         } catch {
             throw Self.refusal(error)
         }
+    }
+
+    func token(for request: IdentityRequest) throws(IdentityRefusal) -> IdentityToken {
+        let (app, resource) = try resolve(request)
+        do {
+            return Self.token(try handout.fetch(app: app, resource: resource, peer: Self.peer(request.peer)))
+        } catch {
+            throw Self.refusal(error)
+        }
+    }
+
+    static func peer(_ p: IdentityPeer) -> TokenHandout.Peer {
+        TokenHandout.Peer(address: p.address, uid: p.uid, pid: p.pid, command: p.command)
     }
 
     static func token(_ s: TokenHandout.Served) -> IdentityToken {

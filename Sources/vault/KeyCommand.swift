@@ -82,7 +82,7 @@ struct KeyRemoveCommand: ParsableCommand {
 enum SlotAudit {
     static func changes(_ vault: Vault, _ unlock: Credential, _ available: [Credential], options: VaultOptions, command: String) -> SlotChanges {
         let target = (try? options.directory()).map(NetworkOptions.auditTarget) ?? .standardError
-        return SlotChanges(vault: vault, unlock: unlock, available: available, audit: AuditLog(target, warn: { Console.warn($0) }),
+        return SlotChanges(vault: vault, unlock: unlock, available: available, audit: AuditLog(target, maxBytes: NetworkOptions.auditMaxBytes(), warn: { Console.warn($0) }),
                            requester: AuditRequester(command: command))
     }
 }

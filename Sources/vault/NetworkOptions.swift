@@ -43,7 +43,7 @@ struct NetworkOptions: ParsableArguments {
         let store = try vault.vault()
         var service = TokenService(vault: store, unlock: try vault.credential(), transport: try transport())
         service.retry = TokenRetryPolicy(maxDelay: maxWait)
-        service.audit = AuditLog(target ?? Self.auditTarget(store.directory), warn: { Console.warn($0) })
+        service.audit = AuditLog(target ?? Self.auditTarget(store.directory), maxBytes: Self.auditMaxBytes(), warn: { Console.warn($0) })
         service.requester = AuditRequester(command: command)
         return service
     }
@@ -51,6 +51,11 @@ struct NetworkOptions: ParsableArguments {
     /// The subcommand's name, for the audit log.
     static var commandName: String {
         CommandLine.arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) ?? "vault"
+    }
+
+    /// `$VAULT_AUDIT_MAX_BYTES`: the size at which the audit log moves to `audit.log.1` (default 32 MiB, at least 4096).
+    static func auditMaxBytes() -> Int64 {
+        Environment.current["VAULT_AUDIT_MAX_BYTES"].flatMap { Int64($0) }.map { max(4096, $0) } ?? AuditLogFile.defaultMaxBytes
     }
 
     /// `$VAULT_AUDIT_LOG` (a path, or `stderr`), else `audit.log` in the vault directory.

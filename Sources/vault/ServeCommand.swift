@@ -28,9 +28,10 @@ struct ServeCommand: ParsableCommand {
     var listen: String?
     @Option(name: .customLong("identity-header-file"), help: ArgumentHelp("File holding the IDENTITY_HEADER clients must send (default: the systemd credential identity-header).", valueName: "path"))
     var headerFile: String?
-    @Option(name: .customLong("allow-resource"), help: ArgumentHelp("Serve tokens only for this resource (repeatable).", valueName: "uri"))
+    @Option(name: .customLong("allow-resource"), help: ArgumentHelp("Serve tokens only for this resource (repeatable; default: the resource of each app's stored scope).", valueName: "uri"))
     var allowResources: [String] = []
-    @Flag(help: "Also serve the IMDS protocol (no secret header: whoever can reach the address gets tokens).") var imds = false
+    @Flag(help: "Serve tokens for any resource the apps can get (default: the stored scope's resource only).") var allowAnyResource = false
+    @Flag(help: "Also serve the IMDS protocol. It has no secret header: every local program that can reach the address gets tokens (requests a web browser makes are refused).") var imds = false
     @Option(name: .customLong("audit-log"), help: ArgumentHelp("Audit log: a path, or stderr (default: $VAULT_AUDIT_LOG, else audit.log in the vault).", valueName: "path"))
     var auditLog: String?
 
@@ -38,8 +39,11 @@ struct ServeCommand: ParsableCommand {
         guard !apps.isEmpty else {
             throw VaultError("usage", "no app to serve", hint: "vault serve --app NAME [--app NAME…] --listen 127.0.0.1:PORT", exit: .usage)
         }
+        if allowAnyResource && !allowResources.isEmpty {
+            throw VaultError("usage", "--allow-any-resource and --allow-resource cannot be used together", exit: .usage)
+        }
         let listenOn = try Self.listenAddress(listen)
-        let header = try identityHeader()
+        let header = try identityHeader().map(IdentityHeaderSecret.init)
         guard header != nil || imds else {
             throw VaultError("serve.no_header", "the App Service endpoint needs a secret header and none was given",
                              hint: "pass --identity-header-file FILE (32 or more random characters), or a systemd credential named identity-header", exit: .usage)
@@ -47,8 +51,9 @@ struct ServeCommand: ParsableCommand {
         guard vault_block_signals() == 0 else { throw VaultError("serve.signals", "cannot block signals", exit: .software) }
         let target: AuditLogFile.Target? = auditLog.map { $0 == "stderr" ? .standardError : .file($0) }
         let service = try network.tokenService(options, command: "serve", audit: target)
-        let handout = try TokenHandout(tokens: service, apps: apps, allowedResources: allowResources.isEmpty ? nil : allowResources, command: "serve")
-        let server = try IdentityServer(.init(listen: listenOn, identityHeader: header, servesIMDS: imds, eventLoopThreads: try EndpointThreads.count()),
+        let handout = try TokenHandout(tokens: service, apps: apps, allowedResources: allowResources.isEmpty ? nil : allowResources,
+                                       anyResource: allowAnyResource, command: "serve")
+        let server = try IdentityServer(.init(listen: listenOn, header: header, servesIMDS: imds, eventLoopThreads: try EndpointThreads.count()),
                                         source: HandoutSource(handout: handout), clock: { Int64(Date().timeIntervalSince1970) })
         Console.err("vault: serving \(handout.apps.map(\.name).joined(separator: ", ")) on \(Self.describe(listenOn, port: server.port))")
         if let socket = Environment.current["NOTIFY_SOCKET"], !socket.isEmpty { _ = vault_notify(socket, "READY=1\nSTATUS=serving tokens") }
@@ -58,12 +63,24 @@ struct ServeCommand: ParsableCommand {
             case SIGTERM, SIGINT, SIGQUIT:
                 if let socket = Environment.current["NOTIFY_SOCKET"], !socket.isEmpty { _ = vault_notify(socket, "STOPPING=1") }
                 server.close()
+                handout.flushAudit(now: Int64(Date().timeIntervalSince1970), all: true)
                 Console.err("vault: stopped")
                 return
             case SIGHUP:
+                // The audit log is reopened (logrotate), and the header file read again: replacing it retires a
+                // leaked header. A file that is now unreadable or invalid keeps the old header, said once.
                 (service.audit as? AuditLog)?.reopen()
+                if let header {
+                    do {
+                        if let fresh = try identityHeader() { header.replace(fresh) }
+                    } catch let e as VaultError {
+                        Console.warn("the identity header was not replaced: \(e.reason)")
+                    }
+                }
             case 0:
-                handout.renewExpiring(now: Int64(Date().timeIntervalSince1970))
+                let now = Int64(Date().timeIntervalSince1970)
+                handout.renewExpiring(now: now)
+                handout.flushAudit(now: now)
             default:
                 continue
             }
@@ -90,6 +107,12 @@ struct ServeCommand: ParsableCommand {
     static func listenAddress(_ flag: String?) throws -> IdentityServer.Listen {
         let env = Environment.current
         if flag == nil, let pid = env["LISTEN_PID"], Int32(pid) == getpid(), let n = env["LISTEN_FDS"].flatMap(Int.init), n >= 1 {
+            // As --listen: loopback or a Unix socket only (a unit written ListenStream=8765 listens on every interface).
+            do {
+                _ = try IdentityServer.checkInherited(3)
+            } catch let e as IdentityServerError {
+                throw VaultError("serve.listen", e.message, hint: "write the socket unit's ListenStream=127.0.0.1:PORT, or a Unix socket path", exit: .usage)
+            }
             return .inherited(descriptor: 3)
         }
         guard let flag else {

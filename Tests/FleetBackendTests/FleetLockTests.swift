@@ -24,7 +24,8 @@ struct FleetLockTests {
         let (record, secret) = try #require(try b.read())
         #expect(record.state == .rotating && record.owner == "host-a pid 1" && record.journal == #"{"step":"adding"}"#)
         #expect(record.isLive(at: Date()) && secret == nil)
-        #expect(record.expires.timeIntervalSinceNow > 55 && record.expires.timeIntervalSinceNow <= 60)
+        // Judged by the engine's clock, whose Date has whole seconds: up to 1 s later than the writer's own end, never earlier.
+        #expect(record.expires.timeIntervalSinceNow > 55 && record.expires.timeIntervalSinceNow <= 61)
     }
 
     @Test("a takeover after expiry wins; the old holder's next write fails even once the lock is free again (no ABA)")
@@ -32,7 +33,8 @@ struct FleetLockTests {
         let a = FleetLock(kv: try kv(.token(server.rootToken())), name: "rotation/t/aba", owner: "a")
         let b = FleetLock(kv: try kv(.token(server.rootToken())), name: "rotation/t/aba", owner: "b")
         #expect(try a.acquire(seen: nil, journal: "j1", ttl: 0.2, now: Date()))
-        usleep(300_000)
+        // Expiry is judged by the engine's clock, whose Date header has whole seconds: up to 1 s late, never early.
+        usleep(1_300_000)
         let (seen, _) = try #require(try b.read())
         #expect(!seen.isLive(at: Date()), "the lock expired")
         #expect(try b.takeOver(seen, secret: secret("new-secret"), ttl: 60))
@@ -82,5 +84,33 @@ struct BackendTimeTests {
         for hostile in ["1e300", "nan", "inf", "-inf", "-1", "253402300800", "", "0x10", String(repeating: "9", count: 400), nil] {
             #expect(BackendTime.date(hostile) == nil, "\(hostile ?? "nil")")
         }
+    }
+}
+
+@Suite("The engine's clock: created_time and Date")
+struct EngineClockTests {
+    @Test("KV v2 created_time and HTTP dates parse exactly; anything else is nil")
+    func parse() {
+        #expect(BackendTime.rfc3339("2026-12-06T22:08:26Z")?.timeIntervalSince1970 == 1_796_594_906)
+        #expect(BackendTime.rfc3339("2026-12-06T22:08:26.5Z")?.timeIntervalSince1970 == 1_796_594_906.5)
+        #expect(abs((BackendTime.rfc3339("2026-12-06T22:08:26.123456789Z")?.timeIntervalSince1970 ?? 0) - 1_796_594_906.123456789) < 1e-6)
+        #expect(BackendTime.httpDate("Sun, 06 Dec 2026 22:08:26 GMT")?.timeIntervalSince1970 == 1_796_594_906)
+        for bad in ["", "2026-12-06 22:08:26Z", "2026-12-06T22:08:26+01:00", "2026-13-06T22:08:26Z", "1e300", "2026-12-06T22:08:26.Z",
+                    "0000-12-06T22:08:26Z", "2026-12-06T22:08:26." + String(repeating: "9", count: 30) + "Z"] {
+            #expect(BackendTime.rfc3339(bad) == nil, "\(bad)")
+        }
+        for bad in ["", "Sun, 06 Foo 2026 22:08:26 GMT", "Sun, 06 Dec 2026 22:08:26 UTC", "Sun, 06 Dec 99999 22:08:26 GMT"] {
+            #expect(BackendTime.httpDate(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("an engine time is moved onto this host's clock by the skew the answer showed")
+    func local() {
+        let engineNow = Date(timeIntervalSince1970: 1_000_000)
+        let readAt = Date(timeIntervalSince1970: 1_000_900)  // this host runs 15 minutes fast
+        let read = KVSecret(version: 3, data: [:], created: engineNow.addingTimeInterval(-10), engineNow: engineNow, readAt: readAt)
+        // A lock written 10 s ago (engine) with 600 s to live has 590 s left, on this host's clock too.
+        #expect(read.local(read.created!.addingTimeInterval(600)) == readAt.addingTimeInterval(590))
+        #expect(KVSecret(version: 1, data: [:]).local(engineNow) == nil)
     }
 }

@@ -92,7 +92,7 @@ struct RouterTests {
         let r = plain.route(method: "GET", target: "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=r",
                             headers: [(name: "Metadata", value: "true")], peer: "p")
         #expect((try? r.get()) == nil)
-        let imdsOnly = IdentityRouter(identityHeader: nil, servesIMDS: true)
+        let imdsOnly = IdentityRouter(identityHeader: nil as SecretBytes?, servesIMDS: true)
         let a = imdsOnly.route(method: "GET", target: Self.ok, headers: [(name: "X-IDENTITY-HEADER", value: Self.header)], peer: "p")
         guard case .failure(let f) = a else { Issue.record("App Service served without a header"); return }
         #expect(f.status == 404)
@@ -118,5 +118,43 @@ struct RouterTests {
     func failureBody() throws {
         let f = try JSONDecoder().decode(Failure.self, from: Data(IdentityResponse.failure(IdentityRefusal(status: 403, code: "invalid_resource", message: "no \"x\"\n"))))
         #expect(f.error == "invalid_resource" && f.statusCode == 403 && f.message == "no \"x\"\n" && f.error_description == f.message)
+    }
+
+    @Test("what a web page can make a browser send is refused: Origin, Sec-Fetch-*, X-Forwarded-For, a Host other than the endpoint's")
+    func browsers() {
+        func r(_ headers: [(String, String)], port: Int? = 8765) -> Int? {
+            switch router.route(method: "GET", target: Self.ok, headers: ([("X-IDENTITY-HEADER", Self.header)] + headers).map { (name: $0.0, value: $0.1) },
+                                peer: "127.0.0.1:1", localPort: port) {
+            case .success: return nil
+            case .failure(let f): return f.status
+            }
+        }
+        #expect(r([("Host", "127.0.0.1:8765")]) == nil)
+        #expect(r([("Host", "LOCALHOST:8765")]) == nil)
+        #expect(r([("Host", "[::1]:8765")]) == nil)
+        #expect(r([]) == nil)
+        #expect(r([("Host", "attacker.example:8765")]) == 403)
+        #expect(r([("Host", "127.0.0.1:8766")]) == 403)
+        #expect(r([("Host", "127.0.0.1:8765"), ("Host", "127.0.0.1:8765")]) == 403)
+        #expect(r([("Host", "169.254.169.254")]) == nil)  // IMDS served by this router
+        #expect(r([("Host", "attacker.example")], port: nil) == nil)  // a Unix socket: no web page reaches it
+        #expect(r([("Origin", "null")]) == 403)
+        #expect(r([("sec-fetch-site", "cross-site")]) == 403)
+        #expect(r([("X-Forwarded-For", "203.0.113.7")]) == 400)
+        #expect(r([("Forwarded", "for=203.0.113.7")]) == 400)
+    }
+
+    @Test("the header can be replaced while serving: the old one is refused from then on")
+    func replacedHeader() {
+        let box = IdentityHeaderSecret(secret(Self.header))
+        let r = IdentityRouter(identityHeader: box, servesIMDS: false)
+        func status(_ h: String) -> Int? {
+            if case .failure(let f) = r.route(method: "GET", target: Self.ok, headers: [(name: "X-IDENTITY-HEADER", value: h)], peer: "p") { return f.status }
+            return nil
+        }
+        #expect(status(Self.header) == nil)
+        box.replace(secret("0123456789abcdef0123456789abcdef"))
+        #expect(status(Self.header) == 401)
+        #expect(status("0123456789abcdef0123456789abcdef") == nil)
     }
 }

@@ -69,6 +69,21 @@ struct CertificateRotationTests {
         try c.consistent("after propagation")
     }
 
+    @Test("addKey answering with the old key's id is not believed: the failed proof's rollback removes the new key, never the working one")
+    func wrongKeyIDAnswer() throws {
+        let c = try CertApp.make()
+        defer { c.emu.stop() }
+        let old = try #require(try c.certificates().first?["key_id"] as? String)
+        try c.emu.admin("POST", "/faults", ["path": "/addKey", "mode": "answer-key-id", "count": 1, "key_id": old])
+        try c.emu.admin("POST", "/settings", ["propagation_delay": 30])
+        let r = try c.v.run(["rotate-cert", "demo", "--propagation-timeout", "2"])
+        #expect(r.status != 0 && r.stderr.contains("vault: error:"), "\(r.stderr)")
+        try c.emu.admin("POST", "/settings", ["propagation_delay": 0])
+        let left = try c.certificates()
+        #expect(left.map { $0["key_id"] as? String } == [old], "the app must keep exactly its working certificate: \(left)")
+        try c.consistent("after a wrong addKey answer")
+    }
+
     @Test("killed after each step, then resumed: one working certificate, no orphan key", arguments: steps)
     func crashAtStep(_ step: String) throws {
         let c = try CertApp.make()

@@ -9,7 +9,7 @@ struct MetadataDecodingTests {
     static func full() -> AppMetadata {
         var m = AppMetadata(name: "Zürich-应用 🚀 \"quoted\" back\\slash", tenant: "contoso.onmicrosoft.com",
                             clientID: "22222222-2222-2222-2222-222222222222", cloud: "usgov", authority: "https://127.0.0.1:8443",
-                            secretHint: "Ab8", added: Date(timeIntervalSince1970: 1_767_225_600.25))
+                            secretHint: "Ab8", added: Date(timeIntervalSince1970: 1_767_225_600))
         m.graphRoot = "https://127.0.0.1:8443/graph"
         m.rotated = Date(timeIntervalSince1970: 1_800_000_000)
         m.secretKeyID = "k1"; m.secretExpires = Date(timeIntervalSince1970: 1_900_000_000); m.previousKeyID = "k0"
@@ -30,6 +30,15 @@ struct MetadataDecodingTests {
         #expect(fast != nil, "the fast path gave up on vault's own output: \(String(decoding: bytes, as: UTF8.self))")
         #expect(fast == reference)
         #expect(fast == meta)
+    }
+
+    @Test("dates are written as whole Unix seconds (FORMAT.md §4; the fraction is dropped), and read back as written")
+    func wholeSeconds() throws {
+        let meta = AppMetadata(name: "d", tenant: "t", clientID: "c", cloud: "global", authority: nil, secretHint: "",
+                               added: Date(timeIntervalSince1970: 1_767_225_600.75))
+        let text = String(decoding: try VaultContents.encoder.encode(meta), as: UTF8.self)
+        #expect(text.contains(#""added":1767225600,"#) || text.contains(#""added":1767225600}"#), "\(text)")
+        #expect(VaultContents.metadataDecodings(Array(text.utf8)).0?.added == Date(timeIntervalSince1970: 1_767_225_600))
     }
 
     static let base = #""added":1,"client_id":"c","cloud":"global","name":"n","secret_hint":"h","tenant":"t""#

@@ -46,4 +46,18 @@ struct RecordDecodingTests {
         }
         #expect(error.code == "vault.record")
     }
+
+    @Test("a file holding two records of one kind and name is refused by the reader (format.duplicate), not listed twice")
+    func duplicateRecordsRead() throws {
+        var b1 = Array("x".utf8), b2 = Array("y".utf8)
+        let contents = VaultContents(records: [
+            StoredRecord(kind: "app", name: "same", metadata: [], secrets: ["s": SecretBytes(consuming: &b1)]),
+            StoredRecord(kind: "app", name: "same", metadata: [], secrets: ["s": SecretBytes(consuming: &b2)]),
+        ])
+        let key = SecretBytes.random(count: 32)
+        // Version 1 does not check on write (it is kept for vectors and migration tests), so it can make such a file.
+        let made = try VaultCodec.create(credentials: [.keyFile(key)], contents: contents, kdf: .minimum, version: 1)
+        let error = try #require(throws: VaultError.self) { _ = try VaultCodec.unlockAndOpen(made.bytes, with: .keyFile(key)) }
+        #expect(error.code == "format.duplicate")
+    }
 }

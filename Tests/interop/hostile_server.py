@@ -99,6 +99,9 @@ class Handler(BaseHTTPRequestHandler):
         if mode.startswith("expires:"):
             return self.send(200, b'{"token_type":"Bearer","access_token":"%s","expires_in":%s}'
                              % (jwt().encode(), mode[len("expires:"):].encode()))
+        if mode == "escapes":
+            return self.send(401, json.dumps({"error": "invalid_client", "error_codes": [7000999],
+                                              "error_description": "AADSTS7000215: \x1b]0;pwned\x07\x1b[2J\u009b31m\u202eInvalid client secret"}).encode())
         if mode == "wrong_tid":
             return self.send(200, token_body(access_token=jwt("99999999-9999-9999-9999-999999999999")))
         if mode == "slow":
@@ -136,6 +139,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, b'{"value":[{"displayName":' + b"[" * 100000 + b"]" * 100000 + b',"id":"1"}]}')
         if mode == "bigstring":
             return self.send(200, page([user("B" * (10 << 20))]))
+        if mode == "array_items":
+            return self.send(200, b'{"value":' + b"[" * 100000 + b"]" * 100000 + b'}')
+        if mode == "scalar_items":
+            return self.send(200, b'{"value":[1,"x",null,[{"id":"1"}]]}')
         if mode == "badutf8":
             return self.send(200, b'{"value":[{"displayName":"\xff\xfe\xc3\x28","id":"1"}]}')
         if mode == "html":

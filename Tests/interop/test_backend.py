@@ -66,6 +66,34 @@ def test_wrapped_secret_id_is_single_use(bao, host):
     assert again.returncode == 77 and b"already used" in again.stderr
 
 
+def test_substituted_wrapping_token_is_refused_unopened(bao, host):
+    """A wrapping token of some other secret (sys/wrapping/wrap) is looked up, refused by its creation path, and left
+    unused for whoever it really belongs to."""
+    d, env = host
+    other = bao.api("POST", "/v1/sys/wrapping/wrap", {"secret_id": "not-from-approle"}, {"X-Vault-Wrap-TTL": "60s"})["wrap_info"]["token"]
+    before = open(os.path.join(d, "vault", "vault.db"), "rb").read()
+    r = vault(env, "backend", "add", "s", "--address", bao.addr, "--approle", bao.role_id, "--wrapped", stdin=other)
+    assert r.returncode == 77 and b"not made by an AppRole secret-id endpoint" in r.stderr and b"sys/wrapping/wrap" in r.stderr, r.stderr
+    assert open(os.path.join(d, "vault", "vault.db"), "rb").read() == before
+    still = bao.api("POST", "/v1/sys/wrapping/lookup", {"token": other})
+    assert still["data"]["creation_path"] == "sys/wrapping/wrap"
+
+
+def test_a_policy_denial_does_not_spend_the_secret_ids_uses(bao, host):
+    """A 403 from a path the host's policy does not allow is a denial, not an expired login: vault checks its token
+    (lookup-self) instead of logging in again, so a secret id with three uses survives add, a denied write and a check
+    (before: the denial logged in again, and the third command found the secret id used up)."""
+    d, env = host
+    sid = bao.api("POST", "/v1/auth/approle/role/host/secret-id", {"num_uses": 3})["data"]["secret_id"]
+    r = vault(env, "backend", "add", "nb", "--address", bao.addr, "--approle", bao.role_id, "--prefix", "denied/", stdin=sid)
+    assert r.returncode == 0, r.stderr.decode()
+    denied = vault(env, "add-app", "x", "--backend", "nb", "--tenant", "contoso.onmicrosoft.com",
+                   "--client-id", "11111111-2222-3333-4444-555555555555", stdin="0123456789abcdefghijklmnopqrstuvwxyzABCD")
+    assert denied.returncode == 77 and b"vault: error:" in denied.stderr and b"denied/" in denied.stderr, denied.stderr.decode()
+    checked = vault(env, "backend", "check", "nb")
+    assert checked.returncode == 0 and b"login ok" in checked.stdout, checked.stderr.decode()
+
+
 def test_secret_id_from_the_systemd_credential(bao, host):
     d, env = host
     creds = tempfile.mkdtemp(prefix="vault-creds-")

@@ -18,7 +18,7 @@ VAULT = os.path.join(bin_dir(), "vault")
 HOSTS = int(os.environ.get("VAULT_FLEET_HOSTS", "20"))
 KILL_STEPS = ["after-read", "after-journal", "after-add", "after-journal-added", "after-prove", "after-backend-write", "after-commit",
               "after-remove", "after-clear"]
-APPS = ["fleet-tokens", "fleet-race", "fleet-kill", "fleet-raft", "fleet-self"]
+APPS = ["fleet-tokens", "fleet-race", "fleet-kill", "fleet-raft", "fleet-self", "fleet-skew"]
 
 
 def vault(env, *args, stdin=None, extra=None, timeout=120):
@@ -157,8 +157,9 @@ def test_host_killed_at_each_step_another_host_finishes(fleet, emu, bao, step):
         early = vault(b, "rotate-secret", name, "--resume", "--lag-window", "1")
         if early.returncode != 0:
             assert early.returncode == 75 and b"in progress" in early.stderr, early.stderr.decode()
-        # Once the lock expired, any host may take the rotation over.
-        time.sleep(max(0, float(lock["expires"]) - time.time()) + 0.3)
+        # Once the lock expired, any host may take the rotation over. Expiry is judged by the engine's clock, whose
+        # Date header has whole seconds, so it may be seen up to 1 s late (never early).
+        time.sleep(max(0, float(lock["expires"]) - time.time()) + 1.3)
     resumed = vault(b, "rotate-secret", name, "--resume", "--lag-window", "1")
     assert resumed.returncode == 0, resumed.stderr.decode()
     if step in ("after-read", "after-clear"):
@@ -203,6 +204,27 @@ def test_status_shows_a_fleet_rotation_in_progress(fleet, emu, bao):
     assert vault(a, "rotate-secret", name, "--resume", "--lag-window", "1").returncode == 0
     after = vault(b, "status", name)
     assert after.returncode == 0 and b"last fleet rotation finished" in after.stdout + after.stderr, after.stdout + after.stderr
+
+
+def test_a_host_whose_clock_runs_fast_does_not_take_over_a_live_rotation(fleet, emu, bao):
+    """The lock's end is judged by the engine's clock (the version's created_time and the answer's Date), not by the
+    reader's: a host 15 minutes fast (faketime) still sees a 600-s lock taken a moment ago as held."""
+    name = "fleet-skew"
+    a, b = fleet[-2], fleet[-1]
+    store_app(a, emu, name)
+    enrol(b, emu, name)
+    crashed = vault(a, "rotate-secret", name, "--lag-window", "1", "--lock-ttl", "600", extra={"VAULT_TEST_CRASH_AT": "after-journal-added"})
+    assert crashed.returncode == -9
+    fast = subprocess.run(["faketime", "-f", "+15m", VAULT, "rotate-secret", name, "--resume", "--lag-window", "1"], env=b,
+                          capture_output=True, timeout=120)
+    assert fast.returncode == 75 and b"in progress" in fast.stderr, fast.stdout + fast.stderr
+    shown = subprocess.run(["faketime", "-f", "+15m", VAULT, "status", name], env=b, capture_output=True, timeout=120)
+    assert b"fleet rotation on" in shown.stdout, shown.stdout + shown.stderr
+    # Its owner finishes it; one password is left and both hosts work.
+    assert vault(a, "rotate-secret", name, "--resume", "--lag-window", "1").returncode == 0
+    assert len(passwords(emu, name)) == 1
+    for env in (a, b):
+        works_with_fresh_secret(env, name)
 
 
 def test_raft_cluster_active_node_killed_mid_rotation(emu):

@@ -142,6 +142,18 @@ def test_hostile_token_endpoint(hostile, mode, message):
     v.expect_error(["token", "h"], message, timeout=120)
 
 
+@pytest.mark.parametrize("command", [["token", "h"], ["run", "users", "h", "-q"]])
+def test_server_text_cannot_drive_the_terminal(hostile, command):
+    """Entra's error_description reaches the user's terminal with its control characters made visible: no OSC title,
+    no screen clear, no C1 CSI, no right-to-left override."""
+    v = HostileVault(hostile)
+    v.mode(token="escapes")
+    status, err = v.expect_error(command, "Invalid client secret", timeout=60)
+    for raw in ("\x1b", "\x07", "\u009b", "\u202e"):
+        assert raw not in err, (raw, err)
+    assert "\\u{1b}]0;pwned\\u{7}" in err, err
+
+
 def test_slowloris_token_endpoint(hostile):
     v = HostileVault(hostile)
     v.mode(token="slow")
@@ -158,6 +170,8 @@ GRAPH_ERRORS = [
     ("link:http://xn--12-ylc.example/v1.0/users", "refusing to follow a link"),
     ("link:BASE@evil.example/v1.0/users", "refusing to follow a link"),
     ("html", "not a JSON object"),
+    ("array_items", "not a JSON object"),
+    ("scalar_items", "item 1 of Graph's page is not a JSON object"),
     ("gzip_bomb", ""),
     ("retry_after:Sun, 06 Nov 10000000000000 08:49:37 GMT", "Graph"),
 ]

@@ -174,7 +174,7 @@ class Server:
         self.activate = activate
 
     def __enter__(self):
-        args = [self.vault.bin, "serve", "--app", "demo", "--identity-header-file", self.header_file, *self.extra]
+        args = getattr(self, "proc_prefix", []) + [self.vault.bin, "serve", "--app", "demo", "--identity-header-file", self.header_file, *self.extra]
         if self.activate:
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
