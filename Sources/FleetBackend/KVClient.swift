@@ -215,8 +215,9 @@ public final class KVClient: Sendable {
             let t = SecretBytes(consuming: &raw)
             var fresh = Login(token: t)
             if let lease = answer.auth.lease_duration, lease > 0 {
-                fresh.lease = Double(lease)
-                fresh.expires = Date().addingTimeInterval(Double(lease))
+                // Bounded like every number from the engine: a lease past a year is taken as a year.
+                fresh.lease = Double(min(lease, 366 * 86_400))
+                fresh.expires = Date().addingTimeInterval(fresh.lease)
                 fresh.renewable = answer.auth.renewable ?? false
             }
             login.withLock { $0 = fresh }
@@ -236,7 +237,7 @@ public final class KVClient: Sendable {
             guard response.status == 200 else { continue }
             struct Renewed: Decodable { struct Auth: Decodable { var lease_duration: Int }; var auth: Auth }
             guard let r = try? JSONDecoder().decode(Renewed.self, from: Data(response.body)), r.auth.lease_duration > 0 else { break }
-            return Double(r.auth.lease_duration)
+            return Double(min(r.auth.lease_duration, 366 * 86_400))
         }
         throw VaultError("backend.renew", "the backend login token could not be renewed", exit: .unavailable)
     }

@@ -1,3 +1,4 @@
+import CSodium
 import Synchronization
 
 /// Secret bytes that may be gone by the time they are read (an arena slot reused), or are always there (`SecretBytes`).
@@ -74,7 +75,7 @@ public final class SecretArena: Sendable {
             guard slots.indices.contains(handle.slot), slots[handle.slot].generation == handle.generation, slots[handle.slot].length >= 0 else { return }
             slots[handle.slot].length = -1
             memory.withUnsafeMutableBytes { m in
-                (m.baseAddress! + handle.slot * slotSize).initializeMemory(as: UInt8.self, repeating: 0, count: slotSize)
+                sodium_memzero(m.baseAddress! + handle.slot * slotSize, slotSize)
             }
         }
     }

@@ -39,7 +39,7 @@ struct SecretReader {
     var offset = 0
 
     mutating func take(_ n: Int) throws -> UnsafeRawBufferPointer {
-        guard n >= 0, buffer.count - offset >= n else { throw FormatError.damagedRecords }
+        guard n >= 0, buffer.count - offset >= n else { throw FormatError.record }
         defer { offset += n }
         return UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + n])
     }
@@ -53,7 +53,21 @@ struct SecretReader {
 public enum FormatError: Error, Equatable, Sendable {
     case empty, badMagic, unknownVersion(String), truncated, trailingBytes, badSlotCount, unknownSlotType(UInt8)
     case unknownKDF(UInt8), bodyTooLarge, damagedBody, damagedRecords
-    /// Two records of one kind and name: a reader would have to guess which one is meant.
+    /// A file over `VaultFile.maxFile` (64 MiB).
+    case tooLarge
+    /// A length field outside its range: an index or body length, a record's sealed length, a kind of length 0.
+    case length
+    /// More records than the version allows (10,000 in a version-1 body, 100,000 in an index).
+    case count
+    /// Authenticated plaintext that does not parse: a missing magic (`REC1`, `IDX2`), a field running past its end,
+    /// or bytes left after the last field.
+    case record
+    /// A kind, a name or a secret name that is not UTF-8.
+    case utf8
+    /// A reserved flags field that is not 0 (a reader does not guess what a later writer meant by it).
+    case flags
+    /// Two records of one kind and name, or two secrets of one name in a record: a reader would have to guess which
+    /// one is meant.
     case duplicateRecord
 
     /// A stable code (also the label of the test vectors).
@@ -64,7 +78,13 @@ public enum FormatError: Error, Equatable, Sendable {
         case .unknownVersion: "format.version"
         case .truncated: "format.truncated"
         case .trailingBytes: "format.trailing"
-        case .badSlotCount, .unknownSlotType, .unknownKDF, .bodyTooLarge: "format.header"
+        case .badSlotCount, .unknownSlotType, .unknownKDF: "format.header"
+        case .bodyTooLarge, .length: "format.length"
+        case .tooLarge: "format.too_large"
+        case .count: "format.count"
+        case .record: "format.record"
+        case .utf8: "format.utf8"
+        case .flags: "format.flags"
         case .damagedBody, .damagedRecords: "format.damaged"
         case .duplicateRecord: "format.duplicate"
         }
@@ -79,8 +99,21 @@ public enum FormatError: Error, Equatable, Sendable {
             return VaultError(code, "the vault file has format version \(v), which this vault does not know",
                               hint: "upgrade vault to read it", exit: .dataError)
         case .truncated, .trailingBytes: return VaultError(code, "the vault file is truncated or has trailing bytes", hint: hint, exit: .dataError)
-        case .badSlotCount, .unknownSlotType, .unknownKDF, .bodyTooLarge:
+        case .badSlotCount, .unknownSlotType, .unknownKDF:
             return VaultError(code, "the vault file's header is invalid", hint: hint, exit: .dataError)
+        case .bodyTooLarge, .length:
+            return VaultError(code, "the vault file is damaged: a length field is out of its range", hint: hint, exit: .dataError)
+        case .tooLarge:
+            return VaultError(code, "the vault file is larger than \(VaultFile.maxFile >> 20) MiB, the most a vault holds", hint: hint, exit: .dataError)
+        case .count:
+            return VaultError(code, "the vault file is damaged: it lists more records than a vault holds", hint: hint, exit: .dataError)
+        case .record:
+            return VaultError(code, "the vault file is damaged: its decrypted contents do not parse", hint: hint, exit: .dataError)
+        case .utf8:
+            return VaultError(code, "the vault file is damaged: a record's kind or name is not UTF-8", hint: hint, exit: .dataError)
+        case .flags:
+            return VaultError(code, "the vault file has a record with flags this vault does not know",
+                              hint: "it may have been written by a newer vault: upgrade vault to read it", exit: .dataError)
         case .damagedBody, .damagedRecords:
             return VaultError(code, "the vault file is damaged: its contents failed authentication", hint: hint, exit: .dataError)
         case .duplicateRecord:

@@ -51,7 +51,7 @@ public enum RecordCodec {
         var high: UInt8 = 0
         for b in typed { high |= b }
         if high < 0x80 { return String(decoding: typed, as: UTF8.self) }
-        guard let s = String(validating: typed, as: UTF8.self) else { throw FormatError.damagedRecords }
+        guard let s = String(validating: typed, as: UTF8.self) else { throw FormatError.utf8 }
         return s
     }
 
@@ -63,7 +63,7 @@ public enum RecordCodec {
         var secrets: [String: SecretBytes] = [:]
         for _ in 0..<n {
             let key = try text(try r.take(Int(try r.u8())))
-            guard secrets[key] == nil else { throw FormatError.damagedRecords }
+            guard secrets[key] == nil else { throw FormatError.duplicateRecord }
             let length = Int(try r.u32())
             let start = r.offset
             _ = try r.take(length)
@@ -88,9 +88,9 @@ public enum RecordCodec {
     static func decodeRecord(_ plain: SecretBytes, kind: String, name: String) throws -> StoredRecord {
         try plain.withUnsafeBytes { buf in
             var r = SecretReader(buffer: buf)
-            _ = try r.u32()
+            guard try r.u32() == 0 else { throw FormatError.flags }
             let record = try readTail(&r, body: plain, kind: kind, name: name)
-            guard r.atEnd else { throw FormatError.damagedRecords }
+            guard r.atEnd else { throw FormatError.record }
             return record
         }
     }
@@ -119,37 +119,38 @@ public enum RecordCodec {
                 var high: UInt8 = 0
                 for k in from..<(from + count) { high |= b[k] }
                 if high >= 0x80, String(validating: UnsafeBufferPointer(rebasing: b[from..<(from + count)]), as: UTF8.self) == nil {
-                    throw FormatError.damagedRecords
+                    throw FormatError.utf8
                 }
             }
             guard b.count >= 8 + areaHashBytes, b[0] == indexMagic[0], b[1] == indexMagic[1], b[2] == indexMagic[2], b[3] == indexMagic[3] else {
-                throw FormatError.damagedRecords
+                throw FormatError.record
             }
             let count = u32(4)
-            guard count <= maxRecords else { throw FormatError.damagedRecords }
+            guard count <= maxRecords else { throw FormatError.count }
             var entries: [Int32] = [], records: [Int32] = []
             entries.reserveCapacity(count)
             records.reserveCapacity(count)
             var at = 8 + areaHashBytes, offset = 0
             for _ in 0..<count {
-                guard at + 1 <= b.count else { throw FormatError.damagedRecords }
+                guard at + 1 <= b.count else { throw FormatError.record }
                 let kindLength = Int(b[at])
-                guard kindLength > 0, at + 1 + kindLength + 2 <= b.count else { throw FormatError.damagedRecords }
+                guard kindLength > 0 else { throw FormatError.length }
+                guard at + 1 + kindLength + 2 <= b.count else { throw FormatError.record }
                 let nameAt = at + 1 + kindLength
                 let nameLength = u16(nameAt)
                 let nonceAt = nameAt + 2 + nameLength
-                guard nonceAt + AEAD.nonceBytes + 4 <= b.count else { throw FormatError.damagedRecords }
+                guard nonceAt + AEAD.nonceBytes + 4 <= b.count else { throw FormatError.record }
                 try utf8(at + 1, kindLength)
                 try utf8(nameAt + 2, nameLength)
                 let length = u32(nonceAt + AEAD.nonceBytes)
-                guard length >= AEAD.tagBytes, length <= VaultFile.maxBody else { throw FormatError.damagedRecords }
+                guard length >= AEAD.tagBytes, length <= VaultFile.maxBody else { throw FormatError.length }
                 guard offset + length <= recordArea else { throw FormatError.truncated }
                 entries.append(Int32(at))
                 records.append(Int32(offset))
                 offset += length
                 at = nonceAt + AEAD.nonceBytes + 4
             }
-            guard at == b.count else { throw FormatError.damagedRecords }
+            guard at == b.count else { throw FormatError.record }
             guard offset == recordArea else { throw FormatError.trailingBytes }
             return (entries, records)
         }
@@ -184,17 +185,19 @@ public enum RecordCodec {
     static func decodeV1(_ body: SecretBytes) throws -> [StoredRecord] {
         try body.withUnsafeBytes { buf in
             var r = SecretReader(buffer: buf)
-            guard Array(try r.take(4)) == bodyMagicV1 else { throw FormatError.damagedRecords }
+            guard Array(try r.take(4)) == bodyMagicV1 else { throw FormatError.record }
             let count = Int(try r.u32())
-            guard count <= maxRecordsV1 else { throw FormatError.damagedRecords }
+            guard count <= maxRecordsV1 else { throw FormatError.count }
             var records: [StoredRecord] = []
             for _ in 0..<count {
-                _ = try r.u32()
-                let kind = try text(try r.take(Int(try r.u8())))
+                guard try r.u32() == 0 else { throw FormatError.flags }
+                let kindLength = Int(try r.u8())
+                guard kindLength > 0 else { throw FormatError.length }
+                let kind = try text(try r.take(kindLength))
                 let name = try text(try r.take(Int(try r.u32())))
                 records.append(try readTail(&r, body: body, kind: kind, name: name))
             }
-            guard r.atEnd else { throw FormatError.damagedRecords }
+            guard r.atEnd else { throw FormatError.record }
             return records
         }
     }

@@ -27,7 +27,8 @@ public final class SecretsFile: @unchecked Sendable {
         }
         guard Int(st.st_size) <= limit else {
             close(fd)
-            throw VaultError("io.read", "\(path) is larger than \(limit) bytes", exit: .dataError)
+            throw limit == VaultFile.maxFile ? FormatError.tooLarge.vaultError
+                                             : VaultError("io.read", "\(path) is larger than \(limit) bytes", exit: .dataError)
         }
         size = Int(st.st_size)
     }

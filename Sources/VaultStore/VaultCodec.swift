@@ -157,6 +157,55 @@ public enum VaultCodec {
         return out
     }
 
+    /// A record as raw bytes, for the test vectors: its kind and name as they go into the index and the AD, and its
+    /// whole plaintext (flags, metadata, secrets), which may break any rule a reader checks after authentication.
+    public struct RawRecord: Sendable {
+        public var kind: [UInt8]
+        public var name: [UInt8]
+        public var plaintext: [UInt8]
+        public init(kind: [UInt8], name: [UInt8], plaintext: [UInt8]) {
+            self.kind = kind
+            self.name = name
+            self.plaintext = plaintext
+        }
+    }
+
+    /// For the test vectors only (`vault-vectors`): a version-2 file with the header of `file` and exactly these
+    /// records, each sealed correctly, the index committing to the record area (`count` overrides its entry count). A
+    /// vector made this way passes every check up to the rule it breaks, so a reader's per-record rules are reached.
+    public static func sealRawVersion2(_ bytes: [UInt8], master: SecretBytes, records: [RawRecord], count: UInt32? = nil,
+                                       random: any RandomSource) throws -> [UInt8] {
+        var file = try VaultFile.decode(bytes)
+        let recordKey = try KeyDerivation.subkey(of: master, for: .records)
+        var index = ByteWriter()
+        index.raw(RecordCodec.indexMagic)
+        index.u32(count ?? UInt32(records.count))
+        let hashAt = index.bytes.count
+        index.raw([UInt8](repeating: 0, count: RecordCodec.areaHashBytes))
+        var area: [UInt8] = []
+        for r in records {
+            let nonce = random.bytes(AEAD.nonceBytes)
+            var ad = ByteWriter()
+            ad.raw(file.vaultID)
+            ad.u8(UInt8(r.kind.count)); ad.raw(r.kind)
+            ad.u16(UInt16(r.name.count)); ad.raw(r.name)
+            let sealed = try r.plaintext.withUnsafeBytes { try AEAD.seal($0, ad: ad.bytes, nonce: nonce, key: recordKey) }
+            area += sealed
+            index.u8(UInt8(r.kind.count)); index.raw(r.kind)
+            index.u16(UInt16(r.name.count)); index.raw(r.name)
+            index.raw(nonce)
+            index.u32(UInt32(sealed.count))
+        }
+        let hash = area.withUnsafeBytes { RecordCodec.areaHash($0) }
+        index.bytes.replaceSubrange(hashAt..<(hashAt + RecordCodec.areaHashBytes), with: hash)
+        file.version = 2
+        file.bodyNonce = random.bytes(AEAD.nonceBytes)
+        let key = try KeyDerivation.subkey(of: master, for: .secrets)
+        file.sealedBody = try index.bytes.withUnsafeBytes { try AEAD.seal($0, ad: file.headerBytes(), nonce: file.bodyNonce, key: key) }
+        file.records = area[...]
+        return file.encode()
+    }
+
     /// Seals `contents` as a version-1 file (one body, docs/FORMAT.md §4.1). vault no longer writes version 1; this is
     /// kept for the test vectors and the migration tests, which need files as earlier versions wrote them.
     public static func sealVersion1(_ contents: VaultContents, into file: VaultFile, master: SecretBytes,

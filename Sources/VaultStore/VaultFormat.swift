@@ -116,6 +116,7 @@ public struct VaultFile: Equatable, Sendable {
     /// (that happens before Argon2id runs) but they are recorded as read. A version-2 file's record area is checked
     /// against its index once the index is open (`VaultContents`).
     public static func decode(_ bytes: [UInt8]) throws -> VaultFile {
+        if !bytes.isEmpty && bytes.count > maxFile { throw FormatError.tooLarge }
         var r = ByteReader(bytes)
         var (file, length) = try decodeThroughIndexLength(&r)
         file.sealedBody = try r.array(length)
@@ -182,7 +183,7 @@ public struct VaultFile: Equatable, Sendable {
         let bodyNonce = try r.array(AEAD.nonceBytes)
         let length = Int(try r.u32())
         guard length >= AEAD.tagBytes, length <= maxBody else {
-            throw length > maxBody ? FormatError.bodyTooLarge : FormatError.truncated
+            throw FormatError.length
         }
         return (VaultFile(version: version, vaultID: vaultID, slots: slots, bodyNonce: bodyNonce, sealedBody: []), length)
     }

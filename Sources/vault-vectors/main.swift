@@ -188,6 +188,44 @@ do {
         note: "VAULT/2 changed to VAULT/1: read as version 1, the records are bytes after its body")
     add("garbage.vault", SeededRandom(seed: [UInt8](repeating: 9, count: 32)).bytes(200), unlock: passUnlock,
         expect: "format.magic", note: "200 random bytes")
+
+    // Version 2, each breaking one rule a reader applies after authentication (FORMAT.md §4.2, "A reader checks"):
+    // every record sealed correctly and the index committing to the area, so the rule itself is what refuses them.
+    func plaintext(flags: UInt32 = 0, meta: [UInt8], secrets: [([UInt8], [UInt8])], extra: [UInt8] = []) -> [UInt8] {
+        var p: [UInt8] = []
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { p += $0 } }
+        u32(flags); u32(UInt32(meta.count)); p += meta; p.append(UInt8(secrets.count))
+        for (n, v) in secrets { p.append(UInt8(n.count)); p += n; u32(UInt32(v.count)); p += v }
+        return p + extra
+    }
+    let appMeta = Array(try VaultContents.encoder.encode(try contents().app(named: "vector-app")!.metadata))
+    let secret = Array("Ab8Q~vectorsecret-vectorsecret-vectorsec".utf8)
+    let good = VaultCodec.RawRecord(kind: Array("app".utf8), name: Array("vector-app".utf8), plaintext: plaintext(meta: appMeta, secrets: [(Array("current".utf8), secret)]))
+    func note(_ n: String) -> [UInt8] { Array(n.utf8) }
+    func raw(_ seed: UInt8, _ records: [VaultCodec.RawRecord], count: UInt32? = nil) throws -> [UInt8] {
+        try VaultCodec.sealRawVersion2(v2, master: v2Master, records: records, count: count, random: SeededRandom(seed: [UInt8](repeating: seed, count: 32)))
+    }
+    let noteRecord = { (p: [UInt8]) in VaultCodec.RawRecord(kind: note("note"), name: note("n"), plaintext: p) }
+    b = v2; b[l.indexStart - 1] = 0x02
+    add("v2-index-length-over-cap.vault", b, unlock: keyUnlock, expect: "format.length", note: "index length over 16 MiB (its high byte set)")
+    add("v2-index-count-over-cap.vault", try raw(20, [], count: 100_001), unlock: keyUnlock, expect: "format.count",
+        note: "an authenticated index listing 100,001 records")
+    add("v2-index-empty-kind.vault", try raw(21, [good, VaultCodec.RawRecord(kind: [], name: note("x"), plaintext: plaintext(meta: note("{}"), secrets: []))]),
+        unlock: keyUnlock, expect: "format.length", note: "an entry whose kind has length 0")
+    add("v2-index-name-not-utf8.vault", try raw(22, [good, VaultCodec.RawRecord(kind: note("note"), name: [0x6e, 0xc3, 0x28], plaintext: plaintext(meta: note("{}"), secrets: []))]),
+        unlock: keyUnlock, expect: "format.utf8", note: "a record name that is not UTF-8 (0xC3 0x28)")
+    add("v2-duplicate-record.vault", try raw(23, [good, good]), unlock: keyUnlock, expect: "format.duplicate",
+        note: "two app records named vector-app, each sealed correctly")
+    add("v2-record-flags.vault", try raw(24, [good, noteRecord(plaintext(flags: 1, meta: note("{}"), secrets: []))]), unlock: keyUnlock,
+        expect: "format.flags", note: "a record whose reserved flags are 1")
+    add("v2-record-trailing-plaintext.vault", try raw(25, [good, noteRecord(plaintext(meta: note("{}"), secrets: [], extra: [0]))]),
+        unlock: keyUnlock, expect: "format.record", note: "one byte after a record's last secret, inside its authenticated plaintext")
+    add("v2-record-overrun.vault", try raw(26, [good, noteRecord(Array(plaintext(meta: note("{}"), secrets: [(note("s"), note("value"))]).dropLast(2)))]),
+        unlock: keyUnlock, expect: "format.record", note: "a secret's length runs past the end of its record's plaintext")
+    add("v2-record-secret-name-not-utf8.vault", try raw(27, [good, noteRecord(plaintext(meta: note("{}"), secrets: [([0xff], note("v"))]))]),
+        unlock: keyUnlock, expect: "format.utf8", note: "a secret name that is not UTF-8 (0xFF)")
+    add("v2-record-duplicate-secret.vault", try raw(28, [good, noteRecord(plaintext(meta: note("{}"), secrets: [(note("s"), note("a")), (note("s"), note("b"))]))]),
+        unlock: keyUnlock, expect: "format.duplicate", note: "two secrets named s in one record")
 } catch {
     FileDescriptorWriter.err("vault-vectors: \(error)\n")
     exit(70)

@@ -80,7 +80,8 @@ struct VectorTests {
     func coverage() {
         let outcomes = Set(Vectors.entries.map(\.expect))
         for needed in ["ok", "unlock.failed", "format.damaged", "format.truncated", "format.version", "format.kdf_params",
-                       "format.empty", "format.magic", "format.trailing", "format.header"] {
+                       "format.empty", "format.magic", "format.trailing", "format.header", "format.length", "format.count",
+                       "format.record", "format.utf8", "format.flags", "format.duplicate"] {
             #expect(outcomes.contains(needed), "no vector for \(needed)")
         }
     }
@@ -97,6 +98,14 @@ struct VectorTests {
             let data = try Data(contentsOf: Vectors.directory.appendingPathComponent(name))
             #expect(fresh[name] == data, "\(name) differs from the generator's output")
         }
+    }
+
+    @Test("a file over 64 MiB is refused before anything in it is read (format.too_large; too big to keep as a vector)")
+    func tooLarge() throws {
+        var bytes = Array("VAULT/2\n".utf8)
+        bytes += [UInt8](repeating: 0, count: VaultFile.maxFile + 1 - bytes.count)
+        let error = try #require(throws: FormatError.self) { _ = try VaultFile.decode(bytes) }
+        #expect(error.code == "format.too_large")
     }
 
     @Test("KDF parameters beyond the caps are refused before any Argon2id work", arguments: [
