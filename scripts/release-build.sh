@@ -4,7 +4,7 @@
 #   share/man/man1/vault.1.gz, vault-*.1.gz     generated from the command definitions (swift-argument-parser's
 #                                               generate-manual, then scripts/manpages.py)
 #   share/bash-completion/completions/vault, zsh and fish completions
-#   share/doc/vault/                            README.md, SECURITY.md, FORMAT.md, LICENSE, examples/systemd/
+#   share/doc/vault/                            README.md, SECURITY.md, FORMAT.md, LICENSE, docs/ (the guides), examples/systemd/
 # Used by scripts/package.sh (PREFIX=/usr) and scripts/install.sh. Usage: scripts/release-build.sh STAGE PREFIX
 # Prints the version and the git revision it compiled in, as "VERSION REVISION", on its last line.
 set -euo pipefail
@@ -68,6 +68,9 @@ install -d -m 0755 "$zsh_dir"
 chmod 0644 "$root/share/bash-completion/completions/vault" "$zsh_dir/_vault" "$root/share/fish/vendor_completions.d/vault.fish"
 
 install -m 0644 README.md SECURITY.md docs/FORMAT.md "$root/share/doc/vault/"
+# The guides the README links (docs/…), so its links work in /usr/share/doc/vault too.
+install -d -m 0755 "$root/share/doc/vault/docs"
+install -m 0644 docs/*.md "$root/share/doc/vault/docs/"
 install -m 0644 LICENSE "$root/share/doc/vault/LICENSE"
 # Example service units (contrib/systemd/, once `vault serve` ships them) are documentation, not enabled services.
 if [ -d contrib/systemd ]; then

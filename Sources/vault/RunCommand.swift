@@ -53,12 +53,20 @@ struct RunUsersCommand: ParsableCommand {
     @Option(help: ArgumentHelp("OData $filter expression.", valueName: "expr")) var filter: String?
     @Option(help: ArgumentHelp("$search expression, e.g. '\"displayName:ada\"'.", valueName: "expr")) var search: String?
     @Option(help: ArgumentHelp("Order by displayName or userPrincipalName [asc|desc].", valueName: "p")) var orderby: String?
-    @Option(help: ArgumentHelp("Page size, 1–999.", valueName: "n")) var top: Int?
+    @Option(help: ArgumentHelp("Page size, 1–999 (default: the largest Graph allows, 999, or 500 with signInActivity).", valueName: "n")) var top: Int?
     @Option(help: ArgumentHelp("Stop after this many users.", valueName: "n")) var max: Int?
     @Flag(help: "Ask Graph for the total count (printed on stderr).") var count = false
     @Option(help: "Output: json, ndjson, csv or table.") var output: OutputFormat = .json
 
     static let defaultColumns = ["displayName", "userPrincipalName", "mail", "jobTitle", "id"]
+
+    /// Without `--top`, the largest page Graph allows (999; 500 with `signInActivity` selected or filtered, graph-api.md
+    /// §1), or `--max` when that is smaller: Graph's own default of 100 made 100,000 users 1,000 requests.
+    static func defaultPageSize(select: [String], filter: String?, max: Int?) -> Int {
+        let signIn = select.contains { $0.lowercased() == "signinactivity" } || (filter?.lowercased().contains("signinactivity") ?? false)
+        let largest = signIn ? 500 : 999
+        return max.map { Swift.min($0, largest) } ?? largest
+    }
 
     func validate() throws {
         if let top, !(1...999).contains(top) { throw ValidationError("--top must be between 1 and 999") }
@@ -71,7 +79,7 @@ struct RunUsersCommand: ParsableCommand {
         request.filter = filter
         request.search = search
         request.orderBy = orderby
-        request.top = top
+        request.top = top ?? Self.defaultPageSize(select: request.select, filter: filter, max: max)
         request.count = count
         let progress = Progress(enabled: options.progressEnabled)
         let service = try options.service(app: app, progress: progress)

@@ -45,6 +45,14 @@ struct RunUsersTests {
         #expect(r.stderr.isEmpty, "nothing on stderr when it is not a terminal")
     }
 
+    @Test("without --top, the largest page Graph allows: 2,500 users in 3 requests (Graph's default page of 100 made 25)")
+    func defaultPage() throws {
+        let r = try v.run(["run", "users", "demo", "--output", "ndjson"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try ndjson(r).count == 2500)
+        #expect(try emu.graphRequests("/v1.0/users") == 3)
+    }
+
     @Test("--max stops early")
     func max() throws {
         let r = try v.run(["run", "users", "demo", "--max", "1500", "--top", "999", "--output", "ndjson"])
@@ -150,7 +158,7 @@ struct RunUsersTests {
         let r = try v.run(["run", "users", "demo", "--output", "ndjson"])
         #expect(r.status == 65)
         #expect(r.stderr.contains("vault: error: refusing to follow a link to https://graph.evil.example"))
-        #expect(try ndjson(r).count == 100, "the first page was written before the refusal")
+        #expect(try ndjson(r).count == 999, "the first page (999 users: the default page is the largest Graph allows) was written before the refusal")
     }
 
     @Test("run user, run get with --query and --all-pages, run post/delete")
