@@ -43,8 +43,11 @@ let package = Package(
         .target(name: "CPKCS12Shim", linkerSettings: [.linkedLibrary("dl")]),
 
         // The vault's own layers, from the bottom up.
-        .target(name: "VaultCrypto", dependencies: ["CSodium", "CProcessShim"], swiftSettings: strict),
-        .target(name: "VaultStore", dependencies: ["VaultCrypto", "CProcessShim"], swiftSettings: strict),
+        // Swift over the C process shim (signals, spawn, byte-range locks, peer credentials, sd_notify, hardening): the
+        // only importer of CProcessShim.
+        .target(name: "VaultSystem", dependencies: ["CProcessShim"], swiftSettings: strict),
+        .target(name: "VaultCrypto", dependencies: ["CSodium"], swiftSettings: strict),
+        .target(name: "VaultStore", dependencies: ["VaultCrypto", "VaultSystem"], swiftSettings: strict),
         .target(
             name: "VaultHTTP",
             dependencies: ["CCurl", "CCurlShim", "VaultCrypto", .product(name: "Logging", package: "swift-log")],
@@ -64,7 +67,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "FleetBackend", dependencies: ["VaultCrypto", "VaultHTTP"], swiftSettings: strict),
-        .target(name: "VaultAgent", dependencies: ["VaultCrypto", "CProcessShim"], swiftSettings: strict),
+        .target(name: "VaultAgent", dependencies: ["VaultCrypto", "VaultSystem"], swiftSettings: strict),
         .target(name: "Graph", dependencies: ["VaultHTTP", "VaultCrypto"], swiftSettings: strict),
         // RSA keys, X.509, PKCS#12 and JWS for certificate credentials; touches no file, network or vault format.
         .target(
@@ -87,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "vault",
             dependencies: [
-                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "CProcessShim", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
+                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -158,7 +161,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VaultStoreTests",
-            dependencies: ["VaultCrypto", "VaultStore", "VaultTestSupport"],
+            dependencies: ["VaultCrypto", "VaultStore", "VaultSystem", "VaultTestSupport"],
             resources: [.copy("Vectors")],
             swiftSettings: strict
         ),

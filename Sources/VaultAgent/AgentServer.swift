@@ -1,4 +1,4 @@
-import CProcessShim
+import VaultSystem
 import VaultCrypto
 #if canImport(Glibc)
 import Glibc
@@ -68,7 +68,7 @@ public final class AgentServer {
             unlink(path)
         }
         while true {
-            let sig = vault_wait_signal_for(0)
+            let sig = Signals.wait(seconds: 0)
             if sig > 0 && sig != SIGCHLD {
                 log("signal \(sig): keys wiped")
                 return
@@ -99,9 +99,10 @@ public final class AgentServer {
     enum Outcome { case served, refused, lockedAll }
 
     func handle(_ fd: Int32) -> Outcome {
-        var uid: UInt32 = 0
-        var pid: Int32 = 0
-        guard vault_peer_credentials(fd, &uid, &pid) == 0, uid == geteuid() else {
+        let peer = PeerCredentials.of(fd)
+        let uid = peer?.uid ?? UInt32.max
+        let pid = peer?.pid ?? 0
+        guard peer != nil, uid == geteuid() else {
             log("refused a connection from uid \(uid) (pid \(pid)): not this agent's user")
             return .refused
         }

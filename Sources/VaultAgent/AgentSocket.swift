@@ -1,4 +1,4 @@
-import CProcessShim
+import VaultSystem
 import VaultCrypto
 #if canImport(Glibc)
 import Glibc
@@ -52,9 +52,7 @@ public enum AgentSocket {
             if errno == ENOENT || errno == ECONNREFUSED { return nil }
             throw AgentError("cannot reach the agent at \(path): \(String(cString: strerror(errno)))")
         }
-        var uid: UInt32 = 0
-        var pid: Int32 = 0
-        guard vault_peer_credentials(fd, &uid, &pid) == 0, uid == geteuid() else {
+        guard let peer = PeerCredentials.of(fd), peer.uid == geteuid() else {
             close(fd)
             throw AgentError("the process listening at \(path) is not this user's agent; refusing to use it")
         }

@@ -1,4 +1,4 @@
-import CProcessShim
+import VaultSystem
 import VaultCrypto
 #if canImport(Glibc)
 import Glibc
@@ -34,8 +34,9 @@ public final class RangeLock: @unchecked Sendable {
         guard fd >= 0 else {
             throw VaultError("io.lock", "cannot open lock \(path): \(FileSystem.errorText())", exit: .ioError)
         }
-        while vault_lock_range(fd, offset, length, wait ? 1 : 0) != 0 {
-            let e = errno
+        while true {
+            let e = ByteRangeLock.lock(fd, offset: offset, length: length, wait: wait)
+            if e == 0 { break }
             if e == EINTR { continue }
             close(fd)
             if !wait && (e == EAGAIN || e == EACCES) { return nil }
@@ -64,7 +65,7 @@ public final class RangeLock: @unchecked Sendable {
 
     public func release() {
         if fd >= 0 {
-            _ = vault_unlock_range(fd, offset, length)
+            ByteRangeLock.unlock(fd, offset: offset, length: length)
             close(fd)
             fd = -1
         }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CProcessShim
+import VaultSystem
 import FoundationEssentials
 import VaultAgent
 import VaultCore
@@ -53,7 +53,7 @@ struct AgentCommand: ParsableCommand {
         }
         let idleSeconds = try DurationOption.seconds(idle, option: "--idle")
         let maxSeconds = try DurationOption.seconds(maxLifetime, option: "--max-lifetime")
-        guard vault_block_signals() == 0 else { throw VaultError("agent.signals", "cannot block signals", exit: .software) }
+        guard Signals.block() else { throw VaultError("agent.signals", "cannot block signals", exit: .software) }
         let logs = AgentAuditLogs()
         let server = AgentServer(path: path, idle: idleSeconds, maxLifetime: maxSeconds, log: { Console.err("vault agent: \($0)") },
                                  audit: { logs.record($0) }, clock: { Int64(Date().timeIntervalSince1970) })
@@ -131,12 +131,8 @@ struct UnlockCommand: ParsableCommand {
         let n = readlink(exe, &target, target.count - 1)
         let program = n > 0 ? String(decoding: target[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
         let argv = [program, "agent", "--idle", idle, "--max-lifetime", lifetime]
-        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        var cEnv: [UnsafeMutablePointer<CChar>?] = Environment.current.filter { $0.key != "VAULT_PASSPHRASE_FILE" && $0.key != "VAULT_KEY_FILE" }
-            .map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for p in cArgs { free(p) }; for p in cEnv { free(p) } }
-        var pid: Int32 = 0
-        let rc = vault_spawn_detached(&pid, program, &cArgs, &cEnv)
+        let env = Environment.current.filter { $0.key != "VAULT_PASSPHRASE_FILE" && $0.key != "VAULT_KEY_FILE" }
+        let rc = Spawn.detached(argv, environment: env).errno
         guard rc == 0 else { throw VaultError("agent.start", "cannot start the agent: \(String(cString: strerror(rc)))", exit: .unavailable) }
     }
 }

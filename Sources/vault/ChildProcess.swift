@@ -1,4 +1,4 @@
-import CProcessShim
+import VaultSystem
 import FoundationEssentials
 import VaultAgent
 import VaultCrypto
@@ -94,7 +94,7 @@ enum GivenDescriptors {
     }
 }
 
-/// Runs a child with signals forwarded (the caller has blocked them with `vault_block_signals`).
+/// Runs a child with signals forwarded (the caller has blocked them with `Signals.block()`).
 enum ChildProcess {
     /// What happened to the isolation of a started child.
     enum Isolation: Equatable {
@@ -107,39 +107,9 @@ enum ChildProcess {
     /// ended it). `started` receives the pid and whether the child is isolated, before the wait.
     static func run(_ argv: [String], environment: [String: String], isolation: ChildIsolation, keep: [Int32],
                     started: (Int32, Isolation) throws -> Void) throws -> Int32 {
-        let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        let cEnv: [UnsafeMutablePointer<CChar>?] = environment.sorted(by: { $0.key < $1.key }).map { strdup("\($0.key)=\($0.value)") } + [nil]
-        let dirs: [UnsafePointer<CChar>?] = isolation.hiddenDirectories.map { UnsafePointer(strdup($0)) }
-        let files: [UnsafePointer<CChar>?] = isolation.hiddenFiles.map { UnsafePointer(strdup($0)) }
-        let cwd = getcwd(nil, 0)
-        defer {
-            for p in cArgs { free(p) }
-            // The environment holds IDENTITY_HEADER: zero it before freeing.
-            for p in cEnv { if let p { memset(p, 0, strlen(p)); free(p) } }
-            for p in dirs + files { free(UnsafeMutablePointer(mutating: p)) }
-            free(cwd)
-        }
-        func spawn(isolate: Bool) -> (rc: Int32, pid: Int32, step: Int32, index: Int32) {
-            var pid: Int32 = 0, step: Int32 = 0, index: Int32 = -1
-            let rc = argv[0].withCString { program in
-                cArgs.withUnsafeBufferPointer { a in
-                    cEnv.withUnsafeBufferPointer { e in
-                        dirs.withUnsafeBufferPointer { d in
-                            files.withUnsafeBufferPointer { f in
-                                keep.withUnsafeBufferPointer { k in
-                                    var spec = vault_child_spec(
-                                        program: program, argv: a.baseAddress, envp: e.baseAddress, isolate: isolate ? 1 : 0,
-                                        hide_dirs: d.baseAddress, hide_dir_count: Int32(d.count),
-                                        hide_files: f.baseAddress, hide_file_count: Int32(f.count),
-                                        cwd: UnsafePointer(cwd), keep_fds: k.baseAddress, keep_fd_count: Int32(k.count))
-                                    return vault_spawn_child(&pid, &spec, &step, &index)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            return (rc, pid, step, index)
+        func spawn(isolate: Bool) -> Result<Int32, Spawn.Failure> {
+            Spawn.start(Spawn.Child(argv: argv, environment: environment, isolate: isolate, hiddenDirectories: isolation.hiddenDirectories,
+                                    hiddenFiles: isolation.hiddenFiles, keep: keep))
         }
         var outcome: Isolation = isolation.mode == .off ? .off : .isolated
         if isolation.mode != .off && geteuid() == 0 {
@@ -152,12 +122,10 @@ enum ChildProcess {
             outcome = .notIsolated(reason: reason)
         }
         var result = spawn(isolate: isolation.mode != .off)
-        let step = UInt32(result.step)
-        if result.rc != 0, isolation.mode != .off,
-           step == VAULT_CHILD_STEP_NAMESPACE.rawValue || step == VAULT_CHILD_STEP_ID_MAP.rawValue {
+        if case .failure(let f) = result, isolation.mode != .off, f.step == .namespace || f.step == .idMap {
             // The kernel or a policy refuses namespaces (user.max_user_namespaces = 0, AppArmor's
             // restrict_unprivileged_userns, a seccomp filter): said once, or refused with --require-isolation.
-            let reason = "\(step == VAULT_CHILD_STEP_NAMESPACE.rawValue ? "cannot create a namespace" : "cannot map the user namespace"): \(String(cString: strerror(result.rc)))"
+            let reason = "\(f.step == .namespace ? "cannot create a namespace" : "cannot map the user namespace"): \(String(cString: strerror(f.errno)))"
             outcome = .notIsolated(reason: reason)
             if isolation.mode == .required {
                 throw VaultError("exec.isolation", "cannot isolate \(argv[0]) from the vault (\(reason))",
@@ -166,8 +134,11 @@ enum ChildProcess {
             }
             result = spawn(isolate: false)
         }
-        guard result.rc == 0 else { throw spawnError(argv[0], result.rc, step: UInt32(result.step), index: Int(result.index), isolation: isolation) }
-        let pid = result.pid
+        let pid: Int32
+        switch result {
+        case .failure(let f): throw spawnError(argv[0], f.errno, step: f.step, index: f.index, isolation: isolation)
+        case .success(let p): pid = p
+        }
         do {
             try started(pid, outcome)
         } catch {
@@ -175,30 +146,27 @@ enum ChildProcess {
             throw error
         }
         while true {
-            let sig = vault_wait_signal()
+            let sig = Signals.wait()
             if sig == SIGCHLD || sig < 0 {
-                var status: Int32 = 0
-                let r = vault_reap(pid, &status)
-                if r == 1 { return vault_exit_code(status) }
-                if r < 0 { return 1 }
-                continue
+                guard let code = Spawn.reap(pid) else { continue }
+                return code < 0 ? 1 : code
             }
             kill(pid, sig)
         }
     }
 
-    static func spawnError(_ program: String, _ rc: Int32, step: UInt32, index: Int, isolation: ChildIsolation) -> VaultError {
+    static func spawnError(_ program: String, _ rc: Int32, step: Spawn.Step, index: Int, isolation: ChildIsolation) -> VaultError {
         let text = String(cString: strerror(rc))
         switch step {
-        case VAULT_CHILD_STEP_MOUNT.rawValue:
+        case .mount:
             let all = isolation.hiddenDirectories + isolation.hiddenFiles
             let what = all.indices.contains(index) ? all[index] : "/"
             return VaultError("exec.isolation", "cannot hide \(what) from \(program): \(text)",
                               hint: "pass --no-isolation to run it without (it can then reach the vault)", exit: .unavailable)
-        case VAULT_CHILD_STEP_CWD.rawValue:
+        case .cwd:
             return VaultError("exec.cwd", "cannot run \(program) from this directory: it lies in a directory hidden from the program (\(text))",
                               hint: "run vault exec from another directory", exit: .usage)
-        case VAULT_CHILD_STEP_EXEC.rawValue:
+        case .exec:
             return VaultError("exec.spawn", "cannot run \(program): \(text)",
                               hint: rc == ENOENT ? "is it installed and on the PATH?" : nil, exit: rc == ENOENT ? .noInput : .unavailable)
         default:

@@ -1,6 +1,6 @@
 import ArgumentParser
 import VaultCrypto
-import CProcessShim
+import VaultSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -72,7 +72,7 @@ enum VaultVersion {
     /// `vault --version`: the number and the git revision of a packaged or installed build (scripts/package.sh and
     /// scripts/install.sh compile it in); a plain `swift build` says it does not know its revision.
     static var string: String {
-        guard let c = vault_build_revision() else { return "vault \(number) (revision unknown: not a release build)" }
-        return "vault \(number) (git \(String(cString: c)))"
+        guard let revision = BuildInfo.revision else { return "vault \(number) (revision unknown: not a release build)" }
+        return "vault \(number) (git \(revision))"
     }
 }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CProcessShim
+import VaultSystem
 import FoundationEssentials
 import IdentityEndpoint
 import VaultCore
@@ -56,7 +56,7 @@ struct ExecCommand: ParsableCommand {
             throw VaultError("usage", "--allow-any-resource and --allow-resource cannot be used together", exit: .usage)
         }
         // Before any thread starts: the signals are taken by sigwait below, never by a handler.
-        guard vault_block_signals() == 0 else { throw VaultError("exec.signals", "cannot block signals", exit: .software) }
+        guard Signals.block() else { throw VaultError("exec.signals", "cannot block signals", exit: .software) }
         let service = try network.tokenService(options, command: "exec")
         let handout = try TokenHandout(tokens: service, apps: [app] + extraApps,
                                        allowedResources: allowResources.isEmpty ? nil : allowResources, anyResource: allowAnyResource, command: "exec")

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CProcessShim
+import VaultSystem
 import FoundationEssentials
 import IdentityEndpoint
 import VaultCore
@@ -48,7 +48,7 @@ struct ServeCommand: ParsableCommand {
             throw VaultError("serve.no_header", "the App Service endpoint needs a secret header and none was given",
                              hint: "pass --identity-header-file FILE (32 or more random characters), or a systemd credential named identity-header", exit: .usage)
         }
-        guard vault_block_signals() == 0 else { throw VaultError("serve.signals", "cannot block signals", exit: .software) }
+        guard Signals.block() else { throw VaultError("serve.signals", "cannot block signals", exit: .software) }
         let target: AuditLogFile.Target? = auditLog.map { $0 == "stderr" ? .standardError : .file($0) }
         let service = try network.tokenService(options, command: "serve", audit: target)
         let handout = try TokenHandout(tokens: service, apps: apps, allowedResources: allowResources.isEmpty ? nil : allowResources,
@@ -56,12 +56,12 @@ struct ServeCommand: ParsableCommand {
         let server = try IdentityServer(.init(listen: listenOn, header: header, servesIMDS: imds, eventLoopThreads: try EndpointThreads.count()),
                                         source: HandoutSource(handout: handout), clock: { Int64(Date().timeIntervalSince1970) })
         Console.err("vault: serving \(handout.apps.map(\.name).joined(separator: ", ")) on \(Self.describe(listenOn, port: server.port))")
-        if let socket = Environment.current["NOTIFY_SOCKET"], !socket.isEmpty { _ = vault_notify(socket, "READY=1\nSTATUS=serving tokens") }
+        if let socket = Environment.current["NOTIFY_SOCKET"], !socket.isEmpty { ServiceNotify.send("READY=1\nSTATUS=serving tokens", to: socket) }
         while true {
-            let sig = vault_wait_signal_for(30)
+            let sig = Signals.wait(seconds: 30)
             switch sig {
             case SIGTERM, SIGINT, SIGQUIT:
-                if let socket = Environment.current["NOTIFY_SOCKET"], !socket.isEmpty { _ = vault_notify(socket, "STOPPING=1") }
+                if let socket = Environment.current["NOTIFY_SOCKET"], !socket.isEmpty { ServiceNotify.send("STOPPING=1", to: socket) }
                 server.close()
                 handout.flushAudit(now: Int64(Date().timeIntervalSince1970), all: true)
                 Console.err("vault: stopped")

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VaultCrypto
 import VaultStore
+import VaultSystem
 import VaultTestSupport
 
 func passphrase(_ s: String) -> Credential { var b = Array(s.utf8); return .passphrase(SecretBytes(consuming: &b)) }
