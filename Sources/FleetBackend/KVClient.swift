@@ -91,7 +91,8 @@ public final class KVClient: Sendable {
     /// Sends to the first address that answers as the active node. An AppRole login whose token the engine refuses
     /// (it expired, or was revoked, mid-command) logs in again once and repeats the request. A 403 is first checked
     /// with `lookup-self`: when the token is still good, a policy said no, and logging in again would only spend one
-    /// of the secret id's uses (a hostile or misconfigured node could otherwise burn them all).
+    /// of the secret id's uses. This stops a policy denial from burning them; a hostile node can still answer 403 to
+    /// `lookup-self` too, and then each request logs in again once (as before).
     func send(_ method: String, _ path: String, body: [UInt8]?, authenticated: Bool = true) throws -> HTTPResponse {
         let response = try sendOnce(method, path, body: body, authenticated: authenticated)
         guard response.status == 403, authenticated, case .appRole = auth, let token = login.withLock({ $0.token }) else { return response }

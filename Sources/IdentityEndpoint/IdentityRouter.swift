@@ -116,14 +116,17 @@ public struct IdentityRouter: Sendable {
             return .failure(IdentityRefusal(status: 400, code: "invalid_resource", message: "resource '\(Self.printable(resource))' is not a resource URI or app id"))
         }
         var selectors: [IdentitySelector] = []
-        let names: [(String, (String) -> IdentitySelector)] = kind == .appService
-            ? [("client_id", { .clientID($0) }), ("object_id", { .objectID($0) }), ("principal_id", { .objectID($0) }), ("mi_res_id", { .resourceID($0) })]
-            : [("client_id", { .clientID($0) }), ("object_id", { .objectID($0) }), ("msi_res_id", { .resourceID($0) }), ("mi_res_id", { .resourceID($0) })]
+        // Every selector name either protocol knows counts on both: one the caller sent must never be ignored (it
+        // would get the default app's token instead of the identity it asked for).
+        let names: [(String, (String) -> IdentitySelector)] = [
+            ("client_id", { .clientID($0) }), ("object_id", { .objectID($0) }), ("principal_id", { .objectID($0) }),
+            ("mi_res_id", { .resourceID($0) }), ("msi_res_id", { .resourceID($0) }),
+        ]
         for (name, make) in names {
             for v in params where v.0 == name { selectors.append(make(v.1)) }
         }
         guard selectors.count <= 1 else {
-            return .failure(IdentityRefusal(status: 400, code: "invalid_request", message: "give at most one of client_id, object_id, principal_id, mi_res_id"))
+            return .failure(IdentityRefusal(status: 400, code: "invalid_request", message: "give at most one of client_id, object_id, principal_id, mi_res_id, msi_res_id"))
         }
         return .success(IdentityRequest(kind: kind, resource: resource, selector: selectors.first, peer: peer))
     }

@@ -141,7 +141,22 @@ public final class IdentityServer: Sendable {
         guard rc == 0 else { throw IdentityServerError(message: "cannot read the address of the socket systemd passed") }
         switch Int32(storage.ss_family) {
         case AF_UNIX:
-            return "a Unix socket"
+            // systemd creates it with SocketMode= (0666 by default): a socket others can connect to serves them tokens.
+            let path: String? = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { p in
+                withUnsafeBytes(of: p.pointee.sun_path) { raw -> String? in
+                    guard let first = raw.first, first != 0 else { return nil }  // unnamed, or the abstract namespace
+                    return String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+            } }
+            guard let path else {
+                throw IdentityServerError(message: "the Unix socket systemd passed has no path (an abstract socket has no permissions: any local process could connect)")
+            }
+            var st = stat()
+            guard stat(path, &st) == 0 else { throw IdentityServerError(message: "cannot check the Unix socket \(path) systemd passed") }
+            guard st.st_mode & 0o007 == 0 else {
+                throw IdentityServerError(message: "the Unix socket \(path) systemd passed can be reached by every local user (mode \(String(st.st_mode & 0o777, radix: 8))): set SocketMode=0660 (and SocketGroup=) in the socket unit")
+            }
+            return "unix:\(path)"
         case AF_INET:
             let (addr, port) = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
                 (UInt32(bigEndian: $0.pointee.sin_addr.s_addr), UInt16(bigEndian: $0.pointee.sin_port)) } }
@@ -424,8 +439,22 @@ final class IdentityHTTPHandler: ChannelInboundHandler {
             guard let h = head else { return }
             head = nil
             tracker.requestReceived()
-            handle(context: context, head: h)
+            // On a fresh stack: writing one response's end makes NIO hand over the next pipelined request at once,
+            // and answering that one inside this call would nest one frame per queued request (a stack overflow
+            // with thousands pipelined behind a fetch).
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                let (handler, context) = bound.value
+                handler.handle(context: context, head: h)
+            }
         }
+    }
+
+    /// A client that does not read its answers stops being read from (backpressure), instead of vault queueing
+    /// answers for it without limit.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        context.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        context.fireChannelWritabilityChanged()
     }
 
     private func handle(context: ChannelHandlerContext, head: HTTPRequestHead) {
@@ -440,7 +469,8 @@ final class IdentityHTTPHandler: ChannelInboundHandler {
         let request: IdentityRequest
         switch routed {
         case .failure(let refusal):
-            respond(context: context, version: head.version, keepAlive: keepAlive, result: .failure(refusal), resource: "")
+            // A request the router refuses (no or a wrong header, a browser's, another Host) ends the connection.
+            respond(context: context, version: head.version, keepAlive: false, result: .failure(refusal), resource: "")
             return
         case .success(let r): request = r
         }

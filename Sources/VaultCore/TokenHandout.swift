@@ -67,10 +67,27 @@ public final class TokenHandout: Sendable {
     struct Entry { let handle: SecretArena.Handle; let expiresOn: Int64; let clientID: String; var lastUsed: UInt64 }
     struct Failure { let until: Int64; let refusal: Refusal }
     struct Hits { var first: Int64; var count: Int; var peer: Peer? }
+    /// Memory hits are counted per app, resource and caller: a TCP client's address without its port (no identity
+    /// beyond the host), a Unix-socket client's uid, pid and command. A new caller gets a line of its own.
+    struct HitKey: Hashable {
+        let key: Key
+        let address: String
+        let uid: UInt32?
+        let pid: Int32?
+        let command: String?
+        init(_ key: Key, _ peer: Peer?) {
+            self.key = key
+            let a = peer?.address ?? ""
+            address = a.hasPrefix("127.") || a.hasPrefix("[") ? String(a[..<(a.lastIndex(of: ":") ?? a.endIndex)]) : a
+            uid = peer?.uid
+            pid = peer?.pid
+            command = peer?.command
+        }
+    }
     struct State {
         var entries: [Key: Entry] = [:]
         var failures: [Key: Failure] = [:]
-        var hits: [Key: Hits] = [:]
+        var hits: [HitKey: Hits] = [:]
         var tick: UInt64 = 0
     }
 
@@ -171,11 +188,14 @@ public final class TokenHandout: Sendable {
     public func cached(app: App, resource: String, now: Int64, peer: Peer?) throws(Refusal) -> Served? {
         let key = Key(app: app.name, resource: resource)
         let found = state.withLock { s -> Result<Entry?, Refusal> in
-            if let f = s.failures[key] {
-                if f.until > now { return .failure(f.refusal) }
-                s.failures[key] = nil
+            // A token in memory first: a renewal that failed must not hide one that is still good.
+            guard var e = s.entries[key], e.expiresOn - now > Self.reuseMargin else {
+                if let f = s.failures[key] {
+                    if f.until > now { return .failure(f.refusal) }
+                    s.failures[key] = nil
+                }
+                return .success(nil)
             }
-            guard var e = s.entries[key], e.expiresOn - now > Self.reuseMargin else { return .success(nil) }
             s.tick &+= 1
             e.lastUsed = s.tick
             s.entries[key] = e
@@ -272,14 +292,15 @@ public final class TokenHandout: Sendable {
 
     /// A memory hit: the first of a window is its own line; later ones are counted and written by `flushAudit`.
     func noteHit(_ key: Key, clientID: String, now: Int64, peer: Peer?) {
+        let hitKey = HitKey(key, peer)
         let write = state.withLock { s -> Bool in
-            if var h = s.hits[key] {
+            if var h = s.hits[hitKey] {
                 h.count += 1
                 h.peer = peer
-                s.hits[key] = h
+                s.hits[hitKey] = h
                 return false
             }
-            s.hits[key] = Hits(first: now, count: 0, peer: peer)
+            s.hits[hitKey] = Hits(first: now, count: 0, peer: peer)
             return true
         }
         if write, let app = apps.first(where: { $0.name == key.app }) {
@@ -293,7 +314,7 @@ public final class TokenHandout: Sendable {
         let due = state.withLock { s -> [(Key, Hits)] in
             let ended = s.hits.filter { all || now - $0.value.first >= Self.auditWindow }
             for (k, _) in ended { s.hits[k] = nil }
-            return ended.filter { $0.value.count > 0 }.map { ($0.key, $0.value) }
+            return ended.filter { $0.value.count > 0 }.map { ($0.key.key, $0.value) }
         }
         for (key, hits) in due {
             guard let app = apps.first(where: { $0.name == key.app }) else { continue }

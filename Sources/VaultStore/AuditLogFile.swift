@@ -65,9 +65,10 @@ public final class AuditLogFile: Sendable {
                 if fstat(fd, &st) == 0, Int64(st.st_size) + Int64(bytes.count) > maxBytes { fd = try rotate(fd, path: path) }
                 var fs = statvfs()
                 if fstatvfs(fd, &fs) == 0 {
-                    let total = Int64(fs.f_blocks) * Int64(fs.f_frsize), free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
-                    let reserve = max(1 << 20, min(64 << 20, total / 20))
-                    if free - Int64(bytes.count) < reserve {
+                    // In Double: a file system (FUSE) may report counts whose product overflows 64 bits.
+                    let total = Double(fs.f_blocks) * Double(fs.f_frsize), free = Double(fs.f_bavail) * Double(fs.f_frsize)
+                    let reserve = Int64(max(Double(1 << 20), min(Double(64 << 20), total / 20)))
+                    if free - Double(bytes.count) < Double(reserve) {
                         throw VaultError("audit.no_space", "the file system of \(path) has less than \(reserve >> 20) MiB free; audit lines are not written until it has more", exit: .ioError)
                     }
                 }

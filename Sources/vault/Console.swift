@@ -34,13 +34,20 @@ enum Console {
         bytes.removeAll()
     }
 
+    /// Errors, warnings and hints are one line each: a newline in them (from a server's text) is shown as `\u{a}`,
+    /// so nothing a server sends can print a line of its own, such as a forged `vault: hint:`.
     static func report(_ error: VaultError) {
-        err("vault: error: \(error.reason)")
-        if let hint = error.hint { err("vault: hint: \(hint)") }
+        err("vault: error: \(oneLine(error.reason))")
+        if let hint = error.hint { err("vault: hint: \(oneLine(hint))") }
     }
 
-    static func warn(_ text: String) { err("vault: warning: \(text)") }
-    static func hint(_ text: String) { err("vault: hint: \(text)") }
+    static func warn(_ text: String) { err("vault: warning: \(oneLine(text))") }
+    static func hint(_ text: String) { err("vault: hint: \(oneLine(text))") }
+
+    static func oneLine(_ text: String) -> String {
+        guard text.utf8.contains(0x0a) else { return text }
+        return text.replacing("\n", with: "\\u{a}")
+    }
 
     static var stdoutIsTerminal: Bool { isatty(1) == 1 }
     static var stderrIsTerminal: Bool { isatty(2) == 1 }

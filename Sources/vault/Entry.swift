@@ -25,13 +25,15 @@ enum Entry {
                 Console.hint("raise the memlock limit (`ulimit -l`, LimitMEMLOCK= in systemd), or use encrypted swap")
             }
         }
+        #if DEBUG
         if getenv("VAULT_TEST_COUNT_KDF") != nil {
-            // For the tests: how many times Argon2id ran, whatever way the command ends.
+            // For the tests (debug builds only): how many times Argon2id ran, whatever way the command ends.
             atexit {
                 let n = PasswordHash.derivations.load(ordering: .relaxed)
                 Console.err("vault: test: Argon2id ran \(n) time\(n == 1 ? "" : "s")")
             }
         }
+        #endif
         do {
             var command = try VaultCommand.parseAsRoot()
             try command.run()

@@ -252,3 +252,70 @@ def test_unix_socket_clients_are_audited_by_uid_and_pid(emulator, vault):
     assert lines and all(e["peer"] == "unix" for e in lines)
     assert lines[0]["peer_uid"] == os.getuid() and lines[0]["peer_pid"] == os.getpid(), lines
     assert lines[0]["peer_comm"], lines
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS"))
+
+
+def test_thousands_of_pipelined_requests_behind_a_fetch(emulator, vault):
+    """Requests pipelined behind one that needs a fetch are not answered by nesting a call per request (before: 20,000
+    tiny requests behind a token fetch overflowed the event loop's stack, and `vault serve` died of SIGSEGV). Each is
+    answered on a fresh stack, and the first refused one ends the connection."""
+    with Server(vault) as server:
+        first = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-IDENTITY-HEADER: %s\r\n\r\n" % (token_target(), server.port, server.header)).encode()
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        s.sendall(first + b"GET / HTTP/1.1\r\n\r\n" * 20000)
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        s.close()
+        time.sleep(1)
+        assert server.proc.poll() is None, "vault serve died (exit %s)" % server.proc.poll()
+        assert data.startswith(b"HTTP/1.1 200"), data[:200]
+        # And a well-behaved client pipelining 2,000 requests gets 2,000 answers.
+        one = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-IDENTITY-HEADER: %s\r\n\r\n" % (token_target(), server.port, server.header)).encode()
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        s.sendall(one * 2000)
+        got, data, mark = 0, b"", b"HTTP/1.1 200"
+        while got < 2000:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+            got += data.count(mark)
+            data = data[-(len(mark) - 1):]
+        s.close()
+        assert got == 2000
+
+
+def test_a_client_that_never_reads_cannot_grow_the_server(emulator, vault):
+    """A client streaming requests without reading the answers is stopped being read from once its answers back up
+    (before: every answer was queued in memory, 16 MiB of requests took the server from 26 to 282 MB)."""
+    with Server(vault) as server:
+        one = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-IDENTITY-HEADER: %s\r\n\r\n" % (token_target(), server.port, server.header)).encode()
+        assert raw_request(server.port, token_target(), [("Host", "127.0.0.1:%d" % server.port), ("X-IDENTITY-HEADER", server.header)])[0] == 200
+        before = rss_kib(server.proc.pid)
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        chunk, sent, started = one * 1000, 0, time.time()
+        while sent < 16 << 20 and time.time() - started < 20:
+            try:
+                sent += s.send(chunk)
+            except BlockingIOError:
+                select.select([], [s], [], 0.5)
+        time.sleep(1)
+        grown = rss_kib(server.proc.pid) - before
+        s.close()
+        assert server.proc.poll() is None
+        assert grown < 48 * 1024, "the server grew by %d KiB for a client that never reads (%d bytes of requests sent)" % (grown, sent)
+        # Still serving others.
+        assert raw_request(server.port, token_target(), [("Host", "127.0.0.1:%d" % server.port), ("X-IDENTITY-HEADER", server.header)])[0] == 200
