@@ -120,6 +120,32 @@ struct ServerTests {
         #expect(a.response() == nil, "Connection: close is honoured")
     }
 
+    @Test("past maxPendingFetches, a request that needs a fetch is answered 503 at once instead of queueing; cached ones still 200")
+    func fetchCap() throws {
+        let source = MemorySource(cachedOnly: false)
+        var config = IdentityServer.Configuration(listen: .tcp(host: "127.0.0.1", port: 0), identityHeader: secret(Self.header))
+        config.maxPendingFetches = 1
+        let server = try IdentityServer(config, source: source, clock: { Int64(Date().timeIntervalSince1970) })
+        defer { server.close() }
+        let port = try #require(server.port)
+        let first = try RawClient(port: port)
+        first.send(request("api://slow"))
+        for _ in 0..<1000 where source.fetches.load(ordering: .relaxed) == 0 { usleep(5_000) }
+        let second = try RawClient(port: port)
+        second.send(request("api://slow"))
+        let refused = try #require(second.response())
+        #expect(refused.status == 503 && refused.body.contains("too many token requests"))
+        let cached = try RawClient(port: port)
+        cached.send(request("https://graph.microsoft.com"))
+        #expect(try #require(cached.response()).status == 200)
+        source.released.store(true, ordering: .relaxed)
+        #expect(try #require(first.response()).status == 200)
+        // The slot is free again once the fetch ended.
+        second.send(request("api://slow"))
+        #expect(try #require(second.response()).status == 200)
+        #expect(source.fetches.load(ordering: .relaxed) == 2)
+    }
+
     @Test("garbage, oversized heads and wrong headers get an error or a closed connection, and the server keeps serving",
           arguments: ["NOT HTTP AT ALL\r\n\r\n", "GET /msi/token HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
                       "GET /msi/token?" + String(repeating: "a", count: 100_000) + " HTTP/1.1\r\n\r\n",

@@ -153,6 +153,30 @@ def test_socket_activation_on_every_interface_is_refused(vault):
         p.wait()
 
 
+def test_socket_activation_on_a_unix_socket_others_can_reach_is_refused(vault):
+    """systemd's SocketMode= defaults to 0666: every local user could connect. Refused, like an address off loopback."""
+    path = os.path.join(vault.dir, "mi.sock")
+    header = os.path.join(vault.dir, "identity-header")
+    with open(os.open(header, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(os.urandom(24).hex())
+    p = subprocess.Popen(["systemd-socket-activate", "-l", path, "-E", "VAULT_DIR", "-E", "VAULT_KEY_FILE",
+                          vault.bin, "serve", "--app", "demo", "--identity-header-file", header],
+                         env=vault.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.05)
+        os.chmod(path, 0o666)
+        with socket.socket(socket.AF_UNIX) as c:
+            c.settimeout(5)
+            c.connect(path)
+            _, err = p.communicate(timeout=30)
+        assert b"every local user" in err and b"SocketMode=0660" in err and b"vault: error:" in err, err
+    finally:
+        p.kill()
+        p.wait()
+
+
 @pytest.mark.parametrize("extra,status", [
     ([("Host", "attacker.example:PORT")], 403),
     ([("Host", "127.0.0.1:1")], 403),
