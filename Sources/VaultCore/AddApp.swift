@@ -93,7 +93,7 @@ public struct AddApp: Sendable {
                                  hint: "pass --replace to overwrite it, or choose another name", exit: .usage)
             }
             // A pending rotation is bound to the stored secret: replacing it underneath would strand the journal.
-            if try RotationJournal.load(v.contents, app: app.name) != nil || v.contents.contains(kind: CertificateRotationJournal.kind, name: app.name) {
+            if try RotationJournal.load(v.contents, app: app.name) != nil {
                 throw VaultError("rotation.pending", "a rotation of '\(app.name)' is pending, so the app was not replaced",
                                  hint: "finish it with `vault rotate-secret \(app.name) --resume`, or drop it with `vault rotate-secret \(app.name) --abandon`",
                                  exit: .tempFailure)

@@ -102,8 +102,8 @@ public struct SlotChanges: Sendable {
     /// again under the new key; one that names none stays unmatched (a fresh random value), so a journal refused
     /// before the rekey is refused after it.
     public static let rebindJournals: RebindContents = { contents, old, new in
-        for name in contents.names(kind: RotationJournal.kind) {
-            guard var record = try contents.record(kind: RotationJournal.kind, name: name),
+        for name in contents.names(kind: RotationJournal.recordKind(.password)) {
+            guard var record = try contents.record(kind: RotationJournal.recordKind(.password), name: name),
                   var journal = try? VaultContents.decoder.decode(RotationJournal.self, from: Data(record.metadata)) else { continue }
             let app = try contents.app(named: record.name)
             let candidates = [app?.secret, app?.previous, record.secrets["new"]].compactMap { $0 }

@@ -49,8 +49,8 @@ public struct StatusService: Sendable {
             }
         } ?? unlocked.contents.apps.sorted { $0.metadata.name < $1.metadata.name }
         // Which apps have a journal, looked up once (not one scan of every record per app).
-        let journals = Set(unlocked.contents.names(kind: RotationJournal.kind))
-        let certificateJournals = Set(unlocked.contents.names(kind: CertificateRotationJournal.kind))
+        let journals = Set(unlocked.contents.names(kind: RotationJournal.recordKind(.password)))
+        let certificateJournals = Set(unlocked.contents.names(kind: RotationJournal.recordKind(.certificate)))
         return try chosen.flatMap { stored -> [SecretStatus] in
             var meta = stored.metadata
             var rows: [SecretStatus] = []
@@ -137,7 +137,7 @@ public struct StatusService: Sendable {
                              expirySource: "certificate", daysLeft: nil, rotated: meta.rotated, pending: nil, level: .healthy, notes: [])
         s.credential = "certificate"
         s.inUse = meta.usesCertificate
-        if journaled, let (j, _) = (try? CertificateRotationJournal.load(unlocked.contents, app: meta.name)) ?? nil {
+        if journaled, let (j, _) = (try? RotationJournal.load(unlocked.contents, app: meta.name)) ?? nil, j.kind == .certificate {
             s.pending = "certificate rotation \(j.step.rawValue) since \(j.started.formatted(.iso8601))"
         } else if !offline {
             do {

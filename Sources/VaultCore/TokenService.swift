@@ -54,7 +54,7 @@ public struct TokenService: Sendable {
         guard let app = try unlocked.contents.app(named: name) else {
             throw VaultError.unknownApp(name)
         }
-        if refusePendingRotation, try unlocked.contents.record(kind: RotationJournal.kind, name: name) != nil {
+        if refusePendingRotation, try unlocked.contents.record(kind: RotationJournal.recordKind(.password), name: name) != nil {
             throw VaultError("rotation.pending", "a rotation of '\(name)' is pending", hint: "vault rotate-secret \(name) --resume", exit: .tempFailure)
         }
         let endpoints = try AppEndpoints.stored(cloud: app.metadata.cloud, authority: app.metadata.authority, graph: app.metadata.graphRoot)

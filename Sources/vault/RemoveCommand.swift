@@ -21,15 +21,14 @@ struct RemoveCommand: ParsableCommand {
             }
             guard answer else { Console.out("Nothing removed."); return }
         }
-        let (journal, certJournal) = try RemoveApp(vault: vault).runAll(name, unlock: credential)
+        let journal = try RemoveApp(vault: vault).run(name, unlock: credential)
         Console.out("Removed app '\(name)'.")
-        if let c = certJournal {
+        if let c = journal, c.kind == .certificate {
             Console.out("Also dropped its pending certificate rotation (step \(c.step.rawValue)).")
             if c.step != .committed {
-                Console.warn("the app registration may still hold the certificate with thumbprint \(c.newThumbprint) that the rotation added: remove it in the portal")
+                Console.warn("the app registration may still hold the certificate with thumbprint \(c.newThumbprint ?? "?") that the rotation added: remove it in the portal")
             }
-        }
-        if let j = journal {
+        } else if let j = journal {
             Console.out("Also dropped its pending rotation (journal \(j.shortID), step \(j.step.rawValue)).")
             if j.step != .committed, j.step != .adding || j.newKeyID != nil {
                 Console.warn("the app registration may still hold password \(j.newKeyID ?? j.displayName) that the rotation added: remove it in the portal or with Graph")

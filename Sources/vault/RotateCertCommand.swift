@@ -47,37 +47,45 @@ struct RotateCertCommand: ParsableCommand {
         var service = RotationService(tokens: tokens, checkpoint: TestHooks.checkpoint)
         service.propagationTimeout = propagationTimeout
         service.lagWindow = lagWindow ?? RotationService.defaultLagWindow
-        let rotation = CertificateRotation(rotation: service)
+        service.lagWindowIsExplicit = lagWindow != nil
         if abandon {
-            guard let j = try rotation.abandon(app: app) else {
+            guard let j = try service.abandon(app: app) else {
                 Console.out("No certificate rotation of '\(app)' is pending.")
                 return
             }
-            Console.out("Dropped the pending certificate rotation of '\(app)' (step \(j.step.rawValue)); the stored certificate is unchanged\(j.step == .committed ? " (the new one, already committed)" : "").")
-            if j.step != .committed, !j.newThumbprint.isEmpty {
-                Console.warn("the app registration may still hold the certificate with thumbprint \(j.newThumbprint) that this rotation added: remove it in the portal")
-            }
+            Self.printAbandoned(j, app: app)
             return
         }
-        if let report = try rotation.resume(app: app) {
-            Self.print(report, resumed: true)
+        if let report = try service.resume(app: app) {
+            if report.kind == .password {
+                RotateCommand.print(report, resumed: true)
+            } else {
+                Self.print(report, resumed: true)
+            }
             return
         }
         if resume {
             Console.out("No certificate rotation of '\(app)' is pending.")
             return
         }
-        Self.print(try rotation.rotate(app: app, validDays: days, keyBits: keySize), resumed: false)
+        Self.print(try service.rotateCertificate(app: app, validDays: days, keyBits: keySize), resumed: false)
     }
 
-    static func print(_ r: CertificateRotationReport, resumed: Bool) {
+    static func printAbandoned(_ j: RotationJournal, app: String) {
+        Console.out("Dropped the pending certificate rotation of '\(app)' (step \(j.step.rawValue)); the stored certificate is unchanged\(j.step == .committed ? " (the new one, already committed)" : "").")
+        if j.step != .committed, let thumbprint = j.newThumbprint, !thumbprint.isEmpty {
+            Console.warn("the app registration may still hold the certificate with thumbprint \(thumbprint) that this rotation added: remove it in the portal")
+        }
+    }
+
+    static func print(_ r: RotationReport, resumed: Bool) {
         if r.rolledBack {
             Console.out("Rolled back the interrupted certificate rotation of '\(r.app)': the stored certificate is unchanged.")
         } else {
             Console.out("\(resumed ? "Finished the interrupted certificate rotation" : "Rotated the certificate") of '\(r.app)':")
             Console.out("  new thumbprint: \(r.newThumbprint ?? "?")")
             Console.out("  new key id:     \(r.newKeyID ?? "?")")
-            if let e = r.newExpires { Console.out("  expires:        \(Format.date(e))") }
+            if let e = r.newEnd { Console.out("  expires:        \(Format.date(e))") }
             if let removed = r.removedKeyID { Console.out("  removed old:    \(removed)") }
         }
         for n in r.notes { Console.warn(n) }

@@ -79,6 +79,10 @@ struct RotateCommand: ParsableCommand {
                 Console.out("No rotation of '\(app)' is pending.")
                 return
             }
+            if j.kind == .certificate {
+                RotateCertCommand.printAbandoned(j, app: app)
+                return
+            }
             Console.out("Dropped the pending rotation of '\(app)' (journal \(j.shortID), step \(j.step.rawValue)); the stored secret is unchanged.")
             if j.step != .committed {
                 let where_ = j.newKeyID.map { "password \($0)" } ?? "a password named '\(j.displayName)'"
@@ -89,12 +93,11 @@ struct RotateCommand: ParsableCommand {
         if toCertificate {
             var o = CertificateOptions()
             o.valid = valid
-            let report = try CertificateRotation(rotation: service).moveFromSecret(app: app, validDays: valid == nil ? nil : try o.validDays(),
-                                                                                    keyBits: keySize, subject: subject)
+            let report = try service.moveToCertificate(app: app, validDays: valid == nil ? nil : try o.validDays(), keyBits: keySize, subject: subject)
             Console.out("Moved '\(app)' to a certificate made in the vault:")
             Console.out("  thumbprint:      \(report.newThumbprint ?? "?")")
             Console.out("  key id:          \(report.newKeyID ?? "?")")
-            if let e = report.newExpires { Console.out("  expires:         \(Format.date(e))") }
+            if let e = report.newEnd { Console.out("  expires:         \(Format.date(e))") }
             if let removed = report.removedKeyID { Console.out("  removed password: \(removed)") }
             for n in report.notes { Console.warn(n) }
             return
@@ -110,6 +113,10 @@ struct RotateCommand: ParsableCommand {
             Console.warn("rolling back the interrupted rotation of '\(app)': confirming its password is gone takes until Graph's replication lag window (\(Int(lagWindow ?? j.lagWindow ?? RotationService.defaultLagWindow)) s) has passed since it started")
         }
         if let report = try service.resume(app: app) {
+            if report.kind == .certificate {
+                RotateCertCommand.print(report, resumed: true)
+                return
+            }
             if report.unfinished {
                 Self.print(report, resumed: true)
                 throw VaultError("rotation.unfinished", "the rotation of '\(app)' is not finished: Graph does not yet confirm a removal",

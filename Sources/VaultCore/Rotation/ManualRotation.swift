@@ -48,6 +48,8 @@ extension RotationService {
             try v.contents.putApp(meta, secret: secret)
         }
         _ = try? CacheService(vault: vault, unlock: unlock).clear(app: app)
-        return RotationReport(app: app, newHint: secret.prefixString(3))
+        var report = RotationReport(app: app)
+        report.newHint = secret.prefixString(3)
+        return report
     }
 }

@@ -1,10 +1,11 @@
 import FoundationEssentials
+import VaultPKI
 import VaultCrypto
 import VaultHTTP
 import VaultStore
 
 /// Where an app's secret lives, and with it the journal of its rotation: the local vault (one host) or a fleet
-/// backend (every host of a fleet). `RotationService` runs the same named steps against either; only the home knows
+/// backend (every host of a fleet). `RotationMachine` runs the same named steps against either; only the home knows
 /// how a journal is written, how the new secret is committed and who else may be rotating.
 ///
 /// Every write is a compare-and-swap on what this process wrote last (the journal id in the local vault, the KV
@@ -18,14 +19,17 @@ protocol RotationHome: Sendable {
     func pending() throws -> (journal: RotationJournal, newSecret: SecretBytes?)?
     /// Refuses to start a rotation while `pending` exists (the error says whether it is pending or in progress).
     func refuseToStart(over pending: RotationJournal) -> VaultError
-    /// Writes the first journal, create-only: fails when another rotation was started first.
-    func begin(_ j: RotationJournal) throws
+    /// Writes the first journal (with the new credential when the kind made it first), create-only: fails when
+    /// another rotation of the app, of any kind, was started first.
+    func begin(_ j: RotationJournal, newSecret: SecretBytes?) throws
     /// Takes charge of the pending rotation `j` before finishing or rolling it back.
     func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws
     func write(_ j: RotationJournal, newSecret: SecretBytes?) throws
-    /// Makes `newSecret` the app's secret and journals step `committed`; returns the other apps that followed.
+    /// Makes `newSecret` the app's credential (a secret, or the private key of the journal's new certificate) and
+    /// journals step `committed`; returns the other apps that followed.
     func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String]
-    /// The rotation is complete: the journal (and a `previous` secret the home kept) goes.
+    /// The rotation is complete: the journal goes, and what the home kept of the old credential (a `previous`
+    /// secret; the secret an app moving to a certificate leaves behind).
     func finish(_ j: RotationJournal) throws
     /// The rotation was rolled back: the journal goes, the secret is unchanged.
     func drop(_ j: RotationJournal) throws
@@ -52,8 +56,8 @@ struct HomeSleeper: Sleeper {
     }
 }
 
-/// The local vault as the home of an app's secret: the journal is the vault record kind "rotation", written inside
-/// `vault.update` under the app's `RotationLock`.
+/// The local vault as the home of an app's credential: the journal is a vault record ("rotation" or
+/// "cert-rotation", by the credential's kind), written inside `vault.update` under the app's `RotationLock`.
 struct LocalRotationHome: RotationHome {
     let vault: Vault
     let unlock: Credential
@@ -82,15 +86,15 @@ struct LocalRotationHome: RotationHome {
     }
 
     func refuseToStart(over pending: RotationJournal) -> VaultError {
-        VaultError("rotation.pending", "a rotation of '\(app)' is pending", hint: "finish it first: vault rotate-secret \(app) --resume", exit: .tempFailure)
+        let what = pending.kind == .password ? "a rotation" : "a certificate rotation"
+        let command = pending.kind == .password ? "rotate-secret" : "rotate-cert"
+        return VaultError("rotation.pending", "\(what) of '\(app)' is pending", hint: "finish it first: vault \(command) \(app) --resume", exit: .tempFailure)
     }
 
-    func begin(_ j: RotationJournal) throws {
+    func begin(_ j: RotationJournal, newSecret: SecretBytes?) throws {
         try vault.update(unlock) { v in
-            if try RotationJournal.load(v.contents, app: j.app) != nil {
-                throw VaultError("rotation.pending", "a rotation of '\(j.app)' is pending", hint: "vault rotate-secret \(j.app) --resume", exit: .tempFailure)
-            }
-            v.contents.put(try j.record(newSecret: nil))
+            if let (pending, _) = try RotationJournal.load(v.contents, app: j.app) { throw refuseToStart(over: pending) }
+            v.contents.put(try j.record(newSecret: newSecret))
         }
     }
 
@@ -98,7 +102,7 @@ struct LocalRotationHome: RotationHome {
     func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws {}
 
     func check(_ j: RotationJournal, in contents: VaultContents) throws {
-        guard try RotationJournal.load(contents, app: j.app)?.journal.id == j.id else {
+        guard let (found, _) = try RotationJournal.load(contents, app: j.app), found.id == j.id, found.kind == j.kind else {
             throw VaultError("rotation.superseded", "the rotation journal of '\(j.app)' was changed by another process; this process stopped",
                              hint: "`vault status \(j.app)` shows where the rotation stands", exit: .tempFailure)
         }
@@ -111,28 +115,17 @@ struct LocalRotationHome: RotationHome {
         }
     }
 
-    /// The new secret becomes current, the old one is kept as `previous` until the old password is removed. Every
-    /// other entry of the same app registration holding the same old secret (the app in another tenant) follows.
     func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String] {
         try vault.update(unlock) { v in
             try check(j, in: v.contents)
             guard let app = try v.contents.app(named: j.app) else {
                 throw VaultError("app.unknown", "app '\(j.app)' disappeared from the vault during its rotation", exit: .dataError)
             }
-            if let why = try j.mismatch(with: app.metadata, current: app.secret, fingerprint: { try KeyDerivation.fingerprint(of: $0, master: v.master) }) {
+            if let why = try j.mismatch(with: app, fingerprint: { try KeyDerivation.fingerprint(of: $0, master: v.master) }) {
                 throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: \(why)", exit: .dataError)
             }
-            let now = Date()
-            var meta = j.committed(app.metadata, newSecret: newSecret, at: now)
-            meta.previousKeyID = j.oldKeyID
-            try v.contents.putApp(meta, secret: newSecret, previous: app.secret)
-            var names: [String] = []
-            for other in try v.contents.apps where other.metadata.name != j.app && other.metadata.clientID.lowercased() == app.metadata.clientID.lowercased() {
-                guard let otherSecret = other.secret,
-                      try KeyDerivation.fingerprint(of: otherSecret, master: v.master) == j.oldFingerprint else { continue }
-                try v.contents.putApp(j.committed(other.metadata, newSecret: newSecret, at: now), secret: newSecret)
-                names.append(other.metadata.name)
-            }
+            let names = j.kind == .password ? try commitSecret(j, newSecret: newSecret, app: app, in: &v)
+                                            : try commitCertificate(j, newKey: newSecret, app: app, in: &v)
             var done = j
             done.step = .committed
             v.contents.put(try done.record(newSecret: nil))
@@ -140,29 +133,80 @@ struct LocalRotationHome: RotationHome {
         }
     }
 
+    /// The new secret becomes current, the old one is kept as `previous` until the old password is removed. Every
+    /// other entry of the same app registration holding the same old secret (the app in another tenant) follows.
+    func commitSecret(_ j: RotationJournal, newSecret: SecretBytes, app: StoredApp, in v: inout UnlockedVault) throws -> [String] {
+        let now = Date()
+        var meta = j.committed(app.metadata, newSecret: newSecret, at: now)
+        meta.previousKeyID = j.oldKeyID
+        try v.contents.putApp(meta, secret: newSecret, previous: app.secret)
+        var names: [String] = []
+        for other in try v.contents.apps where other.metadata.name != j.app && other.metadata.clientID.lowercased() == app.metadata.clientID.lowercased() {
+            guard let otherSecret = other.secret,
+                  try KeyDerivation.fingerprint(of: otherSecret, master: v.master) == j.oldFingerprint else { continue }
+            try v.contents.putApp(j.committed(other.metadata, newSecret: newSecret, at: now), secret: newSecret)
+            names.append(other.metadata.name)
+        }
+        return names
+    }
+
+    /// The new certificate and its key become the app's; a move from a secret keeps the secret until its password is
+    /// removed (`finish`).
+    func commitCertificate(_ j: RotationJournal, newKey: SecretBytes, app stored: StoredApp, in v: inout UnlockedVault) throws -> [String] {
+        guard let b64 = j.newCertificate, let der = Data(base64Encoded: b64) else {
+            throw VaultError("rotation.stale", "the certificate rotation journal of '\(j.app)' lacks its new certificate", exit: .dataError)
+        }
+        let next = try CertificateCredential(certificate: try CertificateInfo(der: Array(der)), privateKey: newKey)
+        var app = stored
+        AddApp.describe(CertificateChoice(credential: next, algorithm: app.metadata.assertionAlgorithm == "RS256" ? .rs256 : .ps256,
+                                          sendX5C: app.metadata.sendX5C ?? false), in: &app.metadata)
+        app.metadata.certificateKeyID = j.newKeyID
+        app.metadata.rotated = Date()
+        app.certificateKey = next.privateKey
+        try v.contents.putApp(app)
+        return []
+    }
+
     func finish(_ j: RotationJournal) throws {
         try vault.update(unlock) { v in
             try check(j, in: v.contents)
-            if var app = try v.contents.app(named: j.app), !j.keepOld {
-                app.metadata.previousKeyID = nil
-                app.previous = nil
-                try v.contents.putApp(app)
+            if var app = try v.contents.app(named: j.app) {
+                switch j.kind {
+                case .password where !j.keepOld:
+                    app.metadata.previousKeyID = nil
+                    app.previous = nil
+                    try v.contents.putApp(app)
+                case .certificate where j.movesFromSecret && app.certificateKey != nil:
+                    // The app has moved: its secret leaves the vault once its password is off the app (else it is
+                    // kept, in the vault and on the app, and the report says so).
+                    if j.oldPasswordKeyID != nil {
+                        app.secret = nil
+                        app.previous = nil
+                        app.metadata.secretHint = ""
+                        app.metadata.secretKeyID = nil
+                        app.metadata.secretExpires = nil
+                    }
+                    app.metadata.credentialUse = nil
+                    try v.contents.putApp(app)
+                default:
+                    break
+                }
             }
-            v.contents.remove(kind: RotationJournal.kind, name: j.app)
+            v.contents.remove(kind: RotationJournal.recordKind(j.kind), name: j.app)
         }
     }
 
     func drop(_ j: RotationJournal) throws {
         try vault.update(unlock) { v in
             try check(j, in: v.contents)
-            v.contents.remove(kind: RotationJournal.kind, name: j.app)
+            v.contents.remove(kind: RotationJournal.recordKind(j.kind), name: j.app)
         }
     }
 
     func abandon() throws -> RotationJournal? {
         try vault.update(unlock) { v in
             guard let (j, _) = try RotationJournal.load(v.contents, app: app) else { return nil }
-            v.contents.remove(kind: RotationJournal.kind, name: app)
+            for kind in RotationJournal.recordKinds { v.contents.remove(kind: kind, name: app) }
             return j
         }
     }

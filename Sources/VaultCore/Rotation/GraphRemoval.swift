@@ -9,10 +9,9 @@ import VaultHTTP
 /// - otherwise a password counts as removed only once a read no longer shows it *and* `lagWindow` has passed since it
 ///   was created; until then reads and removals are repeated with backoff.
 struct GraphRemoval {
-    let apps: Applications
-    let appID: String
+    let apps: any ApplicationCredentials
     let lagWindow: Double
-    let sleeper: any Sleeper
+    let clock: RotationClock
 
     /// Removes one known password (`created`: when it was made, if known; unknown means long ago).
     /// Returns false when `deadline` came before that was certain.
@@ -20,9 +19,9 @@ struct GraphRemoval {
         let settled = (created ?? .distantPast).addingTimeInterval(lagWindow)
         var delay = 0.5
         while true {
-            if try apps.removePassword(appID: appID, keyID: keyID) == .removed { return true }
-            let now = Date()
-            if now >= settled, try !apps.passwords(appID: appID).contains(where: { $0.keyID == keyID }) { return true }
+            if try apps.removePassword(keyID: keyID) == .removed { return true }
+            let now = clock.now()
+            if now >= settled, try !apps.passwords().contains(where: { $0.keyID == keyID }) { return true }
             if now >= deadline { return false }
             wait(&delay, until: min(deadline, now.addingTimeInterval(delay)))
         }
@@ -35,17 +34,17 @@ struct GraphRemoval {
         var removed: Set<String> = []
         var delay = 0.5
         while true {
-            let visible = try apps.passwords(appID: appID)
+            let visible = try apps.passwords()
             let mine = visible.filter { c in
                 !removed.contains(c.keyID) && !j.keyIDsBefore.contains(c.keyID)
                     && (c.keyID == j.newKeyID || c.displayName == j.displayName)
             }
-            for c in mine where try apps.removePassword(appID: appID, keyID: c.keyID) == .removed { removed.insert(c.keyID) }
+            for c in mine where try apps.removePassword(keyID: c.keyID) == .removed { removed.insert(c.keyID) }
             if let k = j.newKeyID, !removed.contains(k), !visible.contains(where: { $0.keyID == k }),
-               try apps.removePassword(appID: appID, keyID: k) == .removed {
+               try apps.removePassword(keyID: k) == .removed {
                 removed.insert(k)
             }
-            let now = Date()
+            let now = clock.now()
             let knownGone = j.newKeyID.map { removed.contains($0) } ?? false
             // What a read showed was removed; what it could not show yet may still appear until the window passes.
             if mine.allSatisfy({ removed.contains($0.keyID) }) && (knownGone || now >= settled) { return true }
@@ -55,7 +54,7 @@ struct GraphRemoval {
     }
 
     func wait(_ delay: inout Double, until: Date) {
-        sleeper.sleep(seconds: max(0.1, until.timeIntervalSinceNow))
+        clock.sleeper.sleep(seconds: max(0.1, until.timeIntervalSince(clock.now())))
         delay = min(delay * 2, 10)
     }
 }

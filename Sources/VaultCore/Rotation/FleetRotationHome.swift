@@ -107,9 +107,9 @@ final class FleetRotationHome: RotationHome {
     }
 
     func decode(_ record: FleetRotationRecord) -> RotationJournal {
-        (try? VaultContents.decoder.decode(RotationJournal.self, from: Data(record.journal.utf8)))
-            ?? RotationJournal(id: "unreadable", app: local.name, step: .adding, started: record.started, displayName: "",
-                               keyIDsBefore: [], newEnd: .distantPast, keepOld: true)
+        var j = RotationJournal.decode(.password, Data(record.journal.utf8), app: local.name)
+        if j.id == "unreadable" { j.started = record.started }
+        return j
     }
 
     func pending() throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
@@ -145,7 +145,8 @@ final class FleetRotationHome: RotationHome {
         last.withLock { $0 = (j, started, secret, Date()) }
     }
 
-    func begin(_ j: RotationJournal) throws {
+    func begin(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+        guard j.kind == .password else { throw Self.passwordsOnly(j) }
         let seen = try lock.read()?.0
         if let seen, seen.state == .rotating { throw busy(seen, journal: decode(seen)) }
         let json = try encode(j)
@@ -155,6 +156,11 @@ final class FleetRotationHome: RotationHome {
             throw VaultError("rotation.in_progress", "another host started a fleet rotation of '\(local.name)' first", exit: .tempFailure)
         }
         remember(json, started: j.started, secret: nil)
+    }
+
+    /// A fleet backend holds client secrets only (each host signs nothing of its own).
+    static func passwordsOnly(_ j: RotationJournal) -> VaultError {
+        VaultError("rotation.fleet", "app '\(j.app)' keeps its secret in a fleet backend, which holds client secrets only", exit: .usage)
     }
 
     func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws {
@@ -182,6 +188,7 @@ final class FleetRotationHome: RotationHome {
     /// Check-and-set on the version the rotation started from; a record that already holds the new secret was
     /// committed by this rotation before (a host that stopped between the two writes).
     func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String] {
+        guard j.kind == .password else { throw Self.passwordsOnly(j) }
         guard lock.holds else { throw superseded() }
         guard let found = try kv.read(appPath) else {
             throw VaultError("backend.app_missing", "the app's record at \(appPath) disappeared from backend '\(backend)' during its rotation", exit: .dataError)
@@ -196,7 +203,7 @@ final class FleetRotationHome: RotationHome {
             let now = Date()
             var facts = found.data.filter { !["secret", "secret_hint", "secret_key_id", "secret_expires", "rotated"].contains($0.key) }
                 .sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-            facts += [("secret_hint", j.newHint ?? newSecret.prefixString(3)), ("secret_expires", FleetLock.seconds(j.newEnd)),
+            facts += [("secret_hint", j.newHint ?? newSecret.prefixString(3)), ("secret_expires", FleetLock.seconds(j.newEnd ?? j.started)),
                       ("rotated", FleetLock.seconds(now))]
             if let k = j.newKeyID { facts.append(("secret_key_id", k)) }
             let secretText = newSecret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }

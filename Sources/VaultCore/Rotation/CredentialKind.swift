@@ -1,0 +1,121 @@
+import EntraAuth
+import FoundationEssentials
+import Graph
+import VaultCrypto
+import VaultHTTP
+
+/// The first seam of the rotation machine: what depends on the kind of credential rotated (a password Graph makes, a
+/// certificate made in the vault; next, a federated credential). The machine owns the order of the steps, the
+/// journal and the recovery; a kind owns the Graph calls of its credential.
+protocol CredentialKind: Sendable {
+    var kind: RotationJournal.Kind { get }
+    /// The one Graph write that adds the journaled new credential (never retried). `newSecret` is the new credential
+    /// when the kind made it before the write (a certificate's private key); nil for a password, which Graph makes.
+    func add(_ j: RotationJournal, newSecret: SecretBytes?) throws -> AddedCredential
+    /// After a lost or unbelievable answer to `add`: the new credential as the app shows it, looked for until
+    /// `deadline`. Nil when the kind cannot go on without the answer (a password: its secret came only in it).
+    func find(_ j: RotationJournal, until deadline: Date) throws -> Presence?
+    /// The credential a token request proves the new one with.
+    func candidate(_ j: RotationJournal, newSecret: SecretBytes) throws -> AppCredential
+    /// Step `committed`: removes the replaced credential, with the new one. `.notYet` when `deadline` came before
+    /// the removal was certain.
+    func removeOld(_ j: RotationJournal, until deadline: Date) throws -> OldRemoval
+    /// Rolling back: removes what the rotation added; false when `deadline` came before that was certain.
+    func removeNew(_ j: RotationJournal, until deadline: Date) throws -> Bool
+}
+
+/// What the adding write answered.
+struct AddedCredential {
+    var keyID: String
+    /// The new secret when Graph made it (a password).
+    var secret: SecretBytes?
+    var hint: String?
+}
+
+/// Where a journaled new credential stands on the app.
+enum Presence: Equatable {
+    case present(keyID: String)
+    /// Certainly not there: reads no longer show it and Graph's lag window has passed.
+    case absent
+    /// Not seen, but reads may still lag the write.
+    case unknown
+}
+
+/// What a removal of the replaced credential did.
+enum OldRemoval: Equatable {
+    case removed(keyID: String)
+    /// Asked to remove it, Graph no longer had it.
+    case gone
+    /// Nothing to remove (not identified, or kept on purpose).
+    case nothing
+    case notYet
+}
+
+/// A rotation stopped on purpose with its journal left as it is, for the user to look at (`--resume` or
+/// `--abandon` then): recovery would risk more than it saves.
+struct RotationHalt: Error {
+    let error: VaultError
+}
+
+/// The application registration's credentials as Graph exposes them: the calls a rotation makes, for one app.
+/// `GraphApplicationCredentials` is Graph; tests use an in-memory twin.
+protocol ApplicationCredentials: Sendable {
+    func passwords() throws -> [PasswordCredential]
+    func addPassword(displayName: String, end: Date) throws -> AddedPassword
+    func removePassword(keyID: String) throws -> Applications.Removal
+    func keys() throws -> (keys: [KeyCredential], objectID: String)
+    /// The key collection with each key's certificate, for a PATCH that must not lose one.
+    func keysForUpdate() throws -> (keys: [KeyCredential], raw: [[UInt8]], objectID: String)
+    func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes) throws -> KeyCredential
+    func removeKey(objectID: String, keyID: String, proof: SecretBytes) throws -> Applications.Removal
+    func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String) throws
+}
+
+struct GraphApplicationCredentials: ApplicationCredentials {
+    let apps: Applications
+    let appID: String
+
+    func passwords() throws -> [PasswordCredential] { try apps.passwords(appID: appID) }
+    func addPassword(displayName: String, end: Date) throws -> AddedPassword {
+        try apps.addPassword(appID: appID, displayName: displayName, end: end)
+    }
+    func removePassword(keyID: String) throws -> Applications.Removal { try apps.removePassword(appID: appID, keyID: keyID) }
+    func keys() throws -> (keys: [KeyCredential], objectID: String) { try apps.keysAndObjectID(appID: appID) }
+    func keysForUpdate() throws -> (keys: [KeyCredential], raw: [[UInt8]], objectID: String) {
+        try apps.keyCredentialsForUpdate(appID: appID)
+    }
+    func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes) throws -> KeyCredential {
+        try apps.addKey(objectID: objectID, certificate: certificate, displayName: displayName, proof: proof)
+    }
+    func removeKey(objectID: String, keyID: String, proof: SecretBytes) throws -> Applications.Removal {
+        try apps.removeKey(objectID: objectID, keyID: keyID, proof: proof)
+    }
+    func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String) throws {
+        try apps.replaceKeyCredentials(objectID: objectID, existing: existing, adding: adding, displayName: displayName)
+    }
+}
+
+/// Proves a new credential: a token with it straight from Entra ID (no cache), then one Graph call with that token.
+/// One attempt each; the machine retries while the credential propagates.
+protocol CredentialProver: Sendable {
+    func token(with credential: AppCredential) throws -> String
+    func graphCall(with token: String) throws
+}
+
+/// Time as the machine sees it: the wall clock and waits, both injected in tests.
+struct RotationClock: Sendable {
+    var now: @Sendable () -> Date
+    var sleeper: any Sleeper
+
+    static let system = RotationClock(now: { Date() }, sleeper: ThreadSleeper())
+}
+
+/// How long after a write Graph's reads may still not show it (graph-api.md §5.5: reads are eventually consistent).
+struct LagPolicy: Sendable {
+    var seconds: Double = LagPolicy.defaultSeconds
+    /// Set when the user chose the window for this run: it then wins over the one a journal recorded.
+    var isExplicit = false
+    static let defaultSeconds: Double = 180
+
+    func window(_ j: RotationJournal) -> Double { isExplicit ? seconds : (j.lagWindow ?? seconds) }
+}

@@ -1,0 +1,306 @@
+import EntraAuth
+import FoundationEssentials
+import Graph
+import VaultCrypto
+import VaultHTTP
+
+/// What a rotation (or its recovery) did.
+public struct RotationReport: Sendable {
+    public var app: String
+    public var kind: RotationJournal.Kind = .password
+    public var newKeyID: String?
+    public var newHint: String?
+    public var newThumbprint: String?
+    /// When the new credential expires.
+    public var newEnd: Date?
+    public var removedKeyID: String?
+    public var keptOld = false
+    public var rolledBack = false
+    /// The journal is still there (a removal not yet confirmed over the lag window): a later command finishes it.
+    public var unfinished = false
+    public var notes: [String] = []
+
+    public init(app: String, kind: RotationJournal.Kind = .password) {
+        self.app = app
+        self.kind = kind
+    }
+}
+
+/// The one rotation state machine, for every credential kind and every home of the secret:
+///
+///     adding → added → proven → committed → (journal cleared)
+///        ↘        ↘ (proof failed)
+///         removing → (journal dropped): rolled back
+///
+/// Each arrow is a journal write in the home before the next Graph side effect, so a process killed anywhere leaves a
+/// journal from which `settle` finishes or rolls back the rotation, and the app always holds a working credential:
+/// the old one until the commit, the new one from it. The two seams: `CredentialKind` (the Graph calls of a password,
+/// a certificate) and `RotationHome` (where the journal and the committed credential live: this vault or a fleet
+/// backend). Time comes from `clock`, so every kill point is a unit test against memory twins.
+struct RotationMachine: Sendable {
+    let kind: any CredentialKind
+    let home: any RotationHome
+    let prover: any CredentialProver
+    /// Waits keep the home's claim alive (`HomeSleeper`).
+    let clock: RotationClock
+    let lag: LagPolicy
+    var propagationTimeout: Double = 120
+    var pollInterval: Double = 2
+    /// After each named step (the audit line and the tests' kill point). Throwing from it stops the machine there.
+    let checkpoint: @Sendable (String) throws -> Void
+    /// After the commit: tokens got with the old credential go.
+    let committed: @Sendable (String) -> Void
+
+    init(kind: any CredentialKind, home: any RotationHome, prover: any CredentialProver, clock: RotationClock, lag: LagPolicy,
+         checkpoint: @escaping @Sendable (String) throws -> Void, committed: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.kind = kind
+        self.home = home
+        self.prover = prover
+        self.clock = RotationClock(now: clock.now, sleeper: HomeSleeper(inner: clock.sleeper, home: home))
+        self.lag = lag
+        self.checkpoint = checkpoint
+        self.committed = committed
+    }
+
+    /// How long a command may wait for Graph: the rotate/resume commands wait out the lag window; a command that only
+    /// settles a rotation on its way to a token never waits for it.
+    enum Patience { case waitForLag, none }
+
+    /// What the user calls the stored credential, and what the app registration holds of it.
+    var noun: String { kind.kind == .password ? "secret" : "certificate" }
+    var onApp: String { kind.kind == .password ? "password" : "certificate" }
+
+    // MARK: a new rotation
+
+    /// Runs a rotation from its first journal (step `adding`, the before-state filled in by the caller). `prepared`
+    /// is the new credential when the kind makes it before the Graph write (a certificate's private key).
+    func run(_ start: RotationJournal, prepared: SecretBytes?) throws -> RotationReport {
+        var j = start
+        try home.begin(j, newSecret: prepared)
+        try checkpoint("after-journal")
+        let added: AddedCredential
+        do {
+            added = try kind.add(j, newSecret: prepared)
+        } catch let e as NothingAdded {
+            try home.drop(j)
+            throw e.error
+        } catch let e as RotationHalt {
+            throw e.error
+        } catch let error as VaultError {
+            if Self.nothingCreated(error) {
+                try home.drop(j)
+                throw error
+            }
+            // The write may have taken effect without our seeing the answer: the journal settles it.
+            let report = try recoverAdding(j, newSecret: prepared, patience: .waitForLag)
+            let outcome = !report.rolledBack ? "; the rotation was finished from its journal"
+                : report.unfinished ? "; a \(onApp) it may have created is not confirmed removed yet (vault finishes that later)"
+                : "; any \(onApp) it created was removed"
+            throw VaultError(error.code, error.reason + outcome, hint: error.hint, exit: VaultError.ExitStatus(rawValue: error.exitCode) ?? .software)
+        }
+        try checkpoint("after-add")
+        var keyID = added.keyID
+        var notes: [String] = []
+        if !isNew(keyID, j) {
+            // An answer naming the old credential, or any the app held before, is not believed: acting on it would make a
+            // rollback remove a working credential. A kind that holds the new credential finds it on the app itself.
+            let wrong = "Graph answered the write of the new \(noun) with keyId '\(keyID.prefix(64))', which is not a new credential's id"
+            guard case .present(let found)? = try kind.find(j, until: deadline(after: j.started, .waitForLag, window: lag.window(j))),
+                  isNew(found, j) else {
+                _ = try rollBack(j, patience: .waitForLag)
+                throw VaultError("graph.response", wrong + "; the rotation was rolled back",
+                                 hint: "a proxy or server is answering for Graph; check --graph and the CA bundle", exit: .dataError)
+            }
+            keyID = found
+            notes.append(wrong + "; the new \(noun) was found by its thumbprint instead")
+        }
+        guard let newSecret = added.secret ?? prepared else {
+            throw VaultError("rotation.journal", "the rotation of '\(j.app)' has no new \(noun) to journal", exit: .software)
+        }
+        j.step = .added
+        j.newKeyID = keyID
+        j.newHint = added.hint ?? j.newHint
+        if j.oldFingerprint != nil { j.newFingerprint = try home.fingerprint(newSecret, journal: j) }
+        try home.write(j, newSecret: newSecret)
+        try checkpoint("after-journal-added")
+        var report = try advance(j, newSecret: newSecret, patience: .waitForLag)
+        report.notes += notes
+        return report
+    }
+
+    func isNew(_ keyID: String, _ j: RotationJournal) -> Bool {
+        Applications.isKeyID(keyID) && keyID != j.oldKeyID && !j.keyIDsBefore.contains(keyID)
+    }
+
+    /// Graph answers that prove the request was refused before anything was created.
+    static func nothingCreated(_ e: VaultError) -> Bool {
+        ["graph.forbidden", "graph.unauthorized", "graph.bad_request", "graph.not_found", "graph.foreign_link",
+         "graph.credential_lifetime_policy", "graph.object_too_large", "graph.unsupported_query", "graph.not_implemented"].contains(e.code)
+            || (e.code == "graph.unavailable" && e.reason.contains(" 429 "))
+    }
+
+    // MARK: recovery
+
+    /// Finishes or rolls back the pending rotation of the home's app; nil when there is none. The caller holds the
+    /// app's rotation lock.
+    func settle(patience: Patience) throws -> RotationReport? {
+        guard let (journal, secret) = try home.pending() else { return nil }
+        let stored = try home.current()
+        if let why = try journal.mismatch(with: stored, fingerprint: { try home.fingerprint($0, journal: journal) }) {
+            let command = journal.kind == .password ? "rotate-secret" : "rotate-cert"
+            let leftover = journal.kind == .password ? journal.newKeyID.map { ", then remove password \($0) from the app registration if it is still there" }
+                : journal.newKeyID.map { ", then remove key \($0) from the app registration if it is still there" }
+            throw VaultError("rotation.stale", "the pending rotation of '\(journal.app)' does not belong to the stored app: \(why); it was not finished",
+                             hint: "drop it with `vault \(command) \(journal.app) --abandon`" + (leftover ?? ""), exit: .dataError)
+        }
+        try home.claim(journal, newSecret: secret)
+        switch journal.step {
+        case .adding:
+            return try recoverAdding(journal, newSecret: secret, patience: patience)
+        case .removing:
+            return try rollBack(journal, patience: patience)
+        case .committed:
+            return try advance(journal, newSecret: nil, patience: patience)
+        case .added, .proven:
+            guard let secret else {
+                // A journal past `adding` always holds the new credential; without it, undo what the journal names.
+                return try rollBack(journal, patience: patience)
+            }
+            return try advance(journal, newSecret: secret, patience: patience)
+        }
+    }
+
+    /// At `adding`, the answer lost: a kind that holds the new credential looks for it and goes on; otherwise (or when
+    /// it is certainly absent) the rotation is rolled back.
+    func recoverAdding(_ start: RotationJournal, newSecret: SecretBytes?, patience: Patience) throws -> RotationReport {
+        guard let newSecret, let presence = try kind.find(start, until: deadline(after: start.started, patience, window: lag.window(start))) else {
+            return try rollBack(start, patience: patience)
+        }
+        var j = start
+        switch presence {
+        case .present(let keyID) where isNew(keyID, j):
+            j.step = .added
+            j.newKeyID = keyID
+            if j.oldFingerprint != nil { j.newFingerprint = try home.fingerprint(newSecret, journal: j) }
+            try home.write(j, newSecret: newSecret)
+            return try advance(j, newSecret: newSecret, patience: patience)
+        case .present:
+            return try rollBack(j, patience: patience)
+        case .absent:
+            try home.drop(j)
+            var report = RotationReport(app: j.app, kind: j.kind)
+            report.rolledBack = true
+            report.notes.append("the write of the new \(noun) had not taken effect; the stored \(noun) is unchanged")
+            return report
+        case .unknown:
+            var report = RotationReport(app: j.app, kind: j.kind)
+            report.rolledBack = true
+            report.unfinished = true
+            return report
+        }
+    }
+
+    /// From wherever the journal stands: prove, commit, remove the old credential, clear the journal (`newSecret` is
+    /// needed before the commit only).
+    func advance(_ start: RotationJournal, newSecret: SecretBytes?, patience: Patience) throws -> RotationReport {
+        var j = start
+        if j.step == .added || j.step == .proven, newSecret == nil {
+            throw VaultError("rotation.journal", "the rotation journal of '\(j.app)' lacks the new \(noun)", exit: .dataError)
+        }
+        var report = RotationReport(app: j.app, kind: j.kind)
+        report.newKeyID = j.newKeyID
+        report.newHint = j.newHint
+        report.newThumbprint = j.newThumbprint
+        report.newEnd = j.newEnd
+        if j.step == .added, let newSecret {
+            do {
+                try prove(try kind.candidate(j, newSecret: newSecret))
+            } catch let error as VaultError {
+                let undo = try rollBack(j, patience: patience)
+                throw VaultError("rotation.unproven", "the new \(noun) did not work (\(error.reason)); " + (undo.unfinished
+                    ? "it is being removed (not confirmed yet) and the old one kept" : "it was removed and the old one kept"),
+                                 hint: kind.kind == .password ? "check the app's sign-in and Graph permissions, then try again"
+                                     : "a new key may take longer to propagate: try again with a longer --propagation-timeout",
+                                 exit: kind.kind == .password ? VaultError.ExitStatus(rawValue: error.exitCode) ?? .software : .tempFailure)
+            }
+            j.step = .proven
+            try home.write(j, newSecret: newSecret)
+            try checkpoint("after-prove")
+        }
+        if j.step == .proven, let newSecret {
+            let siblings = try home.commit(j, newSecret: newSecret)
+            j.step = .committed
+            for name in siblings { report.notes.append("also stored the new secret for '\(name)', the same app registration") }
+            committed(j.app)
+            try checkpoint("after-commit")
+        }
+        switch try kind.removeOld(j, until: deadline(after: j.oldCreated, patience, window: lag.window(j))) {
+        case .notYet:
+            report.unfinished = true
+            report.notes.append("the old \(onApp) \(j.oldKeyID ?? "?") is not confirmed removed yet (Graph's reads lag its writes); vault finishes that on a later use of the app")
+            return report
+        case .removed(let keyID):
+            report.removedKeyID = keyID
+            try checkpoint("after-remove")
+        case .gone:
+            try checkpoint("after-remove")
+        case .nothing:
+            break
+        }
+        report.keptOld = j.keepOld
+        try home.finish(j)
+        try checkpoint("after-clear")
+        return report
+    }
+
+    /// Removes what a rotation added, confirmed over the lag window; drops the journal once that is certain. Without
+    /// patience it makes one pass and leaves the journal (step `removing`) for a later command.
+    func rollBack(_ start: RotationJournal, patience: Patience) throws -> RotationReport {
+        var j = start
+        if j.step != .removing {
+            j.step = .removing
+            try home.write(j, newSecret: nil)
+        }
+        var report = RotationReport(app: j.app, kind: j.kind)
+        report.rolledBack = true
+        if try kind.removeNew(j, until: deadline(after: j.started, patience, window: lag.window(j))) {
+            try home.drop(j)
+            report.notes.append("the interrupted rotation's new \(onApp) (if it had created one) was removed")
+        } else {
+            report.unfinished = true
+        }
+        return report
+    }
+
+    func deadline(after created: Date?, _ patience: Patience, window: Double) -> Date {
+        let now = clock.now()
+        switch patience {
+        case .none: return now
+        case .waitForLag:
+            let settled = (created ?? .distantPast).addingTimeInterval(window)
+            return max(settled, now).addingTimeInterval(30)
+        }
+    }
+
+    /// A token with the new credential straight from Entra ID (retrying rejections while it propagates), then one
+    /// Graph call with it (retrying 401s for the same reason).
+    func prove(_ credential: AppCredential) throws {
+        let deadline = clock.now().addingTimeInterval(propagationTimeout)
+        var token: String?
+        while token == nil {
+            do {
+                token = try prover.token(with: credential)
+            } catch let e as VaultError where EntraErrors.mayBePropagating(e) && clock.now() < deadline {
+                clock.sleeper.sleep(seconds: pollInterval)
+            }
+        }
+        while true {
+            do {
+                try prover.graphCall(with: token ?? "")
+                return
+            } catch let e as VaultError where e.code == "graph.unauthorized" && clock.now() < deadline {
+                clock.sleeper.sleep(seconds: pollInterval)
+            }
+        }
+    }
+}
