@@ -199,7 +199,8 @@ let package = Package(
         ),
         .testTarget(
             name: "RotationTests",
-            dependencies: ["VaultTestSupport", "EntraEmulator", "VaultStore", "VaultCrypto"],
+            dependencies: ["VaultTestSupport", "EntraEmulator", "VaultStore", "VaultCrypto", "VaultCore", "Graph", "EntraAuth",
+                           "VaultPKI", "VaultHTTP"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -135,13 +135,13 @@ struct LocalRotationHome: RotationHome {
 
     /// The new secret becomes current, the old one is kept as `previous` until the old password is removed. Every
     /// other entry of the same app registration holding the same old secret (the app in another tenant) follows.
-    func commitSecret(_ j: RotationJournal, newSecret: SecretBytes, app: StoredApp, in v: inout UnlockedVault) throws -> [String] {
+    func commitSecret(_ j: RotationJournal, newSecret: SecretBytes, app stored: StoredApp, in v: inout UnlockedVault) throws -> [String] {
         let now = Date()
-        var meta = j.committed(app.metadata, newSecret: newSecret, at: now)
-        meta.previousKeyID = j.oldKeyID
-        try v.contents.putApp(meta, secret: newSecret, previous: app.secret)
+        var app = stored
+        try j.commit(newSecret, into: &app, at: now)
+        try v.contents.putApp(app)
         var names: [String] = []
-        for other in try v.contents.apps where other.metadata.name != j.app && other.metadata.clientID.lowercased() == app.metadata.clientID.lowercased() {
+        for other in try v.contents.apps where other.metadata.name != j.app && other.metadata.clientID.lowercased() == stored.metadata.clientID.lowercased() {
             guard let otherSecret = other.secret,
                   try KeyDerivation.fingerprint(of: otherSecret, master: v.master) == j.oldFingerprint else { continue }
             try v.contents.putApp(j.committed(other.metadata, newSecret: newSecret, at: now), secret: newSecret)
@@ -150,19 +150,9 @@ struct LocalRotationHome: RotationHome {
         return names
     }
 
-    /// The new certificate and its key become the app's; a move from a secret keeps the secret until its password is
-    /// removed (`finish`).
     func commitCertificate(_ j: RotationJournal, newKey: SecretBytes, app stored: StoredApp, in v: inout UnlockedVault) throws -> [String] {
-        guard let b64 = j.newCertificate, let der = Data(base64Encoded: b64) else {
-            throw VaultError("rotation.stale", "the certificate rotation journal of '\(j.app)' lacks its new certificate", exit: .dataError)
-        }
-        let next = try CertificateCredential(certificate: try CertificateInfo(der: Array(der)), privateKey: newKey)
         var app = stored
-        AddApp.describe(CertificateChoice(credential: next, algorithm: app.metadata.assertionAlgorithm == "RS256" ? .rs256 : .ps256,
-                                          sendX5C: app.metadata.sendX5C ?? false), in: &app.metadata)
-        app.metadata.certificateKeyID = j.newKeyID
-        app.metadata.rotated = Date()
-        app.certificateKey = next.privateKey
+        try j.commit(newKey, into: &app, at: Date())
         try v.contents.putApp(app)
         return []
     }
@@ -170,28 +160,7 @@ struct LocalRotationHome: RotationHome {
     func finish(_ j: RotationJournal) throws {
         try vault.update(unlock) { v in
             try check(j, in: v.contents)
-            if var app = try v.contents.app(named: j.app) {
-                switch j.kind {
-                case .password where !j.keepOld:
-                    app.metadata.previousKeyID = nil
-                    app.previous = nil
-                    try v.contents.putApp(app)
-                case .certificate where j.movesFromSecret && app.certificateKey != nil:
-                    // The app has moved: its secret leaves the vault once its password is off the app (else it is
-                    // kept, in the vault and on the app, and the report says so).
-                    if j.oldPasswordKeyID != nil {
-                        app.secret = nil
-                        app.previous = nil
-                        app.metadata.secretHint = ""
-                        app.metadata.secretKeyID = nil
-                        app.metadata.secretExpires = nil
-                    }
-                    app.metadata.credentialUse = nil
-                    try v.contents.putApp(app)
-                default:
-                    break
-                }
-            }
+            if var app = try v.contents.app(named: j.app), j.finish(&app) { try v.contents.putApp(app) }
             v.contents.remove(kind: RotationJournal.recordKind(j.kind), name: j.app)
         }
     }
@@ -215,7 +184,57 @@ struct LocalRotationHome: RotationHome {
     var keepAliveInterval: Double { .infinity }
 }
 
+/// What a commit and the end of a rotation change in the stored app, whatever its home (the same code for this vault
+/// and its memory twin).
 extension RotationJournal {
+    /// The new credential becomes the app's: a secret (the old one kept as `previous` until the old password is
+    /// removed), or the journal's new certificate with `newSecret` as its private key (an app moving from its secret
+    /// keeps the secret until its password is removed).
+    func commit(_ newSecret: SecretBytes, into app: inout StoredApp, at now: Date) throws {
+        switch kind {
+        case .password:
+            let old = app.secret
+            app.metadata = committed(app.metadata, newSecret: newSecret, at: now)
+            app.metadata.previousKeyID = oldKeyID
+            app.secret = newSecret
+            app.previous = old
+        case .certificate:
+            guard let b64 = newCertificate, let der = Data(base64Encoded: b64) else {
+                throw VaultError("rotation.stale", "the certificate rotation journal of '\(self.app)' lacks its new certificate", exit: .dataError)
+            }
+            let next = try CertificateCredential(certificate: try CertificateInfo(der: Array(der)), privateKey: newSecret)
+            AddApp.describe(CertificateChoice(credential: next, algorithm: app.metadata.assertionAlgorithm == "RS256" ? .rs256 : .ps256,
+                                              sendX5C: app.metadata.sendX5C ?? false), in: &app.metadata)
+            app.metadata.certificateKeyID = newKeyID
+            app.metadata.rotated = now
+            app.certificateKey = next.privateKey
+        }
+    }
+
+    /// The rotation is complete: what the app kept of its old credential goes. Returns whether `app` changed.
+    func finish(_ app: inout StoredApp) -> Bool {
+        switch kind {
+        case .password where !keepOld:
+            app.metadata.previousKeyID = nil
+            app.previous = nil
+            return true
+        case .certificate where movesFromSecret && app.certificateKey != nil:
+            // The app has moved: its secret leaves once its password is off the app (else it is kept, in the vault and
+            // on the app, and the report says so).
+            if oldPasswordKeyID != nil {
+                app.secret = nil
+                app.previous = nil
+                app.metadata.secretHint = ""
+                app.metadata.secretKeyID = nil
+                app.metadata.secretExpires = nil
+            }
+            app.metadata.credentialUse = nil
+            return true
+        default:
+            return false
+        }
+    }
+
     /// `meta` as it is once this rotation's new secret is the current one.
     func committed(_ m: AppMetadata, newSecret: SecretBytes, at now: Date) -> AppMetadata {
         var meta = m

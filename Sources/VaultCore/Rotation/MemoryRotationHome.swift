@@ -1,0 +1,109 @@
+import FoundationEssentials
+import Synchronization
+import VaultCrypto
+import VaultStore
+
+/// The in-memory twin of a rotation home, for the machine's unit tests: one app and its journal, with the same
+/// compare-and-swap on the journal id and the same commit and finish as the vault (`RotationJournal.commit`,
+/// `finish`). A killed process is a machine that stopped: the state stays here for the next one to settle.
+final class MemoryRotationHome: RotationHome, Sendable {
+    struct State {
+        var app: StoredApp
+        var journal: (RotationJournal, SecretBytes?)?
+        /// Every journal write, in order (step names), for the tests.
+        var writes: [String] = []
+    }
+
+    let state: Mutex<State>
+    let key: SecretBytes
+
+    init(app: StoredApp) {
+        state = Mutex(State(app: app))
+        key = SecretBytes.random(count: 32)
+    }
+
+    var app: StoredApp { state.withLock { $0.app } }
+    var journal: RotationJournal? { state.withLock { $0.journal?.0 } }
+    var writes: [String] { state.withLock { $0.writes } }
+
+    func current() throws -> StoredApp { app }
+
+    func fingerprint(_ secret: SecretBytes, journal: RotationJournal) throws -> String {
+        try KeyDerivation.fingerprint(of: secret, master: key)
+    }
+
+    func pending() throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
+        state.withLock { s in s.journal.map { (journal: $0.0, newSecret: $0.1) } }
+    }
+
+    func refuseToStart(over pending: RotationJournal) -> VaultError {
+        VaultError("rotation.pending", "a rotation of '\(pending.app)' is pending", exit: .tempFailure)
+    }
+
+    func begin(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+        try state.withLock { s in
+            if let (pending, _) = s.journal { throw refuseToStart(over: pending) }
+            s.journal = (j, newSecret)
+            s.writes.append(j.step.rawValue)
+        }
+    }
+
+    func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws {}
+
+    func check(_ j: RotationJournal, _ s: State) throws {
+        guard let (found, _) = s.journal, found.id == j.id else {
+            throw VaultError("rotation.superseded", "the rotation journal of '\(j.app)' was changed by another process", exit: .tempFailure)
+        }
+    }
+
+    func write(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+        try state.withLock { s in
+            try check(j, s)
+            s.journal = (j, newSecret)
+            s.writes.append(j.step.rawValue)
+        }
+    }
+
+    func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String] {
+        let fingerprint = { (secret: SecretBytes) in try KeyDerivation.fingerprint(of: secret, master: self.key) }
+        return try state.withLock { s in
+            try check(j, s)
+            if let why = try j.mismatch(with: s.app, fingerprint: fingerprint) {
+                throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: \(why)", exit: .dataError)
+            }
+            try j.commit(newSecret, into: &s.app, at: Date())
+            var done = j
+            done.step = .committed
+            s.journal = (done, nil)
+            s.writes.append(done.step.rawValue)
+            return []
+        }
+    }
+
+    func finish(_ j: RotationJournal) throws {
+        try state.withLock { s in
+            try check(j, s)
+            _ = j.finish(&s.app)
+            s.journal = nil
+            s.writes.append("finished")
+        }
+    }
+
+    func drop(_ j: RotationJournal) throws {
+        try state.withLock { s in
+            try check(j, s)
+            s.journal = nil
+            s.writes.append("dropped")
+        }
+    }
+
+    func abandon() throws -> RotationJournal? {
+        state.withLock { s in
+            defer { s.journal = nil }
+            return s.journal?.0
+        }
+    }
+
+    func keepAlive() {}
+    var keepAliveInterval: Double { .infinity }
+}
