@@ -227,6 +227,7 @@ extension RotationJournal: Codable {
             try c.encodeIfPresent(oldCreated, forKey: .oldCreated)
             try c.encodeIfPresent(backendVersion, forKey: .backendVersion)
         case .certificate:
+            try c.encodeIfPresent(newEnd, forKey: .newEnd)
             try c.encode(objectID ?? "", forKey: .objectID)
             try c.encode(oldThumbprint ?? "", forKey: .oldThumbprint)
             try c.encode(newThumbprint ?? "", forKey: .newThumbprint)
