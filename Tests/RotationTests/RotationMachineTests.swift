@@ -436,6 +436,17 @@ struct RotationMachineTests {
         r.expectSettled("propagation")
     }
 
+    @Test("waiting for propagation keeps the home's claim alive: a fleet lock is renewed while the machine waits")
+    func waitsKeepTheClaim() throws {
+        let base = Rig.password(propagation: 90)
+        let home = MemoryRotationHome(app: base.home.app, keepAliveInterval: 10)
+        let r = Rig(clock: base.clock, apps: base.apps, home: home, prover: base.prover, kind: .password, certificate: nil)
+        let (j, prepared) = try r.journal()
+        _ = try r.machine().run(j, prepared: prepared)
+        #expect(home.keepAlives.load(ordering: .relaxed) >= 9, "90 s of waiting in pieces of at most 10 s")
+        r.expectSettled("waited")
+    }
+
     @Test("a new credential that never works is rolled back within the timeout; the old one stays stored", arguments: Case.allCases)
     func neverWorks(_ c: Case) throws {
         let r = try rig(c, readLag: 2, propagation: .infinity)

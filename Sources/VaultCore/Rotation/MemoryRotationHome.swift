@@ -17,7 +17,8 @@ final class MemoryRotationHome: RotationHome, Sendable {
     let state: Mutex<State>
     let key: SecretBytes
 
-    init(app: StoredApp) {
+    init(app: StoredApp, keepAliveInterval: Double = .infinity) {
+        self.keepAliveInterval = keepAliveInterval
         state = Mutex(State(app: app))
         key = SecretBytes.random(count: 32)
     }
@@ -104,6 +105,8 @@ final class MemoryRotationHome: RotationHome, Sendable {
         }
     }
 
-    func keepAlive() {}
-    var keepAliveInterval: Double { .infinity }
+    /// How often a long wait must renew the claim (a fleet home's lock: a third of its ttl), and how many times it did.
+    let keepAliveInterval: Double
+    let keepAlives = Atomic<Int>(0)
+    func keepAlive() { keepAlives.add(1, ordering: .relaxed) }
 }

@@ -41,7 +41,8 @@ struct RotationMachine: Sendable {
     let kind: any CredentialKind
     let home: any RotationHome
     let prover: any CredentialProver
-    /// Waits keep the home's claim alive (`HomeSleeper`).
+    /// The wall clock and waits; the machine's waits keep the home's claim alive (`HomeSleeper`). The kinds get a clock
+    /// that does the same from whoever wires them (`RotationService.machine`).
     let clock: RotationClock
     let lag: LagPolicy
     var propagationTimeout: Double = 120

@@ -90,11 +90,14 @@ public struct RotationService: Sendable {
         let applications: @Sendable () throws -> any ApplicationCredentials = {
             GraphApplicationCredentials(apps: Applications(client: try GraphService(tokenService: tokens, app: app).client), appID: clientID)
         }
+        // Every wait, the kinds' too (a removal confirmed over Graph's lag window), keeps the home's claim alive: a
+        // fleet rotation renews its lock while it waits.
         let clock = RotationClock(now: { Date() }, sleeper: sleeper)
+        let kindClock = RotationClock(now: clock.now, sleeper: HomeSleeper(inner: sleeper, home: home))
         let credential: any CredentialKind
         switch kind {
         case .password:
-            credential = PasswordKind(applications: applications, lag: lag, clock: clock)
+            credential = PasswordKind(applications: applications, lag: lag, clock: kindClock)
         case .certificate:
             var algorithm = JOSE.Algorithm.ps256
             var sendX5C = false
@@ -105,7 +108,7 @@ public struct RotationService: Sendable {
             var k = CertificateKind(applications: applications, storedCertificate: {
                 guard case .certificate(let stored) = try tokens.session(app: app).identity.credential else { return nil }
                 return try stored.credential()
-            }, algorithm: algorithm, sendX5C: sendX5C, lag: lag, clock: clock)
+            }, algorithm: algorithm, sendX5C: sendX5C, lag: lag, clock: kindClock)
             k.pollInterval = pollInterval
             credential = k
         }
