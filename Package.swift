@@ -47,15 +47,17 @@ let package = Package(
         // only importer of CProcessShim.
         .target(name: "VaultSystem", dependencies: ["CProcessShim"], swiftSettings: strict),
         .target(name: "VaultCrypto", dependencies: ["CSodium"], swiftSettings: strict),
+        // The one JSON scanner (caps, duplicate names), string decoder (into SecretBytes), writer and redaction walker.
+        .target(name: "VaultJSON", dependencies: ["VaultCrypto"], swiftSettings: strict),
         .target(name: "VaultStore", dependencies: ["VaultCrypto", "VaultSystem"], swiftSettings: strict),
         .target(
             name: "VaultHTTP",
-            dependencies: ["CCurl", "CCurlShim", "VaultCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CCurl", "CCurlShim", "VaultCrypto", "VaultJSON", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
             name: "EntraAuth",
-            dependencies: ["VaultCrypto", "VaultStore", "VaultHTTP", "VaultPKI", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["VaultCrypto", "VaultJSON", "VaultStore", "VaultHTTP", "VaultPKI", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
@@ -66,14 +68,15 @@ let package = Package(
                            .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: strict
         ),
-        .target(name: "FleetBackend", dependencies: ["VaultCrypto", "VaultHTTP"], swiftSettings: strict),
+        .target(name: "FleetBackend", dependencies: ["VaultCrypto", "VaultJSON", "VaultHTTP"], swiftSettings: strict),
         .target(name: "VaultAgent", dependencies: ["VaultCrypto", "VaultSystem"], swiftSettings: strict),
-        .target(name: "Graph", dependencies: ["VaultHTTP", "VaultCrypto"], swiftSettings: strict),
+        .target(name: "Graph", dependencies: ["VaultHTTP", "VaultCrypto", "VaultJSON"], swiftSettings: strict),
         // RSA keys, X.509, PKCS#12 and JWS for certificate credentials; touches no file, network or vault format.
         .target(
             name: "VaultPKI",
             dependencies: [
                 "VaultCrypto",
+                "VaultJSON",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -84,7 +87,7 @@ let package = Package(
         ),
         .target(
             name: "VaultCore",
-            dependencies: ["VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
+            dependencies: ["VaultCrypto", "VaultJSON", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -144,14 +147,15 @@ let package = Package(
         // Fuzz harnesses (../shared/reference/fuzzing-swift.md): a plain build is the corpus replayer the tests run;
         // bench/fuzz.sh builds them with libFuzzer and ASan. Never linked into `vault`.
         .target(name: "FuzzSupport", swiftSettings: strict),
-        .executableTarget(name: "fuzz-vault-file", dependencies: ["FuzzSupport", "VaultStore", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-token-cache", dependencies: ["FuzzSupport", "EntraAuth", "VaultStore", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-token-response", dependencies: ["FuzzSupport", "EntraAuth", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-graph", dependencies: ["FuzzSupport", "Graph", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-identity-request", dependencies: ["FuzzSupport", "IdentityEndpoint", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-retry-after", dependencies: ["FuzzSupport", "VaultHTTP"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-backend-json", dependencies: ["FuzzSupport", "FleetBackend", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-user-input", dependencies: ["FuzzSupport", "EntraAuth", "Graph", "VaultCore", "VaultHTTP", "VaultCrypto", "VaultPKI"],
+        .executableTarget(name: "fuzz-vault-file", dependencies: ["FuzzSupport", "VaultJSON", "VaultStore", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-token-cache", dependencies: ["FuzzSupport", "VaultJSON", "EntraAuth", "VaultStore", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-token-response", dependencies: ["FuzzSupport", "VaultJSON", "EntraAuth", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-graph", dependencies: ["FuzzSupport", "VaultJSON", "Graph", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-identity-request", dependencies: ["FuzzSupport", "VaultJSON", "IdentityEndpoint", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-json", dependencies: ["FuzzSupport", "VaultJSON", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-retry-after", dependencies: ["FuzzSupport", "VaultJSON", "VaultHTTP"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-backend-json", dependencies: ["FuzzSupport", "VaultJSON", "FleetBackend", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-user-input", dependencies: ["FuzzSupport", "VaultJSON", "EntraAuth", "Graph", "VaultCore", "VaultHTTP", "VaultCrypto", "VaultPKI"],
                           swiftSettings: strict),
 
         .target(
@@ -193,8 +197,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "VaultJSONTests",
+            dependencies: ["VaultJSON", "VaultCrypto"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "GraphTests",
-            dependencies: ["VaultTestSupport", "Graph", "VaultHTTP", "VaultCrypto", "EntraEmulator"],
+            dependencies: ["VaultTestSupport", "Graph", "VaultHTTP", "VaultCrypto", "VaultJSON", "EntraEmulator"],
             swiftSettings: strict
         ),
         .testTarget(

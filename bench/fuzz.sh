@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
-harnesses=(${FUZZ_HARNESSES:-vault-file token-cache token-response graph retry-after user-input identity-request backend-json})
+harnesses=(${FUZZ_HARNESSES:-vault-file token-cache token-response graph retry-after user-input identity-request backend-json json})
 scratch=.build-fuzz
 work=.build-fuzz-work   # outside SwiftPM's scratch folder
 mkdir -p "$work"

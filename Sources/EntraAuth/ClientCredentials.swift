@@ -1,6 +1,7 @@
 import FoundationEssentials
 import VaultCrypto
 import VaultHTTP
+import VaultJSON
 
 /// What the client-credentials exchange needs to know about an app.
 public struct AppIdentity: Sendable {

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultJSON
 
 /// An access token as vault holds it. The token is treated as opaque (entra-token-protocol.md §6).
 public struct AccessToken: Sendable, Equatable {

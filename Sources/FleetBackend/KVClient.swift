@@ -4,6 +4,7 @@ import VaultCrypto
 import VaultHTTP
 #if canImport(Glibc)
 import Glibc
+import VaultJSON
 #endif
 
 /// How a host logs in to the secret engine.
@@ -380,21 +381,7 @@ public final class KVClient: Sendable {
     }
 }
 
-/// JSON string literals as bytes.
+/// JSON string literals as bytes (vault's one escaping rule).
 enum JSONBytes {
-    static func quoted(_ s: String) -> [UInt8] {
-        var out: [UInt8] = [UInt8(ascii: "\"")]
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out += [0x5c, 0x22]
-            case UInt8(ascii: "\\"): out += [0x5c, 0x5c]
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out += [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]]
-            default: out.append(b)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-        return out
-    }
+    static func quoted(_ s: String) -> [UInt8] { JSONWriter.quoted(s) }
 }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultJSON
 
 /// A password credential as Graph lists it (secretText is never returned on reads).
 public struct PasswordCredential: Sendable, Equatable {
@@ -85,7 +86,7 @@ public struct Applications: Sendable {
     public func replaceKeyCredentials(objectID: String, existing: [[UInt8]], adding certificate: [UInt8]?, displayName: String) throws {
         var items = existing
         if let certificate {
-            items.append(Array(#"{"type":"AsymmetricX509Cert","usage":"Verify","displayName":"\#(GraphDates.jsonEscape(displayName))","key":"\#(Data(certificate).base64EncodedString())"}"#.utf8))
+            items.append(Array(#"{"type":"AsymmetricX509Cert","usage":"Verify","displayName":"\#(JSONWriter.escaped(displayName))","key":"\#(Data(certificate).base64EncodedString())"}"#.utf8))
         }
         var body = Array(#"{"keyCredentials":["#.utf8)
         for (i, item) in items.enumerated() { if i > 0 { body.append(0x2c) }; body += item }
@@ -104,7 +105,7 @@ public struct Applications: Sendable {
     /// addKey (graph-api.md §5.6): the new certificate (public DER) with a proof signed by a current certificate.
     /// Not retried: a lost answer is settled by looking for the thumbprint.
     public func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes) throws -> KeyCredential {
-        let head = #"{"keyCredential":{"type":"AsymmetricX509Cert","usage":"Verify","displayName":"\#(GraphDates.jsonEscape(displayName))","key":"\#(Data(certificate).base64EncodedString())"},"passwordCredential":null,"proof":""#
+        let head = #"{"keyCredential":{"type":"AsymmetricX509Cert","usage":"Verify","displayName":"\#(JSONWriter.escaped(displayName))","key":"\#(Data(certificate).base64EncodedString())"},"passwordCredential":null,"proof":""#
         var body = Array(head.utf8) + proof.withUnsafeBytes { Array($0) } + Array(#""}"#.utf8)
         defer { wipe(&body) }
         let r = try client.send("POST", "/v1.0/applications/\(objectID)/addKey", body: body, permissionHint: Self.permissionHint,
@@ -135,7 +136,7 @@ public struct Applications: Sendable {
 
     /// Adds a password; the secret goes straight from the response into secret memory and the response is wiped.
     public func addPassword(appID: String, displayName: String, end: Date) throws -> AddedPassword {
-        let body = #"{"passwordCredential":{"displayName":"\#(GraphDates.jsonEscape(displayName))","endDateTime":"\#(GraphDates.format(end))"}}"#
+        let body = #"{"passwordCredential":{"displayName":"\#(JSONWriter.escaped(displayName))","endDateTime":"\#(GraphDates.format(end))"}}"#
         var r = try client.send("POST", path(appID) + "/addPassword", body: Array(body.utf8), permissionHint: Self.permissionHint,
                                 idempotent: false)
         defer { wipe(&r.body) }
@@ -197,17 +198,5 @@ public enum GraphDates {
         var text = s
         if let dot = text.firstIndex(of: "."), let z = text.lastIndex(of: "Z"), dot < z { text = String(text[..<dot]) + "Z" }
         return try? Date(text, strategy: Date.ISO8601FormatStyle())
-    }
-
-    static func jsonEscape(_ s: String) -> String {
-        var out = ""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            default: if c.value < 0x20 { out += " " } else { out.unicodeScalars.append(c) }
-            }
-        }
-        return out
     }
 }

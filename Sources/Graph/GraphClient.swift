@@ -1,6 +1,7 @@
 import FoundationEssentials
 import VaultCrypto
 import VaultHTTP
+import VaultJSON
 
 /// Hands out access tokens; Graph never fetches them itself. `rejecting` names a token Graph refused as expired.
 public protocol AccessTokenSource: Sendable {

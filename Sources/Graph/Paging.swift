@@ -1,5 +1,6 @@
 import VaultCrypto
 import VaultHTTP
+import VaultJSON
 
 /// One page of a Graph collection, split into the raw bytes of its items.
 public struct GraphPage: Sendable {

@@ -4,6 +4,7 @@ import VaultCrypto
 import VaultStore
 #if canImport(Glibc)
 import Glibc
+import VaultJSON
 #endif
 
 /// Who asked for a token or a secret use.
@@ -126,16 +127,7 @@ public struct AuditEvent: Sendable, Equatable {
         return out
     }
 
-    static func escape(_ b: UInt8, into out: inout [UInt8]) {
-        switch b {
-        case UInt8(ascii: "\""): out.append(contentsOf: [0x5c, 0x22])
-        case UInt8(ascii: "\\"): out.append(contentsOf: [0x5c, 0x5c])
-        case 0..<0x20, 0x7f:
-            let hex = Array("0123456789abcdef".utf8)
-            out.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]])
-        default: out.append(b)
-        }
-    }
+    static func escape(_ b: UInt8, into out: inout [UInt8]) { JSONWriter.escape(b, into: &out) }
 
     /// RFC 3339 in UTC with milliseconds: `2026-12-01T21:40:00.123Z`. Computed from the epoch (days to civil date,
     /// Howard Hinnant's algorithm), so no time-zone file is read on the way to a token.

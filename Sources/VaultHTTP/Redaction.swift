@@ -1,3 +1,5 @@
+import VaultJSON
+
 /// Removes secrets from what verbose logging prints: Authorization headers, form fields `client_secret` and
 /// `client_assertion`, and JSON `access_token` / `secretText` / `refresh_token` values.
 public enum Redaction {
@@ -89,8 +91,7 @@ public enum Redaction {
     /// string, number, object or array — replaced by the marker, whatever whitespace surrounds the colon. Default
     /// deny: a body that is not complete, valid JSON is not shown at all, only its size.
     public static func jsonForLog(_ body: [UInt8]) -> String {
-        var redactor = JSONRedactor(bytes: body)
-        guard let out = redactor.run() else { return "[\(body.count) bytes, not valid JSON: not shown]" }
+        guard let out = JSONRedactor.copy(body, marker: marker, redacting: isSecretKey) else { return "[\(body.count) bytes, not valid JSON: not shown]" }
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -127,108 +128,5 @@ public enum Redaction {
             rest = rest[j...]
         }
         return out + rest
-    }
-}
-
-/// One pass over a JSON document that copies it, replacing the values of secret-looking members. Returns nil for
-/// anything that is not a single complete JSON value (so nothing half-parsed is ever printed).
-struct JSONRedactor {
-    let bytes: [UInt8]
-    var i = 0
-    var out: [UInt8] = []
-    static let marker = Array("\"\(Redaction.marker)\"".utf8)
-
-    init(bytes: [UInt8]) {
-        self.bytes = bytes
-        out.reserveCapacity(bytes.count)
-    }
-
-    mutating func run() -> [UInt8]? {
-        guard value(depth: 0, copy: true) else { return nil }
-        space(copy: true)
-        return i == bytes.count ? out : nil
-    }
-
-    mutating func space(copy: Bool) {
-        while i < bytes.count, [0x20, 0x0a, 0x0d, 0x09].contains(bytes[i]) {
-            if copy { out.append(bytes[i]) }
-            i += 1
-        }
-    }
-
-    /// Scans one value; copies it when `copy`, else writes nothing (the caller wrote the marker).
-    mutating func value(depth: Int, copy: Bool) -> Bool {
-        guard depth < 64 else { return false }
-        space(copy: copy)
-        guard i < bytes.count else { return false }
-        let start = i
-        switch bytes[i] {
-        case 0x22:
-            guard skipString() else { return false }
-        case 0x7b:
-            i += 1
-            if copy { out.append(0x7b) }
-            space(copy: copy)
-            if i < bytes.count, bytes[i] == 0x7d { i += 1; if copy { out.append(0x7d) }; return true }
-            while true {
-                space(copy: copy)
-                let keyStart = i
-                guard i < bytes.count, bytes[i] == 0x22, skipString() else { return false }
-                let key = String(decoding: bytes[(keyStart + 1)..<(i - 1)], as: UTF8.self)
-                if copy { out += bytes[keyStart..<i] }
-                space(copy: copy)
-                guard i < bytes.count, bytes[i] == 0x3a else { return false }
-                i += 1
-                if copy { out.append(0x3a) }
-                if copy && Redaction.isSecretKey(key) {
-                    space(copy: true)
-                    guard value(depth: depth + 1, copy: false) else { return false }
-                    out += Self.marker
-                } else {
-                    guard value(depth: depth + 1, copy: copy) else { return false }
-                }
-                space(copy: copy)
-                guard i < bytes.count else { return false }
-                if copy { out.append(bytes[i]) }
-                if bytes[i] == 0x2c { i += 1; continue }
-                guard bytes[i] == 0x7d else { return false }
-                i += 1
-                return true
-            }
-        case 0x5b:
-            i += 1
-            if copy { out.append(0x5b) }
-            space(copy: copy)
-            if i < bytes.count, bytes[i] == 0x5d { i += 1; if copy { out.append(0x5d) }; return true }
-            while true {
-                guard value(depth: depth + 1, copy: copy) else { return false }
-                space(copy: copy)
-                guard i < bytes.count else { return false }
-                if copy { out.append(bytes[i]) }
-                if bytes[i] == 0x2c { i += 1; continue }
-                guard bytes[i] == 0x5d else { return false }
-                i += 1
-                return true
-            }
-        default:
-            while i < bytes.count, !([0x2c, 0x7d, 0x5d, 0x20, 0x0a, 0x0d, 0x09].contains(bytes[i])) { i += 1 }
-            let word = bytes[start..<i]
-            let ok = ["true", "false", "null"].contains { Array($0.utf8) == Array(word) } ||
-                (!word.isEmpty && word.allSatisfy { (0x30...0x39).contains($0) || [0x2d, 0x2b, 0x2e, 0x65, 0x45].contains($0) })
-            guard ok else { return false }
-        }
-        if copy { out += bytes[start..<i] }
-        return true
-    }
-
-    mutating func skipString() -> Bool {
-        i += 1
-        while i < bytes.count {
-            if bytes[i] == 0x5c { i += 2; continue }
-            if bytes[i] == 0x22 { i += 1; return true }
-            if bytes[i] < 0x20 { return false }
-            i += 1
-        }
-        return false
     }
 }

@@ -2,6 +2,7 @@ import FoundationEssentials
 import Crypto
 import _CryptoExtras
 import VaultCrypto
+import VaultJSON
 
 /// Compact JWS signed with a certificate credential's RSA key (entra-token-protocol.md §3.1, graph-api.md §5.6).
 public enum JOSE {
@@ -84,24 +85,5 @@ enum JSONText {
         }
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { JSONWriter.quotedString(s) }
 }

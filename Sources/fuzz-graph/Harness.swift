@@ -3,6 +3,7 @@ import FuzzSupport
 import Graph
 import VaultCrypto
 import VaultHTTP
+import VaultJSON
 
 /// Fuzzes what Graph can send: the first byte picks the status (200, 400, 401, 403, 404, 429, 503) and which
 /// request reads it; the rest is the body. Covers the page scanner, string unescaping, compaction, the error

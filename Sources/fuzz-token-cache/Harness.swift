@@ -3,6 +3,7 @@ import FoundationEssentials
 import FuzzSupport
 import VaultCrypto
 import VaultStore
+import VaultJSON
 
 /// Fuzzes the token cache: first byte even → the bytes are MSAL cache JSON (as `vault cache import` and the decrypted
 /// per-app caches hold it): parse, list, look up, prune, store, serialise; 1 mod 4 → the bytes are a version-1

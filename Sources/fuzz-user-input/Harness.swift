@@ -6,6 +6,7 @@ import VaultCore
 import VaultCrypto
 import VaultHTTP
 import VaultPKI
+import VaultJSON
 
 /// Fuzzes what users paste and servers send into the parsers added for migrating users and Graph's rules: endpoint
 /// URLs (and cloud resolution), MSAL parameters files, log redaction of JSON and forms, JSON string decoding into

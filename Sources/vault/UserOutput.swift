@@ -1,5 +1,6 @@
 import ArgumentParser
 import Graph
+import VaultJSON
 
 /// Output formats of `vault run users`.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import VaultCrypto
 import VaultHTTP
+import VaultJSON
 
 /// Regression tests for values that used to trap (abort the process) when a server or file sent them.
 @Suite("hostile values in token responses, caches and headers")

@@ -4,8 +4,10 @@ import VaultCrypto
 /// array, or straight into secret memory so a secret never becomes a Swift `String`.
 public enum JSONStringDecoding {
     /// The decoded UTF-8 bytes of the JSON string at `range` (quotes included), written by `emit`; false for a bad
-    /// escape, an unpaired surrogate or a range that is not a string. Every index is checked: the input may be hostile.
-    public static func decode(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ emit: (UInt8) -> Void) -> Bool {
+    /// escape, an unpaired surrogate (unless `replacingBadSurrogates`: then U+FFFD, for text shown to people) or a
+    /// range that is not a string. Every index is checked: the input may be hostile.
+    public static func decode(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, replacingBadSurrogates: Bool = false,
+                              _ emit: (UInt8) -> Void) -> Bool {
         guard range.count >= 2, range.upperBound <= b.count, b[range.lowerBound] == 0x22, b[range.upperBound - 1] == 0x22 else { return false }
         var i = range.lowerBound + 1
         let end = range.upperBound - 1
@@ -39,11 +41,17 @@ public enum JSONStringDecoding {
                 guard var scalar = hex4(i) else { return false }
                 i += 4
                 if (0xD800...0xDBFF).contains(scalar) {
-                    guard i + 6 <= end, b[i] == 0x5c, b[i + 1] == 0x75, let low = hex4(i + 2), (0xDC00...0xDFFF).contains(low) else { return false }
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    i += 6
+                    if i + 6 <= end, b[i] == 0x5c, b[i + 1] == 0x75, let low = hex4(i + 2), (0xDC00...0xDFFF).contains(low) {
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        i += 6
+                    } else if replacingBadSurrogates {
+                        scalar = 0xFFFD
+                    } else {
+                        return false
+                    }
                 } else if (0xDC00...0xDFFF).contains(scalar) {
-                    return false
+                    guard replacingBadSurrogates else { return false }
+                    scalar = 0xFFFD
                 }
                 guard let u = Unicode.Scalar(scalar) else { return false }
                 for unit in UTF8.encode(u)! { emit(unit) }
@@ -53,9 +61,9 @@ public enum JSONStringDecoding {
         return true
     }
 
-    public static func bytes(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> [UInt8]? {
+    public static func bytes(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, replacingBadSurrogates: Bool = false) -> [UInt8]? {
         var out: [UInt8] = []
-        return decode(b, range) { out.append($0) } ? out : nil
+        return decode(b, range, replacingBadSurrogates: replacingBadSurrogates) { out.append($0) } ? out : nil
     }
 
     /// Decodes a string straight into secret memory (at most as long as its encoded form); nil when it holds a
