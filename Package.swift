@@ -49,7 +49,11 @@ let package = Package(
         .target(name: "VaultCrypto", dependencies: ["CSodium"], swiftSettings: strict),
         // The one JSON scanner (caps, duplicate names), string decoder (into SecretBytes), writer and redaction walker.
         .target(name: "VaultJSON", dependencies: ["VaultCrypto"], swiftSettings: strict),
-        .target(name: "VaultStore", dependencies: ["VaultCrypto", "VaultSystem"], swiftSettings: strict),
+        // The vault's typed records (apps and their metadata), the pure codec of docs/FORMAT.md over them (what
+        // vault-vectors and the fuzzers link), and the file store (atomic writes, locks, token cache files, audit log).
+        .target(name: "VaultRecords", dependencies: ["VaultCrypto"], swiftSettings: strict),
+        .target(name: "VaultFormat", dependencies: ["VaultCrypto", "VaultRecords"], swiftSettings: strict),
+        .target(name: "VaultStore", dependencies: ["VaultCrypto", "VaultFormat", "VaultRecords", "VaultSystem"], swiftSettings: strict),
         .target(
             name: "VaultHTTP",
             dependencies: ["CCurl", "CCurlShim", "VaultCrypto", "VaultJSON", .product(name: "Logging", package: "swift-log")],
@@ -57,7 +61,7 @@ let package = Package(
         ),
         .target(
             name: "EntraAuth",
-            dependencies: ["VaultCrypto", "VaultJSON", "VaultStore", "VaultHTTP", "VaultPKI", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "VaultPKI", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
@@ -87,13 +91,13 @@ let package = Package(
         ),
         .target(
             name: "VaultCore",
-            dependencies: ["VaultCrypto", "VaultJSON", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
+            dependencies: ["VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "vault",
             dependencies: [
-                "VaultCore", "VaultCrypto", "VaultStore", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
+                "VaultCore", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -102,13 +106,13 @@ let package = Package(
         // Bench only (bench/scale.sh): fills a vault with thousands of apps and cached tokens at once.
         .executableTarget(
             name: "vault-scale-seed",
-            dependencies: ["VaultCrypto", "VaultStore", "EntraAuth"],
+            dependencies: ["VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "EntraAuth"],
             swiftSettings: strict
         ),
         // Writes the test vectors of docs/FORMAT.md with fixed randomness.
         .executableTarget(
             name: "vault-vectors",
-            dependencies: ["VaultCrypto", "VaultStore"],
+            dependencies: ["VaultCrypto", "VaultFormat", "VaultRecords", "VaultStore"],
             swiftSettings: strict
         ),
 
@@ -147,8 +151,8 @@ let package = Package(
         // Fuzz harnesses (../shared/reference/fuzzing-swift.md): a plain build is the corpus replayer the tests run;
         // bench/fuzz.sh builds them with libFuzzer and ASan. Never linked into `vault`.
         .target(name: "FuzzSupport", swiftSettings: strict),
-        .executableTarget(name: "fuzz-vault-file", dependencies: ["FuzzSupport", "VaultJSON", "VaultStore", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-token-cache", dependencies: ["FuzzSupport", "VaultJSON", "EntraAuth", "VaultStore", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-vault-file", dependencies: ["FuzzSupport", "VaultJSON", "VaultFormat", "VaultRecords", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-token-cache", dependencies: ["FuzzSupport", "VaultJSON", "EntraAuth", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto"], swiftSettings: strict),
         .executableTarget(name: "fuzz-token-response", dependencies: ["FuzzSupport", "VaultJSON", "EntraAuth", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
         .executableTarget(name: "fuzz-graph", dependencies: ["FuzzSupport", "VaultJSON", "Graph", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
         .executableTarget(name: "fuzz-identity-request", dependencies: ["FuzzSupport", "VaultJSON", "IdentityEndpoint", "VaultCrypto"], swiftSettings: strict),
@@ -165,7 +169,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VaultStoreTests",
-            dependencies: ["VaultCrypto", "VaultStore", "VaultSystem", "VaultTestSupport"],
+            dependencies: ["VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "VaultSystem", "VaultTestSupport"],
             resources: [.copy("Vectors")],
             swiftSettings: strict
         ),
@@ -183,17 +187,17 @@ let package = Package(
         ),
         .testTarget(
             name: "IdentityEndpointTests",
-            dependencies: ["IdentityEndpoint", "VaultCrypto", "VaultCore", "VaultStore"],
+            dependencies: ["IdentityEndpoint", "VaultCrypto", "VaultCore", "VaultStore", "VaultFormat", "VaultRecords"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "VaultCLITests",
-            dependencies: ["VaultTestSupport", "VaultStore", "VaultCrypto"],
+            dependencies: ["VaultTestSupport", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "TokenTests",
-            dependencies: ["VaultTestSupport", "EntraAuth", "VaultHTTP", "VaultCrypto", "VaultStore", "EntraEmulator", "VaultPKI"],
+            dependencies: ["VaultTestSupport", "EntraAuth", "VaultHTTP", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "EntraEmulator", "VaultPKI"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -208,7 +212,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RotationTests",
-            dependencies: ["VaultTestSupport", "EntraEmulator", "VaultStore", "VaultCrypto", "VaultCore", "Graph", "EntraAuth",
+            dependencies: ["VaultTestSupport", "EntraEmulator", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto", "VaultCore", "Graph", "EntraAuth",
                            "VaultPKI", "VaultHTTP"],
             swiftSettings: strict
         ),

@@ -2,6 +2,8 @@ import FoundationEssentials
 import VaultCrypto
 import Synchronization
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// Where the encrypted MSAL cache lives, with the lock that makes fetches single-flight across processes.
 public protocol TokenCacheStorage: Sendable {

@@ -3,6 +3,8 @@ import EntraAuth
 import VaultCrypto
 import VaultPKI
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// What a user registers: an Entra ID app and where to reach its authority and Graph.
 public struct AppRegistration: Sendable {

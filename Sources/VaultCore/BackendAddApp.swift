@@ -3,6 +3,8 @@ import FleetBackend
 import FoundationEssentials
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// Use case: apps whose secret lives in a fleet backend. The local record keeps the app's metadata (and the backend's
 /// name and the app's path in it), never its secret; `vault token` reads the secret from the backend on a cache

@@ -4,6 +4,8 @@ import Synchronization
 import VaultCrypto
 import VaultHTTP
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// A fleet backend as the local vault keeps it (record kind "backend", docs/FORMAT.md §4.3): where the secret engine
 /// is and how this host logs in. The metadata is public; the AppRole secret id or the token is the record's secret.

@@ -2,6 +2,8 @@ import FoundationEssentials
 import EntraAuth
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// Use cases on the token cache: list, clear, export to and import from an MSAL cache file.
 public struct CacheService: Sendable {

@@ -1,6 +1,8 @@
 import FoundationEssentials
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// Use case: changes of the vault's key slots that revoke, not just rewrap. Removing a slot or changing the
 /// passphrase replaces the master key whenever every remaining slot's credential is at hand (docs/FORMAT.md §3.2),

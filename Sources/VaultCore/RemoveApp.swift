@@ -1,5 +1,7 @@
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// Use case: remove a stored app, its secrets and any pending rotation journal of it (with the journal's secret).
 public struct RemoveApp: Sendable {

@@ -2,6 +2,8 @@ import FoundationEssentials
 import Graph
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// One app's secret health.
 public struct SecretStatus: Sendable {

@@ -1,6 +1,8 @@
 import EntraAuth
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// Moves a version-1 `tokens.db` (every app's tokens in one file) into the per-app caches of format version 2
 /// (docs/FORMAT.md §5), once, holding every app's token lock. Each app receives the tokens of its client id, under

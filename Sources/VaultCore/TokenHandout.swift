@@ -3,6 +3,8 @@ import FoundationEssentials
 import Synchronization
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// Use case behind `vault exec` and `vault serve`: tokens for a fixed set of stored apps, handed to programs that ask
 /// a managed-identity endpoint. The policy lives here (which app a request selects, which resources are allowed,

@@ -3,6 +3,8 @@ import EntraAuth
 import VaultCrypto
 import VaultHTTP
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// An app resolved from an unlocked vault: where its authority and Graph are, and its credentials.
 public struct AppSession: Sendable {

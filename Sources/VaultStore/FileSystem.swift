@@ -1,4 +1,6 @@
 import VaultCrypto
+import VaultFormat
+import VaultRecords
 #if canImport(Glibc)
 import Glibc
 #endif

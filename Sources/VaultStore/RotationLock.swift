@@ -1,5 +1,7 @@
 import VaultSystem
 import VaultCrypto
+import VaultFormat
+import VaultRecords
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,6 @@
 import VaultCrypto
+import VaultFormat
+import VaultRecords
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,7 +8,7 @@ import Glibc
 /// `vault.db` open for reading with `pread`: a version-2 reader reads the header, the index and then only the records
 /// it needs. The descriptor keeps the inode it opened, and writers only ever rename a new file over the old one, so
 /// every read sees the one file that was opened. A file that shrinks under it gives `format.truncated`, never a crash.
-public final class SecretsFile: @unchecked Sendable {
+public final class SecretsFile: SealedInput, @unchecked Sendable {
     // @unchecked: `fd` is immutable and pread has no file position to share.
     let fd: Int32
     public let size: Int

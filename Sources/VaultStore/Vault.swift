@@ -1,4 +1,6 @@
 import VaultCrypto
+import VaultFormat
+import VaultRecords
 
 /// The file-backed vault: every change is read-modify-write under the exclusive lock, written atomically.
 public struct Vault: Sendable {

@@ -1,5 +1,7 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultFormat
+import VaultRecords
 #if canImport(Glibc)
 import Glibc
 #endif

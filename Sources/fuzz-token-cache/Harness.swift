@@ -2,7 +2,9 @@ import EntraAuth
 import FoundationEssentials
 import FuzzSupport
 import VaultCrypto
+import VaultFormat
 import VaultStore
+import VaultRecords
 import VaultJSON
 
 /// Fuzzes the token cache: first byte even → the bytes are MSAL cache JSON (as `vault cache import` and the decrypted

@@ -1,7 +1,8 @@
 import FoundationEssentials
 import FuzzSupport
 import VaultCrypto
-import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// Fuzzes the vault file. First byte even → the bytes are a `vault.db` (version 1 or 2) opened with a fixed key file
 /// (header, key slots, the authenticated body or index, every record: no Argon2id, key-file slots only). First byte

@@ -6,6 +6,8 @@
 import EntraAuth
 import FoundationEssentials
 import VaultCrypto
+import VaultFormat
+import VaultRecords
 import VaultStore
 #if canImport(Glibc)
 import Glibc

@@ -2,6 +2,8 @@
 // them and get the same bytes: `swift run vault-vectors Tests/VaultStoreTests/Vectors`.
 import FoundationEssentials
 import VaultCrypto
+import VaultFormat
+import VaultRecords
 import VaultStore
 #if canImport(Glibc)
 import Glibc

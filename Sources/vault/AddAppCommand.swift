@@ -3,6 +3,8 @@ import EntraAuth
 import VaultCore
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 extension Cloud: ExpressibleByArgument {}
 

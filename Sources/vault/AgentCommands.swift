@@ -5,6 +5,8 @@ import VaultAgent
 import VaultCore
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 #if canImport(Glibc)
 import Glibc
 #endif

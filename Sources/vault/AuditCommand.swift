@@ -3,6 +3,8 @@ import FoundationEssentials
 import VaultCore
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,6 +4,8 @@ import VaultCore
 import VaultCrypto
 import VaultPKI
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 extension JOSE.Algorithm: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.uppercased()) }

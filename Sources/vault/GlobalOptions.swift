@@ -2,6 +2,8 @@ import ArgumentParser
 import VaultAgent
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,8 @@
 import ArgumentParser
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

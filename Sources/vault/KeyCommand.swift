@@ -2,6 +2,8 @@ import ArgumentParser
 import VaultCore
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 struct KeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

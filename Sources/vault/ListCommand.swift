@@ -3,6 +3,8 @@ import EntraAuth
 import FoundationEssentials
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List the stored apps (never their secrets).")

@@ -5,6 +5,8 @@ import Logging
 import VaultCrypto
 import VaultHTTP
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// Options of commands that talk to Entra ID or Graph.
 struct NetworkOptions: ParsableArguments {

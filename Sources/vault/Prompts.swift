@@ -1,5 +1,7 @@
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -2,6 +2,8 @@ import ArgumentParser
 import VaultCore
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 struct RemoveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a stored app and its credentials.")

@@ -5,6 +5,8 @@ import VaultCore
 import VaultCrypto
 import VaultHTTP
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,6 +4,8 @@ import VaultCore
 import VaultCrypto
 import VaultHTTP
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// `vault run get|post|patch|delete APP PATH`: any Graph call, like `az rest`, with vault's auth, retries and errors.
 struct RestOptions: ParsableArguments {

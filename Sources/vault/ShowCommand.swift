@@ -8,6 +8,8 @@ import FoundationEssentials
 import Glibc
 #endif
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one stored app (never its secret).")

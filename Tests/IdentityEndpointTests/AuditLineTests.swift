@@ -2,6 +2,8 @@ import FoundationEssentials
 import Testing
 import VaultCore
 import VaultStore
+import VaultFormat
+import VaultRecords
 #if canImport(Glibc)
 import Glibc
 #endif

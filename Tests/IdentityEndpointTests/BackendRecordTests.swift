@@ -2,6 +2,8 @@ import FoundationEssentials
 import Testing
 import VaultCore
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// (In this target because it links VaultCore, where the backend record lives.)
 @Suite("A backend record's dates")

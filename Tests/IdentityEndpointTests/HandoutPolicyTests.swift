@@ -3,6 +3,8 @@ import Testing
 import VaultCore
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -8,6 +8,8 @@ import VaultCrypto
 import VaultHTTP
 import VaultPKI
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 // The one rotation machine against memory twins: an app registration whose reads lag its writes, a home in memory,
 // Entra ID as a prover that accepts a credential once it has propagated, and a clock that only moves when the machine

@@ -3,6 +3,8 @@ import Foundation
 import Testing
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 import VaultTestSupport
 
 @Suite("a rotation journal is bound to the app it rotates", .timeLimit(.minutes(5)))

@@ -3,6 +3,8 @@ import Foundation
 import Testing
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// The warm path at scale: one cache entry read without decoding the cache, record secrets without a copy each.
 @Suite("Warm path at scale")

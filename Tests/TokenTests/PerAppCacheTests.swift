@@ -3,6 +3,8 @@ import Foundation
 import Testing
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 import VaultTestSupport
 
 /// Format version 2's token caches: one file per app, single flight per app, and the version-1 `tokens.db` moved

@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 import VaultTestSupport
 
 /// Format version 2 through the real binary: a version-1 vault is read as it is and migrated on its first write, even

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// The fast metadata decoder (used when thousands of apps are listed) answers for everything vault writes, and
 /// whenever it answers on any input, it answers what JSONDecoder does.

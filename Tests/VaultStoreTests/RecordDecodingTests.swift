@@ -1,6 +1,8 @@
 import Testing
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// Found by fuzz-vault-file (corpus file Tests/Fuzz/vault-file/regression-body-kind-not-utf8): a record whose kind
 /// was not UTF-8 decoded leniently (each bad byte became a 3-byte U+FFFD), so writing the vault back trapped on a kind

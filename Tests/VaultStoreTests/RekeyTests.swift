@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import VaultCrypto
 @testable import VaultStore
+import VaultFormat
+import VaultRecords
 import VaultTestSupport
 
 /// Revocation that revokes: slot changes replace the master key, so an old credential plus an old copy of the

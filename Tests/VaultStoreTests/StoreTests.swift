@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 import VaultSystem
 import VaultTestSupport
 

@@ -3,6 +3,8 @@ import FoundationEssentials
 import Synchronization
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 #if canImport(Glibc)
 import Glibc
 #endif

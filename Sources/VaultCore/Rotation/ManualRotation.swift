@@ -4,6 +4,8 @@ import Graph
 import VaultCrypto
 import VaultHTTP
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 extension RotationService {
     /// Stores a secret made by hand after proving it with a token request; a secret that fails changes nothing.

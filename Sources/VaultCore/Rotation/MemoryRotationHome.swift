@@ -2,6 +2,8 @@ import FoundationEssentials
 import Synchronization
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// The in-memory twin of a rotation home, for the machine's unit tests: one app and its journal, with the same
 /// compare-and-swap on the journal id and the same commit and finish as the vault (`RotationJournal.commit`,

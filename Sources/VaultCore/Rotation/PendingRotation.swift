@@ -4,6 +4,8 @@ import Graph
 import VaultCrypto
 import VaultHTTP
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// What commands that use an app do about a pending rotation of it (conventions.md: a rule of the rotation use case).
 extension RotationService {

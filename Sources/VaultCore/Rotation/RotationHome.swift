@@ -3,6 +3,8 @@ import VaultPKI
 import VaultCrypto
 import VaultHTTP
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// Where an app's secret lives, and with it the journal of its rotation: the local vault (one host) or a fleet
 /// backend (every host of a fleet). `RotationMachine` runs the same named steps against either; only the home knows

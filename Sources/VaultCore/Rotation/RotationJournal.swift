@@ -1,6 +1,8 @@
 import FoundationEssentials
 import VaultCrypto
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// The journal of one rotation of an app's credential, of any kind: written before Graph is asked to add the new
 /// credential and after each step, so an interrupted rotation is finished or rolled back from the journal alone. One

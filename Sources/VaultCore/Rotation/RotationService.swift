@@ -6,6 +6,8 @@ import VaultPKI
 import VaultCrypto
 import VaultHTTP
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// Use case: rotate an app's credential (its client secret, its certificate, or a move from one to the other) through
 /// Graph without ever losing a working credential (graph-api.md §5.5, §5.6). This is the front of the one

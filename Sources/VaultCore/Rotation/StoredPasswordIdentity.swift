@@ -1,6 +1,8 @@
 import FoundationEssentials
 import Graph
 import VaultStore
+import VaultFormat
+import VaultRecords
 
 /// Which of the app's passwords is the stored secret (graph-api.md §5.3: reads show hints and keyIds, never secrets).
 extension RotationService {

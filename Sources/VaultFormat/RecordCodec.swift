@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultRecords
 
 /// The plaintext layouts inside `vault.db` (docs/FORMAT.md §4): version 1's single body of records, and version 2's
 /// index and its individually sealed records. Pure functions over secret memory; no keys, no files.

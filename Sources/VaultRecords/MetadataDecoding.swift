@@ -5,7 +5,7 @@ import FoundationEssentials
 /// (one flat object: strings, numbers, booleans, null, arrays of strings) and gives up — returning nil, so that
 /// `JSONDecoder` decides — on anything else: another shape, a duplicate key, a missing or mistyped field. When it
 /// answers, the answer is the one `JSONDecoder` gives (a test and the vault-file fuzz harness check that).
-enum MetadataDecoding {
+package enum MetadataDecoding {
     enum Value: Equatable {
         case string(String), number(Double), bool(Bool), null, strings([String])
     }
@@ -61,7 +61,7 @@ enum MetadataDecoding {
         }
     }
 
-    static func decode(_ bytes: [UInt8]) -> AppMetadata? {
+    package static func decode(_ bytes: [UInt8]) -> AppMetadata? {
         guard let fields = bytes.withUnsafeBufferPointer({ parseObject($0) }) else { return nil }
         func string(_ key: Key) -> String?? {
             switch fields[key] {

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultRecords
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +12,7 @@ final class RecordSource: Sendable {
         /// The whole file in memory (a write reads it whole: it carries every record over).
         case bytes([UInt8])
         /// The file open for reading: only the records asked for are read (`vault token` reads one).
-        case file(SecretsFile)
+        case file(any SealedInput)
     }
     let storage: Storage
     /// Where the record area starts in the file, and its length.

@@ -12,6 +12,15 @@ public struct KeySlot: Equatable, Sendable {
     public var nonce: [UInt8]           // 24 bytes
     public var wrappedKey: [UInt8]      // 48 bytes: master key ‖ tag
 
+    package init(kind: Kind, id: [UInt8], kdf: KDFParameters?, salt: [UInt8], nonce: [UInt8], wrappedKey: [UInt8]) {
+        self.kind = kind
+        self.id = id
+        self.kdf = kdf
+        self.salt = salt
+        self.nonce = nonce
+        self.wrappedKey = wrappedKey
+    }
+
     public var idHex: String { id.map { String($0, radix: 16).leftPad(2) }.joined() }
 
     /// The slot bytes that precede its nonce; with the magic and vault id, the AD of the wrapped key.
@@ -30,7 +39,7 @@ public struct KeySlot: Equatable, Sendable {
 }
 
 extension String {
-    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+    package func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }
 
 /// The parsed secrets file: header fields plus the sealed contents (docs/FORMAT.md §2). Version 1 seals every record
@@ -130,7 +139,7 @@ public struct VaultFile: Equatable, Sendable {
 
     /// The header and the index of an open file, without reading the records (version 2); a version-1 file's body
     /// is read whole.
-    public static func decode(_ handle: SecretsFile) throws -> VaultFile {
+    public static func decode(_ handle: any SealedInput) throws -> VaultFile {
         let prefix = try handle.read(0..<min(handle.size, maxHeader + 28))
         var r = ByteReader(prefix)
         var (file, length) = try decodeThroughIndexLength(&r)
@@ -259,7 +268,7 @@ public enum KeySlots {
     }
 
     /// True when `credential` unwraps `master` from `slot`.
-    static func opens(_ slot: KeySlot, vaultID: [UInt8], with credential: Credential, master: SecretBytes) throws -> Bool {
+    package static func opens(_ slot: KeySlot, vaultID: [UInt8], with credential: Credential, master: SecretBytes) throws -> Bool {
         guard let kek = try wrappingKey(for: slot, vaultID: vaultID, credential: credential),
               let m = try AEAD.open(slot.wrappedKey[...], ad: slotAD(slot, vaultID: vaultID), nonce: slot.nonce, key: kek) else { return false }
         return m.constantTimeEquals(master)

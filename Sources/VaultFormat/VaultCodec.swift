@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultRecords
 
 /// Pure functions from credentials and contents to file bytes and back (no I/O).
 public enum VaultCodec {
@@ -264,7 +265,7 @@ public enum VaultCodec {
     }
 
     /// Decode + unlock + open, reading from an open file only the header, the index and (later) the records asked for.
-    public static func unlockAndOpen(_ handle: SecretsFile, with credential: Credential) throws -> UnlockedVault {
+    public static func unlockAndOpen(_ handle: any SealedInput, with credential: Credential) throws -> UnlockedVault {
         let file: VaultFile
         do { file = try VaultFile.decode(handle) } catch let e as FormatError { throw e.vaultError }
         if file.version == 1 { return try unlockAndOpen(try handle.read(0..<handle.size), with: credential) }
