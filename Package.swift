@@ -89,15 +89,28 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The use cases, in three rooms: tokens (issuing, the cache, the handout, the audit log, fleet backends as a
+        // secret's home), rotation (the one state machine, its credential kinds and homes), and the rest (apps, status,
+        // backends, the rotation front).
+        .target(
+            name: "VaultTokens",
+            dependencies: ["VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "VaultRotation",
+            dependencies: ["VaultTokens", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
+            swiftSettings: strict
+        ),
         .target(
             name: "VaultCore",
-            dependencies: ["VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
+            dependencies: ["VaultTokens", "VaultRotation", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "vault",
             dependencies: [
-                "VaultCore", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
+                "VaultCore", "VaultTokens", "VaultRotation", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -159,7 +172,7 @@ let package = Package(
         .executableTarget(name: "fuzz-json", dependencies: ["FuzzSupport", "VaultJSON", "VaultCrypto"], swiftSettings: strict),
         .executableTarget(name: "fuzz-retry-after", dependencies: ["FuzzSupport", "VaultJSON", "VaultHTTP"], swiftSettings: strict),
         .executableTarget(name: "fuzz-backend-json", dependencies: ["FuzzSupport", "VaultJSON", "FleetBackend", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-user-input", dependencies: ["FuzzSupport", "VaultJSON", "EntraAuth", "Graph", "VaultCore", "VaultHTTP", "VaultCrypto", "VaultPKI"],
+        .executableTarget(name: "fuzz-user-input", dependencies: ["FuzzSupport", "VaultJSON", "EntraAuth", "Graph", "VaultCore", "VaultTokens", "VaultRotation", "VaultHTTP", "VaultCrypto", "VaultPKI"],
                           swiftSettings: strict),
 
         .target(
@@ -187,7 +200,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IdentityEndpointTests",
-            dependencies: ["IdentityEndpoint", "VaultCrypto", "VaultCore", "VaultStore", "VaultFormat", "VaultRecords"],
+            dependencies: ["IdentityEndpoint", "VaultCrypto", "VaultCore", "VaultTokens", "VaultRotation", "VaultStore", "VaultFormat", "VaultRecords"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -212,7 +225,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RotationTests",
-            dependencies: ["VaultTestSupport", "EntraEmulator", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto", "VaultCore", "Graph", "EntraAuth",
+            dependencies: ["VaultTestSupport", "EntraEmulator", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto", "VaultCore", "VaultTokens", "VaultRotation", "Graph", "EntraAuth",
                            "VaultPKI", "VaultHTTP"],
             swiftSettings: strict
         ),

@@ -1,6 +1,8 @@
 import FoundationEssentials
 import EntraAuth
 import VaultCrypto
+import VaultRotation
+import VaultTokens
 import VaultPKI
 import VaultStore
 import VaultFormat
@@ -46,17 +48,6 @@ public struct AppRegistration: Sendable {
     }
 }
 
-/// A certificate to store with an app, and how its assertions are made.
-public struct CertificateChoice: Sendable {
-    public var credential: CertificateCredential
-    public var algorithm: JOSE.Algorithm
-    public var sendX5C: Bool
-    public init(credential: CertificateCredential, algorithm: JOSE.Algorithm = .ps256, sendX5C: Bool = false) {
-        self.credential = credential
-        self.algorithm = algorithm
-        self.sendX5C = sendX5C
-    }
-}
 
 /// Use case: store an app with its client secret, its certificate, or both.
 public struct AddApp: Sendable {
@@ -87,7 +78,7 @@ public struct AddApp: Sendable {
         meta.graphRoot = endpoints.storedGraph
         meta.scope = app.scope
         meta.credentialUse = use
-        if let certificate { Self.describe(certificate, in: &meta) }
+        if let certificate { CertificateMetadata.describe(certificate, in: &meta) }
         return try vault.update(unlock) { v in
             let existing = try v.contents.app(named: app.name)
             if existing != nil && !replace {
@@ -117,7 +108,7 @@ public struct AddApp: Sendable {
                 }
                 if certificate == nil, let key = existing.certificateKey, existing.metadata.certificate != nil {
                     stored.certificateKey = key
-                    Self.copyCertificate(from: existing.metadata, to: &stored.metadata)
+                    CertificateMetadata.copyCertificate(from: existing.metadata, to: &stored.metadata)
                 }
             }
             guard stored.secret != nil || stored.certificateKey != nil else {
@@ -129,30 +120,5 @@ public struct AddApp: Sendable {
             try v.contents.putApp(stored)
             return stored.metadata
         }
-    }
-
-    static func describe(_ c: CertificateChoice, in meta: inout AppMetadata) {
-        let info = c.credential.certificate
-        meta.certificate = Data(info.der).base64EncodedString()
-        meta.certificateChain = c.credential.chain.isEmpty ? nil : c.credential.chain.map { Data($0).base64EncodedString() }
-        meta.certificateSHA1 = info.sha1Hex
-        meta.certificateSHA256 = info.sha256Hex
-        meta.certificateExpires = info.notAfter
-        meta.certificateSubject = info.subject
-        meta.certificateKeyID = nil
-        meta.assertionAlgorithm = c.algorithm == .rs256 ? "RS256" : nil
-        meta.sendX5C = c.sendX5C ? true : nil
-    }
-
-    static func copyCertificate(from old: AppMetadata, to meta: inout AppMetadata) {
-        meta.certificate = old.certificate
-        meta.certificateChain = old.certificateChain
-        meta.certificateSHA1 = old.certificateSHA1
-        meta.certificateSHA256 = old.certificateSHA256
-        meta.certificateExpires = old.certificateExpires
-        meta.certificateSubject = old.certificateSubject
-        meta.certificateKeyID = old.certificateKeyID
-        meta.assertionAlgorithm = old.assertionAlgorithm
-        meta.sendX5C = old.sendX5C
     }
 }

@@ -1,4 +1,6 @@
 import VaultCrypto
+import VaultRotation
+import VaultTokens
 
 /// Checks of what users type for an app, each throwing a `VaultError` that says what is wrong and how to fix it.
 public enum AppValidation {
@@ -44,11 +46,4 @@ public enum AppValidation {
         }
     }
 
-}
-
-extension VaultError {
-    /// The one error for a name that is not in the vault.
-    public static func unknownApp(_ name: String) -> VaultError {
-        VaultError("app.unknown", "no app named '\(name)' in the vault", hint: "`vault list` shows the stored apps", exit: .usage)
-    }
 }

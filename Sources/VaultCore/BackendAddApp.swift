@@ -2,6 +2,8 @@ import EntraAuth
 import FleetBackend
 import FoundationEssentials
 import VaultCrypto
+import VaultRotation
+import VaultTokens
 import VaultStore
 import VaultFormat
 import VaultRecords

@@ -1,5 +1,7 @@
 import Graph
 import VaultCrypto
+import VaultRotation
+import VaultTokens
 import VaultJSON
 
 /// The JSON parameters file of MSAL's confidential-client samples:

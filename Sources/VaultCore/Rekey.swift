@@ -1,5 +1,7 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultRotation
+import VaultTokens
 import VaultStore
 import VaultFormat
 import VaultRecords

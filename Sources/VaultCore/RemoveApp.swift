@@ -1,4 +1,6 @@
 import VaultCrypto
+import VaultRotation
+import VaultTokens
 import VaultStore
 import VaultFormat
 import VaultRecords

@@ -1,6 +1,8 @@
 import FoundationEssentials
 import Graph
 import VaultCrypto
+import VaultRotation
+import VaultTokens
 import VaultStore
 import VaultFormat
 import VaultRecords

@@ -104,3 +104,13 @@ public struct StoredRecord: Sendable {
         self.secrets = secrets
     }
 }
+
+/// The record kinds of `vault.db` (docs/FORMAT.md §4.3).
+public enum RecordKind {
+    public static let app = "app"
+    /// A password rotation's journal.
+    public static let passwordRotation = "rotation"
+    /// A certificate rotation's journal.
+    public static let certificateRotation = "cert-rotation"
+    public static let backend = "backend"
+}

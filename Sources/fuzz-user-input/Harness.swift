@@ -3,6 +3,8 @@ import FuzzSupport
 import FoundationEssentials
 import Graph
 import VaultCore
+import VaultTokens
+import VaultRotation
 import VaultCrypto
 import VaultHTTP
 import VaultPKI

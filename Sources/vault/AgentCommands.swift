@@ -3,6 +3,8 @@ import VaultSystem
 import FoundationEssentials
 import VaultAgent
 import VaultCore
+import VaultTokens
+import VaultRotation
 import VaultCrypto
 import VaultStore
 import VaultFormat

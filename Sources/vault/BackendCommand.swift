@@ -2,6 +2,8 @@ import ArgumentParser
 import FleetBackend
 import FoundationEssentials
 import VaultCore
+import VaultTokens
+import VaultRotation
 import VaultCrypto
 import VaultHTTP
 import VaultStore

@@ -2,6 +2,8 @@ import ArgumentParser
 import FoundationEssentials
 import EntraAuth
 import VaultCore
+import VaultTokens
+import VaultRotation
 import VaultCrypto
 
 struct CacheCommand: ParsableCommand {

@@ -3,6 +3,8 @@ import VaultSystem
 import FoundationEssentials
 import IdentityEndpoint
 import VaultCore
+import VaultTokens
+import VaultRotation
 import VaultCrypto
 #if canImport(Glibc)
 import Glibc
@@ -59,7 +61,7 @@ struct ExecCommand: ParsableCommand {
         guard Signals.block() else { throw VaultError("exec.signals", "cannot block signals", exit: .software) }
         let service = try network.tokenService(options, command: "exec")
         let handout = try TokenHandout(tokens: service, apps: [app] + extraApps,
-                                       allowedResources: allowResources.isEmpty ? nil : allowResources, anyResource: allowAnyResource, command: "exec")
+                                       allowedResources: allowResources.isEmpty ? nil : allowResources, anyResource: allowAnyResource, command: "exec", use: RotationService.handoutUse)
         var headerBytes = Array(hexString(SystemRandom().bytes(32)).utf8)
         let header = SecretBytes(consuming: &headerBytes)
         let server = try IdentityServer(.init(listen: .tcp(host: "127.0.0.1", port: 0), identityHeader: header, servesIMDS: imds,

@@ -1,5 +1,7 @@
 import IdentityEndpoint
 import VaultCore
+import VaultTokens
+import VaultRotation
 
 /// Wires the managed-identity endpoint to the handout use case: selectors and resources go to `TokenHandout`'s
 /// policy, its refusals become the HTTP status and JSON error the SDKs surface.

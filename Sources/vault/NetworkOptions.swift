@@ -1,6 +1,8 @@
 import ArgumentParser
 import EntraAuth
 import VaultCore
+import VaultTokens
+import VaultRotation
 import Logging
 import VaultCrypto
 import VaultHTTP

@@ -1,5 +1,7 @@
 import ArgumentParser
 import VaultCore
+import VaultTokens
+import VaultRotation
 import VaultCrypto
 import VaultStore
 import VaultFormat

@@ -1,6 +1,8 @@
 import ArgumentParser
 import FoundationEssentials
 import VaultCore
+import VaultTokens
+import VaultRotation
 import VaultCrypto
 #if canImport(Glibc)
 import Glibc

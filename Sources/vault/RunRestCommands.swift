@@ -1,6 +1,8 @@
 import ArgumentParser
 import Graph
 import VaultCore
+import VaultTokens
+import VaultRotation
 import VaultCrypto
 import VaultHTTP
 import VaultStore

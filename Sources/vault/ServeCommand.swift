@@ -3,6 +3,8 @@ import VaultSystem
 import FoundationEssentials
 import IdentityEndpoint
 import VaultCore
+import VaultTokens
+import VaultRotation
 import VaultCrypto
 import VaultStore
 import VaultFormat
@@ -54,7 +56,7 @@ struct ServeCommand: ParsableCommand {
         let target: AuditLogFile.Target? = auditLog.map { $0 == "stderr" ? .standardError : .file($0) }
         let service = try network.tokenService(options, command: "serve", audit: target)
         let handout = try TokenHandout(tokens: service, apps: apps, allowedResources: allowResources.isEmpty ? nil : allowResources,
-                                       anyResource: allowAnyResource, command: "serve")
+                                       anyResource: allowAnyResource, command: "serve", use: RotationService.handoutUse)
         let server = try IdentityServer(.init(listen: listenOn, header: header, servesIMDS: imds, eventLoopThreads: try EndpointThreads.count()),
                                         source: HandoutSource(handout: handout), clock: { Int64(Date().timeIntervalSince1970) })
         Console.err("vault: serving \(handout.apps.map(\.name).joined(separator: ", ")) on \(Self.describe(listenOn, port: server.port))")

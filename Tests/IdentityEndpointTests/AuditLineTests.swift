@@ -1,6 +1,8 @@
 import FoundationEssentials
 import Testing
 import VaultCore
+import VaultTokens
+import VaultRotation
 import VaultStore
 import VaultFormat
 import VaultRecords

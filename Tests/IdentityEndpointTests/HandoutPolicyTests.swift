@@ -1,6 +1,8 @@
 import FoundationEssentials
 import Testing
 import VaultCore
+import VaultTokens
+import VaultRotation
 import VaultCrypto
 import VaultStore
 import VaultFormat

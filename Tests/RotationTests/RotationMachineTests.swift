@@ -4,6 +4,8 @@ import FoundationEssentials
 import Synchronization
 import Testing
 @testable import VaultCore
+@testable import VaultTokens
+@testable import VaultRotation
 import VaultCrypto
 import VaultHTTP
 import VaultPKI
@@ -218,7 +220,7 @@ struct Rig {
         } else {
             let c = try CertificateGeneration.generate(subject: "CN=demo", validDays: 30, keyBits: 2048, now: clock.now.addingTimeInterval(-86_400))
             let key = apps.seedKey(c)
-            AddApp.describe(CertificateChoice(credential: c), in: &meta)
+            CertificateMetadata.describe(CertificateChoice(credential: c), in: &meta)
             meta.certificateKeyID = key.keyID
             stored = StoredApp(metadata: meta, secret: nil, certificateKey: c.privateKey)
             current = c

@@ -2,6 +2,8 @@ import EntraAuth
 import FoundationEssentials
 import Graph
 import VaultCrypto
+import VaultRotation
+import VaultTokens
 import VaultHTTP
 import VaultStore
 import VaultFormat

@@ -2,6 +2,8 @@ import EntraAuth
 import FoundationEssentials
 import Graph
 import VaultCrypto
+import VaultRotation
+import VaultTokens
 import VaultHTTP
 import VaultStore
 import VaultFormat
@@ -47,4 +49,8 @@ extension RotationService {
         }
     }
 
+    /// `usingApp` as a token handout's use of an app (notes are dropped: `exec` and `serve` have no terminal to say them on).
+    public static let handoutUse: TokenHandout.AppUse = { app, tokens, body in
+        try usingApp(app, tokens: tokens, note: { _ in }, body)
+    }
 }

@@ -4,6 +4,8 @@ import Synchronization
 import Graph
 import VaultPKI
 import VaultCrypto
+import VaultRotation
+import VaultTokens
 import VaultHTTP
 import VaultStore
 import VaultFormat

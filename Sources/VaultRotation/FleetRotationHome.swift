@@ -3,6 +3,7 @@ import FoundationEssentials
 import Synchronization
 import VaultCrypto
 import VaultStore
+import VaultTokens
 import VaultFormat
 import VaultRecords
 #if canImport(Glibc)
@@ -20,25 +21,25 @@ import Glibc
 /// - The commit is a check-and-set write of the app's record on the version the rotation started from.
 /// - The journal's fingerprints are keyed by the journal's own id: every host can check them; the backend, which
 ///   holds the secrets themselves, learns nothing new from them.
-final class FleetRotationHome: RotationHome {
-    static let defaultLockTTL: Double = 300
+package final class FleetRotationHome: RotationHome {
+    package static let defaultLockTTL: Double = 300
 
-    let vault: Vault
-    let unlock: Credential
-    let local: AppMetadata
-    let backend: String
-    let kv: KVClient
-    let appPath: String
-    let lock: FleetLock
-    let ttl: Double
+    package let vault: Vault
+    package let unlock: Credential
+    package let local: AppMetadata
+    package let backend: String
+    package let kv: KVClient
+    package let appPath: String
+    package let lock: FleetLock
+    package let ttl: Double
     /// The rotation's named-step hook (one step is the home's own: `after-backend-write`, between the commit's two
     /// writes).
-    let checkpoint: @Sendable (String) -> Void
+    package let checkpoint: @Sendable (String) -> Void
     /// What this process wrote last, to renew the lock with (journal JSON, start, new secret) and when.
     private let last = Mutex<(journal: String, started: Date, secret: SecretBytes?, at: Date)?>(nil)
 
     /// `unlocked`: the vault as the caller opened it (the backend's login and this vault's id are read from it).
-    init(vault: Vault, unlock: Credential, unlocked: UnlockedVault, app: AppMetadata, ttl: Double,
+    package init(vault: Vault, unlock: Credential, unlocked: UnlockedVault, app: AppMetadata, ttl: Double,
          checkpoint: @escaping @Sendable (String) -> Void = { _ in }) throws {
         guard let backend = app.backend, let path = app.backendPath else {
             throw VaultError("backend.app", "app '\(app.name)' names no backend path", exit: .dataError)
@@ -60,7 +61,7 @@ final class FleetRotationHome: RotationHome {
     }
 
     /// `HOST/VAULTID pid N`: the host, this vault (several vaults may share a host) and the process.
-    static func owner(vaultID: [UInt8]) -> String {
+    package static func owner(vaultID: [UInt8]) -> String {
         var name = [CChar](repeating: 0, count: 256)
         let host = gethostname(&name, 255) == 0 ? String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
         let id = vaultID.map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined()
@@ -68,7 +69,7 @@ final class FleetRotationHome: RotationHome {
     }
 
     /// Whether `owner` was a process of this host and vault that no longer runs.
-    func isDeadLocalProcess(_ owner: String) -> Bool {
+    package func isDeadLocalProcess(_ owner: String) -> Bool {
         let mine = lock.owner.components(separatedBy: " pid ")
         let theirs = owner.components(separatedBy: " pid ")
         guard mine.count == 2, theirs.count == 2, mine[0] == theirs[0], let pid = Int32(theirs[1]), pid > 0 else { return false }
@@ -77,7 +78,7 @@ final class FleetRotationHome: RotationHome {
 
     // MARK: the app's record
 
-    func current() throws -> StoredApp {
+    package func current() throws -> StoredApp {
         guard let found = try kv.read(appPath) else {
             throw VaultError("backend.app_missing", "the backend '\(backend)' holds no app at \(appPath)", exit: .noInput)
         }
@@ -96,7 +97,7 @@ final class FleetRotationHome: RotationHome {
         return StoredApp(metadata: meta, secret: secret)
     }
 
-    func fingerprint(_ secret: SecretBytes, journal: RotationJournal) throws -> String {
+    package func fingerprint(_ secret: SecretBytes, journal: RotationJournal) throws -> String {
         var context = Array("vault fleet rotation fingerprint".utf8)
         let key = try KeyDerivation.keyedHash(key: SecretBytes(consuming: &context), message: Array(journal.id.utf8))
         return try KeyDerivation.fingerprint(of: secret, master: key)
@@ -104,25 +105,25 @@ final class FleetRotationHome: RotationHome {
 
     // MARK: the journal in the fleet lock record
 
-    func encode(_ j: RotationJournal) throws -> String {
+    package func encode(_ j: RotationJournal) throws -> String {
         String(decoding: try VaultContents.encoder.encode(j), as: UTF8.self)
     }
 
-    func decode(_ record: FleetRotationRecord) -> RotationJournal {
+    package func decode(_ record: FleetRotationRecord) -> RotationJournal {
         var j = RotationJournal.decode(.password, Data(record.journal.utf8), app: local.name)
         if j.id == "unreadable" { j.started = record.started }
         return j
     }
 
-    func pending() throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
+    package func pending() throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
         guard let (record, secret) = try lock.read(), record.state == .rotating else { return nil }
         return (decode(record), secret)
     }
 
     /// The fleet rotation state of the app, for `vault status`.
-    func state() throws -> FleetRotationRecord? { try lock.read()?.0 }
+    package func state() throws -> FleetRotationRecord? { try lock.read()?.0 }
 
-    func refuseToStart(over pending: RotationJournal) -> VaultError {
+    package func refuseToStart(over pending: RotationJournal) -> VaultError {
         guard let record = try? lock.read()?.0 else {
             return VaultError("rotation.pending", "a fleet rotation of '\(local.name)' is pending", hint: "vault rotate-secret \(local.name) --resume", exit: .tempFailure)
         }
@@ -130,7 +131,7 @@ final class FleetRotationHome: RotationHome {
     }
 
     /// Why this host may not take `record` now: in progress elsewhere (lock live), or left by a crashed host.
-    func busy(_ record: FleetRotationRecord, journal: RotationJournal) -> VaultError {
+    package func busy(_ record: FleetRotationRecord, journal: RotationJournal) -> VaultError {
         let name = local.name
         if record.isLive(at: Date()) && !isDeadLocalProcess(record.owner) {
             return VaultError("rotation.in_progress",
@@ -143,11 +144,11 @@ final class FleetRotationHome: RotationHome {
                           hint: "finish or roll it back from any host: vault rotate-secret \(name) --resume", exit: .tempFailure)
     }
 
-    func remember(_ j: String, started: Date, secret: SecretBytes?) {
+    package func remember(_ j: String, started: Date, secret: SecretBytes?) {
         last.withLock { $0 = (j, started, secret, Date()) }
     }
 
-    func begin(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+    package func begin(_ j: RotationJournal, newSecret: SecretBytes?) throws {
         guard j.kind == .password else { throw Self.passwordsOnly(j) }
         let seen = try lock.read()?.0
         if let seen, seen.state == .rotating { throw busy(seen, journal: decode(seen)) }
@@ -161,11 +162,11 @@ final class FleetRotationHome: RotationHome {
     }
 
     /// A fleet backend holds client secrets only (each host signs nothing of its own).
-    static func passwordsOnly(_ j: RotationJournal) -> VaultError {
+    package static func passwordsOnly(_ j: RotationJournal) -> VaultError {
         VaultError("rotation.fleet", "app '\(j.app)' keeps its secret in a fleet backend, which holds client secrets only", exit: .usage)
     }
 
-    func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+    package func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws {
         guard let (record, _) = try lock.read(), record.state == .rotating else {
             throw VaultError("rotation.superseded", "the fleet rotation of '\(local.name)' was ended by another host", exit: .tempFailure)
         }
@@ -176,12 +177,12 @@ final class FleetRotationHome: RotationHome {
         remember(record.journal, started: record.started, secret: newSecret)
     }
 
-    func superseded() -> VaultError {
+    package func superseded() -> VaultError {
         VaultError("rotation.superseded", "the fleet rotation of '\(local.name)' was taken over by another host (this host's lock had expired); this host stopped",
                    hint: "`vault status \(local.name)` shows where the rotation stands", exit: .tempFailure)
     }
 
-    func write(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+    package func write(_ j: RotationJournal, newSecret: SecretBytes?) throws {
         let json = try encode(j)
         guard try lock.update(journal: json, started: j.started, secret: newSecret, ttl: ttl) else { throw superseded() }
         remember(json, started: j.started, secret: newSecret)
@@ -189,7 +190,7 @@ final class FleetRotationHome: RotationHome {
 
     /// Check-and-set on the version the rotation started from; a record that already holds the new secret was
     /// committed by this rotation before (a host that stopped between the two writes).
-    func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String] {
+    package func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String] {
         guard j.kind == .password else { throw Self.passwordsOnly(j) }
         guard lock.holds else { throw superseded() }
         guard let found = try kv.read(appPath) else {
@@ -234,27 +235,27 @@ final class FleetRotationHome: RotationHome {
         return []
     }
 
-    func finish(_ j: RotationJournal) throws {
+    package func finish(_ j: RotationJournal) throws {
         guard try lock.release(journal: try encode(j), started: j.started, outcome: "finished") else { throw superseded() }
         last.withLock { $0 = nil }
     }
 
-    func drop(_ j: RotationJournal) throws {
+    package func drop(_ j: RotationJournal) throws {
         guard try lock.release(journal: try encode(j), started: j.started, outcome: "rolled back") else { throw superseded() }
         last.withLock { $0 = nil }
     }
 
-    func abandon() throws -> RotationJournal? {
+    package func abandon() throws -> RotationJournal? {
         guard let (j, secret) = try pending() else { return nil }
         try claim(j, newSecret: secret)
         guard try lock.release(journal: try encode(j), started: j.started, outcome: "abandoned") else { throw superseded() }
         return j
     }
 
-    var keepAliveInterval: Double { max(0.5, ttl / 3) }
+    package var keepAliveInterval: Double { max(0.5, ttl / 3) }
 
     /// Renews the lock once a third of its lifetime has passed since this process last wrote it.
-    func keepAlive() {
+    package func keepAlive() {
         guard let l = last.withLock({ $0 }), Date().timeIntervalSince(l.at) > ttl / 3 else { return }
         if (try? lock.update(journal: l.journal, started: l.started, secret: l.secret, ttl: ttl)) == true {
             remember(l.journal, started: l.started, secret: l.secret)

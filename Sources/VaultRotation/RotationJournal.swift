@@ -1,6 +1,7 @@
 import FoundationEssentials
 import VaultCrypto
 import VaultStore
+import VaultTokens
 import VaultFormat
 import VaultRecords
 
@@ -86,10 +87,10 @@ public struct RotationJournal: Sendable, Equatable {
     }
 
     public var shortID: String { String(id.prefix(8)) }
-    var movesFromSecret: Bool { fromSecret == true }
+    package var movesFromSecret: Bool { fromSecret == true }
 
     /// A journal whose record cannot be decoded: it still blocks (reported, never silently dropped) until abandoned.
-    static func unreadable(_ kind: Kind, app: String) -> RotationJournal {
+    package static func unreadable(_ kind: Kind, app: String) -> RotationJournal {
         var j = RotationJournal(kind: kind, id: "unreadable", app: app, step: .adding, started: .distantPast, displayName: "")
         j.keepOld = true
         return j
@@ -98,18 +99,18 @@ public struct RotationJournal: Sendable, Equatable {
     // MARK: the vault record
 
     /// The record kind of each credential kind's journal in the local vault.
-    static func recordKind(_ kind: Kind) -> String { kind == .password ? "rotation" : "cert-rotation" }
-    static let recordKinds = [recordKind(.password), recordKind(.certificate)]
+    package static func recordKind(_ kind: Kind) -> String { kind == .password ? RecordKind.passwordRotation : RecordKind.certificateRotation }
+    package static let recordKinds = [recordKind(.password), recordKind(.certificate)]
     /// The record secret holding the new credential (a password's secret, a certificate's private key).
-    static func secretName(_ kind: Kind) -> String { kind == .password ? "new" : "new_key" }
+    package static func secretName(_ kind: Kind) -> String { kind == .password ? "new" : "new_key" }
 
-    func record(newSecret: SecretBytes?) throws -> StoredRecord {
+    package func record(newSecret: SecretBytes?) throws -> StoredRecord {
         StoredRecord(kind: Self.recordKind(kind), name: app, metadata: Array(try VaultContents.encoder.encode(self)),
                      secrets: newSecret.map { [Self.secretName(kind): $0] } ?? [:])
     }
 
     /// The pending rotation of `app` in `contents`, of either kind.
-    static func load(_ contents: VaultContents, app: String) throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
+    package static func load(_ contents: VaultContents, app: String) throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
         for kind in [Kind.password, .certificate] {
             guard let r = try contents.record(kind: recordKind(kind), name: app) else { continue }
             return (decode(kind, Data(r.metadata), app: app), r.secrets[secretName(kind)])
@@ -118,7 +119,7 @@ public struct RotationJournal: Sendable, Equatable {
     }
 
     /// The journal in `bytes` (JSON metadata), or `unreadable`.
-    static func decode(_ kind: Kind, _ bytes: Data, app: String) -> RotationJournal {
+    package static func decode(_ kind: Kind, _ bytes: Data, app: String) -> RotationJournal {
         guard var j = try? VaultContents.decoder.decode(RotationJournal.self, from: bytes) else { return .unreadable(kind, app: app) }
         // The kind is the record's: a certificate journal decodes with its own keys, checked below.
         j.kind = kind
@@ -134,7 +135,7 @@ public struct RotationJournal: Sendable, Equatable {
 
     /// Why this journal does not belong to the stored app (nil when it does). `fingerprint` is the home's keyed
     /// fingerprint of a secret.
-    func mismatch(with stored: StoredApp, fingerprint: (SecretBytes) throws -> String) throws -> String? {
+    package func mismatch(with stored: StoredApp, fingerprint: (SecretBytes) throws -> String) throws -> String? {
         let meta = stored.metadata
         if id == "unreadable" { return "its journal record cannot be read" }
         if let c = clientID, c.lowercased() != meta.clientID.lowercased() { return "it was started for client id \(c), and the app now has \(meta.clientID)" }
@@ -168,7 +169,7 @@ public struct RotationJournal: Sendable, Equatable {
 }
 
 extension RotationJournal: Codable {
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case id, app, step, started, displayName = "display_name", keyIDsBefore = "key_ids_before", oldKeyID = "old_key_id"
         case newKeyID = "new_key_id", newHint = "new_hint", newEnd = "new_end", keepOld = "keep_old"
         case clientID = "client_id", tenant, oldFingerprint = "old_fingerprint", newFingerprint = "new_fingerprint"

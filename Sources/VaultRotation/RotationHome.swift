@@ -3,6 +3,7 @@ import VaultPKI
 import VaultCrypto
 import VaultHTTP
 import VaultStore
+import VaultTokens
 import VaultFormat
 import VaultRecords
 
@@ -12,7 +13,7 @@ import VaultRecords
 ///
 /// Every write is a compare-and-swap on what this process wrote last (the journal id in the local vault, the KV
 /// version in a backend), so a process that lost the rotation to another one stops at its next write.
-protocol RotationHome: Sendable {
+package protocol RotationHome: Sendable {
     /// The app as its home holds it now: metadata (key id, hint, expiry, the backend version) and the current secret.
     func current() throws -> StoredApp
     /// A fingerprint binding a journal to a secret (never the secret itself).
@@ -44,10 +45,15 @@ protocol RotationHome: Sendable {
 
 /// A sleeper that keeps a home's claim alive while it waits: a long wait is cut into pieces of at most the home's
 /// keep-alive interval.
-struct HomeSleeper: Sleeper {
-    let inner: any Sleeper
-    let home: any RotationHome
-    func sleep(seconds: Double) {
+package struct HomeSleeper: Sleeper {
+    package init(inner: any Sleeper, home: any RotationHome) {
+        self.inner = inner
+        self.home = home
+    }
+
+    package let inner: any Sleeper
+    package let home: any RotationHome
+    package func sleep(seconds: Double) {
         var left = seconds
         repeat {
             let piece = min(left, home.keepAliveInterval)
@@ -60,40 +66,47 @@ struct HomeSleeper: Sleeper {
 
 /// The local vault as the home of an app's credential: the journal is a vault record ("rotation" or
 /// "cert-rotation", by the credential's kind), written inside `vault.update` under the app's `RotationLock`.
-struct LocalRotationHome: RotationHome {
-    let vault: Vault
-    let unlock: Credential
-    let app: String
+package struct LocalRotationHome: RotationHome {
+    package init(vault: Vault, unlock: Credential, app: String, master: SecretBytes? = nil) {
+        self.vault = vault
+        self.unlock = unlock
+        self.app = app
+        self.master = master
+    }
+
+    package let vault: Vault
+    package let unlock: Credential
+    package let app: String
     /// The master key the rotation's fingerprints are keyed with (from the open that chose this home; nil: open the
     /// vault when one is needed).
-    var master: SecretBytes? = nil
+    package var master: SecretBytes? = nil
 
-    func current() throws -> StoredApp {
+    package func current() throws -> StoredApp {
         guard let stored = try vault.open(unlock).contents.app(named: app) else { throw VaultError.unknownApp(app) }
         return stored
     }
 
-    func fingerprint(_ secret: SecretBytes, journal: RotationJournal) throws -> String {
+    package func fingerprint(_ secret: SecretBytes, journal: RotationJournal) throws -> String {
         try KeyDerivation.fingerprint(of: secret, master: try master ?? vault.open(unlock).master)
     }
 
-    func pending() throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
+    package func pending() throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
         guard let v = try? vault.open(unlock) else { return nil }
         return try? RotationJournal.load(v.contents, app: app)
     }
 
-    var pendingOrNil: (RotationJournal, SecretBytes?)? {
+    package var pendingOrNil: (RotationJournal, SecretBytes?)? {
         guard let found = try? pending() else { return nil }
         return (found.journal, found.newSecret)
     }
 
-    func refuseToStart(over pending: RotationJournal) -> VaultError {
+    package func refuseToStart(over pending: RotationJournal) -> VaultError {
         let what = pending.kind == .password ? "a rotation" : "a certificate rotation"
         let command = pending.kind == .password ? "rotate-secret" : "rotate-cert"
         return VaultError("rotation.pending", "\(what) of '\(app)' is pending", hint: "finish it first: vault \(command) \(app) --resume", exit: .tempFailure)
     }
 
-    func begin(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+    package func begin(_ j: RotationJournal, newSecret: SecretBytes?) throws {
         try vault.update(unlock) { v in
             if let (pending, _) = try RotationJournal.load(v.contents, app: j.app) { throw refuseToStart(over: pending) }
             v.contents.put(try j.record(newSecret: newSecret))
@@ -101,23 +114,23 @@ struct LocalRotationHome: RotationHome {
     }
 
     /// The app's `RotationLock` is already held: nothing more to take.
-    func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws {}
+    package func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws {}
 
-    func check(_ j: RotationJournal, in contents: VaultContents) throws {
+    package func check(_ j: RotationJournal, in contents: VaultContents) throws {
         guard let (found, _) = try RotationJournal.load(contents, app: j.app), found.id == j.id, found.kind == j.kind else {
             throw VaultError("rotation.superseded", "the rotation journal of '\(j.app)' was changed by another process; this process stopped",
                              hint: "`vault status \(j.app)` shows where the rotation stands", exit: .tempFailure)
         }
     }
 
-    func write(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+    package func write(_ j: RotationJournal, newSecret: SecretBytes?) throws {
         try vault.update(unlock) { v in
             try check(j, in: v.contents)
             v.contents.put(try j.record(newSecret: newSecret))
         }
     }
 
-    func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String] {
+    package func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String] {
         try vault.update(unlock) { v in
             try check(j, in: v.contents)
             guard let app = try v.contents.app(named: j.app) else {
@@ -137,7 +150,7 @@ struct LocalRotationHome: RotationHome {
 
     /// The new secret becomes current, the old one is kept as `previous` until the old password is removed. Every
     /// other entry of the same app registration holding the same old secret (the app in another tenant) follows.
-    func commitSecret(_ j: RotationJournal, newSecret: SecretBytes, app stored: StoredApp, in v: inout UnlockedVault) throws -> [String] {
+    package func commitSecret(_ j: RotationJournal, newSecret: SecretBytes, app stored: StoredApp, in v: inout UnlockedVault) throws -> [String] {
         let now = Date()
         var app = stored
         try j.commit(newSecret, into: &app, at: now)
@@ -152,14 +165,14 @@ struct LocalRotationHome: RotationHome {
         return names
     }
 
-    func commitCertificate(_ j: RotationJournal, newKey: SecretBytes, app stored: StoredApp, in v: inout UnlockedVault) throws -> [String] {
+    package func commitCertificate(_ j: RotationJournal, newKey: SecretBytes, app stored: StoredApp, in v: inout UnlockedVault) throws -> [String] {
         var app = stored
         try j.commit(newKey, into: &app, at: Date())
         try v.contents.putApp(app)
         return []
     }
 
-    func finish(_ j: RotationJournal) throws {
+    package func finish(_ j: RotationJournal) throws {
         try vault.update(unlock) { v in
             try check(j, in: v.contents)
             if var app = try v.contents.app(named: j.app), j.finish(&app) { try v.contents.putApp(app) }
@@ -167,14 +180,14 @@ struct LocalRotationHome: RotationHome {
         }
     }
 
-    func drop(_ j: RotationJournal) throws {
+    package func drop(_ j: RotationJournal) throws {
         try vault.update(unlock) { v in
             try check(j, in: v.contents)
             v.contents.remove(kind: RotationJournal.recordKind(j.kind), name: j.app)
         }
     }
 
-    func abandon() throws -> RotationJournal? {
+    package func abandon() throws -> RotationJournal? {
         try vault.update(unlock) { v in
             guard let (j, _) = try RotationJournal.load(v.contents, app: app) else { return nil }
             for kind in RotationJournal.recordKinds { v.contents.remove(kind: kind, name: app) }
@@ -182,8 +195,8 @@ struct LocalRotationHome: RotationHome {
         }
     }
 
-    func keepAlive() {}
-    var keepAliveInterval: Double { .infinity }
+    package func keepAlive() {}
+    package var keepAliveInterval: Double { .infinity }
 }
 
 /// What a commit and the end of a rotation change in the stored app, whatever its home (the same code for this vault
@@ -192,7 +205,7 @@ extension RotationJournal {
     /// The new credential becomes the app's: a secret (the old one kept as `previous` until the old password is
     /// removed), or the journal's new certificate with `newSecret` as its private key (an app moving from its secret
     /// keeps the secret until its password is removed).
-    func commit(_ newSecret: SecretBytes, into app: inout StoredApp, at now: Date) throws {
+    package func commit(_ newSecret: SecretBytes, into app: inout StoredApp, at now: Date) throws {
         switch kind {
         case .password:
             let old = app.secret
@@ -205,7 +218,7 @@ extension RotationJournal {
                 throw VaultError("rotation.stale", "the certificate rotation journal of '\(self.app)' lacks its new certificate", exit: .dataError)
             }
             let next = try CertificateCredential(certificate: try CertificateInfo(der: Array(der)), privateKey: newSecret)
-            AddApp.describe(CertificateChoice(credential: next, algorithm: app.metadata.assertionAlgorithm == "RS256" ? .rs256 : .ps256,
+            CertificateMetadata.describe(CertificateChoice(credential: next, algorithm: app.metadata.assertionAlgorithm == "RS256" ? .rs256 : .ps256,
                                               sendX5C: app.metadata.sendX5C ?? false), in: &app.metadata)
             app.metadata.certificateKeyID = newKeyID
             app.metadata.rotated = now
@@ -214,7 +227,7 @@ extension RotationJournal {
     }
 
     /// The rotation is complete: what the app kept of its old credential goes. Returns whether `app` changed.
-    func finish(_ app: inout StoredApp) -> Bool {
+    package func finish(_ app: inout StoredApp) -> Bool {
         switch kind {
         case .password where !keepOld:
             app.metadata.previousKeyID = nil
@@ -238,7 +251,7 @@ extension RotationJournal {
     }
 
     /// `meta` as it is once this rotation's new secret is the current one.
-    func committed(_ m: AppMetadata, newSecret: SecretBytes, at now: Date) -> AppMetadata {
+    package func committed(_ m: AppMetadata, newSecret: SecretBytes, at now: Date) -> AppMetadata {
         var meta = m
         meta.secretKeyID = newKeyID
         meta.secretHint = newHint ?? newSecret.prefixString(3)

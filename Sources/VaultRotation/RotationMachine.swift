@@ -37,22 +37,22 @@ public struct RotationReport: Sendable {
 /// the old one until the commit, the new one from it. The two seams: `CredentialKind` (the Graph calls of a password,
 /// a certificate) and `RotationHome` (where the journal and the committed credential live: this vault or a fleet
 /// backend). Time comes from `clock`, so every kill point is a unit test against memory twins.
-struct RotationMachine: Sendable {
-    let kind: any CredentialKind
-    let home: any RotationHome
-    let prover: any CredentialProver
+package struct RotationMachine: Sendable {
+    package let kind: any CredentialKind
+    package let home: any RotationHome
+    package let prover: any CredentialProver
     /// The wall clock and waits; the machine's waits keep the home's claim alive (`HomeSleeper`). The kinds get a clock
     /// that does the same from whoever wires them (`RotationService.machine`).
-    let clock: RotationClock
-    let lag: LagPolicy
-    var propagationTimeout: Double = 120
-    var pollInterval: Double = 2
+    package let clock: RotationClock
+    package let lag: LagPolicy
+    package var propagationTimeout: Double = 120
+    package var pollInterval: Double = 2
     /// After each named step (the audit line and the tests' kill point). Throwing from it stops the machine there.
-    let checkpoint: @Sendable (String) throws -> Void
+    package let checkpoint: @Sendable (String) throws -> Void
     /// After the commit: tokens got with the old credential go.
-    let committed: @Sendable (String) -> Void
+    package let committed: @Sendable (String) -> Void
 
-    init(kind: any CredentialKind, home: any RotationHome, prover: any CredentialProver, clock: RotationClock, lag: LagPolicy,
+    package init(kind: any CredentialKind, home: any RotationHome, prover: any CredentialProver, clock: RotationClock, lag: LagPolicy,
          checkpoint: @escaping @Sendable (String) throws -> Void, committed: @escaping @Sendable (String) -> Void = { _ in }) {
         self.kind = kind
         self.home = home
@@ -65,17 +65,17 @@ struct RotationMachine: Sendable {
 
     /// How long a command may wait for Graph: the rotate/resume commands wait out the lag window; a command that only
     /// settles a rotation on its way to a token never waits for it.
-    enum Patience { case waitForLag, none }
+    package enum Patience { case waitForLag, none }
 
     /// What the user calls the stored credential, and what the app registration holds of it.
-    var noun: String { kind.kind == .password ? "secret" : "certificate" }
-    var onApp: String { kind.kind == .password ? "password" : "certificate" }
+    package var noun: String { kind.kind == .password ? "secret" : "certificate" }
+    package var onApp: String { kind.kind == .password ? "password" : "certificate" }
 
     // MARK: a new rotation
 
     /// Runs a rotation from its first journal (step `adding`, the before-state filled in by the caller). `prepared`
     /// is the new credential when the kind makes it before the Graph write (a certificate's private key).
-    func run(_ start: RotationJournal, prepared: SecretBytes?) throws -> RotationReport {
+    package func run(_ start: RotationJournal, prepared: SecretBytes?) throws -> RotationReport {
         var j = start
         try home.begin(j, newSecret: prepared)
         try checkpoint("after-journal")
@@ -129,12 +129,12 @@ struct RotationMachine: Sendable {
         return report
     }
 
-    func isNew(_ keyID: String, _ j: RotationJournal) -> Bool {
+    package func isNew(_ keyID: String, _ j: RotationJournal) -> Bool {
         Applications.isKeyID(keyID) && keyID != j.oldKeyID && !j.keyIDsBefore.contains(keyID)
     }
 
     /// Graph answers that prove the request was refused before anything was created.
-    static func nothingCreated(_ e: VaultError) -> Bool {
+    package static func nothingCreated(_ e: VaultError) -> Bool {
         ["graph.forbidden", "graph.unauthorized", "graph.bad_request", "graph.not_found", "graph.foreign_link",
          "graph.credential_lifetime_policy", "graph.object_too_large", "graph.unsupported_query", "graph.not_implemented"].contains(e.code)
             || (e.code == "graph.unavailable" && e.reason.contains(" 429 "))
@@ -144,7 +144,7 @@ struct RotationMachine: Sendable {
 
     /// Finishes or rolls back the pending rotation of the home's app; nil when there is none. The caller holds the
     /// app's rotation lock.
-    func settle(patience: Patience) throws -> RotationReport? {
+    package func settle(patience: Patience) throws -> RotationReport? {
         guard let (journal, secret) = try home.pending() else { return nil }
         let stored = try home.current()
         if let why = try journal.mismatch(with: stored, fingerprint: { try home.fingerprint($0, journal: journal) }) {
@@ -173,7 +173,7 @@ struct RotationMachine: Sendable {
 
     /// At `adding`, the answer lost: a kind that holds the new credential looks for it and goes on; otherwise (or when
     /// it is certainly absent) the rotation is rolled back.
-    func recoverAdding(_ start: RotationJournal, newSecret: SecretBytes?, patience: Patience) throws -> RotationReport {
+    package func recoverAdding(_ start: RotationJournal, newSecret: SecretBytes?, patience: Patience) throws -> RotationReport {
         guard let newSecret, let presence = try kind.find(start, until: deadline(after: start.started, patience, window: lag.window(start))) else {
             return try rollBack(start, patience: patience)
         }
@@ -203,7 +203,7 @@ struct RotationMachine: Sendable {
 
     /// From wherever the journal stands: prove, commit, remove the old credential, clear the journal (`newSecret` is
     /// needed before the commit only).
-    func advance(_ start: RotationJournal, newSecret: SecretBytes?, patience: Patience) throws -> RotationReport {
+    package func advance(_ start: RotationJournal, newSecret: SecretBytes?, patience: Patience) throws -> RotationReport {
         var j = start
         if j.step == .added || j.step == .proven, newSecret == nil {
             throw VaultError("rotation.journal", "the rotation journal of '\(j.app)' lacks the new \(noun)", exit: .dataError)
@@ -256,7 +256,7 @@ struct RotationMachine: Sendable {
 
     /// Removes what a rotation added, confirmed over the lag window; drops the journal once that is certain. Without
     /// patience it makes one pass and leaves the journal (step `removing`) for a later command.
-    func rollBack(_ start: RotationJournal, patience: Patience) throws -> RotationReport {
+    package func rollBack(_ start: RotationJournal, patience: Patience) throws -> RotationReport {
         var j = start
         if j.step != .removing {
             j.step = .removing
@@ -273,7 +273,7 @@ struct RotationMachine: Sendable {
         return report
     }
 
-    func deadline(after created: Date?, _ patience: Patience, window: Double) -> Date {
+    package func deadline(after created: Date?, _ patience: Patience, window: Double) -> Date {
         let now = clock.now()
         switch patience {
         case .none: return now
@@ -285,7 +285,7 @@ struct RotationMachine: Sendable {
 
     /// A token with the new credential straight from Entra ID (retrying rejections while it propagates), then one
     /// Graph call with it (retrying 401s for the same reason).
-    func prove(_ credential: AppCredential) throws {
+    package func prove(_ credential: AppCredential) throws {
         let deadline = clock.now().addingTimeInterval(propagationTimeout)
         var token: String?
         while token == nil {

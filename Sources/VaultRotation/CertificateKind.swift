@@ -9,34 +9,45 @@ import VaultPKI
 /// removeKey, each with a proof signed by a current certificate of the app (graph-api.md §5.6); an app moving from its
 /// secret (`fromSecret`) has none, so its key collection is written whole with PATCH, and its old credential is a
 /// password.
-struct CertificateKind: CredentialKind {
-    let applications: @Sendable () throws -> any ApplicationCredentials
+package struct CertificateKind: CredentialKind {
+    package init(applications: @escaping @Sendable () throws -> any ApplicationCredentials,
+                 storedCertificate: @escaping @Sendable () throws -> CertificateCredential?, algorithm: JOSE.Algorithm, sendX5C: Bool,
+                 lag: LagPolicy, clock: RotationClock) {
+        self.applications = applications
+        self.storedCertificate = storedCertificate
+        self.algorithm = algorithm
+        self.sendX5C = sendX5C
+        self.lag = lag
+        self.clock = clock
+    }
+
+    package let applications: @Sendable () throws -> any ApplicationCredentials
     /// The certificate the app's home holds now (the old one before the commit, the new one after it); nil: none.
-    let storedCertificate: @Sendable () throws -> CertificateCredential?
+    package let storedCertificate: @Sendable () throws -> CertificateCredential?
     /// How the app signs its assertions (kept for the new certificate).
-    let algorithm: JOSE.Algorithm
-    let sendX5C: Bool
-    let lag: LagPolicy
-    let clock: RotationClock
-    var pollInterval: Double = 2
+    package let algorithm: JOSE.Algorithm
+    package let sendX5C: Bool
+    package let lag: LagPolicy
+    package let clock: RotationClock
+    package var pollInterval: Double = 2
 
-    var kind: RotationJournal.Kind { .certificate }
+    package var kind: RotationJournal.Kind { .certificate }
 
-    func newCertificateDER(_ j: RotationJournal) throws -> [UInt8] {
+    package func newCertificateDER(_ j: RotationJournal) throws -> [UInt8] {
         guard let b64 = j.newCertificate, let der = Data(base64Encoded: b64) else {
             throw VaultError("rotation.stale", "the certificate rotation journal of '\(j.app)' lacks its new certificate", exit: .dataError)
         }
         return Array(der)
     }
 
-    func current(_ j: RotationJournal) throws -> CertificateCredential {
+    package func current(_ j: RotationJournal) throws -> CertificateCredential {
         guard let c = try storedCertificate() else {
             throw VaultError("rotation.stale", "app '\(j.app)' no longer holds a certificate to sign Graph's proof with", exit: .dataError)
         }
         return c
     }
 
-    func add(_ j: RotationJournal, newSecret: SecretBytes?) throws -> AddedCredential {
+    package func add(_ j: RotationJournal, newSecret: SecretBytes?) throws -> AddedCredential {
         let apps = try applications()
         let der = try newCertificateDER(j)
         let objectID = j.objectID ?? ""
@@ -70,7 +81,7 @@ struct CertificateKind: CredentialKind {
 
     /// The thumbprint says whether the key went on, whatever the lost answer was; absent counts only once Graph's lag
     /// window has passed since the rotation started.
-    func find(_ j: RotationJournal, until deadline: Date) throws -> Presence? {
+    package func find(_ j: RotationJournal, until deadline: Date) throws -> Presence? {
         let apps = try applications()
         let settled = j.started.addingTimeInterval(lag.window(j))
         while true {
@@ -82,12 +93,12 @@ struct CertificateKind: CredentialKind {
         }
     }
 
-    func candidate(_ j: RotationJournal, newSecret: SecretBytes) throws -> AppCredential {
+    package func candidate(_ j: RotationJournal, newSecret: SecretBytes) throws -> AppCredential {
         .certificate(StoredCertificate(certificateBase64: j.newCertificate ?? "", privateKey: newSecret, algorithm: algorithm,
                                        sendX5C: sendX5C, notAfter: try CertificateInfo(der: try newCertificateDER(j)).notAfter))
     }
 
-    func removeOld(_ j: RotationJournal, until deadline: Date) throws -> OldRemoval {
+    package func removeOld(_ j: RotationJournal, until deadline: Date) throws -> OldRemoval {
         if j.movesFromSecret {
             // The password goes with the new certificate's token (the old one is long made: no lag to wait out).
             guard let old = j.oldPasswordKeyID else { return .nothing }
@@ -102,7 +113,7 @@ struct CertificateKind: CredentialKind {
 
     /// Takes the new key off the app again: with a proof signed by the certificate still stored, or, for a move from
     /// a secret, by writing the collection back without it. Waits for the key to show while reads may lag.
-    func removeNew(_ j: RotationJournal, until deadline: Date) throws -> Bool {
+    package func removeNew(_ j: RotationJournal, until deadline: Date) throws -> Bool {
         let apps = try applications()
         let settled = j.started.addingTimeInterval(lag.window(j))
         func isNew(_ k: KeyCredential) -> Bool { k.thumbprint == j.newThumbprint || (j.newKeyID != nil && k.keyID == j.newKeyID) }
@@ -128,6 +139,6 @@ struct CertificateKind: CredentialKind {
 }
 
 /// The adding write was refused before anything was created: the journal goes, the error is the user's answer.
-struct NothingAdded: Error {
-    let error: VaultError
+package struct NothingAdded: Error {
+    package let error: VaultError
 }

@@ -112,12 +112,20 @@ public final class TokenHandout: Sendable {
     let arena: SecretArena
     private let state = Mutex(State())
     let clock: @Sendable () -> Int64
+    let use: AppUse
+
+    /// How a token fetch uses an app: `body` runs with the token service to use (see `init`).
+    public typealias AppUse = @Sendable (_ app: String, _ tokens: TokenService, _ body: (TokenService) throws -> TokenResult) throws -> TokenResult
 
     /// `apps` are resolved from the vault once (their client ids and stored scopes); the first is the one a request
     /// without a selector gets. `allowedResources` nil: each app's stored scope (or any resource with `anyResource`).
+    /// `use` is how a fetch uses an app: the composition root passes the rotation rule (settle an interrupted
+    /// rotation first: `RotationService.usingApp`); the default uses the stored credential as it is.
     public init(tokens: TokenService, apps names: [String], allowedResources: [String]?, anyResource: Bool = false, command: String,
-                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) throws {
+                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
+                use: @escaping AppUse = { _, tokens, body in try body(tokens) }) throws {
         precondition(!names.isEmpty)
+        self.use = use
         var apps: [App] = []
         var stored: [String: [String: String]] = [:]
         let vault = try tokens.vault.open(tokens.unlock)
@@ -223,7 +231,7 @@ public final class TokenHandout: Sendable {
         var service = tokens
         service.recordsHandouts = false  // the handout is recorded below, with its peer
         do {
-            let result = try RotationService.usingApp(app.name, tokens: service, note: { _ in }) { try $0.token(app: app.name, scope: scope) }
+            let result = try use(app.name, service) { try $0.token(app: app.name, scope: scope) }
             var raw = Array(result.token.secret.utf8)
             let token = SecretBytes(consuming: &raw)
             let clientID = result.token.clientID.lowercased()

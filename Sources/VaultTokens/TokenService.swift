@@ -32,7 +32,7 @@ public struct TokenService: Sendable {
     public let vault: Vault
     public let unlock: Credential
     public let transport: any HTTPTransport
-    let now: @Sendable () -> Date
+    package let now: @Sendable () -> Date
     /// When set, `session` refuses an app with a pending rotation (code `rotation.pending`), so the caller can
     /// finish or roll it back first.
     public var refusePendingRotation = false
@@ -56,7 +56,7 @@ public struct TokenService: Sendable {
         guard let app = try unlocked.contents.app(named: name) else {
             throw VaultError.unknownApp(name)
         }
-        if refusePendingRotation, try unlocked.contents.record(kind: RotationJournal.recordKind(.password), name: name) != nil {
+        if refusePendingRotation, try unlocked.contents.record(kind: RecordKind.passwordRotation, name: name) != nil {
             throw VaultError("rotation.pending", "a rotation of '\(name)' is pending", hint: "vault rotate-secret \(name) --resume", exit: .tempFailure)
         }
         let endpoints = try AppEndpoints.stored(cloud: app.metadata.cloud, authority: app.metadata.authority, graph: app.metadata.graphRoot)
@@ -95,7 +95,7 @@ public struct TokenService: Sendable {
         TokenProvider(storage: try cacheStore(session), fetcher: StoredAppFetcher(service: self), now: now)
     }
 
-    func clientCredentials() -> ClientCredentials { ClientCredentials(transport: transport, retry: retry, now: now) }
+    package func clientCredentials() -> ClientCredentials { ClientCredentials(transport: transport, retry: retry, now: now) }
 
     public func token(app: String, scope: String? = nil) throws -> TokenResult {
         let s = try session(app: app)
@@ -198,5 +198,12 @@ struct StoredAppFetcher: TokenFetcher {
             updated.metadata.tenantID = realm.lowercased()
             try v.contents.putApp(updated)
         }
+    }
+}
+
+extension VaultError {
+    /// The one error for a name that is not in the vault.
+    public static func unknownApp(_ name: String) -> VaultError {
+        VaultError("app.unknown", "no app named '\(name)' in the vault", hint: "`vault list` shows the stored apps", exit: .usage)
     }
 }

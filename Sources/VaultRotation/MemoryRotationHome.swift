@@ -2,48 +2,49 @@ import FoundationEssentials
 import Synchronization
 import VaultCrypto
 import VaultStore
+import VaultTokens
 import VaultFormat
 import VaultRecords
 
 /// The in-memory twin of a rotation home, for the machine's unit tests: one app and its journal, with the same
 /// compare-and-swap on the journal id and the same commit and finish as the vault (`RotationJournal.commit`,
 /// `finish`). A killed process is a machine that stopped: the state stays here for the next one to settle.
-final class MemoryRotationHome: RotationHome, Sendable {
-    struct State {
+package final class MemoryRotationHome: RotationHome, Sendable {
+    package struct State {
         var app: StoredApp
         var journal: (RotationJournal, SecretBytes?)?
         /// Every journal write, in order (step names), for the tests.
         var writes: [String] = []
     }
 
-    let state: Mutex<State>
-    let key: SecretBytes
+    package let state: Mutex<State>
+    package let key: SecretBytes
 
-    init(app: StoredApp, keepAliveInterval: Double = .infinity) {
+    package init(app: StoredApp, keepAliveInterval: Double = .infinity) {
         self.keepAliveInterval = keepAliveInterval
         state = Mutex(State(app: app))
         key = SecretBytes.random(count: 32)
     }
 
-    var app: StoredApp { state.withLock { $0.app } }
-    var journal: RotationJournal? { state.withLock { $0.journal?.0 } }
-    var writes: [String] { state.withLock { $0.writes } }
+    package var app: StoredApp { state.withLock { $0.app } }
+    package var journal: RotationJournal? { state.withLock { $0.journal?.0 } }
+    package var writes: [String] { state.withLock { $0.writes } }
 
-    func current() throws -> StoredApp { app }
+    package func current() throws -> StoredApp { app }
 
-    func fingerprint(_ secret: SecretBytes, journal: RotationJournal) throws -> String {
+    package func fingerprint(_ secret: SecretBytes, journal: RotationJournal) throws -> String {
         try KeyDerivation.fingerprint(of: secret, master: key)
     }
 
-    func pending() throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
+    package func pending() throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
         state.withLock { s in s.journal.map { (journal: $0.0, newSecret: $0.1) } }
     }
 
-    func refuseToStart(over pending: RotationJournal) -> VaultError {
+    package func refuseToStart(over pending: RotationJournal) -> VaultError {
         VaultError("rotation.pending", "a rotation of '\(pending.app)' is pending", exit: .tempFailure)
     }
 
-    func begin(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+    package func begin(_ j: RotationJournal, newSecret: SecretBytes?) throws {
         try state.withLock { s in
             if let (pending, _) = s.journal { throw refuseToStart(over: pending) }
             s.journal = (j, newSecret)
@@ -51,15 +52,15 @@ final class MemoryRotationHome: RotationHome, Sendable {
         }
     }
 
-    func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws {}
+    package func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws {}
 
-    func check(_ j: RotationJournal, _ s: State) throws {
+    package func check(_ j: RotationJournal, _ s: State) throws {
         guard let (found, _) = s.journal, found.id == j.id else {
             throw VaultError("rotation.superseded", "the rotation journal of '\(j.app)' was changed by another process", exit: .tempFailure)
         }
     }
 
-    func write(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+    package func write(_ j: RotationJournal, newSecret: SecretBytes?) throws {
         try state.withLock { s in
             try check(j, s)
             s.journal = (j, newSecret)
@@ -67,7 +68,7 @@ final class MemoryRotationHome: RotationHome, Sendable {
         }
     }
 
-    func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String] {
+    package func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String] {
         let fingerprint = { (secret: SecretBytes) in try KeyDerivation.fingerprint(of: secret, master: self.key) }
         return try state.withLock { s in
             try check(j, s)
@@ -83,7 +84,7 @@ final class MemoryRotationHome: RotationHome, Sendable {
         }
     }
 
-    func finish(_ j: RotationJournal) throws {
+    package func finish(_ j: RotationJournal) throws {
         try state.withLock { s in
             try check(j, s)
             _ = j.finish(&s.app)
@@ -92,7 +93,7 @@ final class MemoryRotationHome: RotationHome, Sendable {
         }
     }
 
-    func drop(_ j: RotationJournal) throws {
+    package func drop(_ j: RotationJournal) throws {
         try state.withLock { s in
             try check(j, s)
             s.journal = nil
@@ -100,7 +101,7 @@ final class MemoryRotationHome: RotationHome, Sendable {
         }
     }
 
-    func abandon() throws -> RotationJournal? {
+    package func abandon() throws -> RotationJournal? {
         state.withLock { s in
             defer { s.journal = nil }
             return s.journal?.0
@@ -108,7 +109,7 @@ final class MemoryRotationHome: RotationHome, Sendable {
     }
 
     /// How often a long wait must renew the claim (a fleet home's lock: a third of its ttl), and how many times it did.
-    let keepAliveInterval: Double
-    let keepAlives = Atomic<Int>(0)
-    func keepAlive() { keepAlives.add(1, ordering: .relaxed) }
+    package let keepAliveInterval: Double
+    package let keepAlives = Atomic<Int>(0)
+    package func keepAlive() { keepAlives.add(1, ordering: .relaxed) }
 }

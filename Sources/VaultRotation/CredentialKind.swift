@@ -7,7 +7,7 @@ import VaultHTTP
 /// The first seam of the rotation machine: what depends on the kind of credential rotated (a password Graph makes, a
 /// certificate made in the vault; next, a federated credential). The machine owns the order of the steps, the
 /// journal and the recovery; a kind owns the Graph calls of its credential.
-protocol CredentialKind: Sendable {
+package protocol CredentialKind: Sendable {
     var kind: RotationJournal.Kind { get }
     /// The one Graph write that adds the journaled new credential (never retried). `newSecret` is the new credential
     /// when the kind made it before the write (a certificate's private key); nil for a password, which Graph makes.
@@ -25,15 +25,15 @@ protocol CredentialKind: Sendable {
 }
 
 /// What the adding write answered.
-struct AddedCredential {
-    var keyID: String
+package struct AddedCredential {
+    package var keyID: String
     /// The new secret when Graph made it (a password).
-    var secret: SecretBytes?
-    var hint: String?
+    package var secret: SecretBytes?
+    package var hint: String?
 }
 
 /// Where a journaled new credential stands on the app.
-enum Presence: Equatable {
+package enum Presence: Equatable {
     case present(keyID: String)
     /// Certainly not there: reads no longer show it and Graph's lag window has passed.
     case absent
@@ -42,7 +42,7 @@ enum Presence: Equatable {
 }
 
 /// What a removal of the replaced credential did.
-enum OldRemoval: Equatable {
+package enum OldRemoval: Equatable {
     case removed(keyID: String)
     /// Asked to remove it, Graph no longer had it.
     case gone
@@ -53,13 +53,13 @@ enum OldRemoval: Equatable {
 
 /// A rotation stopped on purpose with its journal left as it is, for the user to look at (`--resume` or
 /// `--abandon` then): recovery would risk more than it saves.
-struct RotationHalt: Error {
-    let error: VaultError
+package struct RotationHalt: Error {
+    package let error: VaultError
 }
 
 /// The application registration's credentials as Graph exposes them: the calls a rotation makes, for one app.
 /// `GraphApplicationCredentials` is Graph; tests use an in-memory twin.
-protocol ApplicationCredentials: Sendable {
+package protocol ApplicationCredentials: Sendable {
     func passwords() throws -> [PasswordCredential]
     func addPassword(displayName: String, end: Date) throws -> AddedPassword
     func removePassword(keyID: String) throws -> Applications.Removal
@@ -71,51 +71,66 @@ protocol ApplicationCredentials: Sendable {
     func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String) throws
 }
 
-struct GraphApplicationCredentials: ApplicationCredentials {
-    let apps: Applications
-    let appID: String
+package struct GraphApplicationCredentials: ApplicationCredentials {
+    package init(apps: Applications, appID: String) {
+        self.apps = apps
+        self.appID = appID
+    }
 
-    func passwords() throws -> [PasswordCredential] { try apps.passwords(appID: appID) }
-    func addPassword(displayName: String, end: Date) throws -> AddedPassword {
+    package let apps: Applications
+    package let appID: String
+
+    package func passwords() throws -> [PasswordCredential] { try apps.passwords(appID: appID) }
+    package func addPassword(displayName: String, end: Date) throws -> AddedPassword {
         try apps.addPassword(appID: appID, displayName: displayName, end: end)
     }
-    func removePassword(keyID: String) throws -> Applications.Removal { try apps.removePassword(appID: appID, keyID: keyID) }
-    func keys() throws -> (keys: [KeyCredential], objectID: String) { try apps.keysAndObjectID(appID: appID) }
-    func keysForUpdate() throws -> (keys: [KeyCredential], raw: [[UInt8]], objectID: String) {
+    package func removePassword(keyID: String) throws -> Applications.Removal { try apps.removePassword(appID: appID, keyID: keyID) }
+    package func keys() throws -> (keys: [KeyCredential], objectID: String) { try apps.keysAndObjectID(appID: appID) }
+    package func keysForUpdate() throws -> (keys: [KeyCredential], raw: [[UInt8]], objectID: String) {
         try apps.keyCredentialsForUpdate(appID: appID)
     }
-    func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes) throws -> KeyCredential {
+    package func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes) throws -> KeyCredential {
         try apps.addKey(objectID: objectID, certificate: certificate, displayName: displayName, proof: proof)
     }
-    func removeKey(objectID: String, keyID: String, proof: SecretBytes) throws -> Applications.Removal {
+    package func removeKey(objectID: String, keyID: String, proof: SecretBytes) throws -> Applications.Removal {
         try apps.removeKey(objectID: objectID, keyID: keyID, proof: proof)
     }
-    func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String) throws {
+    package func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String) throws {
         try apps.replaceKeyCredentials(objectID: objectID, existing: existing, adding: adding, displayName: displayName)
     }
 }
 
 /// Proves a new credential: a token with it straight from Entra ID (no cache), then one Graph call with that token.
 /// One attempt each; the machine retries while the credential propagates.
-protocol CredentialProver: Sendable {
+package protocol CredentialProver: Sendable {
     func token(with credential: AppCredential) throws -> String
     func graphCall(with token: String) throws
 }
 
 /// Time as the machine sees it: the wall clock and waits, both injected in tests.
-struct RotationClock: Sendable {
-    var now: @Sendable () -> Date
-    var sleeper: any Sleeper
+package struct RotationClock: Sendable {
+    package init(now: @escaping @Sendable () -> Date, sleeper: any Sleeper) {
+        self.now = now
+        self.sleeper = sleeper
+    }
 
-    static let system = RotationClock(now: { Date() }, sleeper: ThreadSleeper())
+    package var now: @Sendable () -> Date
+    package var sleeper: any Sleeper
+
+    package static let system = RotationClock(now: { Date() }, sleeper: ThreadSleeper())
 }
 
 /// How long after a write Graph's reads may still not show it (graph-api.md §5.5: reads are eventually consistent).
-struct LagPolicy: Sendable {
-    var seconds: Double = LagPolicy.defaultSeconds
-    /// Set when the user chose the window for this run: it then wins over the one a journal recorded.
-    var isExplicit = false
-    static let defaultSeconds: Double = 180
+package struct LagPolicy: Sendable {
+    package init(seconds: Double = LagPolicy.defaultSeconds, isExplicit: Bool = false) {
+        self.seconds = seconds
+        self.isExplicit = isExplicit
+    }
 
-    func window(_ j: RotationJournal) -> Double { isExplicit ? seconds : (j.lagWindow ?? seconds) }
+    package var seconds: Double = LagPolicy.defaultSeconds
+    /// Set when the user chose the window for this run: it then wins over the one a journal recorded.
+    package var isExplicit = false
+    package static let defaultSeconds: Double = 180
+
+    package func window(_ j: RotationJournal) -> Double { isExplicit ? seconds : (j.lagWindow ?? seconds) }
 }

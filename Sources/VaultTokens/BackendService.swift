@@ -125,7 +125,7 @@ public struct BackendService: Sendable {
         return found
     }
 
-    func record(in v: UnlockedVault, _ name: String) throws -> (BackendRecord, SecretBytes)? {
+    package func record(in v: UnlockedVault, _ name: String) throws -> (BackendRecord, SecretBytes)? {
         guard let r = try v.contents.record(kind: BackendRecord.kind, name: name) else { return nil }
         guard let meta = try? JSONDecoder().decode(BackendRecord.self, from: Data(r.metadata)), let login = r.secrets[BackendRecord.secretName] else {
             throw VaultError("backend.damaged", "the stored backend '\(name)' cannot be read", exit: .dataError)

@@ -8,14 +8,14 @@ import VaultHTTP
 /// - a 204 from removePassword is proof: the password existed and was removed;
 /// - otherwise a password counts as removed only once a read no longer shows it *and* `lagWindow` has passed since it
 ///   was created; until then reads and removals are repeated with backoff.
-struct GraphRemoval {
-    let apps: any ApplicationCredentials
-    let lagWindow: Double
-    let clock: RotationClock
+package struct GraphRemoval {
+    package let apps: any ApplicationCredentials
+    package let lagWindow: Double
+    package let clock: RotationClock
 
     /// Removes one known password (`created`: when it was made, if known; unknown means long ago).
     /// Returns false when `deadline` came before that was certain.
-    func remove(_ keyID: String, created: Date?, deadline: Date) throws -> Bool {
+    package func remove(_ keyID: String, created: Date?, deadline: Date) throws -> Bool {
         let settled = (created ?? .distantPast).addingTimeInterval(lagWindow)
         var delay = 0.5
         while true {
@@ -29,7 +29,7 @@ struct GraphRemoval {
 
     /// Removes everything a rotation may have created: its journaled keyId, and every password carrying its unique
     /// display name that was not there before it started. Returns false when `deadline` came first.
-    func sweep(_ j: RotationJournal, deadline: Date) throws -> Bool {
+    package func sweep(_ j: RotationJournal, deadline: Date) throws -> Bool {
         let settled = j.started.addingTimeInterval(lagWindow)
         var removed: Set<String> = []
         var delay = 0.5
@@ -53,7 +53,7 @@ struct GraphRemoval {
         }
     }
 
-    func wait(_ delay: inout Double, until: Date) {
+    package func wait(_ delay: inout Double, until: Date) {
         clock.sleeper.sleep(seconds: max(0.1, until.timeIntervalSince(clock.now())))
         delay = min(delay * 2, 10)
     }
