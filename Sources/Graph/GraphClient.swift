@@ -214,7 +214,11 @@ struct GraphErrorBody {
                               exit: .noPermission)
         case 404:
             return VaultError("graph.not_found", "Graph found nothing at \(path): \(what)\(support)", exit: .dataError)
-        case 429, 503, 504:
+        case 429:
+            // Its own code: a 429 proves the request was refused before anything was done (graph-api.md §4).
+            return VaultError("graph.throttled", "Graph kept answering \(status) after \(attempts) attempt\(attempts == 1 ? "" : "s") for \(method) \(path)\(support)",
+                              hint: "Graph is throttling or unavailable; try again later", exit: .tempFailure)
+        case 503, 504:
             return VaultError("graph.unavailable", "Graph kept answering \(status) after \(attempts) attempt\(attempts == 1 ? "" : "s") for \(method) \(path)\(support)",
                               hint: "Graph is throttling or unavailable; try again later", exit: .tempFailure)
         case 400..<500:

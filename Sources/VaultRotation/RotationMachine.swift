@@ -136,8 +136,8 @@ package struct RotationMachine: Sendable {
     /// Graph answers that prove the request was refused before anything was created.
     package static func nothingCreated(_ e: VaultError) -> Bool {
         ["graph.forbidden", "graph.unauthorized", "graph.bad_request", "graph.not_found", "graph.foreign_link",
-         "graph.credential_lifetime_policy", "graph.object_too_large", "graph.unsupported_query", "graph.not_implemented"].contains(e.code)
-            || (e.code == "graph.unavailable" && e.reason.contains(" 429 "))
+         "graph.credential_lifetime_policy", "graph.object_too_large", "graph.unsupported_query", "graph.not_implemented",
+         "graph.throttled"].contains(e.code)
     }
 
     // MARK: recovery

@@ -44,7 +44,7 @@ final class MemoryApplications: ApplicationCredentials, Sendable {
         var removed = false
         var raw: [UInt8] { Array("{\"keyId\":\"\(keyID)\",\"customKeyIdentifier\":\"\(thumbprint)\",\"key\":\"\(Data(der).base64EncodedString())\"}".utf8) }
     }
-    enum Fault { case refuseAdd, loseAnswer, answerOldKeyID }
+    enum Fault { case refuseAdd, throttle, loseAnswer, answerOldKeyID }
 
     let clock: ManualClock
     let readLag: Double
@@ -91,6 +91,7 @@ final class MemoryApplications: ApplicationCredentials, Sendable {
     func addPassword(displayName: String, end: Date) throws -> AddedPassword {
         let fault = nextFault()
         if fault == .refuseAdd { throw VaultError("graph.forbidden", "Graph answered 403", exit: .noPermission) }
+        if fault == .throttle { throw VaultError("graph.throttled", "Graph kept answering 429", exit: .tempFailure) }
         var secret = Array(UUID().uuidString.utf8)
         let p = Password(keyID: Self.newKeyID(), secret: secret, displayName: displayName, created: clock.now)
         passwordList.withLock { $0.append(p) }
@@ -426,6 +427,18 @@ struct RotationMachineTests {
         #expect(r.home.writes == ["adding", "dropped"])
         #expect(r.apps.live.count + r.apps.liveKeys.count == 1)
         r.expectSettled("refused")
+    }
+
+    @Test("a 429 to addPassword proves nothing was created: the journal goes, no sweep waits out the lag window")
+    func throttled() throws {
+        let r = Rig.password(readLag: 5)
+        r.apps.faults.withLock { $0 = [.throttle] }
+        let (j, prepared) = try r.journal()
+        let start = r.clock.now
+        #expect(throws: VaultError.self) { try r.machine().run(j, prepared: prepared) }
+        #expect(r.home.writes == ["adding", "dropped"])
+        #expect(r.clock.now == start)
+        r.expectSettled("throttled")
     }
 
     @Test("Entra ID takes 90 s to accept the new credential: the machine waits, then commits and removes the old one",
