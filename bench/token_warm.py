@@ -7,6 +7,7 @@ vault / hello <= 1.6x) and the emulator's token-request count (must not grow).
 Usage: token_warm.py VAULT EMULATOR [RUNS] [HELLO]. Without HELLO, the hello is compiled here with swiftc."""
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -57,8 +58,11 @@ try:
     before = counters()
     times = {"vault": [], "msal": [], "hello": [], "true": []}
     commands = (("vault", vault_cmd), ("msal", msal_cmd), ("hello", [hello_bin]), ("true", ["/bin/true"]))
+    # A fresh order each round: whatever runs right after MSAL's Python process starts with caches it evicted, so
+    # a fixed order would favour whichever command comes first.
+    order = random.Random(27)
     for _ in range(runs):
-        for name, cmd in commands:
+        for name, cmd in order.sample(commands, len(commands)):
             start = time.perf_counter()
             r = run(cmd)
             times[name].append((time.perf_counter() - start) * 1000)
