@@ -10,12 +10,11 @@ struct TokenCommandLineTests {
     /// One command line: the arguments after `vault` (`$VAULT`, `$KEY`, `$CA` stand for the fixture's paths), changes
     /// to the environment the fixture sets (an empty value removes a VAULT_* variable), and whether the hand reader
     /// takes it.
-    struct Line: Sendable, CustomTestStringConvertible {
+    struct Line: Sendable {
         var label: String
         var args: [String]
         var env: [String: String] = [:]
         var fast: Bool
-        var testDescription: String { label }
     }
 
     static let lines: [Line] = [
@@ -75,16 +74,21 @@ struct TokenCommandLineTests {
         Line(label: "another command", args: ["list"], fast: false),
     ]
 
-    /// One emulator and one vault with a cached token for all lines (nothing here reaches Entra ID again).
-    final class Fixture: Sendable {
+    /// An emulator and a vault with a cached token (nothing here reaches Entra ID again). The caller stops it.
+    struct Fixture {
         let emulator: EmulatorHarness
         let vault: EmulatorVault
 
         init() throws {
             emulator = try EmulatorHarness.start()
-            vault = try EmulatorVault(emulator: emulator)
-            let first = try vault.run(["token", "demo"])
-            guard first.status == 0 else { throw EmulatorHarness.HarnessError(message: first.stderr) }
+            do {
+                vault = try EmulatorVault(emulator: emulator)
+                let first = try vault.run(["token", "demo"])
+                guard first.status == 0 else { throw EmulatorHarness.HarnessError(message: first.stderr) }
+            } catch {
+                emulator.stop()
+                throw error
+            }
         }
 
         func run(_ line: Line, path: String) throws -> RunResult {
@@ -99,25 +103,29 @@ struct TokenCommandLineTests {
         }
     }
 
-    static let fixture = Result { try Fixture() }
-
-    @Test("same stdout, stderr and exit status by hand and by ArgumentParser", arguments: lines)
-    func samePath(_ line: Line) throws {
-        let fixture = try Self.fixture.get()
-        let reference = try fixture.run(line, path: "off")
-        let hand = try fixture.run(line, path: "report")
+    /// Every line of the table against one emulator (started and stopped here: a fixture shared between test cases
+    /// would outlive the test process's last test).
+    @Test("same stdout, stderr and exit status by hand and by ArgumentParser, for every line of the table")
+    func samePath() throws {
+        let fixture = try Fixture()
+        defer { fixture.emulator.stop() }
         let marker = "vault: test: fast path\n"
-        #expect(hand.stderr.hasPrefix(marker) == line.fast, "\(hand.stderr)")
-        let handErr = hand.stderr.hasPrefix(marker) ? String(hand.stderr.dropFirst(marker.count)) : hand.stderr
-        #expect(hand.status == reference.status)
-        #expect(hand.stdout == reference.stdout)
-        #expect(Self.withoutTimes(handErr) == Self.withoutTimes(reference.stderr))
-        #expect(!reference.stderr.contains(marker))
+        for line in Self.lines {
+            let reference = try fixture.run(line, path: "off")
+            let hand = try fixture.run(line, path: "report")
+            #expect(hand.stderr.hasPrefix(marker) == line.fast, "\(line.label): \(hand.stderr)")
+            let handErr = hand.stderr.hasPrefix(marker) ? String(hand.stderr.dropFirst(marker.count)) : hand.stderr
+            #expect(hand.status == reference.status, "\(line.label)")
+            #expect(hand.stdout == reference.stdout, "\(line.label)")
+            #expect(Self.withoutTimes(handErr) == Self.withoutTimes(reference.stderr), "\(line.label)")
+            #expect(!reference.stderr.contains(marker), "\(line.label)")
+        }
     }
 
     @Test("the cached token comes out of the hand-read path, and no request reaches Entra ID")
     func cacheHitByHand() throws {
-        let fixture = try Self.fixture.get()
+        let fixture = try Fixture()
+        defer { fixture.emulator.stop() }
         let before = try fixture.emulator.tokenRequests()
         let r = try fixture.run(Line(label: "", args: ["token", "demo", "--json"], fast: true), path: "report")
         #expect(r.status == 0, "\(r.stderr)")
