@@ -59,6 +59,15 @@ mkdir -p "$work/shlibs/debian"
 printf 'Source: vault\n\nPackage: vault\nArchitecture: any\n' >"$work/shlibs/debian/control"
 shlibs="$(cd "$work/shlibs" && dpkg-shlibdeps -O -e"$stage/usr/bin/vault" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')"
 [ -n "$shlibs" ] || { echo "package: dpkg-shlibdeps found no dependencies" >&2; exit 70; }
+# DT_RELR (scripts/release-build.sh) needs glibc 2.36: the binary requires the version GLIBC_ABI_DT_RELR, which has
+# no symbols, so dpkg-shlibdeps does not count it (it says libc6 (>= 2.35)). Raise the libc6 bound to match.
+if readelf -V "$stage/usr/bin/vault" | grep 'GLIBC_ABI_DT_RELR' >/dev/null; then
+  libc_min="$(printf '%s\n' "$shlibs" | tr ',' '\n' | sed -n 's/^ *libc6 (>= \([^)]*\)).*/\1/p')"
+  if [ -z "$libc_min" ] || dpkg --compare-versions "$libc_min" lt 2.36; then
+    others="$(printf '%s\n' "$shlibs" | tr ',' '\n' | sed -n 's/^ *//; /^libc6 /!p' | paste -sd, - | sed 's/,/, /g')"
+    shlibs="libc6 (>= 2.36)${others:+, $others}"
+  fi
+fi
 depends="$shlibs, libcurl4 (>= 7.85.0), libssl3 (>= 3.0.0)"
 installed_size="$(du -sk --apparent-size "$stage" | cut -f1)"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release `vault` and lays out everything a system install holds under STAGE/PREFIX:
-#   bin/vault                                   static Swift standard library, stripped, RELRO + BIND_NOW
+#   bin/vault                                   static Swift standard library and libstdc++, stripped, PIE,
+#                                               RELRO + BIND_NOW, DT_RELR (lld), no exported Swift symbols
 #   share/man/man1/vault.1.gz, vault-*.1.gz     generated from the command definitions (swift-argument-parser's
 #                                               generate-manual, then scripts/manpages.py)
 #   share/bash-completion/completions/vault, zsh and fish completions
@@ -27,8 +28,32 @@ case "$revision" in *[!0-9a-z-]*) echo "release-build: unexpected revision '$rev
 
 # A separate scratch path: the define below changes every compile command, and must not thrash .build.
 scratch=.build-release
+# Linking, for start-up time (issue 27; measured on a warm `vault token`, bench/token_warm.sh):
+# - lld (the toolchain's ld.lld) instead of gold, for DT_RELR: `-z pack-relative-relocs` turns ~70,000 relative
+#   relocations (1.7 MB of .rela.dyn) into 14 KB that ld.so applies in a tight loop. It needs glibc >= 2.36 at run
+#   time (the binary requires the symbol-less version GLIBC_ABI_DT_RELR, which dpkg-shlibdeps does not count, so
+#   scripts/package.sh raises the libc6 bound to 2.36 itself); Debian 12 has 2.36.
+# - --no-export-dynamic: swiftc's static-stdlib link exports every Swift symbol of the package (24,760 dynamic
+#   symbols); nothing looks them up, and the runtime's start-up dladdr() walked all of them. Now ~470 (the imports).
+# - The C++ runtime and unwinder the Swift runtime needs, linked statically: loading libstdc++.so (mapping, its
+#   relocations and its start-up initialisers, iostreams included) and libgcc_s.so was 0.4-0.9 ms of a 4-4.6 ms warm
+#   token (interleaved runs); the archives add 70 KB. The static-stdlib link asks for -lstdc++ and clang for -lgcc_s
+#   itself, so a directory searched before the compiler's own holds `libstdc++.so` and `libgcc_s.so` linker scripts
+#   naming libstdc++.a and libgcc_eh.a (what -static-libstdc++ / -static-libgcc would link; from libstdc++-12-dev and
+#   libgcc-12-dev, which the toolchain's link needs anyway).
+# - Hardening kept: PIE, RELRO and BIND_NOW (-z relro -z now), measured with them.
+clang="$(dirname "$(command -v swiftc)")/clang"
+cxx_dir="$PWD/$scratch/static-libstdcxx"
+install -d "$cxx_dir"
+for pair in libstdc++.so:libstdc++.a libgcc_s.so:libgcc_eh.a; do
+  archive="$("$clang" -print-file-name="${pair#*:}")"
+  [ -f "$archive" ] || { echo "release-build: ${pair#*:} not found (apt-get install libstdc++-12-dev)" >&2; exit 69; }
+  printf 'INPUT(%s)\n' "$archive" >"$cxx_dir/${pair%%:*}"
+done
 flags=(-c release --scratch-path "$scratch" --static-swift-stdlib --disable-local-rpath
        -Xcc "-DVAULT_GIT_REVISION=\"$revision\""
+       -Xswiftc -use-ld=lld -Xlinker --no-export-dynamic -Xlinker -z -Xlinker pack-relative-relocs
+       -Xswiftc -L"$cxx_dir"
        -Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now)
 echo "release-build: vault $version (git $revision), release, static Swift standard library" >&2
 swift build "${flags[@]}" --product vault 2>&1 | grep -Ev "^\[|unhandled|CMakeLists|^ */.*CMakeLists" >&2 || true

@@ -177,11 +177,18 @@ public struct MSALCache: Sendable {
             }
             return nil
         }
-        guard let entry, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(entry)), let t = decode(value) else { return nil }
+        guard let entry, let value = entry.withUnsafeBufferPointer({ MSALEntryReader.read($0) }) ?? (try? JSONDecoder().decode(JSONValue.self, from: Data(entry))),
+              let t = decode(value) else { return nil }
         let wanted = Set(scope.split(separator: " ").map(String.init))
         guard t.environment.lowercased() == environment.lowercased(), t.clientID.lowercased() == clientID.lowercased(),
               t.realm.lowercased() == realm, wanted.isSubset(of: Set(t.target.split(separator: " ").map(String.init))) else { return nil }
         return t
+    }
+
+    /// The warm path's hand reading of one entry and `JSONDecoder`'s, for the same bytes (for the tests and the fuzz
+    /// harness: whenever the hand reader answers, the two must agree).
+    public static func entryDecodings(_ bytes: [UInt8]) -> (fast: JSONValue?, reference: JSONValue?) {
+        (bytes.withUnsafeBufferPointer { MSALEntryReader.read($0) }, try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)))
     }
 
     /// Parses cache JSON that is in secret memory.

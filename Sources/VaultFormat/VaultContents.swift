@@ -141,10 +141,13 @@ struct IndexView: Sendable {
     }
 
     /// Whether two entries share a kind and name (FORMAT.md §4.2: writers refuse that, readers too). One 64-bit hash
-    /// per entry; bytes are compared only when two hashes meet.
+    /// per entry, sorted; bytes are compared only when two hashes meet. Sorted rather than kept in a dictionary: the
+    /// first `Dictionary<UInt64, …>` of a process costs a scan of every protocol conformance in the binary, a
+    /// measurable part of a warm `vault token` (issue 27).
     func hasDuplicate() -> Bool {
-        var seen: [UInt64: [Int]] = [:]
-        seen.reserveCapacity(count)
+        guard count > 1 else { return false }
+        var hashes: [(hash: UInt64, entry: Int)] = []
+        hashes.reserveCapacity(count)
         for i in 0..<count {
             var h: UInt64 = 0xcbf2_9ce4_8422_2325
             source.index.withUnsafeBufferPointer { b in
@@ -152,11 +155,22 @@ struct IndexView: Sendable {
                 h = (h ^ 0xff) &* 0x100_0000_01b3
                 for byte in b[nameRange(i)] { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
             }
-            for j in seen[h, default: []]
-            where source.index[kindRange(i)] == source.index[kindRange(j)] && source.index[nameRange(i)] == source.index[nameRange(j)] {
-                return true
+            hashes.append((h, i))
+        }
+        hashes.sort { $0.hash < $1.hash }
+        var start = 0
+        while start < hashes.count {
+            var end = start + 1
+            while end < hashes.count, hashes[end].hash == hashes[start].hash { end += 1 }
+            for a in start..<end {
+                for b in (a + 1)..<end {
+                    let i = hashes[a].entry, j = hashes[b].entry
+                    if source.index[kindRange(i)] == source.index[kindRange(j)] && source.index[nameRange(i)] == source.index[nameRange(j)] {
+                        return true
+                    }
+                }
             }
-            seen[h, default: []].append(i)
+            start = end
         }
         return false
     }

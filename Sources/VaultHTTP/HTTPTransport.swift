@@ -93,7 +93,9 @@ public enum URLParts {
         guard let schemeEnd = url.firstRange(of: "://") else { return url }
         let rest = url[schemeEnd.upperBound...]
         let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        return String(url[..<schemeEnd.upperBound]) + authority
+        // One slice of `url` (scheme, "://", authority), not String + Substring: that generic `+` looks up
+        // Substring's conformances at run time, a scan of every conformance record on a warm `vault token`.
+        return String(url[..<authority.endIndex])
     }
 
     /// The origin for comparisons: scheme and host lower-cased, the scheme's default port dropped, any user-info

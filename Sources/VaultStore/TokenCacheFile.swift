@@ -21,7 +21,18 @@ public struct TokenCacheStore: Sendable {
         fileID = try TokenCacheFile.fileID(app: app, master: vault.master)
     }
 
-    public var fileName: String { fileID.map { String($0, radix: 16).leftPad(2) }.joined() }
+    /// The file id in lower-case hex. Written out by hand: `joined()` over the digits' strings looks up conformances
+    /// at run time, a scan of every conformance record of the binary on a warm `vault token`.
+    public var fileName: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(fileID.count * 2)
+        for byte in fileID {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: hex, as: UTF8.self)
+    }
     public var path: String { directory.tokensPath + "/" + fileName }
 
     /// The plaintext cache, nil when there is none. A damaged cache throws (`format.*`); callers discard it.

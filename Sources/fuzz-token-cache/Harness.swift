@@ -8,7 +8,8 @@ import VaultRecords
 import VaultJSON
 
 /// Fuzzes the token cache: first byte even → the bytes are MSAL cache JSON (as `vault cache import` and the decrypted
-/// per-app caches hold it): parse, list, look up, prune, store, serialise; 1 mod 4 → the bytes are a version-1
+/// per-app caches hold it): parse, list, look up, prune, store, serialise, and the warm path's entry reader must agree
+/// with JSONDecoder whenever it answers; 1 mod 4 → the bytes are a version-1
 /// `tokens.db`, 3 mod 4 → a version-2 per-app cache file, opened with a fixed master key (container parsing and
 /// authentication).
 let master: SecretBytes = {
@@ -27,6 +28,8 @@ func harness(_ bytes: [UInt8]) {
         if let plain { _ = try? MSALCache.parse(plain) }
         return
     }
+    let entry = MSALCache.entryDecodings(rest)
+    if let fast = entry.fast { precondition(fast == entry.reference, "the entry reader and JSONDecoder disagree") }
     guard var cache = try? MSALCache(json: rest) else { return }
     let tokens = cache.accessTokens
     for t in tokens.prefix(8) {
@@ -54,6 +57,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 ("msal-one", [0] + Array(#"{"AccessToken":{"k":\#(entry)},"AppMetadata":{}}"#.utf8)),
                 ("msal-huge-expiry", [0] + Array(#"{"AccessToken":{"k":{"credential_type":"AccessToken","secret":"t","home_account_id":null,"environment":"e","client_id":"c","realm":"r","target":"s","expires_on":1e300}}}"#.utf8)),
                 ("msal-empty", [0] + Array("{}".utf8)),
+                ("msal-entry", [0] + Array(entry.utf8)),
             ]
             var plain = Array(#"{"AccessToken":{"k":\#(entry)}}"#.utf8)
             let secret = SecretBytes(consuming: &plain)

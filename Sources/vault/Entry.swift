@@ -35,8 +35,14 @@ enum Entry {
         }
         #endif
         do {
-            var command = try VaultCommand.parseAsRoot()
-            try command.run()
+            // `vault token APP`, the command scripts run most, skips ArgumentParser's reflection when its command line
+            // is one TokenCommandLine reads in full; anything else is parsed as always. Both run TokenRequest.run().
+            if let request = TokenCommandLine.parse(CommandLine.arguments) {
+                try request.run()
+            } else {
+                var command = try VaultCommand.parseAsRoot()
+                try command.run()
+            }
         } catch let error as VaultError {
             Console.report(error)
             exit(error.exitCode)

@@ -19,6 +19,26 @@ struct VaultOptions: ParsableArguments {
     @Option(name: .customLong("passphrase-file"), help: ArgumentHelp("Unlock with the passphrase in this file (0600; one trailing newline ignored).", valueName: "path"))
     var passphraseFile: String?
 
+    /// The same settings as a plain value, free of ArgumentParser's types (TokenCommandLine builds one directly).
+    var access: VaultAccess { VaultAccess(vaultPath: vaultPath, keyFile: keyFile, passphraseFile: passphraseFile) }
+
+    var environment: [String: String] { Environment.current }
+
+    func directory() throws -> VaultDirectory { try access.directory() }
+
+    func vault() throws -> Vault { try access.vault() }
+
+    /// The unlock source: see `VaultAccess.credential(useAgent:)`.
+    func credential(useAgent: Bool = true) throws -> Credential { try access.credential(useAgent: useAgent) }
+}
+
+/// Where the vault is and how to unlock it: the values of `VaultOptions` (`--vault`, `--key-file`,
+/// `--passphrase-file`), read with the environment.
+struct VaultAccess {
+    var vaultPath: String?
+    var keyFile: String?
+    var passphraseFile: String?
+
     var environment: [String: String] { Environment.current }
 
     func directory() throws -> VaultDirectory {

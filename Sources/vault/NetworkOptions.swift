@@ -16,40 +16,25 @@ struct NetworkOptions: ParsableArguments {
     var caBundle: String?
 
     @Option(help: ArgumentHelp("Total time allowed for each HTTP request, in seconds (default 60).", valueName: "seconds"))
-    var timeout: Double = 60
+    var timeout: Double = NetworkSettings.defaultTimeout
 
     @Option(name: .customLong("max-wait"), help: ArgumentHelp("Longest single wait vault sits through when Entra ID asks it to retry later (Retry-After), in seconds (default 30).", valueName: "seconds"))
-    var maxWait: Double = 30
+    var maxWait: Double = NetworkSettings.defaultMaxWait
 
     @Flag(name: [.short, .customLong("verbose")], help: "Log HTTP requests and responses to stderr, secrets redacted (-vv adds bodies).")
     var verbosity: Int
 
-    /// The libcurl transport, created (and libcurl loaded) on the first request only.
-    func transport() throws -> any HTTPTransport {
-        try validate()
-        let logger = logger()
-        Self.logBackends(logger)
-        // The CA bundle is read and checked with libcurl, on the first request: a cache hit touches neither.
-        return LazyTransport { try CurlTransport(options: try httpOptions(), logger: logger) }
-    }
+    /// The same settings as a plain value, free of ArgumentParser's types (TokenCommandLine builds one directly).
+    var settings: NetworkSettings { NetworkSettings(caBundle: caBundle, timeout: timeout, maxWait: maxWait, verbosity: verbosity) }
 
-    func validate() throws {
-        guard timeout > 0, timeout <= 3600 else {
-            throw VaultError("usage", "--timeout must be between 0 and 3600 seconds", exit: .usage)
-        }
-        guard maxWait >= 0, maxWait <= 3600 else {
-            throw VaultError("usage", "--max-wait must be between 0 and 3600 seconds", exit: .usage)
-        }
-    }
+    /// The libcurl transport: see `NetworkSettings.transport()`.
+    func transport() throws -> any HTTPTransport { try settings.transport() }
+
+    func validate() throws { try settings.validate() }
 
     /// The token use case wired to this vault and network.
     func tokenService(_ vault: VaultOptions, command: String = Self.commandName, audit target: AuditLogFile.Target? = nil) throws -> TokenService {
-        let store = try vault.vault()
-        var service = TokenService(vault: store, unlock: try vault.credential(), transport: try transport())
-        service.retry = TokenRetryPolicy(maxDelay: maxWait)
-        service.audit = AuditLog(target ?? Self.auditTarget(store.directory), maxBytes: Self.auditMaxBytes(), warn: { Console.warn($0) })
-        service.requester = AuditRequester(command: command)
-        return service
+        try settings.tokenService(vault.access, command: command, audit: target)
     }
 
     /// The subcommand's name, for the audit log.
@@ -71,21 +56,9 @@ struct NetworkOptions: ParsableArguments {
         }
     }
 
-    func httpOptions() throws -> HTTPOptions {
-        var options = HTTPOptions(caBundle: caBundle ?? Environment.current["VAULT_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 })
-        options.totalTimeout = timeout
-        options.connectTimeout = min(10, timeout)
-        options.userAgent = "vault/\(VaultVersion.number)"
-        if let ca = options.caBundle {
-            // A CA bundle decides who may receive the secret: it gets the same file checks as a key file, except that
-            // others may read it.
-            let pem = try FileSystem.readVerified(ca, rule: .init(what: "CA bundle", privateRead: false), limit: 16 << 20)
-            options.caBundlePEM = pem.withUnsafeBytes { Array($0) }
-        }
-        return options
-    }
+    func httpOptions() throws -> HTTPOptions { try settings.httpOptions() }
 
-    func logger() -> Logger? { Self.logger(verbosity) }
+    func logger() -> Logger? { settings.logger() }
 
     static func logger(_ verbosity: Int) -> Logger? {
         guard verbosity > 0 else { return nil }
@@ -101,3 +74,58 @@ struct NetworkOptions: ParsableArguments {
     }
 }
 
+/// The values of `NetworkOptions` (`--ca-bundle`, `--timeout`, `--max-wait`, `-v`) and what is built from them.
+struct NetworkSettings {
+    /// The defaults of `--timeout` and `--max-wait`.
+    static let defaultTimeout: Double = 60
+    static let defaultMaxWait: Double = 30
+
+    var caBundle: String?
+    var timeout = Self.defaultTimeout
+    var maxWait = Self.defaultMaxWait
+    var verbosity = 0
+
+    /// The libcurl transport, created (and libcurl loaded) on the first request only.
+    func transport() throws -> any HTTPTransport {
+        try validate()
+        let logger = logger()
+        NetworkOptions.logBackends(logger)
+        // The CA bundle is read and checked with libcurl, on the first request: a cache hit touches neither.
+        return LazyTransport { try CurlTransport(options: try httpOptions(), logger: logger) }
+    }
+
+    func validate() throws {
+        guard timeout > 0, timeout <= 3600 else {
+            throw VaultError("usage", "--timeout must be between 0 and 3600 seconds", exit: .usage)
+        }
+        guard maxWait >= 0, maxWait <= 3600 else {
+            throw VaultError("usage", "--max-wait must be between 0 and 3600 seconds", exit: .usage)
+        }
+    }
+
+    /// The token use case wired to this vault and network.
+    func tokenService(_ vault: VaultAccess, command: String = NetworkOptions.commandName, audit target: AuditLogFile.Target? = nil) throws -> TokenService {
+        let store = try vault.vault()
+        var service = TokenService(vault: store, unlock: try vault.credential(), transport: try transport())
+        service.retry = TokenRetryPolicy(maxDelay: maxWait)
+        service.audit = AuditLog(target ?? NetworkOptions.auditTarget(store.directory), maxBytes: NetworkOptions.auditMaxBytes(), warn: { Console.warn($0) })
+        service.requester = AuditRequester(command: command)
+        return service
+    }
+
+    func httpOptions() throws -> HTTPOptions {
+        var options = HTTPOptions(caBundle: caBundle ?? Environment.current["VAULT_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 })
+        options.totalTimeout = timeout
+        options.connectTimeout = min(10, timeout)
+        options.userAgent = "vault/\(VaultVersion.number)"
+        if let ca = options.caBundle {
+            // A CA bundle decides who may receive the secret: it gets the same file checks as a key file, except that
+            // others may read it.
+            let pem = try FileSystem.readVerified(ca, rule: .init(what: "CA bundle", privateRead: false), limit: 16 << 20)
+            options.caBundlePEM = pem.withUnsafeBytes { Array($0) }
+        }
+        return options
+    }
+
+    func logger() -> Logger? { NetworkOptions.logger(verbosity) }
+}

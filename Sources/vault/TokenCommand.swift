@@ -29,11 +29,26 @@ struct TokenCommand: ParsableCommand {
     enum TokenOutput: String, ExpressibleByArgument, CaseIterable { case token, header, json }
 
     func run() throws {
+        try TokenRequest(vault: options.access, network: network.settings, app: app, scope: scope,
+                         output: json ? .json : output).run()
+    }
+}
+
+/// `vault token`'s work once its command line is read, by ArgumentParser (TokenCommand) or by hand (TokenCommandLine).
+struct TokenRequest {
+    var vault: VaultAccess
+    var network: NetworkSettings
+    var app: String
+    var scope: String?
+    var output: TokenCommand.TokenOutput = .token
+
+    func run() throws {
         if let scope { try TokenService.validateScope(scope) }
-        let service = try network.tokenService(options)
+        let service = try network.tokenService(vault)
         let result = try RotationService.usingApp(app, tokens: service, checkpoint: TestHooks.checkpoint, note: Console.warn) { try $0.token(app: app, scope: scope) }
         for w in result.warnings { Console.warn(w) }
-        if json || output == .json {
+        switch output {
+        case .json:
             struct Output: Encodable {
                 var access_token: String
                 var token_type: String
@@ -44,9 +59,9 @@ struct TokenCommand: ParsableCommand {
             Console.out(try Format.json(Output(access_token: result.token.secret, token_type: result.token.tokenType,
                                                expires_on: result.token.expiresOn, scope: result.token.target,
                                                token_source: result.source.rawValue)))
-        } else if output == .header {
+        case .header:
             Console.out("Authorization: Bearer \(result.token.secret)")
-        } else {
+        case .token:
             Console.out(result.token.secret)
         }
     }

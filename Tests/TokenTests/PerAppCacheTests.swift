@@ -39,6 +39,11 @@ struct PerAppCacheTests {
         let unlocked = try Self.open(v)
         let caches = TokenCaches(vault: unlocked, directory: VaultDirectory(path: v.vaultPath))
         #expect(Set(try ["demo", "other"].map { try caches.store(app: $0).path }) == Set(files))
+        // A cache file is named by its file id in lower-case hex (FORMAT.md), two digits a byte.
+        for app in ["demo", "other"] {
+            let id = try TokenCacheFile.fileID(app: app, master: unlocked.master)
+            #expect(try caches.store(app: app).fileName == id.map { String(format: "%02x", $0) }.joined())
+        }
         for path in files {
             #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
         }

@@ -164,4 +164,16 @@ struct HTTPPieceTests {
         #expect(URLParts.isLoopback("http://127.0.0.1:8080/x"))
         #expect(!URLParts.isLoopback("http://127.0.0.1.example.com/x"))
     }
+
+    @Test("a URL's origin is its scheme and authority as written; its host drops user-info and port", arguments: [
+        ("https://login.microsoftonline.com/tenant/oauth2/v2.0/token", "https://login.microsoftonline.com", "login.microsoftonline.com"),
+        ("https://User@Graph.Microsoft.com:8443?x#y", "https://User@Graph.Microsoft.com:8443", "graph.microsoft.com"),
+        ("https://[::1]:8443/x", "https://[::1]:8443", "[::1]"),
+        ("https://host#frag/x", "https://host", "host"),
+        ("not a url", "not a url", ""),
+    ])
+    func originAndHost(_ c: (url: String, origin: String, host: String)) {
+        #expect(URLParts.origin(c.url) == c.origin)
+        #expect(URLParts.host(c.url) == c.host)
+    }
 }
