@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "VaultJSON", dependencies: ["VaultCrypto"], swiftSettings: strict),
         // The vault's typed records (apps and their metadata), the pure codec of docs/FORMAT.md over them (what
         // vault-vectors and the fuzzers link), and the file store (atomic writes, locks, token cache files, audit log).
-        .target(name: "VaultRecords", dependencies: ["VaultCrypto"], swiftSettings: strict),
+        .target(name: "VaultRecords", dependencies: ["VaultCrypto", "VaultJSON"], swiftSettings: strict),
         .target(name: "VaultFormat", dependencies: ["VaultCrypto", "VaultRecords"], swiftSettings: strict),
         .target(name: "VaultStore", dependencies: ["VaultCrypto", "VaultFormat", "VaultRecords", "VaultSystem"], swiftSettings: strict),
         .target(

@@ -31,6 +31,14 @@ public enum JSONScan {
         try bytes.withUnsafeBufferPointer { b in try members(b, in: range ?? 0..<b.count) }
     }
 
+    /// Validates the object at `range` of `b` and calls `body` with each member's name (decoded) and value range, in
+    /// order, without building a dictionary (for hot readers such as the metadata of thousands of apps).
+    public static func forEachMember(_ b: UnsafeBufferPointer<UInt8>, in range: Range<Int>,
+                                     _ body: (_ name: String, _ value: Range<Int>) -> Void) throws {
+        var s = try Scanner(b, range)
+        try withoutActuallyEscaping(body) { try s.document(topLevel: $0) }
+    }
+
     public static func members(_ b: UnsafeBufferPointer<UInt8>, in range: Range<Int>) throws -> [String: Range<Int>] {
         var s = try Scanner(b, range)
         var out: [String: Range<Int>] = [:]

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import VaultJSON
 
 /// A fast path from an app record's metadata to `AppMetadata`, for listing thousands of apps: a profile of `vault list`
 /// over 10,000 apps spent a third of its instructions in `JSONDecoder`. It reads only what vault's own encoder writes
@@ -114,149 +115,54 @@ package enum MetadataDecoding {
         return m
     }
 
-    /// `{ "key": value, … }` with nothing after it but whitespace; nil for anything else, or a known key twice.
+    /// `{ "key": value, … }`, validated by vault's one JSON scanner (grammar, unique names, nothing after it); nil for
+    /// anything else, or for a known key whose value is not one of the forms above.
     static func parseObject(_ b: UnsafeBufferPointer<UInt8>) -> Fields? {
-        var i = 0
-        func skip() { while i < b.count, b[i] == 0x20 || b[i] == 0x0a || b[i] == 0x0d || b[i] == 0x09 { i += 1 } }
-        func byte(_ c: UInt8) -> Bool {
-            skip()
-            guard i < b.count, b[i] == c else { return false }
-            i += 1
-            return true
-        }
-        func hex4() -> UInt32? {
-            guard i + 4 <= b.count else { return nil }
-            var v: UInt32 = 0
-            for k in 0..<4 {
-                let c = b[i + k]
-                let d: UInt8
-                switch c {
-                case 0x30...0x39: d = c - 0x30
-                case 0x41...0x46: d = c - 0x41 + 10
-                case 0x61...0x66: d = c - 0x61 + 10
-                default: return nil
-                }
-                v = v << 4 | UInt32(d)
+        var fields = Fields()
+        var usable = true
+        do {
+            try JSONScan.forEachMember(b, in: 0..<b.count) { key, r in
+                guard usable, let known = Key(key) else { return }
+                guard let v = value(b, r) else { usable = false; return }
+                fields[known] = v
             }
-            i += 4
-            return v
-        }
-        func string() -> String? {
-            skip()
-            guard i < b.count, b[i] == 0x22 else { return nil }
-            i += 1
-            // No escape before the closing quote (what nearly every value is): the bytes are the string.
-            var end = i
-            var high: UInt8 = 0
-            while end < b.count, b[end] != 0x22, b[end] != 0x5c, b[end] >= 0x20 {
-                high |= b[end]
-                end += 1
-            }
-            if end < b.count, b[end] == 0x22 {
-                let slice = UnsafeBufferPointer(rebasing: b[i..<end])
-                i = end + 1
-                return high < 0x80 ? String(decoding: slice, as: UTF8.self) : String(validating: slice, as: UTF8.self)
-            }
-            var out: [UInt8] = []
-            out.reserveCapacity(end - i + 16)
-            while i < b.count {
-                let c = b[i]
-                i += 1
-                switch c {
-                case 0x22:
-                    return String(validating: out, as: UTF8.self)
-                case 0x5c:
-                    guard i < b.count else { return nil }
-                    let e = b[i]
-                    i += 1
-                    switch e {
-                    case 0x22, 0x5c, 0x2f: out.append(e)
-                    case 0x62: out.append(0x08)
-                    case 0x66: out.append(0x0c)
-                    case 0x6e: out.append(0x0a)
-                    case 0x72: out.append(0x0d)
-                    case 0x74: out.append(0x09)
-                    case 0x75:
-                        guard var scalar = hex4() else { return nil }
-                        if (0xD800..<0xDC00).contains(scalar) {
-                            guard i + 2 <= b.count, b[i] == 0x5c, b[i + 1] == 0x75 else { return nil }
-                            i += 2
-                            guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
-                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                        }
-                        guard let u = Unicode.Scalar(scalar) else { return nil }
-                        out.append(contentsOf: Array(String(Character(u)).utf8))
-                    default: return nil
-                    }
-                case 0..<0x20: return nil
-                default: out.append(c)
-                }
-            }
+        } catch {
             return nil
         }
-        /// JSON's number grammar exactly: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-        func number() -> Double? {
-            let start = i
-            func digits() -> Int {
-                let from = i
-                while i < b.count, (0x30...0x39).contains(b[i]) { i += 1 }
-                return i - from
+        return usable ? fields : nil
+    }
+
+    /// A value the fast path reads (the scanner has validated it); nil for nested objects and arrays of non-strings.
+    static func value(_ b: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Value? {
+        switch b[r.lowerBound] {
+        case 0x22: return string(b, r).map(Value.string)
+        case 0x74: return .bool(true)
+        case 0x66: return .bool(false)
+        case 0x6e: return .null
+        case 0x5b:
+            guard let items = try? JSONScan.elements(b, in: r) else { return nil }
+            var strings: [String] = []
+            strings.reserveCapacity(items.count)
+            for item in items {
+                guard b[item.lowerBound] == 0x22, let s = string(b, item) else { return nil }
+                strings.append(s)
             }
-            if i < b.count, b[i] == 0x2d { i += 1 }
-            guard i < b.count else { return nil }
-            if b[i] == 0x30 { i += 1 } else if digits() == 0 { return nil }
-            if i < b.count, b[i] == 0x2e {
-                i += 1
-                guard digits() > 0 else { return nil }
-            }
-            if i < b.count, b[i] == 0x65 || b[i] == 0x45 {
-                i += 1
-                if i < b.count, b[i] == 0x2b || b[i] == 0x2d { i += 1 }
-                guard digits() > 0 else { return nil }
-            }
-            guard let d = Double(String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)), d.isFinite else { return nil }
-            return d
+            return .strings(strings)
+        case 0x2d, 0x30...0x39:
+            guard let d = Double(String(decoding: UnsafeBufferPointer(rebasing: b[r]), as: UTF8.self)), d.isFinite else { return nil }
+            return .number(d)
+        default:
+            return nil
         }
-        func literal(_ word: String) -> Bool {
-            let w = Array(word.utf8)
-            guard i + w.count <= b.count, Array(b[i..<(i + w.count)]) == w else { return false }
-            i += w.count
-            return true
+    }
+
+    /// A string value: its bytes as they are when it holds no escape (nearly every value), else decoded strictly;
+    /// nil for invalid UTF-8 or a bad escape.
+    static func string(_ b: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> String? {
+        let inner = UnsafeBufferPointer(rebasing: b[(r.lowerBound + 1)..<(r.upperBound - 1)])
+        if !inner.contains(0x5c) {
+            return inner.allSatisfy({ $0 < 0x80 }) ? String(decoding: inner, as: UTF8.self) : String(validating: inner, as: UTF8.self)
         }
-        func value() -> Value? {
-            skip()
-            guard i < b.count else { return nil }
-            switch b[i] {
-            case 0x22: return string().map(Value.string)
-            case 0x74: return literal("true") ? .bool(true) : nil
-            case 0x66: return literal("false") ? .bool(false) : nil
-            case 0x6e: return literal("null") ? .null : nil
-            case 0x5b:
-                i += 1
-                var items: [String] = []
-                if byte(0x5d) { return .strings(items) }
-                repeat {
-                    guard let s = string() else { return nil }
-                    items.append(s)
-                } while byte(0x2c)
-                return byte(0x5d) ? .strings(items) : nil
-            case 0x2d, 0x30...0x39: return number().map(Value.number)
-            default: return nil
-            }
-        }
-        guard byte(0x7b) else { return nil }
-        var fields = Fields()
-        if !byte(0x7d) {
-            repeat {
-                guard let key = string(), byte(0x3a), let v = value() else { return nil }
-                if let known = Key(key) {
-                    guard fields[known] == nil else { return nil }
-                    fields[known] = v
-                }
-            } while byte(0x2c)
-            guard byte(0x7d) else { return nil }
-        }
-        skip()
-        return i == b.count ? fields : nil
+        return JSONStringDecoding.bytes(b, r).flatMap { String(validating: $0, as: UTF8.self) }
     }
 }
