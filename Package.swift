@@ -66,7 +66,7 @@ let package = Package(
         ),
         .target(
             name: "IdentityEndpoint",
-            dependencies: ["VaultCrypto",
+            dependencies: ["VaultCrypto", "VaultJSON",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOHTTP1", package: "swift-nio")],

@@ -141,41 +141,20 @@ public struct MSALCache: Sendable {
     public static func quickLookup(_ bytes: SecretBytes, key: String, environment: String, clientID: String, realm: String?,
                                    scope: String) -> AccessToken? {
         guard let realm = realm?.lowercased() else { return nil }
-        let needle = Array(("\"" + key + "\"").utf8)
+        // The app's cache file holds its own tokens only (one file per app): validated whole by the one scanner,
+        // then the one entry is read by name.
         let entry: [UInt8]? = bytes.withUnsafeBytes { buf in
             let b = buf.bindMemory(to: UInt8.self)
-            guard b.count > needle.count else { return nil }
-            var i = 0
-            let last = b.count - needle.count
-            search: while i <= last {
-                if b[i] == 0x22, b[i + needle.count - 1] == 0x22 {
-                    var j = 1
-                    while j < needle.count - 1 { if b[i + j] != needle[j] { i += 1; continue search }; j += 1 }
-                    // The key is followed by ':' and an object; find the object's end, strings skipped.
-                    var k = i + needle.count
-                    while k < b.count, [0x20, 0x0a, 0x0d, 0x09].contains(b[k]) { k += 1 }
-                    guard k < b.count, b[k] == 0x3a else { i += 1; continue }
-                    k += 1
-                    while k < b.count, [0x20, 0x0a, 0x0d, 0x09].contains(b[k]) { k += 1 }
-                    guard k < b.count, b[k] == 0x7b else { return nil }
-                    let start = k
-                    var depth = 0
-                    var inString = false
-                    while k < b.count {
-                        let c = b[k]
-                        if inString {
-                            if c == 0x5c { k += 2; continue }
-                            if c == 0x22 { inString = false }
-                        } else if c == 0x22 { inString = true }
-                        else if c == 0x7b { depth += 1 }
-                        else if c == 0x7d { depth -= 1; if depth == 0 { return Array(b[start...k]) } }
-                        k += 1
-                    }
-                    return nil
-                }
-                i += 1
-            }
-            return nil
+            guard let top = try? JSONScan.members(b, in: 0..<b.count), let tokens = top["AccessToken"], b[tokens.lowerBound] == 0x7b,
+                  let entries = try? JSONScan.members(b, in: tokens), let r = entries[key], b[r.lowerBound] == 0x7b else { return nil }
+            // The key written as vault and MSAL write it (no escapes); any other spelling is the full path's to judge.
+            let needle = Array(("\"" + key + "\"").utf8)
+            var k = r.lowerBound - 1
+            while k >= 0, b[k] != 0x3a { k -= 1 }
+            var e = k - 1
+            while e >= 0, [0x20, 0x0a, 0x0d, 0x09].contains(b[e]) { e -= 1 }
+            guard k > 0, e + 1 >= needle.count, b[(e + 1 - needle.count)...e].elementsEqual(needle) else { return nil }
+            return Array(b[r])
         }
         guard let entry, let value = entry.withUnsafeBufferPointer({ MSALEntryReader.read($0) }) ?? (try? JSONDecoder().decode(JSONValue.self, from: Data(entry))),
               let t = decode(value) else { return nil }

@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultJSON
 
 /// Response bodies (entra-token-protocol.md §11.2: one success body that App Service, IMDS and MSAL clients all accept).
 public enum IdentityResponse {
@@ -48,21 +49,12 @@ public enum IdentityResponse {
 
     /// A run of bytes: copied at once when nothing in it needs escaping (a JWT never does).
     static func appendEscaped(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        if bytes.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5c }) {
+        if bytes.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5c && $0 != 0x7f }) {
             out.append(contentsOf: bytes)
         } else {
             for b in bytes { appendEscaped(b, to: &out) }
         }
     }
 
-    static func appendEscaped(_ b: UInt8, to out: inout [UInt8]) {
-        switch b {
-        case UInt8(ascii: "\""): out.append(contentsOf: [0x5c, 0x22])
-        case UInt8(ascii: "\\"): out.append(contentsOf: [0x5c, 0x5c])
-        case 0..<0x20:
-            let hex = Array("0123456789abcdef".utf8)
-            out.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]])
-        default: out.append(b)
-        }
-    }
+    static func appendEscaped(_ b: UInt8, to out: inout [UInt8]) { JSONWriter.escape(b, into: &out) }
 }
