@@ -63,6 +63,7 @@ public enum JSONStringDecoding {
 
     public static func bytes(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, replacingBadSurrogates: Bool = false) -> [UInt8]? {
         var out: [UInt8] = []
+        out.reserveCapacity(range.count)
         return decode(b, range, replacingBadSurrogates: replacingBadSurrogates) { out.append($0) } ? out : nil
     }
 
