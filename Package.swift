@@ -204,6 +204,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "VaultCoreTests",
+            dependencies: ["VaultCore", "Graph", "VaultCrypto"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "EntraEmulatorTests",
             dependencies: ["EntraEmulator", "EmulatorDirectory", "VaultTestSupport", "VaultHTTP", "VaultCrypto", "Graph",
                            .product(name: "Crypto", package: "swift-crypto"),

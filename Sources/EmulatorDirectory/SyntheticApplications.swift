@@ -12,6 +12,10 @@ public struct DirectoryObject: Sendable {
     /// Applications only: the `federatedIdentityCredentials` collection as JSON (`[]` when none).
     public var federatedJSON: String?
 
+    public init(id: String, appId: String, displayName: String, properties: [(String, String)], federatedJSON: String?) {
+        self.id = id; self.appId = appId; self.displayName = displayName; self.properties = properties; self.federatedJSON = federatedJSON
+    }
+
     public func value(_ name: String) -> String? { properties.first { $0.0 == name }?.1 }
 }
 

@@ -16,6 +16,12 @@ public struct ListedCredential: Sendable, Equatable {
     /// A federated identity credential's issuer and subject.
     public var issuer: String?
     public var subject: String?
+
+    public init(kind: Kind, keyID: String, displayName: String? = nil, hint: String? = nil, thumbprint: String? = nil, start: Date? = nil,
+                end: Date? = nil, issuer: String? = nil, subject: String? = nil) {
+        self.kind = kind; self.keyID = keyID; self.displayName = displayName; self.hint = hint; self.thumbprint = thumbprint
+        self.start = start; self.end = end; self.issuer = issuer; self.subject = subject
+    }
 }
 
 /// An application or a service principal with its credentials.
@@ -26,6 +32,10 @@ public struct CredentialHolder: Sendable, Equatable {
     public var appID: String
     public var displayName: String
     public var credentials: [ListedCredential]
+
+    public init(objectType: ObjectType, id: String, appID: String, displayName: String, credentials: [ListedCredential]) {
+        self.objectType = objectType; self.id = id; self.appID = appID; self.displayName = displayName; self.credentials = credentials
+    }
 }
 
 /// The tenant-wide credential listing: `/applications` (with `$expand=federatedIdentityCredentials`) and

@@ -119,7 +119,7 @@ public enum CredentialFindings {
             let d = parts[1].split(separator: "-", omittingEmptySubsequences: false)
             if d.map(\.count) == [4, 2, 2], d.allSatisfy({ $0.allSatisfy(\.isNumber) }) { return true }
         }
-        if name.hasSuffix(")"), let open = name.range(of: " (vault ", options: .backwards) {
+        if name.hasSuffix(")"), let open = name.ranges(of: " (vault ").last, open.lowerBound > name.startIndex {
             return hex8(name[open.upperBound...].dropLast())
         }
         return false
@@ -199,7 +199,7 @@ public struct CredentialReportService: Sendable {
     /// The credentials this vault holds, from its app records (metadata only; no secret is read out).
     public static func managedCredentials(_ tokens: TokenService) throws -> [ManagedCredential] {
         let unlocked = try tokens.vault.open(tokens.unlock)
-        return unlocked.contents.apps.map { stored in
+        return try unlocked.contents.apps.map { stored in
             let m = stored.metadata
             return ManagedCredential(app: m.name, clientID: m.clientID.lowercased(),
                                      keyIDs: Set([m.secretKeyID, m.certificateKeyID].compactMap { $0?.lowercased() }),
@@ -211,9 +211,9 @@ public struct CredentialReportService: Sendable {
     /// The vault keeps SHA-1 thumbprints as base64url or hex; Graph shows upper-case hex.
     static func hexThumbprint(_ s: String) -> String {
         if s.count == 40, s.allSatisfy(\.isHexDigit) { return s.uppercased() }
-        var b64 = s.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        var b64 = String(s.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
         while b64.count % 4 != 0 { b64 += "=" }
         guard let d = Data(base64Encoded: b64) else { return s.uppercased() }
-        return d.map { String($0, radix: 16, uppercase: true).count == 1 ? "0" + String($0, radix: 16, uppercase: true) : String($0, radix: 16, uppercase: true) }.joined()
+        return d.map { b in (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true) }.joined()
     }
 }

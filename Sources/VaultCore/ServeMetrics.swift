@@ -55,7 +55,7 @@ public final class ServeMetrics: Sendable {
 
     /// `AADSTS7000215` → `AADSTS7000xxx` (its last three digits are the error within the family); none → `other`.
     public static func family(_ text: String) -> String {
-        guard let r = text.range(of: "AADSTS") else { return "other" }
+        guard let r = text.firstRange(of: "AADSTS") else { return "other" }
         let digits = text[r.upperBound...].prefix { $0.isASCII && $0.isNumber }
         guard digits.count >= 4 else { return "other" }
         return "AADSTS" + digits.dropLast(3) + "xxx"

@@ -100,7 +100,7 @@ final class ReportWriter {
             out.write("# HELP vault_report_severity Worst finding: 0 none, 1 warning, 2 critical (the exit status).\n# TYPE vault_report_severity gauge\n")
             out.write("vault_report_severity \(s.severity.rawValue)\n")
             out.write("# HELP vault_report_duration_seconds Time the report took.\n# TYPE vault_report_duration_seconds gauge\n")
-            out.write("vault_report_duration_seconds \(String(format: "%.3f", seconds))\n")
+            out.write("vault_report_duration_seconds \(Double(Int((seconds * 1000).rounded())) / 1000)\n")
             out.write("# HELP vault_report_last_run_timestamp_seconds When the report finished.\n# TYPE vault_report_last_run_timestamp_seconds gauge\n")
             out.write("vault_report_last_run_timestamp_seconds \(Int64(Date().timeIntervalSince1970))\n")
             out.write("# EOF\n")
@@ -144,7 +144,7 @@ final class ReportWriter {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+                if u.value < 0x20 { out += "\\u00" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16) } else { out.unicodeScalars.append(u) }
             }
         }
         return out + "\""

@@ -81,7 +81,10 @@ struct ServeCommand: ParsableCommand {
                 server.close()
                 throw VaultError("serve.metrics_listen", e.message, hint: "choose a free port or another socket path for --metrics-listen", exit: .unavailable)
             }
-            Console.err("vault: metrics on \(Self.describe(metricsOn, port: metricsServer?.port).replacingOccurrences(of: IdentityRouter.appServicePath, with: "/metrics"))")
+            switch metricsOn {
+            case .tcp(let host, _): Console.err("vault: metrics on http://\(host.contains(":") ? "[\(host)]" : host):\(metricsServer?.port ?? 0)/metrics")
+            default: Console.err("vault: metrics on \(metricsOn.description)")
+            }
         }
         if let socket = Environment.current["NOTIFY_SOCKET"], !socket.isEmpty { ServiceNotify.send("READY=1\nSTATUS=serving tokens", to: socket) }
         while true {
