@@ -60,7 +60,7 @@ for apps in (1_000, 10_000):
         env = dict(os.environ, VAULT_DIR=work + "/vault", VAULT_KEY_FILE=work + "/key", VAULT_CA_BUNDLE=info["ca"], NO_PROXY="127.0.0.1,localhost")
         subprocess.run([vault_bin, "init", "--key-file", work + "/key"], env=env, check=True, capture_output=True)
         subprocess.run([vault_bin, "add-app", "reporter", "--tenant", info["tenant_id"], "--client-id", CLIENT, "--authority", info["authority_host"],
-                        "--graph", info["graph"], "--allow-custom-endpoint"], input=SECRET.encode(), env=env, check=True, capture_output=True)
+                        "--graph", info["graph"], "--allow-custom-endpoint", "--scope", "https://graph.microsoft.com/.default"], input=SECRET.encode(), env=env, check=True, capture_output=True)
         token = subprocess.run([vault_bin, "token", "reporter"], env=env, check=True, capture_output=True).stdout.decode().strip()
         cmd = [vault_bin, "report", "reporter", "--output", "ndjson", "--quiet"]
         _, _, size, status = run(cmd, env)           # warm: token cache, emulator's pages

@@ -28,12 +28,10 @@ import VaultCore
     }
 
     @Test func expiredAndExpiring() {
-        let f = Self.findings([Self.password("gone", start: -100, end: -1), Self.password("soon", start: -100, end: 29),
-                               Self.password("later", start: -100, end: 31), Self.certificate("c", start: -10, end: 5)])
-        #expect(f["gone"] == [.expired])
-        #expect(f["soon"] == [.expiring])
-        #expect(f["later"] == [])
-        #expect(f["c"] == [.expiring])
+        #expect(Self.findings([Self.password("gone", start: -100, end: -1)])["gone"] == [.expired])
+        #expect(Self.findings([Self.password("soon", start: -100, end: 29)])["soon"] == [.expiring])
+        #expect(Self.findings([Self.password("later", start: -100, end: 31)])["later"] == [])
+        #expect(Self.findings([Self.certificate("c", start: -10, end: 5)])["c"] == [.expiring])
     }
 
     @Test func longLivedIsStrictlyOverThePolicy() {

@@ -71,6 +71,9 @@ def value(fams, name, sample, **labels):
 
 
 def test_metrics_count_tokens_by_source_and_parse(emulator, vault):
+    # The expiry is what the vault stored: a rotation records it (--keep-old: the session's emulator secret stays valid).
+    vault.run("rotate-secret", "demo", "--expires-in", "90d", "--keep-old")
+    vault.run("cache", "clear")
     with MetricsServer(vault) as server:
         t1 = server.token()
         assert t1.status_code == 200, t1.text
@@ -87,7 +90,8 @@ def test_metrics_count_tokens_by_source_and_parse(emulator, vault):
         assert value(fams, "vault_entra_request_duration_seconds", "vault_entra_request_duration_seconds_bucket", le="+Inf") == 1
         assert value(fams, "vault_token_last_refresh_timestamp_seconds", "vault_token_last_refresh_timestamp_seconds", app="demo") > time.time() - 300
         assert value(fams, "vault_audit_write_failures", "vault_audit_write_failures_total") == 0
-        assert value(fams, "vault_credential_expiry_timestamp_seconds", "vault_credential_expiry_timestamp_seconds", app="demo", credential="secret") is not None
+        end = value(fams, "vault_credential_expiry_timestamp_seconds", "vault_credential_expiry_timestamp_seconds", app="demo", credential="secret")
+        assert abs(end - (time.time() + 90 * 86400)) < 3600
         assert "vault.azure.net" not in r.text
         # OpenMetrics when the scraper asks for it, parsed by the client's OpenMetrics parser.
         om = server.metrics("application/openmetrics-text; version=1.0.0")
