@@ -323,3 +323,20 @@ def test_emulator_federated_credentials_by_expand_and_per_application(tenant):
     assert r.status_code == 400
     r = graph(tenant, "/applications", {"ConsistencyLevel": "eventual"}, **{"$expand": "federatedIdentityCredentials", "$count": "true"})
     assert r.status_code == 400
+
+
+def test_throttling_is_honoured_as_for_run_users(vault, tenant):
+    tenant.admin("POST", "/faults", {"path": "/v1.0/servicePrincipals", "mode": "429", "count": 2, "retry_after": "1"})
+    try:
+        start = __import__("time").time()
+        r = vault.run("report", "reporter", "--output", "ndjson", check=False)
+        waited = __import__("time").time() - start
+    finally:
+        tenant.admin("DELETE", "/faults")
+    assert r.returncode == 2, r.stderr.decode()
+    assert waited >= 2                                          # Retry-After: 1, twice
+    got = collections.Counter(row[:4] for row in parse("ndjson", r.stdout.decode()))
+    assert got == expected()
+    log = tenant.admin("GET", "/log")["requests"]
+    sp = [e["status"] for e in log if e["path"] == "/v1.0/servicePrincipals"][-4:]
+    assert sp == [429, 429, 200, 200]                          # the first page after two 429s, then the second page
