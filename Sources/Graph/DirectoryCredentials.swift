@@ -74,13 +74,13 @@ public enum DirectoryCredentials {
         try each("passwordCredentials") { b, cm in
             guard let keyID = str(b, cm, "keyId") else { return nil }
             return ListedCredential(kind: .password, keyID: keyID.lowercased(), displayName: str(b, cm, "displayName"), hint: str(b, cm, "hint"),
-                                    start: str(b, cm, "startDateTime").flatMap(GraphDates.parse), end: str(b, cm, "endDateTime").flatMap(GraphDates.parse))
+                                    start: str(b, cm, "startDateTime").flatMap(GraphTimestamps.parse), end: str(b, cm, "endDateTime").flatMap(GraphTimestamps.parse))
         }
         try each("keyCredentials") { b, cm in
             guard let keyID = str(b, cm, "keyId") else { return nil }
             return ListedCredential(kind: .certificate, keyID: keyID.lowercased(), displayName: str(b, cm, "displayName"),
                                     thumbprint: str(b, cm, "customKeyIdentifier")?.uppercased(),
-                                    start: str(b, cm, "startDateTime").flatMap(GraphDates.parse), end: str(b, cm, "endDateTime").flatMap(GraphDates.parse))
+                                    start: str(b, cm, "startDateTime").flatMap(GraphTimestamps.parse), end: str(b, cm, "endDateTime").flatMap(GraphTimestamps.parse))
         }
         try each("federatedIdentityCredentials") { b, cm in
             guard let fid = str(b, cm, "id") else { return nil }

@@ -54,7 +54,7 @@ final class ReportWriter {
                 out.write(Self.json(r) + "\n")
             case .csv:
                 out.write([r.objectType.rawValue, r.appID, r.displayName, r.credential.kind.rawValue, r.credential.keyID,
-                           r.credential.end.map(GraphDates.format) ?? "", r.findings.map(\.rawValue).joined(separator: ";")]
+                           r.credential.end.map(GraphTimestamps.format) ?? "", r.findings.map(\.rawValue).joined(separator: ";")]
                     .map(ItemFormatter.csvField).joined(separator: ",") + "\r\n")
             case .openmetrics:
                 guard !r.findings.isEmpty else { continue }
@@ -116,7 +116,7 @@ final class ReportWriter {
             + (found.isEmpty ? "; nothing to report" : ": " + found.joined(separator: ", "))
     }
 
-    static func day(_ d: Date) -> String { String(GraphDates.format(d).prefix(10)) }
+    static func day(_ d: Date) -> String { String(GraphTimestamps.format(d).prefix(10)) }
 
     static func tableRow(_ cells: [String]) -> String {
         let widths = [6, 40, 36, 11, 36, 10]
@@ -156,7 +156,7 @@ final class ReportWriter {
             ("object_type", string(r.objectType.rawValue)), ("object_id", string(r.objectID)), ("app_id", string(r.appID)),
             ("display_name", string(r.displayName)), ("credential", string(c.kind.rawValue)), ("key_id", string(c.keyID)),
             ("credential_name", c.displayName.map(string) ?? "null"),
-            ("start", c.start.map { string(GraphDates.format($0)) } ?? "null"), ("end", c.end.map { string(GraphDates.format($0)) } ?? "null"),
+            ("start", c.start.map { string(GraphTimestamps.format($0)) } ?? "null"), ("end", c.end.map { string(GraphTimestamps.format($0)) } ?? "null"),
         ]
         if c.kind == .certificate { fields.append(("thumbprint", c.thumbprint.map(string) ?? "null")) }
         if c.kind == .federated { fields += [("issuer", c.issuer.map(string) ?? "null"), ("subject", c.subject.map(string) ?? "null")] }
@@ -165,7 +165,7 @@ final class ReportWriter {
             ("severity", string(r.findings.isEmpty ? "none" : r.severity.label)),
             ("vault_rotation_name", r.vaultRotationName ? "true" : "false"),
             ("managed_by", r.managedBy.map(string) ?? "null"),
-            ("rotation_due", r.rotationDue.map { string(GraphDates.format($0)) } ?? "null"),
+            ("rotation_due", r.rotationDue.map { string(GraphTimestamps.format($0)) } ?? "null"),
         ]
         return "{" + fields.map { string($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
     }

@@ -154,3 +154,23 @@ import VaultCore
         #expect(m.render(.openMetrics).contains("# TYPE vault_tokens_served counter"))
     }
 }
+
+@Suite struct GraphTimestampsTests {
+    @Test func agreesWithTheFormatterOverFiftyYears() {
+        var t = -86_400.0 * 365 * 5
+        while t < 86_400.0 * 365 * 45 {
+            let d = Date(timeIntervalSince1970: t)
+            let text = GraphDates.format(d)
+            #expect(GraphTimestamps.format(d) == text)
+            #expect(GraphTimestamps.parse(text) == GraphDates.parse(text))
+            t += 86_400 * 13.37 + 3_607
+        }
+    }
+
+    @Test func fractionsAndRefusals() {
+        #expect(abs(GraphTimestamps.parse("2026-01-01T10:00:00.1234567Z")!.timeIntervalSince1970 - 1_767_261_600.1234567) < 1e-6)
+        #expect(GraphTimestamps.parse("2026-13-01T10:00:00Z") == nil)
+        #expect(GraphTimestamps.parse("2026-01-01T10:00:00.Z") == nil)
+        #expect(GraphTimestamps.parse("2026-01-01 10:00:00Z") == nil)
+    }
+}
