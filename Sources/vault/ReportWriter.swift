@@ -14,6 +14,8 @@ final class ReportWriter {
     let policy: ReportPolicy
     let out = OutputWriter()
     private var count = 0
+    private var scratch: [UInt8] = []
+    private var calls = 0
     private var expirySpool: Spool?
     private var findingSpool: Spool?
 
@@ -48,10 +50,11 @@ final class ReportWriter {
                 out.write(Self.tableRow([r.objectType == .application ? "app" : "sp", TerminalText.escaped(r.displayName), r.appID,
                                          r.credential.kind.rawValue, r.credential.keyID, r.credential.end.map(Self.day) ?? "-", findings]))
             case .json:
-                if count > 0 { out.write(",") }
-                out.write(Self.json(r))
+                if count > 0 { scratch.append(0x2c) }
+                Self.jsonBytes(r, into: &scratch)
             case .ndjson:
-                out.write(Self.json(r) + "\n")
+                Self.jsonBytes(r, into: &scratch)
+                scratch.append(0x0a)
             case .csv:
                 out.write([r.objectType.rawValue, r.appID, r.displayName, r.credential.kind.rawValue, r.credential.keyID,
                            r.credential.end.map(GraphTimestamps.format) ?? "", r.findings.map(\.rawValue).joined(separator: ";")]
@@ -69,7 +72,13 @@ final class ReportWriter {
             }
             count += 1
         }
-        out.flush()
+        if !scratch.isEmpty {
+            out.write(scratch)
+            scratch.removeAll(keepingCapacity: true)
+        }
+        // One write(2) per ~256 objects, not per object: output still streams, page by page.
+        calls += 1
+        if calls % 256 == 0 { out.flush() }
     }
 
     func end(_ s: ReportSummary, seconds: Double) {
@@ -135,39 +144,76 @@ final class ReportWriter {
     // MARK: JSON (one escaping rule: RFC 8259's required escapes, control characters as \u00XX)
 
     static func string(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += "\\u00" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
+        var b: [UInt8] = []
+        appendString(s, to: &b)
+        return String(decoding: b, as: UTF8.self)
     }
 
-    static func json(_ r: ReportRecord) -> String {
+    /// Appends `s` as a JSON string, byte by byte: `"` and `\\` escaped, control characters as `\\n`, `\\r`, `\\t` or `\\u00XX`.
+    static func appendString(_ s: String, to out: inout [UInt8]) {
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        out.append(0x22)
+        var s = s
+        s.withUTF8 { bytes in
+            for c in bytes {
+                switch c {
+                case 0x22: out.append(0x5c); out.append(0x22)
+                case 0x5c: out.append(0x5c); out.append(0x5c)
+                case 0x0a: out.append(0x5c); out.append(UInt8(ascii: "n"))
+                case 0x0d: out.append(0x5c); out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(0x5c); out.append(UInt8(ascii: "t"))
+                case 0..<0x20: out.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 15)]])
+                default: out.append(c)
+                }
+            }
+        }
+        out.append(0x22)
+    }
+
+    static func json(_ r: ReportRecord) -> String { String(decoding: jsonBytes(r), as: UTF8.self) }
+
+    /// One record as a JSON object, written straight into bytes (30,000 of them make a tenant's report).
+    static func jsonBytes(_ r: ReportRecord, into out: inout [UInt8]) {
         let c = r.credential
-        var fields: [(String, String)] = [
-            ("object_type", string(r.objectType.rawValue)), ("object_id", string(r.objectID)), ("app_id", string(r.appID)),
-            ("display_name", string(r.displayName)), ("credential", string(c.kind.rawValue)), ("key_id", string(c.keyID)),
-            ("credential_name", c.displayName.map(string) ?? "null"),
-            ("start", c.start.map { string(GraphTimestamps.format($0)) } ?? "null"), ("end", c.end.map { string(GraphTimestamps.format($0)) } ?? "null"),
-        ]
-        if c.kind == .certificate { fields.append(("thumbprint", c.thumbprint.map(string) ?? "null")) }
-        if c.kind == .federated { fields += [("issuer", c.issuer.map(string) ?? "null"), ("subject", c.subject.map(string) ?? "null")] }
-        fields += [
-            ("findings", "[" + r.findings.map { string($0.rawValue) }.joined(separator: ",") + "]"),
-            ("severity", string(r.findings.isEmpty ? "none" : r.severity.label)),
-            ("vault_rotation_name", r.vaultRotationName ? "true" : "false"),
-            ("managed_by", r.managedBy.map(string) ?? "null"),
-            ("rotation_due", r.rotationDue.map { string(GraphTimestamps.format($0)) } ?? "null"),
-        ]
-        return "{" + fields.map { string($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
+        var first = true
+        func key(_ k: StaticString) {
+            out.append(first ? 0x7b : 0x2c)
+            first = false
+            out.append(0x22)
+            out.append(contentsOf: UnsafeBufferPointer(start: k.utf8Start, count: k.utf8CodeUnitCount))
+            out.append(contentsOf: [0x22, 0x3a])
+        }
+        func value(_ s: String?) { if let s { appendString(s, to: &out) } else { out.append(contentsOf: Array("null".utf8)) } }
+        func date(_ d: Date?) { value(d.map(GraphTimestamps.format)) }
+        key("object_type"); value(r.objectType.rawValue)
+        key("object_id"); value(r.objectID)
+        key("app_id"); value(r.appID)
+        key("display_name"); value(r.displayName)
+        key("credential"); value(c.kind.rawValue)
+        key("key_id"); value(c.keyID)
+        key("credential_name"); value(c.displayName)
+        key("start"); date(c.start)
+        key("end"); date(c.end)
+        if c.kind == .certificate { key("thumbprint"); value(c.thumbprint) }
+        if c.kind == .federated { key("issuer"); value(c.issuer); key("subject"); value(c.subject) }
+        key("findings")
+        out.append(0x5b)
+        for (i, f) in r.findings.enumerated() {
+            if i > 0 { out.append(0x2c) }
+            appendString(f.rawValue, to: &out)
+        }
+        out.append(0x5d)
+        key("severity"); value(r.findings.isEmpty ? "none" : r.severity.label)
+        key("vault_rotation_name"); out.append(contentsOf: Array((r.vaultRotationName ? "true" : "false").utf8))
+        key("managed_by"); value(r.managedBy)
+        key("rotation_due"); date(r.rotationDue)
+        out.append(0x7d)
+    }
+
+    static func jsonBytes(_ r: ReportRecord) -> [UInt8] {
+        var out: [UInt8] = []
+        jsonBytes(r, into: &out)
+        return out
     }
 
     static func summaryJSON(_ s: ReportSummary) -> String {
