@@ -65,16 +65,12 @@ struct ReportCommand: ParsableCommand {
         var seen = 0
         let summary: ReportSummary
         defer { progress.finish() }
-        do {
-            summary = try CredentialReportService(graph: graph).run(policy: policy, managed: managed) { records in
-                if !begun { writer.begin(); begun = true }
-                writer.write(records)
-                seen += 1
-                if seen % 500 == 0 { progress.update(items: seen, pages: seen / DirectoryCredentials.pageSize + 1) }
-            }
-        } catch {
-            // Nothing half-written to a metrics file: openmetrics output is all or nothing (see ReportWriter).
-            throw error
+        // An error ends the run here: openmetrics output is spooled, so nothing of it was written (see ReportWriter).
+        summary = try CredentialReportService(graph: graph).run(policy: policy, managed: managed) { records in
+            if !begun { writer.begin(); begun = true }
+            writer.write(records)
+            seen += 1
+            if seen % 500 == 0 { progress.update(items: seen, pages: seen / DirectoryCredentials.pageSize + 1) }
         }
         if !begun { writer.begin() }
         let elapsed = started.duration(to: .now)
