@@ -110,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "vault",
             dependencies: [
-                "VaultCore", "VaultTokens", "VaultRotation", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
+                "VaultCore", "VaultTokens", "VaultRotation", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -227,6 +227,11 @@ let package = Package(
             name: "RotationTests",
             dependencies: ["VaultTestSupport", "EntraEmulator", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto", "VaultCore", "VaultTokens", "VaultRotation", "Graph", "EntraAuth",
                            "VaultPKI", "VaultHTTP"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "VaultCoreTests",
+            dependencies: ["VaultCore", "VaultTokens", "Graph", "VaultCrypto"],
             swiftSettings: strict
         ),
         .testTarget(

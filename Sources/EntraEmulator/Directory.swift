@@ -14,8 +14,13 @@ final class Tenant: Sendable {
     let usersByUPN: [String: Int]
     /// Each user's JSON with the 11 default properties, serialised once: default pages are concatenations.
     let defaultJSON: [[UInt8]]
+    /// The synthetic applications and service principals (`--applications N`), immutable.
+    let applications: [DirectoryObject]
+    let servicePrincipals: [DirectoryObject]
 
-    init(id: String, domain: String, users: [DirectoryUser]) throws {
+    init(id: String, domain: String, users: [DirectoryUser], applications: [DirectoryObject] = [], servicePrincipals: [DirectoryObject] = []) throws {
+        self.applications = applications
+        self.servicePrincipals = servicePrincipals
         self.id = id.lowercased()
         self.domain = domain.lowercased()
         key = try SigningKey()

@@ -61,6 +61,9 @@ public struct EmulatorConfig: Codable, Sendable {
     /// Access-token lifetime in seconds (default 3599; `refresh_in` is sent from 7200 on).
     public var tokenLifetime: Int?
     public var users: Int?
+    /// Synthetic applications (each with its service principal) in the first tenant, seeded with credential cases
+    /// (docs/emulator.md).
+    public var applications: Int?
     public var seed: String?
     /// Seconds before a new secret is accepted by the token endpoint (AADSTS7000215 meanwhile).
     public var propagationDelay: Double?
@@ -74,7 +77,7 @@ public struct EmulatorConfig: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case tenants, apps, users, seed
+        case tenants, apps, users, seed, applications
         case tokenLifetime = "token_lifetime", propagationDelay = "propagation_delay", replicationLag = "replication_lag"
     }
 

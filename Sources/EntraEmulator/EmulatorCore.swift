@@ -40,11 +40,15 @@ final class EmulatorCore: Sendable {
         let userCount = config.users ?? 50
         let tenantConfigs = config.tenants ?? [EmulatorConfig.defaultTenant]
         guard !tenantConfigs.isEmpty else { throw EmulatorError("configuration has no tenant") }
-        let tenants = try tenantConfigs.map { t -> Tenant in
+        // The synthetic applications live in the first tenant, dated from the emulator's start (whole seconds).
+        let now = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        guard (0...1_000_000).contains(config.applications ?? 0) else { throw EmulatorError("applications must be 0…1000000") }
+        let synthetic = SyntheticApplications.generate(seed: seed, count: config.applications ?? 0, anchor: now)
+        let tenants = try tenantConfigs.enumerated().map { n, t -> Tenant in
             guard isGUID(t.id) else { throw EmulatorError("tenant id '\(t.id)' is not a GUID") }
-            return try Tenant(id: t.id, domain: t.domain, users: SyntheticUsers.generate(seed: seed, count: userCount, domain: t.domain))
+            return try Tenant(id: t.id, domain: t.domain, users: SyntheticUsers.generate(seed: seed, count: userCount, domain: t.domain),
+                              applications: n == 0 ? synthetic.applications : [], servicePrincipals: n == 0 ? synthetic.servicePrincipals : [])
         }
-        let now = Date()
         var apps: [AppRegistration] = []
         for a in config.apps ?? [EmulatorConfig.demoApp] {
             let tenant = a.tenant.flatMap { seg in tenants.first { $0.matches(seg) } } ?? tenants[0]

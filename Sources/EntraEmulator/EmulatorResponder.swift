@@ -23,6 +23,7 @@ struct EmulatorResponder: HTTPResponder {
     let entra: EntraEndpoints
     let users: GraphUsers
     let applications: GraphApplications
+    let directoryObjects: GraphDirectoryObjects
     let admin: AdminEndpoints
 
     init(core: EmulatorCore) {
@@ -30,6 +31,7 @@ struct EmulatorResponder: HTTPResponder {
         entra = EntraEndpoints(core: core)
         users = GraphUsers(core: core)
         applications = GraphApplications(core: core)
+        directoryObjects = GraphDirectoryObjects(core: core)
         admin = AdminEndpoints(core: core)
     }
 
@@ -93,6 +95,25 @@ struct EmulatorResponder: HTTPResponder {
             if rest == "/users" || rest.hasPrefix("/users/") || rest.hasPrefix("/users(") {
                 return try users.handle(x, caller: caller, rest: String(rest.dropFirst("/users".count)), linkBase: await core.state.nextLinkBase,
                                         emptyPages: await core.state.emptyPages)
+            }
+            if rest == "/applications" || rest == "/servicePrincipals" {
+                let collection: DirectoryObjectsQuery.Collection = rest == "/applications" ? .applications : .servicePrincipals
+                if collection == .applications, x.queryValue("$filter") != nil {
+                    return try await applications.handle(x, caller: caller, rest: "")
+                }
+                return try await directoryObjects.list(x, caller: caller, collection: collection)
+            }
+            if rest == "/applications/$count" || rest == "/servicePrincipals/$count" {
+                return try await directoryObjects.count(x, caller: caller, collection: rest.hasPrefix("/applications") ? .applications : .servicePrincipals)
+            }
+            if rest.hasPrefix("/applications"), rest.hasSuffix("/federatedIdentityCredentials"), x.method == "GET" {
+                let inner = String(rest.dropFirst("/applications".count).dropLast("/federatedIdentityCredentials".count))
+                let byAppID = inner.lowercased().hasPrefix("(appid='") && inner.hasSuffix("')")
+                let key = byAppID ? String(inner.dropFirst(8).dropLast(2)) : String(inner.dropFirst())
+                if let r = try await directoryObjects.federated(x, caller: caller, key: key, byAppID: byAppID) { return r }
+                // A configured application: it exists (checked by the handler below) and has no federated credentials.
+                _ = try await applications.handle(x, caller: caller, rest: inner)
+                return .raw(200, "{\"@odata.context\":\"\(core.base)/v1.0/$metadata#federatedIdentityCredentials\",\"value\":[]}", contentType: Reply.odataType)
             }
             if rest == "/applications" || rest.hasPrefix("/applications/") || rest.hasPrefix("/applications(") {
                 return try await applications.handle(x, caller: caller, rest: String(rest.dropFirst("/applications".count)))

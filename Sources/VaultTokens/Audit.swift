@@ -167,8 +167,12 @@ public final class AuditLog: AuditSink {
     let warn: @Sendable (String) -> Void
     let warned = Atomic<Bool>(false)
     let maxBytes: Int64
+    /// Called for every line that could not be written (the warning is said once; this counts them all).
+    let onFailure: (@Sendable () -> Void)?
 
-    public init(_ target: AuditLogFile.Target, maxBytes: Int64 = AuditLogFile.defaultMaxBytes, warn: @escaping @Sendable (String) -> Void) {
+    public init(_ target: AuditLogFile.Target, maxBytes: Int64 = AuditLogFile.defaultMaxBytes, warn: @escaping @Sendable (String) -> Void,
+                onFailure: (@Sendable () -> Void)? = nil) {
+        self.onFailure = onFailure
         self.target = target
         self.maxBytes = maxBytes
         self.warn = warn
@@ -182,8 +186,11 @@ public final class AuditLog: AuditSink {
                 try open!.append(line)
             }
         } catch let e as VaultError {
+            onFailure?()
             if !warned.exchange(true, ordering: .relaxed) { warn("audit log: " + e.reason) }
-        } catch {}
+        } catch {
+            onFailure?()
+        }
     }
 
     public func reopen() {

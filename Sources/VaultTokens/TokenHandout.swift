@@ -119,11 +119,15 @@ public final class TokenHandout: Sendable {
 
     /// `apps` are resolved from the vault once (their client ids and stored scopes); the first is the one a request
     /// without a selector gets. `allowedResources` nil: each app's stored scope (or any resource with `anyResource`).
+    /// Counters for `vault serve --metrics-listen` (nil: none kept).
+    public let metrics: ServeMetrics?
+
     /// `use` is how a fetch uses an app: the composition root passes the rotation rule (settle an interrupted
     /// rotation first: `RotationService.usingApp`); the default uses the stored credential as it is.
     public init(tokens: TokenService, apps names: [String], allowedResources: [String]?, anyResource: Bool = false, command: String,
-                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
+                metrics: ServeMetrics? = nil, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
                 use: @escaping AppUse = { _, tokens, body in try body(tokens) }) throws {
+        self.metrics = metrics
         precondition(!names.isEmpty)
         self.use = use
         var apps: [App] = []
@@ -213,6 +217,7 @@ public final class TokenHandout: Sendable {
         }
         guard let hit = try found.get() else { return nil }
         noteHit(key, clientID: hit.clientID, now: now, peer: peer)
+        metrics?.tokenServed(app: app.name, resource: resource, source: .cache)
         return Served(token: ArenaSecret(arena: arena, handle: hit.handle), expiresOn: hit.expiresOn, clientID: hit.clientID, app: app.name, resource: resource)
     }
 
@@ -230,8 +235,18 @@ public final class TokenHandout: Sendable {
         }
         var service = tokens
         service.recordsHandouts = false  // the handout is recorded below, with its peer
+        let started = ContinuousClock.now
+        let renewal = peer?.address == "renewal"
+        func seconds() -> Double {
+            let d = started.duration(to: .now)
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
         do {
             let result = try use(app.name, service) { try $0.token(app: app.name, scope: scope) }
+            if let metrics {
+                if result.source == .identityProvider { metrics.entraRequest(app: app.name, seconds: seconds(), failed: false, errorText: nil, at: clock()) }
+                if !renewal { metrics.tokenServed(app: app.name, resource: resource, source: result.source == .cache ? .cache : .fetch) }
+            }
             var raw = Array(result.token.secret.utf8)
             let token = SecretBytes(consuming: &raw)
             let clientID = result.token.clientID.lowercased()
@@ -239,6 +254,10 @@ public final class TokenHandout: Sendable {
             record(app: app, resource: resource, source: result.source, correlationID: result.token.correlationID, outcome: "ok", peer: peer)
             return Served(token: token, expiresOn: result.token.expiresOn, clientID: clientID, app: app.name, resource: resource)
         } catch let e as VaultError {
+            // Refusals that never reached Entra ID (a pending rotation, a locked vault) are not Entra errors.
+            if e.code.hasPrefix("entra.") || e.code.hasPrefix("http.") || e.reason.contains("AADSTS") {
+                metrics?.entraRequest(app: app.name, seconds: seconds(), failed: true, errorText: e.reason, at: clock())
+            }
             record(app: app, resource: resource, source: nil, correlationID: nil, outcome: e.code, peer: peer)
             let refusal = Refusal(kind: [75, 69, 74].contains(e.exitCode) ? .unavailable : .badRequest,
                                   code: e.code.hasPrefix("entra.") ? "invalid_request" : "temporarily_unavailable",

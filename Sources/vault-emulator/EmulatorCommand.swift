@@ -19,6 +19,7 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Directory for ca.pem and emulator.json.") var stateDir: String = "./emulator-state"
     @Option(help: "JSON configuration file (tenants, apps, token lifetime, users, seed).") var config: String?
     @Option(help: "Number of synthetic users per tenant (overrides the config).") var users: Int?
+    @Option(help: "Number of synthetic applications, each with a service principal, seeded with credential cases (overrides the config).") var applications: Int?
     @Option(help: "Seed of the synthetic users (overrides the config).") var seed: String?
     @Option(name: .customLong("token-lifetime"), help: "Access-token lifetime in seconds (overrides the config).") var tokenLifetime: Int?
     @Option(name: .customLong("propagation-delay"), help: "Seconds before a new secret works at the token endpoint.") var propagationDelay: Double?
@@ -32,6 +33,10 @@ struct EmulatorCommand: AsyncParsableCommand {
             }
         }
         if let users { cfg.users = users }
+        if let applications {
+            guard (0...1_000_000).contains(applications) else { throw ValidationError("--applications must be 0…1000000") }
+            cfg.applications = applications
+        }
         if let seed { cfg.seed = seed }
         if let tokenLifetime { cfg.tokenLifetime = tokenLifetime }
         if let propagationDelay { cfg.propagationDelay = propagationDelay }

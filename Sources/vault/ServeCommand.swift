@@ -36,6 +36,8 @@ struct ServeCommand: ParsableCommand {
     var allowResources: [String] = []
     @Flag(help: "Serve tokens for any resource the apps can get (default: the stored scope's resource only).") var allowAnyResource = false
     @Flag(help: "Also serve the IMDS protocol. It has no secret header: every local program that can reach the address gets tokens (requests a web browser makes are refused).") var imds = false
+    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Also serve Prometheus metrics at /metrics here: 127.0.0.1:PORT, [::1]:PORT or a Unix socket path (never a token, secret or header).", valueName: "address"))
+    var metricsListen: String?
     @Option(name: .customLong("audit-log"), help: ArgumentHelp("Audit log: a path, or stderr (default: $VAULT_AUDIT_LOG, else audit.log in the vault).", valueName: "path"))
     var auditLog: String?
 
@@ -47,6 +49,7 @@ struct ServeCommand: ParsableCommand {
             throw VaultError("usage", "--allow-any-resource and --allow-resource cannot be used together", exit: .usage)
         }
         let listenOn = try Self.listenAddress(listen)
+        let metricsOn = try metricsListen.map(Self.metricsAddress)
         let header = try identityHeader().map(IdentityHeaderSecret.init)
         guard header != nil || imds else {
             throw VaultError("serve.no_header", "the App Service endpoint needs a secret header and none was given",
@@ -54,12 +57,39 @@ struct ServeCommand: ParsableCommand {
         }
         guard Signals.block() else { throw VaultError("serve.signals", "cannot block signals", exit: .software) }
         let target: AuditLogFile.Target? = auditLog.map { $0 == "stderr" ? .standardError : .file($0) }
-        let service = try network.tokenService(options, command: "serve", audit: target)
+        var service = try network.tokenService(options, command: "serve", audit: target)
+        let metrics = metricsOn.map { _ in ServeMetrics(apps: apps) }
+        if let metrics {
+            service.audit = AuditLog(target ?? NetworkOptions.auditTarget(service.vault.directory), maxBytes: NetworkOptions.auditMaxBytes(),
+                                     warn: { Console.warn($0) }, onFailure: { metrics.auditWriteFailed() })
+        }
         let handout = try TokenHandout(tokens: service, apps: apps, allowedResources: allowResources.isEmpty ? nil : allowResources,
-                                       anyResource: allowAnyResource, command: "serve", use: RotationService.handoutUse)
+                                       anyResource: allowAnyResource, command: "serve", metrics: metrics, use: RotationService.handoutUse)
+        if let metrics {
+            // Each served app's credential expiry, as the vault stored it (nothing asked of Graph).
+            for s in (try? StatusService(tokens: service).status(apps: apps, warnDays: 30, offline: true)) ?? [] {
+                if let end = s.expires { metrics.credentialExpiry(app: s.app, credential: s.credential.hasPrefix("certificate") ? "certificate" : "secret", at: Int64(end.timeIntervalSince1970)) }
+            }
+        }
         let server = try IdentityServer(.init(listen: listenOn, header: header, servesIMDS: imds, eventLoopThreads: try EndpointThreads.count()),
                                         source: HandoutSource(handout: handout), clock: { Int64(Date().timeIntervalSince1970) })
         Console.err("vault: serving \(handout.apps.map(\.name).joined(separator: ", ")) on \(Self.describe(listenOn, port: server.port))")
+        var metricsServer: MetricsServer?
+        if let metrics, let metricsOn {
+            do {
+                metricsServer = try MetricsServer(listen: metricsOn) { openMetrics in
+                    let format: ServeMetrics.Format = openMetrics ? .openMetrics : .text
+                    return (format.contentType, metrics.render(format))
+                }
+            } catch let e as IdentityServerError {
+                server.close()
+                throw VaultError("serve.metrics_listen", e.message, hint: "choose a free port or another socket path for --metrics-listen", exit: .unavailable)
+            }
+            switch metricsOn {
+            case .tcp(let host, _): Console.err("vault: metrics on http://\(host.contains(":") ? "[\(host)]" : host):\(metricsServer?.port ?? 0)/metrics")
+            default: Console.err("vault: metrics on \(metricsOn.description)")
+            }
+        }
         if let socket = Environment.current["NOTIFY_SOCKET"], !socket.isEmpty { ServiceNotify.send("READY=1\nSTATUS=serving tokens", to: socket) }
         while true {
             let sig = Signals.wait(seconds: 30)
@@ -67,6 +97,7 @@ struct ServeCommand: ParsableCommand {
             case SIGTERM, SIGINT, SIGQUIT:
                 if let socket = Environment.current["NOTIFY_SOCKET"], !socket.isEmpty { ServiceNotify.send("STOPPING=1", to: socket) }
                 server.close()
+                metricsServer?.close()
                 handout.flushAudit(now: Int64(Date().timeIntervalSince1970), all: true)
                 Console.err("vault: stopped")
                 return
@@ -136,6 +167,27 @@ struct ServeCommand: ParsableCommand {
         guard host == "127.0.0.1" || host == "::1" || host == "localhost" else {
             throw VaultError("usage", "vault serves tokens on loopback only, not \(host)",
                              hint: "a managed-identity endpoint has no TLS: listen on 127.0.0.1 or a Unix socket", exit: .usage)
+        }
+        return .tcp(host: host == "localhost" ? "127.0.0.1" : host, port: port)
+    }
+
+    /// `--metrics-listen`: a loopback HOST:PORT or a Unix socket path (`unix:PATH` or an absolute path), nothing else.
+    static func metricsAddress(_ flag: String) throws -> IdentityServer.Listen {
+        let hint = "give --metrics-listen 127.0.0.1:PORT, [::1]:PORT or a Unix socket path such as /run/vault/metrics.sock; a remote Prometheus scrapes through node_exporter or a proxy you control"
+        if flag.hasPrefix("/") || flag.hasPrefix("unix:") {
+            let path = flag.hasPrefix("unix:") ? String(flag.dropFirst(5)) : flag
+            guard path.hasPrefix("/"), path.utf8.count < 108, !path.contains("\0") else {
+                throw VaultError("usage", "--metrics-listen \(flag): a Unix socket needs an absolute path shorter than 108 bytes", hint: hint, exit: .usage)
+            }
+            return .unix(path: path)
+        }
+        guard let colon = flag.lastIndex(of: ":"), let port = Int(flag[flag.index(after: colon)...]), (0...65535).contains(port) else {
+            throw VaultError("usage", "--metrics-listen \(flag) is not HOST:PORT or a Unix socket path", hint: hint, exit: .usage)
+        }
+        var host = String(flag[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard host == "127.0.0.1" || host == "::1" || host == "localhost" else {
+            throw VaultError("usage", "--metrics-listen serves on loopback or a Unix socket only, not \(host.isEmpty ? "every interface" : host)", hint: hint, exit: .usage)
         }
         return .tcp(host: host == "localhost" ? "127.0.0.1" : host, port: port)
     }
