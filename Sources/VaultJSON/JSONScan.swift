@@ -214,9 +214,18 @@ public enum JSONScan {
                 space()
                 guard i < end, b[i] == 0x22 else { throw fail("expected a member name") }
                 let keyRange = try string()
-                guard let key = JSONStringDecoding.bytes(b, keyRange) else { throw fail("a bad member name") }
+                // A name without escapes (nearly every one) is its own bytes: hashed and named in place, no copy.
+                let raw = UnsafeBufferPointer(rebasing: b[(keyRange.lowerBound + 1)..<(keyRange.upperBound - 1)])
                 var h: UInt64 = 0xcbf2_9ce4_8422_2325
-                for c in key { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
+                let key: String?
+                if !raw.contains(0x5c) {
+                    for c in raw { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
+                    key = members == nil ? nil : String(decoding: raw, as: UTF8.self)
+                } else {
+                    guard let decoded = JSONStringDecoding.bytes(b, keyRange) else { throw fail("a bad member name") }
+                    for c in decoded { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
+                    key = members == nil ? nil : String(decoding: decoded, as: UTF8.self)
+                }
                 names.append((h, keyRange))
                 space()
                 guard i < end, b[i] == 0x3a else { throw fail("expected ':'") }
@@ -224,7 +233,7 @@ public enum JSONScan {
                 space()
                 let start = i
                 try value(depth: depth)
-                members?(String(decoding: key, as: UTF8.self), start..<i)
+                if let members, let key { members(key, start..<i) }
                 space()
                 guard i < end else { throw fail("an unterminated object") }
                 if b[i] == 0x2c { i += 1; continue }
