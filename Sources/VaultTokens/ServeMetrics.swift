@@ -82,7 +82,7 @@ public final class ServeMetrics: Sendable {
             out += "# HELP \(shown) \(help)\n# TYPE \(shown) \(type)\n"
         }
         func l(_ pairs: [(String, String)]) -> String {
-            pairs.isEmpty ? "" : "{" + pairs.map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",") + "}"
+            pairs.isEmpty ? "" : "{" + pairs.map { "\($0.0)=\"\(Self.labelValue($0.1))\"" }.joined(separator: ",") + "}"
         }
         family("vault_tokens_served_total", "counter", "Tokens handed out, by app, resource and source (cache: from memory or the encrypted cache; fetch: from Entra ID).")
         for (k, v) in s.served.sorted(by: { ($0.key.app, $0.key.resource, $0.key.source.rawValue) < ($1.key.app, $1.key.resource, $1.key.source.rawValue) }) {
@@ -119,7 +119,9 @@ public final class ServeMetrics: Sendable {
         d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
     }
 
-    static func escape(_ s: String) -> String {
+    /// An OpenMetrics label value: backslash, double quote and line feed escaped (the one rule, for `/metrics` and
+    /// `vault report --output openmetrics`).
+    public static func labelValue(_ s: String) -> String {
         var out = ""
         for ch in s.unicodeScalars {
             switch ch {

@@ -211,20 +211,9 @@ final class ReportWriter {
             + "\"credentials\":\(s.credentials.values.reduce(0, +)),\"findings\":{\(findings)},\"severity\":\(string(s.severity == .info ? "none" : s.severity.label))}"
     }
 
-    // MARK: OpenMetrics label values: backslash, double quote and line feed escaped.
+    // MARK: OpenMetrics label values: the one escaping rule, ServeMetrics.labelValue.
 
-    static func labelValue(_ s: String) -> String {
-        var out = ""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.unicodeScalars.append(ch)
-            }
-        }
-        return out
-    }
+    static func labelValue(_ s: String) -> String { ServeMetrics.labelValue(s) }
 
     static func labels(_ pairs: [(String, String)]) -> String {
         pairs.map { "\($0.0)=\"\(labelValue($0.1))\"" }.joined(separator: ",")
