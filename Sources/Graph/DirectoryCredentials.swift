@@ -52,42 +52,70 @@ public enum DirectoryCredentials {
         }
     }
 
-    /// Reads one item of a page.
-    public static func holder(_ type: CredentialHolder.ObjectType, _ item: ArraySlice<UInt8>) throws -> CredentialHolder {
-        let bytes = Array(item)
-        let m: [String: Range<Int>]
-        do { m = try JSONScan.members(bytes) } catch {
-            throw VaultError("graph.response", "an item of Graph's \(type.rawValue) page is not a JSON object", exit: .dataError)
+    /// Reads item `index` of `page`. The page was validated whole when it arrived, so its items are split without
+    /// scanning their grammar again and without copying them out.
+    public static func holder(_ type: CredentialHolder.ObjectType, page: GraphPage, item index: Int) throws -> CredentialHolder {
+        try page.body.withUnsafeBufferPointer { b in try holder(type, b, page.items[index]) }
+    }
+
+    static func holder(_ type: CredentialHolder.ObjectType, _ b: UnsafeBufferPointer<UInt8>, _ item: Range<Int>) throws -> CredentialHolder {
+        func s(_ r: Range<Int>?) -> String? { r.flatMap { JSONScan.string(b, $0) } }
+        var id: Range<Int>?, appID: Range<Int>?, name: Range<Int>?
+        var lists: [(ListedCredential.Kind, Range<Int>)] = []
+        JSONValid.forEachMember(b, in: item) { n, v in
+            if n.is("id") { id = v } else if n.is("appId") { appID = v } else if n.is("displayName") { name = v }
+            else if n.is("passwordCredentials") { lists.append((.password, v)) }
+            else if n.is("keyCredentials") { lists.append((.certificate, v)) }
+            else if n.is("federatedIdentityCredentials") { lists.append((.federated, v)) }
         }
-        func s(_ k: String) -> String? { m[k].flatMap { JSONScan.string(bytes, $0) } }
-        guard let id = s("id") else { throw VaultError("graph.response", "a \(type.rawValue) without id in Graph's page", exit: .dataError) }
-        var holder = CredentialHolder(objectType: type, id: id.lowercased(), appID: (s("appId") ?? "").lowercased(),
-                                      displayName: s("displayName") ?? "", credentials: [])
-        func each(_ key: String, _ body: ([UInt8], [String: Range<Int>]) throws -> ListedCredential?) throws {
-            guard let list = m[key], bytes[list.lowerBound] == UInt8(ascii: "[") else { return }
-            try JSONScan.elements(bytes, in: list) { r in
-                let b = Array(bytes[r])
-                guard let cm = try? JSONScan.members(b) else { throw VaultError("graph.response", "a malformed \(key) entry in Graph's page", exit: .dataError) }
-                if let c = try body(b, cm) { holder.credentials.append(c) }
+        guard let objectID = s(id) else { throw VaultError("graph.response", "a \(type.rawValue) without id in Graph's page", exit: .dataError) }
+        var holder = CredentialHolder(objectType: type, id: objectID.lowercased(), appID: (s(appID) ?? "").lowercased(),
+                                      displayName: s(name) ?? "", credentials: [])
+        for (kind, list) in lists.sorted(by: { $0.0.order < $1.0.order }) where b[list.lowerBound] == UInt8(ascii: "[") {
+            for entry in JSONValid.elements(b, in: list) {
+                guard b[entry.lowerBound] == UInt8(ascii: "{") else {
+                    throw VaultError("graph.response", "a malformed \(kind.listName) entry in Graph's page", exit: .dataError)
+                }
+                let wanted = kind.members
+                var f = [Range<Int>?](repeating: nil, count: wanted.count)
+                JSONValid.forEachMember(b, in: entry) { n, v in
+                    if let k = wanted.firstIndex(where: { n.is($0) }) { f[k] = v }
+                }
+                if let c = credential(kind, f, s) { holder.credentials.append(c) }
             }
         }
-        func str(_ b: [UInt8], _ cm: [String: Range<Int>], _ k: String) -> String? { cm[k].flatMap { JSONScan.string(b, $0) } }
-        try each("passwordCredentials") { b, cm in
-            guard let keyID = str(b, cm, "keyId") else { return nil }
-            return ListedCredential(kind: .password, keyID: keyID.lowercased(), displayName: str(b, cm, "displayName"), hint: str(b, cm, "hint"),
-                                    start: str(b, cm, "startDateTime").flatMap(GraphTimestamps.parse), end: str(b, cm, "endDateTime").flatMap(GraphTimestamps.parse))
-        }
-        try each("keyCredentials") { b, cm in
-            guard let keyID = str(b, cm, "keyId") else { return nil }
-            return ListedCredential(kind: .certificate, keyID: keyID.lowercased(), displayName: str(b, cm, "displayName"),
-                                    thumbprint: str(b, cm, "customKeyIdentifier")?.uppercased(),
-                                    start: str(b, cm, "startDateTime").flatMap(GraphTimestamps.parse), end: str(b, cm, "endDateTime").flatMap(GraphTimestamps.parse))
-        }
-        try each("federatedIdentityCredentials") { b, cm in
-            guard let fid = str(b, cm, "id") else { return nil }
-            return ListedCredential(kind: .federated, keyID: fid.lowercased(), displayName: str(b, cm, "name"),
-                                    issuer: str(b, cm, "issuer"), subject: str(b, cm, "subject"))
-        }
         return holder
+    }
+
+    /// One entry of a kind's list, from its members in the order `Kind.members` names them.
+    static func credential(_ kind: ListedCredential.Kind, _ f: [Range<Int>?], _ s: (Range<Int>?) -> String?) -> ListedCredential? {
+        switch kind {
+        case .password:
+            guard let keyID = s(f[0]) else { return nil }
+            return ListedCredential(kind: .password, keyID: keyID.lowercased(), displayName: s(f[1]), hint: s(f[2]),
+                                    start: s(f[3]).flatMap(GraphTimestamps.parse), end: s(f[4]).flatMap(GraphTimestamps.parse))
+        case .certificate:
+            guard let keyID = s(f[0]) else { return nil }
+            return ListedCredential(kind: .certificate, keyID: keyID.lowercased(), displayName: s(f[1]),
+                                    thumbprint: s(f[2])?.uppercased(),
+                                    start: s(f[3]).flatMap(GraphTimestamps.parse), end: s(f[4]).flatMap(GraphTimestamps.parse))
+        case .federated:
+            guard let fid = s(f[0]) else { return nil }
+            return ListedCredential(kind: .federated, keyID: fid.lowercased(), displayName: s(f[1]), issuer: s(f[2]), subject: s(f[3]))
+        }
+    }
+}
+
+extension ListedCredential.Kind {
+    /// The order Graph's answer lists them in, kept whatever order the members come in.
+    var order: Int { self == .password ? 0 : self == .certificate ? 1 : 2 }
+    var listName: String { self == .password ? "passwordCredentials" : self == .certificate ? "keyCredentials" : "federatedIdentityCredentials" }
+    /// The members read from one entry of the kind's list, in the order `credential` reads them.
+    var members: [StaticString] {
+        switch self {
+        case .password: return ["keyId", "displayName", "hint", "startDateTime", "endDateTime"]
+        case .certificate: return ["keyId", "displayName", "customKeyIdentifier", "startDateTime", "endDateTime"]
+        case .federated: return ["id", "name", "issuer", "subject"]
+        }
     }
 }

@@ -18,9 +18,11 @@ public struct GraphPage: Sendable {
         count = members["@odata.count"].flatMap { Int(String(decoding: body[$0], as: UTF8.self)) }
         var items: [Range<Int>] = []
         if let value = members["value"] {
-            do { try JSONScan.elements(body, in: value) { items.append($0) } } catch {
-                throw VaultError("graph.response", "Graph's page has a malformed value array (or one nested deeper than \(JSONScan.maxDepth) levels)", exit: .dataError)
+            // `members` validated the whole page (the value array included): it is split, not scanned again.
+            guard body[value.lowerBound] == UInt8(ascii: "[") else {
+                throw VaultError("graph.response", "Graph's page has a value that is not an array", exit: .dataError)
             }
+            items = body.withUnsafeBufferPointer { JSONValid.elements($0, in: value) }
             // Every item of a Graph collection is an object; anything else is not passed on as if it were one.
             if let bad = items.firstIndex(where: { body[$0.lowerBound] != UInt8(ascii: "{") }) {
                 throw VaultError("graph.response", "item \(bad + 1) of Graph's page is not a JSON object", hint: "the server is not behaving like Graph; check --graph and any proxy", exit: .dataError)

@@ -188,7 +188,7 @@ public struct CredentialReportService: Sendable {
             try graph.client.pages(graph.client.url(DirectoryCredentials.path(type)), permissionHint: Self.permissionHint) { page, take in
                 summary.pages += 1
                 for i in 0..<take {
-                    let holder = try DirectoryCredentials.holder(type, page.item(i))
+                    let holder = try DirectoryCredentials.holder(type, page: page, item: i)
                     let records = CredentialFindings.evaluate(holder, policy: policy, managed: managed)
                     summary.add(records, type: type)
                     if !records.isEmpty { try onRecords(records) }

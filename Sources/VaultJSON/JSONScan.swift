@@ -62,13 +62,15 @@ public enum JSONScan {
     /// The decoded string at `range` (quotes included), for text shown to people: an unpaired surrogate becomes
     /// U+FFFD. Nil for anything that is not a string. (Secrets and names that must be exact use `JSONStringDecoding`.)
     public static func string(_ bytes: [UInt8], _ range: Range<Int>) -> String? {
-        bytes.withUnsafeBufferPointer { b in
-            guard range.count >= 2, range.upperBound <= b.count, b[range.lowerBound] == 0x22, b[range.upperBound - 1] == 0x22 else { return nil }
-            let inner = UnsafeBufferPointer(rebasing: b[(range.lowerBound + 1)..<(range.upperBound - 1)])
-            // No escape (nearly every value): one copy, straight into the String. A page may hold a huge value.
-            if !inner.contains(0x5c) { return String(decoding: inner, as: UTF8.self) }
-            return JSONStringDecoding.bytes(b, range, replacingBadSurrogates: true).map { String(decoding: $0, as: UTF8.self) }
-        }
+        bytes.withUnsafeBufferPointer { string($0, range) }
+    }
+
+    public static func string(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String? {
+        guard range.count >= 2, range.lowerBound >= 0, range.upperBound <= b.count, b[range.lowerBound] == 0x22, b[range.upperBound - 1] == 0x22 else { return nil }
+        let inner = UnsafeBufferPointer(rebasing: b[(range.lowerBound + 1)..<(range.upperBound - 1)])
+        // No escape (nearly every value): one copy, straight into the String. A page may hold a huge value.
+        if !inner.contains(0x5c) { return String(decoding: inner, as: UTF8.self) }
+        return JSONStringDecoding.bytes(b, range, replacingBadSurrogates: true).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// True when the bytes hold whitespace outside strings (then a line-per-item output must compact them).

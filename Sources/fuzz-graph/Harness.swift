@@ -29,6 +29,8 @@ func harness(_ bytes: [UInt8]) {
                 for r in members.values where !r.isEmpty { _ = JSONScan.string(item, r) }
             }
             if JSONScan.hasLooseWhitespace(item[...]) { _ = JSONScan.compact(item[...]) }
+            // The report's reader: items split from the page validated once.
+            _ = try? DirectoryCredentials.holder(.application, page: page, item: i)
         }
     }
     // 2. The same bytes as an answer to a request: the error envelope, or an application / addPassword response.

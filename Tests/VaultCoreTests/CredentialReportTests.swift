@@ -2,6 +2,7 @@ import FoundationEssentials
 import Graph
 import Testing
 import VaultCore
+import VaultCrypto
 import VaultTokens
 
 /// The report's rules as pure functions of one object, at a fixed time.
@@ -114,17 +115,31 @@ import VaultTokens
     }
 
     @Test func readsAGraphItem() throws {
-        let item = Array(#"""
-        {"id":"O1","appId":"A1","displayName":"web","passwordCredentials":[{"customKeyIdentifier":null,"displayName":"x","endDateTime":"2027-01-01T00:00:00Z","hint":"abc","keyId":"K1","secretText":null,"startDateTime":"2026-01-01T00:00:00.1234567Z"}],
+        let body = Array(#"""
+        {"value":[{"id":"O1","appId":"A1","displayName":"web","passwordCredentials":[{"customKeyIdentifier":null,"displayName":"x","endDateTime":"2027-01-01T00:00:00Z","hint":"abc","keyId":"K1","secretText":null,"startDateTime":"2026-01-01T00:00:00.1234567Z"}],
          "keyCredentials":[{"customKeyIdentifier":"ab12","keyId":"K2","endDateTime":"2027-01-01T00:00:00Z","startDateTime":"2026-01-01T00:00:00Z","type":"AsymmetricX509Cert","usage":"Verify","key":null}],
-         "federatedIdentityCredentials":[{"id":"F1","name":"gh","issuer":"https://token.actions.githubusercontent.com","subject":"repo:a/b:ref:refs/heads/main","audiences":["api://AzureADTokenExchange"]}]}
+         "federatedIdentityCredentials":[{"id":"F1","name":"gh","issuer":"https://token.actions.githubusercontent.com","subject":"repo:a/b:ref:refs/heads/main","audiences":["api://AzureADTokenExchange"]}]},
+         {"keyCredentials":[],"\u0069d":"O2","displayName":"esc\u00e9","passwordCredentials":[{"endDateTime":"2027-01-01T00:00:00Z","keyId":"K3"}]}]}
         """#.utf8)
-        let h = try DirectoryCredentials.holder(.application, item[...])
+        let page = try GraphPage(body: body)
+        #expect(page.items.count == 2)
+        let h = try DirectoryCredentials.holder(.application, page: page, item: 0)
         #expect(h.id == "o1" && h.appID == "a1" && h.displayName == "web")
         #expect(h.credentials.map(\.kind) == [.password, .certificate, .federated])
         #expect(h.credentials[0].keyID == "k1" && h.credentials[0].hint == "abc" && h.credentials[0].start != nil)
         #expect(h.credentials[1].thumbprint == "AB12")
         #expect(h.credentials[2].subject == "repo:a/b:ref:refs/heads/main")
+        // Members in another order, an escaped name: the page was validated once, its items are only split.
+        let h2 = try DirectoryCredentials.holder(.application, page: page, item: 1)
+        #expect(h2.id == "o2" && h2.displayName == "escé" && h2.credentials.map(\.keyID) == ["k3"])
+    }
+
+    @Test func aPageIsValidatedWholeBeforeItsItemsAreSplit() {
+        // A duplicate member deep inside an item, or a bad escape, fails the page: the split never sees it.
+        for bad in [#"{"value":[{"id":"a","passwordCredentials":[{"keyId":"k","keyId":"k2"}]}]}"#,
+                    #"{"value":[{"id":"a\x"}]}"#, #"{"value":[{"id":"a"},]}"#, #"{"value":{"id":"a"}}"#] {
+            #expect(throws: VaultError.self) { try GraphPage(body: Array(bad.utf8)) }
+        }
     }
 }
 

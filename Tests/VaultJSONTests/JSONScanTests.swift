@@ -84,4 +84,41 @@ struct JSONScanTests {
         #expect(JSONRedactor.copy(Array(#"{"client_secret":"x""#.utf8), marker: "R", redacting: { _ in true }) == nil)
         #expect(JSONRedactor.copy(Array(#"{"a":1,"a":2}"#.utf8), marker: "R", redacting: { _ in true }) == nil)
     }
+
+    @Test("the split of a validated document matches the scanner's ranges; unvalidated bytes never trap it")
+    func validSplit() throws {
+        let doc = Array(#" [ {"a" : "x,]}\"" , "b":[1,{"c":[]}], "\u0064":-1.5e3} , "s" , [ ] , true , null ] "#.utf8)
+        try JSONScan.validate(doc)
+        let split = doc.withUnsafeBufferPointer { JSONValid.elements($0, in: 0..<$0.count) }
+        let scanned = try doc.withUnsafeBufferPointer { try JSONScan.elements($0, in: 0..<$0.count) }
+        #expect(split == scanned && split.count == 5)
+        var names: [Bool] = []
+        var values: [String] = []
+        doc.withUnsafeBufferPointer { b in
+            JSONValid.forEachMember(b, in: split[0]) { n, v in
+                names.append(n.is("d")); values.append(String(decoding: b[v], as: UTF8.self))
+            }
+        }
+        #expect(names == [false, false, true])
+        #expect(values == [#""x,]}\"""#, #"[1,{"c":[]}]"#, "-1.5e3"])
+        // Hostile, never validated: every prefix and a run of pseudo-random documents stay inside the buffer.
+        var seed: UInt64 = 0x9e37_79b9_7f4a_7c15
+        var inputs = (0...doc.count).map { Array(doc[..<$0]) }
+        let alphabet = Array(#"{}[]",:\ a1"#.utf8)
+        for _ in 0..<2_000 {
+            inputs.append((0..<Int(seed % 40)).map { _ in
+                seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return alphabet[Int(seed >> 59) % alphabet.count]
+            })
+        }
+        for input in inputs {
+            input.withUnsafeBufferPointer { b in
+                for r in JSONValid.elements(b, in: 0..<b.count) { #expect(r.lowerBound >= 0 && r.upperBound <= b.count) }
+                JSONValid.forEachMember(b, in: 0..<b.count) { n, v in
+                    _ = n.is("a")
+                    #expect(v.lowerBound >= 0 && v.upperBound <= b.count)
+                }
+            }
+        }
+    }
 }
