@@ -46,40 +46,42 @@ let package = Package(
         // Swift over the C process shim (signals, spawn, byte-range locks, peer credentials, sd_notify, hardening): the
         // only importer of CProcessShim.
         .target(name: "VaultSystem", dependencies: ["CProcessShim"], swiftSettings: strict),
-        .target(name: "VaultCrypto", dependencies: ["CSodium"], swiftSettings: strict),
+        // The one error type: a typed code, the facts, named context; the CLI alone words it (ErrorWords).
+        .target(name: "VaultErrors", swiftSettings: strict),
+        .target(name: "VaultCrypto", dependencies: ["VaultErrors", "CSodium"], swiftSettings: strict),
         // The one JSON scanner (caps, duplicate names), string decoder (into SecretBytes), writer and redaction walker.
-        .target(name: "VaultJSON", dependencies: ["VaultCrypto"], swiftSettings: strict),
+        .target(name: "VaultJSON", dependencies: ["VaultErrors", "VaultCrypto"], swiftSettings: strict),
         // The vault's typed records (apps and their metadata), the pure codec of docs/FORMAT.md over them (what
         // vault-vectors and the fuzzers link), and the file store (atomic writes, locks, token cache files, audit log).
-        .target(name: "VaultRecords", dependencies: ["VaultCrypto", "VaultJSON"], swiftSettings: strict),
-        .target(name: "VaultFormat", dependencies: ["VaultCrypto", "VaultRecords"], swiftSettings: strict),
-        .target(name: "VaultStore", dependencies: ["VaultCrypto", "VaultFormat", "VaultRecords", "VaultSystem"], swiftSettings: strict),
+        .target(name: "VaultRecords", dependencies: ["VaultErrors", "VaultCrypto", "VaultJSON"], swiftSettings: strict),
+        .target(name: "VaultFormat", dependencies: ["VaultErrors", "VaultCrypto", "VaultRecords"], swiftSettings: strict),
+        .target(name: "VaultStore", dependencies: ["VaultErrors", "VaultCrypto", "VaultFormat", "VaultRecords", "VaultSystem"], swiftSettings: strict),
         .target(
             name: "VaultHTTP",
-            dependencies: ["CCurl", "CCurlShim", "VaultCrypto", "VaultJSON", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["VaultErrors", "CCurl", "CCurlShim", "VaultCrypto", "VaultJSON", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
             name: "EntraAuth",
-            dependencies: ["VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "VaultPKI", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["VaultErrors", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "VaultPKI", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
             name: "IdentityEndpoint",
-            dependencies: ["VaultCrypto", "VaultJSON",
+            dependencies: ["VaultErrors", "VaultCrypto", "VaultJSON",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: strict
         ),
-        .target(name: "FleetBackend", dependencies: ["VaultCrypto", "VaultJSON", "VaultHTTP"], swiftSettings: strict),
-        .target(name: "VaultAgent", dependencies: ["VaultCrypto", "VaultSystem"], swiftSettings: strict),
-        .target(name: "Graph", dependencies: ["VaultHTTP", "VaultCrypto", "VaultJSON"], swiftSettings: strict),
+        .target(name: "FleetBackend", dependencies: ["VaultErrors", "VaultCrypto", "VaultJSON", "VaultHTTP"], swiftSettings: strict),
+        .target(name: "VaultAgent", dependencies: ["VaultErrors", "VaultCrypto", "VaultSystem"], swiftSettings: strict),
+        .target(name: "Graph", dependencies: ["VaultErrors", "VaultHTTP", "VaultCrypto", "VaultJSON"], swiftSettings: strict),
         // RSA keys, X.509, PKCS#12 and JWS for certificate credentials; touches no file, network or vault format.
         .target(
             name: "VaultPKI",
             dependencies: [
-                "VaultCrypto",
+                "VaultErrors", "VaultCrypto",
                 "VaultJSON",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -94,23 +96,23 @@ let package = Package(
         // backends, the rotation front).
         .target(
             name: "VaultTokens",
-            dependencies: ["VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
+            dependencies: ["VaultErrors", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
             swiftSettings: strict
         ),
         .target(
             name: "VaultRotation",
-            dependencies: ["VaultTokens", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
+            dependencies: ["VaultErrors", "VaultTokens", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
             swiftSettings: strict
         ),
         .target(
             name: "VaultCore",
-            dependencies: ["VaultTokens", "VaultRotation", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
+            dependencies: ["VaultErrors", "VaultTokens", "VaultRotation", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "vault",
             dependencies: [
-                "VaultCore", "VaultTokens", "VaultRotation", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
+                "VaultErrors", "VaultCore", "VaultTokens", "VaultRotation", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -119,13 +121,13 @@ let package = Package(
         // Bench only (bench/scale.sh): fills a vault with thousands of apps and cached tokens at once.
         .executableTarget(
             name: "vault-scale-seed",
-            dependencies: ["VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "EntraAuth"],
+            dependencies: ["VaultErrors", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "EntraAuth"],
             swiftSettings: strict
         ),
         // Writes the test vectors of docs/FORMAT.md with fixed randomness.
         .executableTarget(
             name: "vault-vectors",
-            dependencies: ["VaultCrypto", "VaultFormat", "VaultRecords", "VaultStore"],
+            dependencies: ["VaultErrors", "VaultCrypto", "VaultFormat", "VaultRecords", "VaultStore"],
             swiftSettings: strict
         ),
 
@@ -164,79 +166,79 @@ let package = Package(
         // Fuzz harnesses (../shared/reference/fuzzing-swift.md): a plain build is the corpus replayer the tests run;
         // bench/fuzz.sh builds them with libFuzzer and ASan. Never linked into `vault`.
         .target(name: "FuzzSupport", swiftSettings: strict),
-        .executableTarget(name: "fuzz-vault-file", dependencies: ["FuzzSupport", "VaultJSON", "VaultFormat", "VaultRecords", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-token-cache", dependencies: ["FuzzSupport", "VaultJSON", "EntraAuth", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-token-response", dependencies: ["FuzzSupport", "VaultJSON", "EntraAuth", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-graph", dependencies: ["FuzzSupport", "VaultJSON", "Graph", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-identity-request", dependencies: ["FuzzSupport", "VaultJSON", "IdentityEndpoint", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-json", dependencies: ["FuzzSupport", "VaultJSON", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-vault-file", dependencies: ["VaultErrors", "FuzzSupport", "VaultJSON", "VaultFormat", "VaultRecords", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-token-cache", dependencies: ["VaultErrors", "FuzzSupport", "VaultJSON", "EntraAuth", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-token-response", dependencies: ["VaultErrors", "FuzzSupport", "VaultJSON", "EntraAuth", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-graph", dependencies: ["VaultErrors", "FuzzSupport", "VaultJSON", "Graph", "VaultHTTP", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-identity-request", dependencies: ["VaultErrors", "FuzzSupport", "VaultJSON", "IdentityEndpoint", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-json", dependencies: ["VaultErrors", "FuzzSupport", "VaultJSON", "VaultCrypto"], swiftSettings: strict),
         .executableTarget(name: "fuzz-retry-after", dependencies: ["FuzzSupport", "VaultJSON", "VaultHTTP"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-backend-json", dependencies: ["FuzzSupport", "VaultJSON", "FleetBackend", "VaultCrypto"], swiftSettings: strict),
-        .executableTarget(name: "fuzz-user-input", dependencies: ["FuzzSupport", "VaultJSON", "EntraAuth", "Graph", "VaultCore", "VaultTokens", "VaultRotation", "VaultHTTP", "VaultCrypto", "VaultPKI"],
+        .executableTarget(name: "fuzz-backend-json", dependencies: ["VaultErrors", "FuzzSupport", "VaultJSON", "FleetBackend", "VaultCrypto"], swiftSettings: strict),
+        .executableTarget(name: "fuzz-user-input", dependencies: ["VaultErrors", "FuzzSupport", "VaultJSON", "EntraAuth", "Graph", "VaultCore", "VaultTokens", "VaultRotation", "VaultHTTP", "VaultCrypto", "VaultPKI"],
                           swiftSettings: strict),
 
         .target(
             name: "VaultTestSupport",
-            dependencies: ["EntraEmulator", "VaultCrypto", "VaultHTTP"],
+            dependencies: ["VaultErrors", "EntraEmulator", "VaultCrypto", "VaultHTTP"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "VaultStoreTests",
-            dependencies: ["VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "VaultSystem", "VaultTestSupport"],
+            dependencies: ["VaultErrors", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "VaultSystem", "VaultTestSupport"],
             resources: [.copy("Vectors")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "PKITests",
-            dependencies: ["VaultPKI", "VaultCrypto", "VaultTestSupport",
+            dependencies: ["VaultErrors", "VaultPKI", "VaultCrypto", "VaultTestSupport",
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "_CryptoExtras", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "FleetBackendTests",
-            dependencies: ["FleetBackend", "VaultHTTP", "VaultCrypto"],
+            dependencies: ["vault", "VaultErrors", "FleetBackend", "VaultHTTP", "VaultCrypto"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "IdentityEndpointTests",
-            dependencies: ["IdentityEndpoint", "VaultCrypto", "VaultCore", "VaultTokens", "VaultRotation", "VaultStore", "VaultFormat", "VaultRecords"],
+            dependencies: ["VaultErrors", "IdentityEndpoint", "VaultCrypto", "VaultCore", "VaultTokens", "VaultRotation", "VaultStore", "VaultFormat", "VaultRecords"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "VaultCLITests",
-            dependencies: ["VaultTestSupport", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto"],
+            dependencies: ["vault", "VaultErrors", "VaultTestSupport", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "TokenTests",
-            dependencies: ["VaultTestSupport", "EntraAuth", "VaultHTTP", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "EntraEmulator", "VaultPKI"],
+            dependencies: ["vault", "VaultErrors", "VaultTestSupport", "EntraAuth", "VaultHTTP", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "EntraEmulator", "VaultPKI"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "VaultJSONTests",
-            dependencies: ["VaultJSON", "VaultCrypto"],
+            dependencies: ["VaultErrors", "VaultJSON", "VaultCrypto"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "GraphTests",
-            dependencies: ["VaultTestSupport", "Graph", "VaultHTTP", "VaultCrypto", "VaultJSON", "EntraEmulator"],
+            dependencies: ["vault", "VaultErrors", "VaultTestSupport", "Graph", "VaultHTTP", "VaultCrypto", "VaultJSON", "EntraEmulator"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "RotationTests",
-            dependencies: ["VaultTestSupport", "EntraEmulator", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto", "VaultCore", "VaultTokens", "VaultRotation", "Graph", "EntraAuth",
+            dependencies: ["VaultErrors", "VaultTestSupport", "EntraEmulator", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto", "VaultCore", "VaultTokens", "VaultRotation", "Graph", "EntraAuth",
                            "VaultPKI", "VaultHTTP"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "VaultCoreTests",
-            dependencies: ["VaultCore", "VaultTokens", "Graph", "VaultCrypto"],
+            dependencies: ["VaultErrors", "VaultCore", "VaultTokens", "Graph", "VaultCrypto"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "EntraEmulatorTests",
-            dependencies: ["EntraEmulator", "EmulatorDirectory", "VaultTestSupport", "VaultHTTP", "VaultCrypto", "Graph",
+            dependencies: ["VaultErrors", "EntraEmulator", "EmulatorDirectory", "VaultTestSupport", "VaultHTTP", "VaultCrypto", "Graph",
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "_CryptoExtras", package: "swift-crypto"),
                            .product(name: "X509", package: "swift-certificates")],

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultErrors
 import VaultPKI
 
 /// How an app proves itself at the token endpoint: a client secret (`client_secret_post`) or a certificate
@@ -24,13 +25,12 @@ public enum AppCredential: Sendable {
     public func formBody(clientID: String, scope: String, tokenEndpoint: String, appName: String, now: Date) throws -> SecretBytes {
         switch self {
         case .backend(let name):
-            throw VaultError("internal", "the secret of app '\(appName)' in backend '\(name)' was not read before the token request", exit: .software)
+            throw VaultError("internal", "the secret of app '\(appName)' in backend '\(name)' was not read before the token request")
         case .secret(let secret):
             return ClientCredentials.formBody(clientID: clientID, secret: secret, scope: scope)
         case .certificate(let stored):
             if let notAfter = stored.notAfter, notAfter <= now {
-                throw VaultError("cert.expired", "the certificate of app '\(appName)' expired on \(notAfter.formatted(.iso8601)); Entra ID will not accept it",
-                                 hint: "rotate before expiry next time (`vault status` warns, `vault rotate-cert \(appName)`); now make a new one with `vault add-app \(appName) --generate-certificate --public-out \(appName).cer --replace --keep-credential …` and upload it", exit: .noPermission)
+                throw VaultError("cert.expired", "the certificate of app '\(appName)' expired on \(notAfter.formatted(.iso8601)); Entra ID will not accept it", context: ["case": "stored", "app": appName])
             }
             let assertion = try JOSE.clientAssertion(try stored.credential(), clientID: clientID, audience: tokenEndpoint,
                                                      algorithm: stored.algorithm, sendX5C: stored.sendX5C, now: now)
@@ -73,7 +73,7 @@ public struct StoredCertificate: Sendable {
     public func credential() throws -> CertificateCredential {
         func der(_ b64: String) throws -> [UInt8] {
             guard let d = Data(base64Encoded: b64) else {
-                throw VaultError("cert.stored", "the stored certificate is damaged (not base64)", exit: .dataError)
+                throw VaultError("cert.stored", "the stored certificate is damaged (not base64)")
             }
             return Array(d)
         }

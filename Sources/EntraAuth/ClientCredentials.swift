@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 import VaultJSON
 
@@ -112,8 +113,9 @@ public struct ClientCredentials: Sendable {
             }
             let error = EntraErrors.map(response, app: app.name, clientID: app.clientID, tenant: app.tenant, scope: scope, url: app.tokenEndpoint)
             if retryable {
-                throw VaultError(error.code, error.reason + " after \(attempt + 1) attempt\(attempt == 0 ? "" : "s")",
-                                 hint: error.hint ?? "Entra ID is busy or unavailable; try again later", exit: .tempFailure)
+                var busy = error.saying(" after \(attempt + 1) attempt\(attempt == 0 ? "" : "s")")
+                busy.context["status"] = String(response.status)
+                throw busy
             }
             throw error
         }
@@ -152,25 +154,21 @@ public struct ClientCredentials: Sendable {
     func parse(_ response: HTTPResponse, app: AppIdentity, scope: String, requestedAt: Date) throws -> AccessToken {
         // Entra's answers are a few KB: a bigger one is not read at all, and a token past 64 KiB is not a token.
         guard response.body.count <= Self.maxResponseBytes else {
-            throw VaultError("entra.response", "Entra ID's token response could not be read: \(response.body.count) bytes, more than any token response",
-                             hint: "the authority is not behaving like Entra ID; check --authority and any proxy", exit: .unavailable)
+            throw VaultError("entra.response", "Entra ID's token response could not be read: \(response.body.count) bytes, more than any token response")
         }
         guard let t = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)), !t.access_token.isEmpty,
               t.access_token.utf8.count <= Self.maxTokenBytes,
               // A token is printed into headers (`--output header`) and sent in them: visible ASCII only.
               t.access_token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
-            throw VaultError("entra.response", "Entra ID's token response could not be read (HTTP 200, \(response.header("Content-Type") ?? "no content type"))",
-                             hint: "a proxy may be rewriting responses", exit: .unavailable)
+            throw VaultError("entra.response", "Entra ID's token response could not be read (HTTP 200, \(response.header("Content-Type") ?? "no content type"))")
         }
         guard let expiresIn = Self.lifetime(t.expires_in) else {
-            throw VaultError("entra.response", "Entra ID's token response has an unusable expires_in (not a whole number of seconds between 1 and one year)",
-                             hint: "the authority is not behaving like Entra ID; check --authority and any proxy", exit: .unavailable)
+            throw VaultError("entra.response", "Entra ID's token response has an unusable expires_in (not a whole number of seconds between 1 and one year)")
         }
         let at = Int64(requestedAt.timeIntervalSince1970)
         let tid = TokenClaims.tenantID(of: t.access_token)?.lowercased()
         if let expected = app.realm, let tid, tid != expected.lowercased() {
-            throw VaultError("entra.wrong_tenant", "Entra ID issued a token for tenant \(tid) to app '\(app.name)', which is stored for tenant \(expected)",
-                             hint: "check the app's --tenant and --authority; vault will not use a token of another tenant", exit: .dataError)
+            throw VaultError("entra.wrong_tenant", "Entra ID issued a token for tenant \(tid) to app '\(app.name)', which is stored for tenant \(expected)")
         }
         return AccessToken(
             secret: t.access_token, tokenType: t.token_type ?? "Bearer", clientID: app.clientID, environment: app.environment,

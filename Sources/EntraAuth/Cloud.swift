@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 
 /// The national clouds vault knows (entra-token-protocol.md §1). Tokens are not interchangeable between them.
@@ -62,18 +63,18 @@ public struct AppEndpoints: Equatable, Sendable {
         var authorityURL: EndpointURL?
         var tenantFromAuthority: String?
         if let authority {
-            let url = try parse(authority, option: "--authority")
+            let url = try parse(authority, input: "authority")
             let segments = url.pathSegments
             guard segments.count <= 1 else {
-                throw VaultError("app.url", "invalid --authority '\(authority)': its path must be the tenant alone",
-                                 hint: "give MSAL's form https://HOST/TENANT, or the bare host https://HOST", exit: .usage)
+                throw VaultError("app.url", "invalid authority '\(authority)': its path must be the tenant alone",
+                                 context: ["case": "authority", "input": "authority", "value": authority])
             }
             tenantFromAuthority = segments.first
             authorityURL = EndpointURL(scheme: url.scheme, host: url.host, port: url.port, path: "")
         }
         var graphURL: EndpointURL?
         if let graph {
-            let url = try parse(graph, option: "--graph")
+            let url = try parse(graph, input: "graph")
             // Graph roots are often pasted with their version; the version belongs to each request, not the root.
             var segments = url.pathSegments
             if let last = segments.last, ["v1.0", "beta"].contains(last.lowercased()) { segments.removeLast() }
@@ -84,12 +85,12 @@ public struct AppEndpoints: Equatable, Sendable {
         let finalTenant: String
         switch (tenant, tenantFromAuthority) {
         case (let t?, let a?) where t.lowercased() != a.lowercased():
-            throw VaultError("app.tenant", "--tenant '\(t)' and the tenant in --authority ('\(a)') differ",
-                             hint: "drop --tenant (the authority names it), or fix one of them", exit: .usage)
+            throw VaultError("app.tenant", "the tenant '\(t)' and the authority's tenant ('\(a)') differ",
+                             context: ["case": "conflict", "tenant": t, "authority_tenant": a])
         case (let t?, _): finalTenant = t
         case (nil, let a?): finalTenant = a
         case (nil, nil):
-            throw VaultError("app.tenant", "no tenant given", hint: "pass --tenant TENANT, or an authority of the form https://HOST/TENANT", exit: .usage)
+            throw VaultError("app.tenant", "no tenant given", context: ["case": "missing"])
         }
 
         // The cloud: as given, else the one the known hosts name, else global.
@@ -97,18 +98,18 @@ public struct AppEndpoints: Equatable, Sendable {
         let graphCloud = graphURL.flatMap { isKnownHost($0) && $0.path.isEmpty ? Cloud.cloud(graphHost: $0.host) : nil }
         let chosen = cloud ?? graphCloud ?? authorityClouds.first ?? .global
         if let graphCloud, graphCloud != chosen {
-            throw VaultError("app.cloud", "--graph \(graphURL!) is the Graph of the \(graphCloud.rawValue) cloud, not of \(chosen.rawValue)",
-                             hint: "tokens are not interchangeable between clouds: pass --cloud \(graphCloud.rawValue), or the matching Graph", exit: .usage)
+            throw VaultError("app.cloud", "the Graph root \(graphURL!) is the Graph of the \(graphCloud.rawValue) cloud, not of \(chosen.rawValue)",
+                             context: ["case": "graph", "input": "graph", "value": graphURL!.description, "cloud": graphCloud.rawValue, "chosen": chosen.rawValue])
         }
         if !authorityClouds.isEmpty, !authorityClouds.contains(chosen) {
-            throw VaultError("app.cloud", "--authority \(authorityURL!) signs in to the \(authorityClouds[0].rawValue) cloud, not to \(chosen.rawValue)",
-                             hint: "tokens are not interchangeable between clouds: pass --cloud \(authorityClouds[0].rawValue), or the matching authority", exit: .usage)
+            throw VaultError("app.cloud", "the authority \(authorityURL!) signs in to the \(authorityClouds[0].rawValue) cloud, not to \(chosen.rawValue)",
+                             context: ["case": "authority", "input": "authority", "value": authorityURL!.description, "cloud": authorityClouds[0].rawValue, "chosen": chosen.rawValue])
         }
         let endpoints = AppEndpoints(cloud: chosen, authority: authorityURL ?? EndpointURL(scheme: "https", host: chosen.loginHost, port: nil, path: ""),
                                      graph: graphURL ?? EndpointURL(scheme: "https", host: chosen.graphHost, port: nil, path: ""))
         if !allowCustom {
-            if !endpoints.authorityIsKnown { throw customRefused("--authority", endpoints.authority) }
-            if !endpoints.graphIsKnown { throw customRefused("--graph", endpoints.graph) }
+            if !endpoints.authorityIsKnown { throw customRefused("authority", endpoints.authority) }
+            if !endpoints.graphIsKnown { throw customRefused("graph", endpoints.graph) }
         }
         return (endpoints, finalTenant)
     }
@@ -117,13 +118,12 @@ public struct AppEndpoints: Equatable, Sendable {
     /// again, and a value that would not be accepted today is refused rather than sent a secret).
     public static func stored(cloud: String, authority: String?, graph: String?) throws -> AppEndpoints {
         guard let c = Cloud(rawValue: cloud) else {
-            throw VaultError("app.cloud", "the stored app names an unknown cloud '\(cloud)'", hint: "re-add the app with `vault add-app --replace`", exit: .dataError)
+            throw VaultError("app.cloud", "the stored app names an unknown cloud '\(cloud)'", context: ["case": "stored"])
         }
         func url(_ text: String?, _ what: String, _ fallback: String) throws -> EndpointURL {
             guard let text else { return EndpointURL(scheme: "https", host: fallback, port: nil, path: "") }
             do { return try EndpointURL.parse(text) } catch {
-                throw VaultError("app.url", "the stored \(what) '\(text)' is not a safe endpoint: \(error.reason)",
-                                 hint: "vault will not send the secret there; re-add the app with `vault add-app --replace`", exit: .dataError)
+                throw VaultError("app.url", "the stored \(what) '\(text)' is not a safe endpoint: \(error.reason)", context: ["case": "stored"])
             }
         }
         var graphURL = try url(graph, "Graph root", c.graphHost)
@@ -139,17 +139,17 @@ public struct AppEndpoints: Equatable, Sendable {
     public var storedAuthority: String? { authority == EndpointURL(scheme: "https", host: cloud.loginHost, port: nil, path: "") ? nil : authority.description }
     public var storedGraph: String? { graph == EndpointURL(scheme: "https", host: cloud.graphHost, port: nil, path: "") ? nil : graph.description }
 
-    static func parse(_ text: String, option: String) throws -> EndpointURL {
+    static func parse(_ text: String, input: String) throws -> EndpointURL {
         do { return try EndpointURL.parse(text) } catch {
-            throw VaultError("app.url", "invalid \(option) '\(TerminalSafe.clip(text))': \(error.reason)",
-                             hint: "use an https:// URL without user name, query or fragment (plain http only for 127.0.0.1/localhost)", exit: .usage)
+            throw VaultError("app.url", "invalid \(input) '\(TerminalSafe.clip(text))': \(error.reason)",
+                             context: ["input": input, "value": TerminalSafe.clip(text), "detail": error.reason])
         }
     }
 
-    static func customRefused(_ option: String, _ url: EndpointURL) -> VaultError {
-        VaultError("app.custom_endpoint", "\(option) \(url) is not a Microsoft cloud endpoint vault knows",
-                   hint: "known: \(Cloud.allCases.map { $0.loginHosts.joined(separator: ", ") + " / " + $0.graphHost }.joined(separator: "; ")). Pass --allow-custom-endpoint if this host really should receive the app's secret or tokens (an emulator, say)",
-                   exit: .usage)
+    static func customRefused(_ input: String, _ url: EndpointURL) -> VaultError {
+        VaultError("app.custom_endpoint", "the \(input) \(url) is not a Microsoft cloud endpoint vault knows",
+                   context: ["input": input, "value": url.description,
+                             "clouds": Cloud.allCases.map { $0.loginHosts.joined(separator: ", ") + " / " + $0.graphHost }.joined(separator: "; ")])
     }
 }
 

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 
 /// An Entra ID error body (entra-token-protocol.md §7).
@@ -22,10 +23,10 @@ public enum EntraErrors {
     public static func throttled(_ response: HTTPResponse, app: String, attempts: Int, maxWait: Double, now: Date) -> VaultError {
         let wait = RetryAfter.seconds(response.header("Retry-After"), now: now)
         let asked = wait.map { " and asks to wait \(Self.seconds($0))" } ?? ""
+        var context: VaultError.Context = ["app": app, "max_wait": Self.seconds(maxWait)]
+        if let wait { context["retry_after"] = Self.seconds(wait) }
         return VaultError("entra.throttled", "throttled by Entra ID: the token request of app '\(app)' got HTTP 429 after \(attempts) attempt\(attempts == 1 ? "" : "s")\(asked)",
-                          hint: wait.map { "try again in \(Self.seconds($0)); vault waits on its own only up to \(Self.seconds(maxWait)) (--max-wait)" }
-                              ?? "too many token requests; try again later, and let vault's token cache serve repeated calls",
-                          exit: .tempFailure)
+                          context: context)
     }
 
     /// Entra's answer to a credential it does not know *yet* (a new secret or key still propagating, graph-api.md
@@ -46,15 +47,12 @@ public enum EntraErrors {
         // A 404 means the URL is wrong (typically the tenant twice, from an authority given with its tenant by an older
         // vault), whatever the body says, unless Entra itself names an AADSTS error.
         if response.status == 404, (decoded?.error_codes?.first ?? 0) == 0 {
-            return VaultError("entra.not_found", "the token endpoint \(url.isEmpty ? "" : url + " ")does not exist (HTTP 404) for app '\(app)'",
-                              hint: "check the app's authority with `vault show \(app)`: it must be the login host, or MSAL's https://HOST/TENANT; re-add with `vault add-app \(app) --authority … --replace`",
-                              exit: .config)
+            return VaultError("entra.not_found", "the token endpoint \(url.isEmpty ? "" : url + " ")does not exist (HTTP 404) for app '\(app)'", context: ["app": app])
         }
         guard let body = decoded, body.error != nil else {
             let type = response.header("Content-Type") ?? "no content type"
             return VaultError("entra.http", "Entra ID answered HTTP \(response.status) with a body that is not an OAuth error (\(type))",
-                              hint: "a proxy or gateway may be in the way; check https_proxy / no_proxy and the authority URL",
-                              exit: response.status >= 500 ? .tempFailure : .unavailable)
+                              context: ["status": String(response.status)])
         }
         let code = body.error_codes?.first ?? 0
         let support = body.correlation_id.map { "correlation id \($0)" }
@@ -63,45 +61,29 @@ public enum EntraErrors {
             .nonEmpty ?? "HTTP \(response.status), no AADSTS code"
         switch code {
         case 7000215:
-            return VaultError("entra.invalid_secret", "Entra ID rejected the client secret of app '\(app)' (\(tag))",
-                              hint: "the stored secret is wrong, or was replaced outside vault: store the current one with `vault add-app \(app) … --replace` or rotate with `vault rotate-secret \(app)`",
-                              exit: .noPermission)
+            return VaultError("entra.invalid_secret", "Entra ID rejected the client secret of app '\(app)' (\(tag))", context: ["app": app])
         case 7000222:
-            return VaultError("entra.expired_secret", "the client secret of app '\(app)' has expired (\(tag))",
-                              hint: "create a new secret in the app registration and store it with `vault add-app \(app) … --replace`; `vault status` warns before expiry",
-                              exit: .noPermission)
+            return VaultError("entra.expired_secret", "the client secret of app '\(app)' has expired (\(tag))", context: ["app": app])
         case 700027:
-            return VaultError("entra.unknown_certificate", "Entra ID rejected the certificate assertion of app '\(app)': the certificate is not registered on the app, or the signature did not verify (\(tag))",
-                              hint: "upload the certificate (`vault show \(app) --certificate-pem > app.cer`, then the portal's Certificates & secrets) and compare its thumbprint with `vault show \(app)`; a certificate uploaded moments ago may need a minute to propagate",
-                              exit: .noPermission)
+            return VaultError("entra.unknown_certificate", "Entra ID rejected the certificate assertion of app '\(app)': the certificate is not registered on the app, or the signature did not verify (\(tag))", context: ["app": app])
         case 700024:
-            return VaultError("entra.assertion_time", "Entra ID refused the certificate assertion of app '\(app)' as outside its valid time (\(tag))",
-                              hint: "this host's clock is probably wrong: check it (timedatectl, chrony); assertions are valid for 10 minutes from now",
-                              exit: .config)
+            return VaultError("entra.assertion_time", "Entra ID refused the certificate assertion of app '\(app)' as outside its valid time (\(tag))")
         case 700021:
-            return VaultError("entra.assertion_issuer", "Entra ID refused the certificate assertion of app '\(app)': its issuer is not the client id \(clientID) (\(tag))",
-                              hint: "check the app's --client-id with `vault show \(app)`", exit: .config)
+            return VaultError("entra.assertion_issuer", "Entra ID refused the certificate assertion of app '\(app)': its issuer is not the client id \(clientID) (\(tag))", context: ["app": app])
         case 7000218:
-            return VaultError("entra.missing_credential", "Entra ID received no credential for app '\(app)' (\(tag))",
-                              hint: "the request lacked client_secret and client_assertion; a proxy may be stripping the body", exit: .unavailable)
+            return VaultError("entra.missing_credential", "Entra ID received no credential for app '\(app)' (\(tag))")
         case 700016:
-            return VaultError("entra.unknown_app", "Entra ID does not know an app with client id \(clientID) in tenant '\(tenant)' (\(tag))",
-                              hint: "check --client-id and --tenant (and that the app is registered or consented in that tenant)",
-                              exit: .config)
+            return VaultError("entra.unknown_app", "Entra ID does not know an app with client id \(clientID) in tenant '\(tenant)' (\(tag))")
         case 90002:
-            return VaultError("entra.unknown_tenant", "tenant '\(tenant)' does not exist in this cloud (\(tag))",
-                              hint: "check --tenant (a GUID or verified domain) and --cloud", exit: .config)
+            return VaultError("entra.unknown_tenant", "tenant '\(tenant)' does not exist in this cloud (\(tag))")
         case 70011, 1002012:
-            return VaultError("entra.invalid_scope", "Entra ID refused the scope '\(scope)' (\(tag))",
-                              hint: "app-only tokens need exactly one scope of the form RESOURCE/.default, e.g. https://graph.microsoft.com/.default",
-                              exit: .usage)
+            return VaultError("entra.invalid_scope", "Entra ID refused the scope '\(scope)' (\(tag))")
         case 500011:
-            return VaultError("entra.unknown_resource", "the resource of scope '\(scope)' is not known in tenant '\(tenant)' (\(tag))",
-                              hint: "check the resource URI in --scope", exit: .config)
+            return VaultError("entra.unknown_resource", "the resource of scope '\(scope)' is not known in tenant '\(tenant)' (\(tag))")
         default:
             let first = body.error_description?.split(separator: "\r\n").first.map(String.init) ?? body.error ?? "unknown error"
-            return VaultError("entra.\(body.error ?? "error")", "Entra ID refused the token request: \(first) (\(tag))",
-                              exit: response.status >= 500 ? .tempFailure : .noPermission)
+            return VaultError(.init("entra.\(body.error ?? "error")"), "Entra ID refused the token request: \(first) (\(tag))",
+                              context: ["status": String(response.status)])
         }
     }
 }

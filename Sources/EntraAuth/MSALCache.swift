@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultErrors
 import VaultJSON
 
 /// An access token as vault holds it. The token is treated as opaque (entra-token-protocol.md §6).
@@ -49,7 +50,7 @@ public struct MSALCache: Sendable {
     /// Parses cache JSON; throws on anything that is not a JSON object.
     public init(json: [UInt8]) throws {
         guard case .object(let o) = try JSONDecoder().decode(JSONValue.self, from: Data(json)) else {
-            throw VaultError("cache.format", "the token cache is not a JSON object", exit: .dataError)
+            throw VaultError("cache.format", "the token cache is not a JSON object")
         }
         root = o
     }

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import VaultCrypto
 import Synchronization
+import VaultErrors
 import VaultStore
 import VaultFormat
 import VaultRecords

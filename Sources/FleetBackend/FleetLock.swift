@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Synchronization
 import VaultCrypto
+import VaultErrors
 
 /// The fleet-wide rotation record of one app, as read: who rotates it, since when, until when the lock holds, and the
 /// caller's journal (opaque JSON here: this module knows nothing of Entra ID).
@@ -56,8 +57,7 @@ public final class FleetLock: Sendable {
         let d = found.data
         guard let state = d["state"].flatMap(FleetRotationRecord.State.init(rawValue:)),
               let started = BackendTime.date(d["started"]), let expires = BackendTime.date(d["expires"]) else {
-            throw VaultError("backend.rotation_damaged", "the fleet rotation record at \(name) cannot be read (missing or bad state, started or expires)",
-                             hint: "inspect it with `bao kv get`; vault will not guess who holds the rotation", exit: .dataError)
+            throw VaultError("backend.rotation_damaged", "the fleet rotation record at \(name) cannot be read (missing or bad state, started or expires)")
         }
         // The lock's end by the engine's clock: the version's created_time plus the holder's ttl, turned into this
         // host's clock through the answer's Date. Neither the writer's clock nor this host's decides alone, so a host

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Synchronization
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 #if canImport(Glibc)
 import Glibc
@@ -158,32 +159,31 @@ public final class KVClient: Sendable {
                     ThreadSleeper().sleep(seconds: lagWaits.removeFirst())
                     continue
                 case 412:
-                    lastError = VaultError("backend.lagging", "\(base) has not caught up with the cluster's latest writes (412)", hint: "try again in a moment", exit: .tempFailure)
+                    lastError = VaultError("backend.lagging", "\(base) has not caught up with the cluster's latest writes (412)")
                 case 307 where redirects == 0, 308 where redirects == 0:
                     // A standby points at the active node: follow only to an address we were configured with.
                     guard let location = response.header("Location"),
                           let target = config.addresses.first(where: { location.hasPrefix($0 + "/") }) else {
-                        lastError = VaultError("backend.redirect", "\(base) redirected to an address that is not configured (\(response.header("Location") ?? "none")); not followed",
-                                               hint: "list every node's address in --address", exit: .unavailable)
+                        lastError = VaultError("backend.redirect", "\(base) redirected to an address that is not configured (\(response.header("Location") ?? "none")); not followed")
                         break
                     }
                     url = target + location.dropFirst(target.count)
                     redirects += 1
                     continue
                 case 307, 308:
-                    lastError = VaultError("backend.redirect", "\(base) redirected more than once; not followed", exit: .unavailable)
+                    lastError = VaultError("backend.redirect", "\(base) redirected more than once; not followed")
                 case 503:
-                    lastError = VaultError("backend.sealed", "\(base) is sealed or has no active node (503)", hint: "unseal it, or list the other nodes' addresses", exit: .tempFailure)
+                    lastError = VaultError("backend.sealed", "\(base) is sealed or has no active node (503)")
                 case 429:
                     retryAfter = max(retryAfter ?? 0, RetryAfter.seconds(response.header("Retry-After")) ?? 0)
-                    lastError = VaultError("backend.throttled", "\(base) refused the request: rate limit (429)", hint: "try again later", exit: .tempFailure)
+                    lastError = VaultError("backend.throttled", "\(base) refused the request: rate limit (429)")
                 default:
                     return response
                 }
                 break
             }
         }
-        throw lastError ?? VaultError("backend.none", "no backend address configured", exit: .config)
+        throw lastError ?? VaultError("backend.none", "no backend address configured")
     }
 
     /// The login token: the token given, or an AppRole login (kept for the client's life, renewed with
@@ -211,7 +211,7 @@ public final class KVClient: Sendable {
             guard response.status == 200 else { throw Self.failure(response, what: "AppRole login", path: "auth/approle/login") }
             struct Answer: Decodable { struct Auth: Decodable { var client_token: String; var lease_duration: Int?; var renewable: Bool? }; var auth: Auth }
             guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(response.body)) else {
-                throw VaultError("backend.response", "the AppRole login answer has no client token", exit: .dataError)
+                throw VaultError("backend.response", "the AppRole login answer has no client token")
             }
             var raw = Array(answer.auth.client_token.utf8)
             let t = SecretBytes(consuming: &raw)
@@ -241,7 +241,7 @@ public final class KVClient: Sendable {
             guard let r = try? JSONDecoder().decode(Renewed.self, from: Data(response.body)), r.auth.lease_duration > 0 else { break }
             return Double(min(r.auth.lease_duration, 366 * 86_400))
         }
-        throw VaultError("backend.renew", "the backend login token could not be renewed", exit: .unavailable)
+        throw VaultError("backend.renew", "the backend login token could not be renewed")
     }
 
     /// The current version of `name`, or nil when it does not exist.
@@ -263,7 +263,7 @@ public final class KVClient: Sendable {
             var data: Inner
         }
         guard let r = try? JSONDecoder().decode(Read.self, from: Data(body)), r.data.metadata.version >= 0 else {
-            throw VaultError("backend.response", "the backend's answer for \(name) is not a KV v2 secret of strings", exit: .dataError)
+            throw VaultError("backend.response", "the backend's answer for \(name) is not a KV v2 secret of strings")
         }
         return KVSecret(version: r.data.metadata.version, data: r.data.data ?? [:], created: BackendTime.rfc3339(r.data.metadata.created_time),
                         engineNow: BackendTime.httpDate(date), readAt: readAt)
@@ -284,7 +284,7 @@ public final class KVClient: Sendable {
         guard response.status == 200 else { throw Self.failure(response, what: "writing \(name)", path: "\(config.mount)/data/\(config.prefix)\(name)") }
         struct Written: Decodable { struct Inner: Decodable { var version: Int }; var data: Inner }
         guard let w = try? JSONDecoder().decode(Written.self, from: Data(response.body)) else {
-            throw VaultError("backend.response", "the backend's answer to writing \(name) has no version", exit: .dataError)
+            throw VaultError("backend.response", "the backend's answer to writing \(name) has no version")
         }
         return w.data.version
     }
@@ -325,7 +325,7 @@ public final class KVClient: Sendable {
         guard response.status == 200 else { throw Self.failure(response, what: "looking up its own token", path: "auth/token/lookup-self") }
         struct Lookup: Decodable { struct D: Decodable { var policies: [String]?; var ttl: Int?; var accessor: String? }; var data: D }
         guard let l = try? JSONDecoder().decode(Lookup.self, from: Data(response.body)) else {
-            throw VaultError("backend.response", "the backend's token lookup answer cannot be read", exit: .dataError)
+            throw VaultError("backend.response", "the backend's token lookup answer cannot be read")
         }
         return TokenInfo(policies: l.data.policies ?? [], ttl: l.data.ttl ?? 0, accessor: l.data.accessor ?? "")
     }
@@ -338,7 +338,7 @@ public final class KVClient: Sendable {
         let client = KVClient(config: BackendConfig(addresses: addresses), transport: transport, auth: .token(wrapping))
         guard wrapping.count > 0, wrapping.count <= 512, wrapping.isPrintableASCII,
               wrapping.withUnsafeBytes({ !$0.contains(UInt8(ascii: "\"")) && !$0.contains(UInt8(ascii: "\\")) }) else {
-            throw VaultError("backend.unwrap", "the wrapping token is not a token (printable characters, at most 512)", exit: .usage)
+            throw VaultError("backend.unwrap", "the wrapping token is not a token (printable characters, at most 512)", context: ["case": "input"])
         }
         var lookupBody = Array(#"{"token":""#.utf8)
         wrapping.withUnsafeBytes { lookupBody.append(contentsOf: $0) }
@@ -346,25 +346,22 @@ public final class KVClient: Sendable {
         defer { wipe(&lookupBody) }
         let lookup = try client.send("POST", "/v1/sys/wrapping/lookup", body: lookupBody)
         guard lookup.status == 200 else {
-            throw VaultError("backend.unwrap", "the wrapping token was refused (expired, or already used: someone may have unwrapped it first)",
-                             hint: "ask for a new wrapped secret id", exit: .noPermission)
+            throw VaultError("backend.unwrap", "the wrapping token was refused (expired, or already used: someone may have unwrapped it first)")
         }
         struct Lookup: Decodable { struct D: Decodable { var creation_path: String? }; var data: D }
         let path = (try? JSONDecoder().decode(Lookup.self, from: Data(lookup.body)))?.data.creation_path ?? ""
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 5, parts[0] == "auth", parts[1] == "approle", parts[2] == "role", !parts[3].isEmpty, parts[4] == "secret-id" else {
             let shown = String(String.UnicodeScalarView(path.unicodeScalars.prefix(120).map { $0.value >= 0x20 && $0.value < 0x7f ? $0 : "?" }))
-            throw VaultError("backend.unwrap", "the wrapping token was not made by an AppRole secret-id endpoint (its creation path is '\(shown)'): it was not unwrapped",
-                             hint: "someone may have substituted the token; ask for a new wrapped secret id (auth/approle/role/NAME/secret-id)", exit: .noPermission)
+            throw VaultError("backend.unwrap", "the wrapping token was not made by an AppRole secret-id endpoint (its creation path is '\(shown)'): it was not unwrapped", context: ["case": "substituted"])
         }
         let response = try client.send("POST", "/v1/sys/wrapping/unwrap", body: Array("{}".utf8))
         guard response.status == 200 else {
-            throw VaultError("backend.unwrap", "the wrapping token was refused (expired, or already used: someone may have unwrapped it first)",
-                             hint: "ask for a new wrapped secret id", exit: .noPermission)
+            throw VaultError("backend.unwrap", "the wrapping token was refused (expired, or already used: someone may have unwrapped it first)")
         }
         struct Unwrapped: Decodable { struct D: Decodable { var secret_id: String }; var data: D }
         guard let u = try? JSONDecoder().decode(Unwrapped.self, from: Data(response.body)) else {
-            throw VaultError("backend.unwrap", "the unwrapped answer holds no secret_id", exit: .dataError)
+            throw VaultError("backend.unwrap", "the unwrapped answer holds no secret_id", context: ["case": "answer"])
         }
         var raw = Array(u.data.secret_id.utf8)
         return SecretBytes(consuming: &raw)
@@ -374,10 +371,9 @@ public final class KVClient: Sendable {
         struct Errors: Decodable { var errors: [String] }
         let detail = (try? JSONDecoder().decode(Errors.self, from: Data(response.body)))?.errors.joined(separator: "; ") ?? "HTTP \(response.status)"
         if response.status == 403 {
-            return VaultError("backend.forbidden", "the backend refused \(what): \(detail.isEmpty ? "permission denied" : detail)",
-                              hint: "the host's policy needs a rule for path \"\(path)\"", exit: .noPermission)
+            return VaultError("backend.forbidden", "the backend refused \(what): \(detail.isEmpty ? "permission denied" : detail)", context: ["path": path])
         }
-        return VaultError("backend.error", "the backend failed \(what): \(detail.isEmpty ? "HTTP \(response.status)" : detail) (HTTP \(response.status))", exit: .unavailable)
+        return VaultError("backend.error", "the backend failed \(what): \(detail.isEmpty ? "HTTP \(response.status)" : detail) (HTTP \(response.status))")
     }
 }
 

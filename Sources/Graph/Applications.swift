@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultErrors
 import VaultJSON
 
 /// A password credential as Graph lists it (secretText is never returned on reads).
@@ -34,15 +35,15 @@ public struct Applications: Sendable {
     let client: GraphClient
     public init(client: GraphClient) { self.client = client }
 
-    public static let permissionHint =
-        "grant the app Application.ReadWrite.OwnedBy and add its service principal as an owner of the app registration (or grant Application.ReadWrite.All), with admin consent; or rotate by hand with `vault rotate-secret APP --manual`"
+    /// What the credential calls need when Graph refuses them.
+    public static let permission = GraphPermission.ownCredentials
 
     func path(_ appID: String) -> String { "/v1.0/applications(appId='\(appID)')" }
 
     public func passwords(appID: String) throws -> [PasswordCredential] {
-        let r = try client.send("GET", path(appID) + "?$select=id,passwordCredentials", permissionHint: Self.permissionHint)
+        let r = try client.send("GET", path(appID) + "?$select=id,passwordCredentials", permission: Self.permission)
         guard let m = try? JSONScan.members(r.body), let list = m["passwordCredentials"] else {
-            throw VaultError("graph.response", "Graph's application has no passwordCredentials", exit: .dataError)
+            throw VaultError("graph.response", "Graph's application has no passwordCredentials")
         }
         var out: [PasswordCredential] = []
         try JSONScan.elements(r.body, in: list) { out.append(try Self.credential(Array(r.body[$0]))) }
@@ -60,10 +61,10 @@ public struct Applications: Sendable {
     /// The key credentials as Graph returns them for one object with `$select=keyCredentials` (with each `key`,
     /// the certificate), both parsed and as the raw JSON objects, which a PATCH sends back unchanged.
     public func keyCredentialsForUpdate(appID: String) throws -> (keys: [KeyCredential], raw: [[UInt8]], objectID: String) {
-        let r = try client.send("GET", path(appID) + "?$select=id,keyCredentials", permissionHint: Self.permissionHint)
+        let r = try client.send("GET", path(appID) + "?$select=id,keyCredentials", permission: Self.permission)
         guard let m = try? JSONScan.members(r.body), let list = m["keyCredentials"],
               let objectID = m["id"].flatMap({ JSONScan.string(r.body, $0) }), Self.isKeyID(objectID) else {
-            throw VaultError("graph.response", "Graph's application has no keyCredentials or no id", exit: .dataError)
+            throw VaultError("graph.response", "Graph's application has no keyCredentials or no id")
         }
         var out: [KeyCredential] = []
         var raw: [[UInt8]] = []
@@ -91,13 +92,13 @@ public struct Applications: Sendable {
         var body = Array(#"{"keyCredentials":["#.utf8)
         for (i, item) in items.enumerated() { if i > 0 { body.append(0x2c) }; body += item }
         body += Array("]}".utf8)
-        _ = try client.send("PATCH", "/v1.0/applications/\(objectID)", body: body, permissionHint: Self.permissionHint, idempotent: false)
+        _ = try client.send("PATCH", "/v1.0/applications/\(objectID)", body: body, permission: Self.permission, idempotent: false)
     }
 
     static func keyCredential(_ bytes: [UInt8]) throws -> KeyCredential {
         let k = try JSONScan.members(bytes)
         func s(_ key: String) -> String? { k[key].flatMap { JSONScan.string(bytes, $0) } }
-        guard let keyID = s("keyId") else { throw VaultError("graph.response", "a key credential without keyId", exit: .dataError) }
+        guard let keyID = s("keyId") else { throw VaultError("graph.response", "a key credential without keyId") }
         return KeyCredential(keyID: keyID.lowercased(), thumbprint: s("customKeyIdentifier")?.uppercased(),
                              displayName: s("displayName"), end: s("endDateTime"))
     }
@@ -108,10 +109,10 @@ public struct Applications: Sendable {
         let head = #"{"keyCredential":{"type":"AsymmetricX509Cert","usage":"Verify","displayName":"\#(JSONWriter.escaped(displayName))","key":"\#(Data(certificate).base64EncodedString())"},"passwordCredential":null,"proof":""#
         var body = Array(head.utf8) + proof.withUnsafeBytes { Array($0) } + Array(#""}"#.utf8)
         defer { wipe(&body) }
-        let r = try client.send("POST", "/v1.0/applications/\(objectID)/addKey", body: body, permissionHint: Self.permissionHint,
+        let r = try client.send("POST", "/v1.0/applications/\(objectID)/addKey", body: body, permission: Self.permission,
                                 idempotent: false)
         let key = try Self.keyCredential(r.body)
-        guard Self.isKeyID(key.keyID) else { throw VaultError("graph.response", "addKey answered without a keyId", exit: .dataError) }
+        guard Self.isKeyID(key.keyID) else { throw VaultError("graph.response", "addKey answered without a keyId") }
         return key
     }
 
@@ -119,7 +120,7 @@ public struct Applications: Sendable {
         var body = Array(#"{"keyId":"\#(keyID)","proof":""#.utf8) + proof.withUnsafeBytes { Array($0) } + Array(#""}"#.utf8)
         defer { wipe(&body) }
         do {
-            _ = try client.send("POST", "/v1.0/applications/\(objectID)/removeKey", body: body, permissionHint: Self.permissionHint)
+            _ = try client.send("POST", "/v1.0/applications/\(objectID)/removeKey", body: body, permission: Self.permission)
             return .removed
         } catch let e as VaultError where (e.code == "graph.bad_request" || e.code == "graph.not_found")
                     && e.reason.lowercased().contains("no key credential found") {
@@ -130,26 +131,26 @@ public struct Applications: Sendable {
     static func credential(_ bytes: [UInt8]) throws -> PasswordCredential {
         let m = try JSONScan.members(bytes)
         func s(_ k: String) -> String? { m[k].flatMap { JSONScan.string(bytes, $0) } }
-        guard let keyID = s("keyId") else { throw VaultError("graph.response", "a password credential without keyId", exit: .dataError) }
+        guard let keyID = s("keyId") else { throw VaultError("graph.response", "a password credential without keyId") }
         return PasswordCredential(keyID: keyID.lowercased(), hint: s("hint"), displayName: s("displayName"), start: s("startDateTime"), end: s("endDateTime"))
     }
 
     /// Adds a password; the secret goes straight from the response into secret memory and the response is wiped.
     public func addPassword(appID: String, displayName: String, end: Date) throws -> AddedPassword {
         let body = #"{"passwordCredential":{"displayName":"\#(JSONWriter.escaped(displayName))","endDateTime":"\#(GraphDates.format(end))"}}"#
-        var r = try client.send("POST", path(appID) + "/addPassword", body: Array(body.utf8), permissionHint: Self.permissionHint,
+        var r = try client.send("POST", path(appID) + "/addPassword", body: Array(body.utf8), permission: Self.permission,
                                 idempotent: false)
         defer { wipe(&r.body) }
         guard let m = try? JSONScan.members(r.body) else {
-            throw VaultError("graph.response", "addPassword answered with a body that is not a JSON object", exit: .dataError)
+            throw VaultError("graph.response", "addPassword answered with a body that is not a JSON object")
         }
         guard let secretRange = m["secretText"], secretRange.count > 2, r.body[secretRange.lowerBound] == 0x22 else {
-            throw VaultError("graph.response", "addPassword answered without a secretText", exit: .dataError)
+            throw VaultError("graph.response", "addPassword answered without a secretText")
         }
         // JSON escapes (`\u002b` for `+`, `\/`) are decoded straight into secret memory: the password already exists
         // at Entra ID, so refusing a validly encoded secret now would only strand it.
         guard let secret = r.body.withUnsafeBufferPointer({ JSONStringDecoding.secret($0, secretRange) }), secret.count > 0 else {
-            throw VaultError("graph.response", "addPassword answered with a secretText that is not a valid JSON string", exit: .dataError)
+            throw VaultError("graph.response", "addPassword answered with a secretText that is not a valid JSON string")
         }
         return AddedPassword(credential: try Self.credential(r.body), secret: secret)
     }
@@ -167,7 +168,7 @@ public struct Applications: Sendable {
     public func removePassword(appID: String, keyID: String) throws -> Removal {
         do {
             _ = try client.send("POST", path(appID) + "/removePassword", body: Array(#"{"keyId":"\#(keyID)"}"#.utf8),
-                                permissionHint: Self.permissionHint)
+                                permission: Self.permission)
             return .removed
         } catch let e as VaultError where Self.isNotFound(e, keyID: keyID) {
             return .notFound

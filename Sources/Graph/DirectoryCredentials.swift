@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultErrors
 import VaultJSON
 
 /// One credential of an application or service principal as Graph lists it. Secrets are never returned on reads;
@@ -68,13 +69,13 @@ public enum DirectoryCredentials {
             else if n.is("keyCredentials") { lists.append((.certificate, v)) }
             else if n.is("federatedIdentityCredentials") { lists.append((.federated, v)) }
         }
-        guard let objectID = s(id) else { throw VaultError("graph.response", "a \(type.rawValue) without id in Graph's page", exit: .dataError) }
+        guard let objectID = s(id) else { throw VaultError("graph.response", "a \(type.rawValue) without id in Graph's page") }
         var holder = CredentialHolder(objectType: type, id: objectID.lowercased(), appID: (s(appID) ?? "").lowercased(),
                                       displayName: s(name) ?? "", credentials: [])
         for (kind, list) in lists.sorted(by: { $0.0.order < $1.0.order }) where b[list.lowerBound] == UInt8(ascii: "[") {
             for entry in JSONValid.elements(b, in: list) {
                 guard b[entry.lowerBound] == UInt8(ascii: "{") else {
-                    throw VaultError("graph.response", "a malformed \(kind.listName) entry in Graph's page", exit: .dataError)
+                    throw VaultError("graph.response", "a malformed \(kind.listName) entry in Graph's page")
                 }
                 let wanted = kind.members
                 var f = [Range<Int>?](repeating: nil, count: wanted.count)

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 import VaultJSON
 
@@ -62,8 +63,7 @@ public struct GraphClient: Sendable {
     /// Refuses any absolute URL that is not under the Graph root (the token must never leave for another host).
     public func checkSameOrigin(_ url: String) throws {
         guard URLParts.normalisedOrigin(url) == URLParts.normalisedOrigin(root) else {
-            throw VaultError("graph.foreign_link", "refusing to follow a link to \(URLParts.origin(url)): it is not the Graph root \(URLParts.origin(root))",
-                             hint: "vault sends the app's token only to its Graph root", exit: .dataError)
+            throw VaultError("graph.foreign_link", "refusing to follow a link to \(URLParts.origin(url)): it is not the Graph root \(URLParts.origin(root))")
         }
     }
 
@@ -71,7 +71,7 @@ public struct GraphClient: Sendable {
     /// A request that is not `idempotent` (addPassword) is retried only on 429, which Graph answers before doing
     /// anything: a 503/504 may come after the server acted, and a second attempt would act twice.
     public func send(_ method: String, _ pathOrURL: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
-                     permissionHint: String? = nil, idempotent: Bool = true, followRedirects: Bool = false) throws -> GraphResponse {
+                     permission: GraphPermission? = nil, idempotent: Bool = true, followRedirects: Bool = false) throws -> GraphResponse {
         var url = self.url(pathOrURL)
         try checkSameOrigin(url)
         var redirects = 0
@@ -93,16 +93,15 @@ public struct GraphClient: Sendable {
             if (200..<300).contains(r.status) { return response }
             if [301, 302, 303, 307, 308].contains(r.status), method == "GET" {
                 guard let location = r.headers.last(where: { $0.0.lowercased() == "location" })?.1, !location.isEmpty else {
-                    throw VaultError("graph.redirect", "Graph answered \(r.status) to GET \(Self.shown(url)) without a Location", exit: .dataError)
+                    throw VaultError("graph.redirect", "Graph answered \(r.status) to GET \(Self.shown(url)) without a Location")
                 }
                 let target = Self.resolve(location, against: url)
                 guard followRedirects else {
-                    throw VaultError("graph.redirect", "Graph answered \(r.status), a redirect to \(Self.shown(target)), which vault did not follow",
-                                     hint: "pass --follow to fetch it (vault never sends the app's token to another origin)", exit: .dataError)
+                    throw VaultError("graph.redirect", "Graph answered \(r.status), a redirect to \(Self.shown(target)), which vault did not follow", context: ["case": "origin"])
                 }
                 redirects += 1
                 guard redirects <= Self.maxRedirects else {
-                    throw VaultError("graph.redirect", "Graph redirected more than \(Self.maxRedirects) times; stopped at \(Self.shown(target))", exit: .dataError)
+                    throw VaultError("graph.redirect", "Graph redirected more than \(Self.maxRedirects) times; stopped at \(Self.shown(target))")
                 }
                 if URLParts.normalisedOrigin(target) == URLParts.normalisedOrigin(root) {
                     url = target
@@ -127,7 +126,7 @@ public struct GraphClient: Sendable {
                     continue
                 }
             }
-            throw error.vaultError(status: r.status, method: method, url: url, attempts: attempt + 1, permissionHint: permissionHint)
+            throw error.vaultError(status: r.status, method: method, url: url, attempts: attempt + 1, permission: permission)
         }
     }
 }
@@ -159,7 +158,7 @@ extension GraphClient {
                 url = Self.resolve(location, against: url)
                 continue
             }
-            throw VaultError("graph.redirect_target", "the redirect target \(Self.shown(url)) answered HTTP \(r.status)", exit: r.status >= 500 ? .tempFailure : .dataError)
+            throw VaultError("graph.redirect_target", "the redirect target \(Self.shown(url)) answered HTTP \(r.status)")
         }
     }
 }
@@ -183,48 +182,39 @@ struct GraphErrorBody {
         }
     }
 
-    func vaultError(status: Int, method: String, url: String, attempts: Int, permissionHint: String?) -> VaultError {
+    func vaultError(status: Int, method: String, url: String, attempts: Int, permission: GraphPermission?) -> VaultError {
         let support = requestID.map { " (request-id \($0))" } ?? ""
         let what = code.isEmpty ? "HTTP \(status)" : "\(status) \(code): \(message)"
         let path = url.split(separator: "?").first.map(String.init) ?? url
         switch (status, code) {
         case (400, "Request_UnsupportedQuery"):
-            return VaultError("graph.unsupported_query", "Graph refused \(method) \(path) as an unsupported query: \(what)\(support)",
-                              hint: "the docs' filter table lists which property and operator pairs Graph supports for users", exit: .dataError)
+            return VaultError("graph.unsupported_query", "Graph refused \(method) \(path) as an unsupported query: \(what)\(support)")
         case (400, "CredentialInvalidLifetimeAsPerAppPolicy"):
-            return VaultError("graph.credential_lifetime_policy", "Graph refused the new secret's lifetime: an app-management policy of the tenant caps it (\(what))\(support)",
-                              hint: "ask for a shorter secret with --expires-in (e.g. --expires-in 90d), as the policy allows", exit: .dataError)
+            return VaultError("graph.credential_lifetime_policy", "Graph refused the new secret's lifetime: an app-management policy of the tenant caps it (\(what))\(support)")
         case (_, "Directory_ResourceSizeExceeded"):
-            return VaultError("graph.object_too_large", "Graph refused \(method) \(path): the app object is at its size limit (too many credentials)\(support)",
-                              hint: "remove unused secrets or certificates from the app registration, then try again", exit: .dataError)
+            return VaultError("graph.object_too_large", "Graph refused \(method) \(path): the app object is at its size limit (too many credentials)\(support)")
         default: break
         }
         switch status {
         case 501:
             // Not implemented is an answer, not an outage: repeating the request cannot help.
-            return VaultError("graph.not_implemented", "Graph does not support \(method) \(path) (501): \(what)\(support)",
-                              hint: "the request uses a feature Graph does not offer for this resource; change the query", exit: .dataError)
+            return VaultError("graph.not_implemented", "Graph does not support \(method) \(path) (501): \(what)\(support)")
         case 401:
-            return VaultError("graph.unauthorized", "Graph refused the token for \(method) \(path): \(what)\(support)",
-                              hint: "the token was not accepted; `vault cache clear` and try again, and check the app's tenant and cloud",
-                              exit: .noPermission)
+            return VaultError("graph.unauthorized", "Graph refused the token for \(method) \(path): \(what)\(support)")
         case 403:
             return VaultError("graph.forbidden", "Graph denied \(method) \(path): \(what)\(support)",
-                              hint: permissionHint ?? "the app lacks the application permission this call needs, or admin consent for it",
-                              exit: .noPermission)
+                              context: permission.map { ["permission": $0.rawValue] } ?? [:])
         case 404:
-            return VaultError("graph.not_found", "Graph found nothing at \(path): \(what)\(support)", exit: .dataError)
+            return VaultError("graph.not_found", "Graph found nothing at \(path): \(what)\(support)")
         case 429:
             // Its own code: a 429 proves the request was refused before anything was done (graph-api.md §4).
-            return VaultError("graph.throttled", "Graph kept answering \(status) after \(attempts) attempt\(attempts == 1 ? "" : "s") for \(method) \(path)\(support)",
-                              hint: "Graph is throttling or unavailable; try again later", exit: .tempFailure)
+            return VaultError("graph.throttled", "Graph kept answering \(status) after \(attempts) attempt\(attempts == 1 ? "" : "s") for \(method) \(path)\(support)")
         case 503, 504:
-            return VaultError("graph.unavailable", "Graph kept answering \(status) after \(attempts) attempt\(attempts == 1 ? "" : "s") for \(method) \(path)\(support)",
-                              hint: "Graph is throttling or unavailable; try again later", exit: .tempFailure)
+            return VaultError("graph.unavailable", "Graph kept answering \(status) after \(attempts) attempt\(attempts == 1 ? "" : "s") for \(method) \(path)\(support)")
         case 400..<500:
-            return VaultError("graph.bad_request", "Graph refused \(method) \(path): \(what)\(support)", exit: .dataError)
+            return VaultError("graph.bad_request", "Graph refused \(method) \(path): \(what)\(support)")
         default:
-            return VaultError("graph.server", "Graph failed on \(method) \(path): \(what)\(support)", exit: .tempFailure)
+            return VaultError("graph.server", "Graph failed on \(method) \(path): \(what)\(support)")
         }
     }
 }

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import EntraAuth
 import VaultCrypto
+import VaultErrors
 import VaultRotation
 import VaultTokens
 import VaultPKI
@@ -67,11 +68,10 @@ public struct AddApp: Sendable {
                     keepExisting: Bool = false, unlock: Credential, replace: Bool, now: Date = Date()) throws -> AppMetadata {
         let (endpoints, tenant) = try app.validate()
         if let use, use != "certificate", use != "secret" {
-            throw VaultError("usage", "--use takes certificate or secret (got '\(use)')", exit: .usage)
+            throw VaultError("usage", "the credential to use is certificate or secret (not '\(use)')", context: ["case": "app_use"])
         }
         if let certificate, certificate.credential.certificate.notAfter <= now {
-            throw VaultError("cert.expired", "the certificate expired on \(certificate.credential.certificate.notAfter.formatted(.iso8601)); Entra ID will not accept it",
-                             hint: "make a new one (`--generate-certificate`) or export a current one", exit: .dataError)
+            throw VaultError("cert.expired", "the certificate expired on \(certificate.credential.certificate.notAfter.formatted(.iso8601)); Entra ID will not accept it", context: ["case": "input"])
         }
         var meta = AppMetadata(name: app.name, tenant: tenant, clientID: app.clientID.lowercased(), cloud: endpoints.cloud.rawValue,
                                authority: endpoints.storedAuthority, secretHint: secret?.prefixString(3) ?? "", added: now)
@@ -82,23 +82,19 @@ public struct AddApp: Sendable {
         return try vault.update(unlock) { v in
             let existing = try v.contents.app(named: app.name)
             if existing != nil && !replace {
-                throw VaultError("app.exists", "an app named '\(app.name)' is already stored",
-                                 hint: "pass --replace to overwrite it, or choose another name", exit: .usage)
+                throw VaultError("app.exists", "an app named '\(app.name)' is already stored")
             }
             // A pending rotation is bound to the stored secret: replacing it underneath would strand the journal.
             if try RotationJournal.load(v.contents, app: app.name) != nil {
-                throw VaultError("rotation.pending", "a rotation of '\(app.name)' is pending, so the app was not replaced",
-                                 hint: "finish it with `vault rotate-secret \(app.name) --resume`, or drop it with `vault rotate-secret \(app.name) --abandon`",
-                                 exit: .tempFailure)
+                throw VaultError("rotation.pending", "a rotation of '\(app.name)' is pending, so the app was not replaced", context: ["app": app.name])
             }
             var stored = StoredApp(metadata: meta, secret: secret, certificateKey: certificate?.credential.privateKey)
             if keepExisting {
                 guard let existing else {
-                    throw VaultError("app.unknown", "there is no app '\(app.name)' whose credential could be kept", hint: "leave out the --keep-… option", exit: .usage)
+                    throw VaultError("app.unknown", "there is no app '\(app.name)' whose credential could be kept", context: ["case": "keep"])
                 }
                 guard existing.metadata.clientID.lowercased() == meta.clientID else {
-                    throw VaultError("app.conflict", "the stored '\(app.name)' has client id \(existing.metadata.clientID), not \(meta.clientID): its credential cannot be kept",
-                                     exit: .usage)
+                    throw VaultError("app.conflict", "the stored '\(app.name)' has client id \(existing.metadata.clientID), not \(meta.clientID): its credential cannot be kept")
                 }
                 if secret == nil, let old = existing.secret {
                     stored.secret = old
@@ -112,10 +108,10 @@ public struct AddApp: Sendable {
                 }
             }
             guard stored.secret != nil || stored.certificateKey != nil else {
-                throw VaultError("app.no_credential", "no credential to store for '\(app.name)'", exit: .usage)
+                throw VaultError("app.no_credential", "no credential to store for '\(app.name)'", context: ["case": "input"])
             }
             if use == "secret" && stored.secret == nil || use == "certificate" && stored.certificateKey == nil {
-                throw VaultError("usage", "--use \(use!) names a credential '\(app.name)' would not hold", exit: .usage)
+                throw VaultError("usage", "'\(app.name)' would hold no \(use!) to use", context: ["case": "app_use"])
             }
             try v.contents.putApp(stored)
             return stored.metadata

@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultErrors
 import VaultRotation
 import VaultTokens
 
@@ -9,8 +10,7 @@ public enum AppValidation {
             (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || c == "-" || c == "_" || c == "."
         }
         guard !name.isEmpty, name.count <= 64, allowed, name.first != "-", name.first != "." else {
-            throw VaultError("app.name", "invalid app name '\(name)'",
-                             hint: "use 1–64 letters, digits, '-', '_' or '.', not starting with '-' or '.'", exit: .usage)
+            throw VaultError("app.name", "invalid app name '\(name)'")
         }
     }
 
@@ -23,8 +23,7 @@ public enum AppValidation {
 
     public static func clientID(_ id: String) throws {
         guard isGUID(id) else {
-            throw VaultError("app.client_id", "invalid client id '\(id)': expected a GUID like 22222222-2222-2222-2222-222222222222",
-                             hint: "use the app registration's Application (client) ID", exit: .usage)
+            throw VaultError("app.client_id", "invalid client id '\(id)': expected a GUID like 22222222-2222-2222-2222-222222222222")
         }
     }
 
@@ -32,8 +31,7 @@ public enum AppValidation {
     public static func tenant(_ tenant: String) throws {
         if isGUID(tenant) { return }
         if ["common", "organizations", "consumers"].contains(tenant.lowercased()) {
-            throw VaultError("app.tenant", "'\(tenant)' cannot be used for app-only tokens",
-                             hint: "give the tenant's GUID or a verified domain such as contoso.onmicrosoft.com", exit: .usage)
+            throw VaultError("app.tenant", "'\(tenant)' cannot be used for app-only tokens", context: ["case": "not_app_only"])
         }
         let labels = tenant.split(separator: ".", omittingEmptySubsequences: false)
         let valid = labels.count >= 2 && tenant.count <= 253 && labels.allSatisfy { label in
@@ -41,8 +39,7 @@ public enum AppValidation {
                 label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
         }
         guard valid else {
-            throw VaultError("app.tenant", "invalid tenant '\(tenant)': expected a GUID or a domain",
-                             hint: "use the Directory (tenant) ID or a domain such as contoso.onmicrosoft.com", exit: .usage)
+            throw VaultError("app.tenant", "invalid tenant '\(tenant)': expected a GUID or a domain")
         }
     }
 

@@ -2,6 +2,7 @@ import EntraAuth
 import FleetBackend
 import FoundationEssentials
 import VaultCrypto
+import VaultErrors
 import VaultRotation
 import VaultTokens
 import VaultStore
@@ -55,7 +56,7 @@ public struct BackendAddApp: Sendable {
         let path = BackendApps.path(tenant: tenant, app: name)
         let (facts, version) = try BackendApps.read(kv, path: path)
         guard let clientID = facts["client_id"], let storedTenant = facts["tenant"], storedTenant.lowercased() == tenant.lowercased() else {
-            throw VaultError("backend.app_damaged", "the app at \(path) in backend '\(backendName)' lacks its client id or names another tenant", exit: .dataError)
+            throw VaultError("backend.app_damaged", "the app at \(path) in backend '\(backendName)' lacks its client id or names another tenant")
         }
         let app = AppRegistration(name: name, tenant: storedTenant, clientID: clientID, cloud: facts["cloud"].flatMap(Cloud.init(rawValue:)),
                                   authority: facts["authority"], graphRoot: facts["graph_root"], scope: facts["scope"],
@@ -69,17 +70,17 @@ public struct BackendAddApp: Sendable {
     func checkLocal(_ name: String, replace: Bool) throws {
         let v = try vault.open(unlock)
         if !replace, try v.contents.app(named: name) != nil {
-            throw VaultError("app.exists", "an app named '\(name)' is already stored", hint: "pass --replace to overwrite it, or choose another name", exit: .usage)
+            throw VaultError("app.exists", "an app named '\(name)' is already stored")
         }
     }
 
     func storeLocal(_ meta: AppMetadata, replace: Bool) throws {
         try vault.update(unlock) { v in
             if !replace, try v.contents.app(named: meta.name) != nil {
-                throw VaultError("app.exists", "an app named '\(meta.name)' is already stored", exit: .usage)
+                throw VaultError("app.exists", "an app named '\(meta.name)' is already stored")
             }
             if try RotationJournal.load(v.contents, app: meta.name) != nil {
-                throw VaultError("rotation.pending", "a rotation of '\(meta.name)' is pending, so the app was not replaced", exit: .tempFailure)
+                throw VaultError("rotation.pending", "a rotation of '\(meta.name)' is pending, so the app was not replaced", context: ["app": meta.name])
             }
             try v.contents.putApp(StoredApp(metadata: meta, secret: nil))
         }

@@ -178,14 +178,12 @@ public struct CredentialReportService: Sendable {
     public let graph: GraphService
     public init(graph: GraphService) { self.graph = graph }
 
-    public static let permissionHint =
-        "grant the app the application permission Application.Read.All (or Directory.Read.All), with admin consent"
 
     /// Streams each object's records to `onRecords` (memory stays one page); returns the totals.
     public func run(policy: ReportPolicy, managed: [ManagedCredential], onRecords: ([ReportRecord]) throws -> Void) throws -> ReportSummary {
         var summary = ReportSummary()
         for type in [CredentialHolder.ObjectType.application, .servicePrincipal] {
-            try graph.client.pages(graph.client.url(DirectoryCredentials.path(type)), permissionHint: Self.permissionHint) { page, take in
+            try graph.client.pages(graph.client.url(DirectoryCredentials.path(type)), permission: .readApplications) { page, take in
                 summary.pages += 1
                 for i in 0..<take {
                     let holder = try DirectoryCredentials.holder(type, page: page, item: i)

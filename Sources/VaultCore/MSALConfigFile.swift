@@ -1,5 +1,6 @@
 import Graph
 import VaultCrypto
+import VaultErrors
 import VaultRotation
 import VaultTokens
 import VaultJSON
@@ -18,9 +19,7 @@ public struct MSALConfigFile: Sendable {
     public var graphRoot: String?
 
     static func bad(_ path: String, _ why: String) -> VaultError {
-        VaultError("msal_config.invalid", "\(path) is not a usable MSAL parameters file: \(why)",
-                   hint: "it needs \"authority\", \"client_id\" and \"secret\" (or \"client_secret\"); optional \"scope\" and \"endpoint\"",
-                   exit: .dataError)
+        VaultError("msal_config.invalid", "\(path) is not a usable MSAL parameters file: \(why)")
     }
 
     public static func parse(_ bytes: SecretBytes, path: String) throws -> MSALConfigFile {

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultErrors
 import VaultRotation
 import VaultTokens
 import VaultStore
@@ -38,7 +39,7 @@ public struct SlotChanges: Sendable {
                                      outcome: "ok", step: step))
             return result
         } catch {
-            let code = (error as? VaultError)?.code ?? "error"
+            let code = (error as? VaultError)?.code.rawValue ?? "error"
             audit?.record(AuditEvent(time: Date(), kind: .keySlots, app: nil, clientID: nil, resource: nil, requester: requester,
                                      outcome: code, step: step))
             throw error
@@ -60,11 +61,10 @@ public struct SlotChanges: Sendable {
         // The plain refusals first, so they leave the directory as it was (no lock files created).
         let slots = try vault.open(unlock).file.slots
         guard slots.contains(where: { $0.idHex == id.lowercased() }) else {
-            throw VaultError("slots.unknown", "no key slot \(id)", hint: "`vault key list` shows the slot ids", exit: .usage)
+            throw VaultError("slots.unknown", "no key slot \(id)")
         }
         guard slots.count > 1 else {
-            throw VaultError("slots.last", "refusing to remove the only key slot: the vault could never be opened again",
-                             hint: "add another slot first (`vault key add-file` or `vault passwd --add`)", exit: .usage)
+            throw VaultError("slots.last", "refusing to remove the only key slot: the vault could never be opened again")
         }
         return try audited("key-remove") {
             try withRotationLocks {
@@ -94,8 +94,7 @@ public struct SlotChanges: Sendable {
         defer { held.forEach { $0.release() } }
         for name in names {
             guard let lock = try RotationLock.acquire(vault.directory, app: name, wait: false) else {
-                throw VaultError("rotation.busy", "a rotation of '\(name)' is running, so the vault's keys were not changed",
-                                 hint: "try again when it has finished", exit: .tempFailure)
+                throw VaultError("rotation.busy", "a rotation of '\(name)' is running, so the vault's keys were not changed", context: ["case": "rekey"])
             }
             held.append(lock)
         }

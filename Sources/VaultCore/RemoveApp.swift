@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultErrors
 import VaultRotation
 import VaultTokens
 import VaultStore
@@ -14,8 +15,7 @@ public struct RemoveApp: Sendable {
     /// Refused while another process drives a rotation of the app.
     public func run(_ name: String, unlock: Credential) throws -> RotationJournal? {
         guard let held = try RotationLock.acquire(vault.directory, app: name, wait: false) else {
-            throw VaultError("rotation.busy", "another vault process is rotating the secret of '\(name)' right now; nothing was removed",
-                             hint: "let it finish, then remove the app", exit: .tempFailure)
+            throw VaultError("rotation.busy", "another vault process is rotating the secret of '\(name)' right now; nothing was removed", context: ["case": "remove"])
         }
         defer { held.release() }
         return try vault.update(unlock) { v in

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Graph
 import VaultCrypto
+import VaultErrors
 import VaultRotation
 import VaultTokens
 import VaultStore

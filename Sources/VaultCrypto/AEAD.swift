@@ -1,4 +1,5 @@
 import CSodium
+import VaultErrors
 
 /// XChaCha20-Poly1305 (IETF) from libsodium: 32-byte keys, 24-byte nonces, 16-byte tags.
 public enum AEAD {

@@ -1,4 +1,5 @@
 import CSodium
+import VaultErrors
 
 /// Subkeys derived from the master key with `crypto_kdf_derive_from_key` (BLAKE2b), one per purpose, so the
 /// secrets file and the token cache are sealed under different keys.

@@ -1,5 +1,6 @@
 import CSodium
 import Synchronization
+import VaultErrors
 
 /// Argon2id (`crypto_pwhash`, ALG_ARGON2ID13) with parameters checked against hard caps before any work,
 /// so a hostile vault file cannot make vault allocate gigabytes or spin for minutes.
@@ -32,13 +33,10 @@ public struct KDFParameters: Equatable, Sendable {
     /// Throws unless the parameters are within libsodium's minimums and vault's caps.
     public func validate() throws {
         if opsLimit < UInt64(crypto_pwhash_argon2id_OPSLIMIT_MIN) || memLimit < UInt64(crypto_pwhash_argon2id_MEMLIMIT_MIN) {
-            throw VaultError("format.kdf_params", "the vault's key-derivation parameters are below libsodium's minimum",
-                             hint: "the vault file is damaged or was not written by vault", exit: .dataError)
+            throw VaultError("format.kdf_params", "the vault's key-derivation parameters are below libsodium's minimum")
         }
         if opsLimit > Self.maxOpsLimit || memLimit > Self.maxMemLimit {
-            throw VaultError("format.kdf_params",
-                             "the vault's key-derivation parameters exceed vault's caps (opslimit \(opsLimit) > \(Self.maxOpsLimit) or memlimit \(memLimit) > \(Self.maxMemLimit) bytes)",
-                             hint: "refusing to run Argon2id with these parameters; the vault file is damaged or hostile", exit: .dataError)
+            throw VaultError("format.kdf_params", "the vault's key-derivation parameters exceed vault's caps (opslimit \(opsLimit) > \(Self.maxOpsLimit) or memlimit \(memLimit) > \(Self.maxMemLimit) bytes)")
         }
     }
 }
@@ -89,7 +87,7 @@ public enum PasswordHash {
             }
         }
         guard rc == 0 else {
-            throw VaultError("crypto.pwhash", "Argon2id failed (out of memory for \(params.memLimit >> 20) MiB?)", exit: .unavailable)
+            throw VaultError("crypto.pwhash", "Argon2id failed (out of memory for \(params.memLimit >> 20) MiB?)")
         }
         memo.withLock { m in
             if m.count >= memoCapacity { m.removeAll() }

@@ -1,4 +1,5 @@
 import CSodium
+import VaultErrors
 
 /// Initialises libsodium exactly once. Every entry point of VaultCrypto calls `Sodium.ready()` first.
 public enum Sodium {
@@ -7,7 +8,7 @@ public enum Sodium {
     /// Throws when libsodium could not initialise (`sodium_init` < 0); 0 and 1 both mean ready.
     public static func ready() throws {
         if initResult < 0 {
-            throw VaultError("crypto.init", "libsodium failed to initialise", exit: .software)
+            throw VaultError("crypto.init", "libsodium failed to initialise")
         }
     }
 

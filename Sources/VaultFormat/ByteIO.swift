@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultErrors
 
 /// Little-endian writer for the binary layouts of docs/FORMAT.md.
 struct ByteWriter {
@@ -90,35 +91,26 @@ public enum FormatError: Error, Equatable, Sendable {
         }
     }
 
+    /// What happened, for people; the CLI's table words the advice (restore from a backup, upgrade vault).
     public var vaultError: VaultError {
-        let hint = "restore the vault directory from a backup; vault never writes a partial file, so something else changed it"
+        VaultError(.init(code), reason)
+    }
+
+    public var reason: String {
         switch self {
-        case .empty: return VaultError(code, "the vault file is empty", hint: hint, exit: .dataError)
-        case .badMagic: return VaultError(code, "this is not a vault file (bad magic line)", hint: "check --vault / VAULT_DIR", exit: .dataError)
-        case .unknownVersion(let v):
-            return VaultError(code, "the vault file has format version \(v), which this vault does not know",
-                              hint: "upgrade vault to read it", exit: .dataError)
-        case .truncated, .trailingBytes: return VaultError(code, "the vault file is truncated or has trailing bytes", hint: hint, exit: .dataError)
-        case .badSlotCount, .unknownSlotType, .unknownKDF:
-            return VaultError(code, "the vault file's header is invalid", hint: hint, exit: .dataError)
-        case .bodyTooLarge, .length:
-            return VaultError(code, "the vault file is damaged: a length field is out of its range", hint: hint, exit: .dataError)
-        case .tooLarge:
-            return VaultError(code, "the vault file is larger than \(VaultFile.maxFile >> 20) MiB, the most a vault holds", hint: hint, exit: .dataError)
-        case .count:
-            return VaultError(code, "the vault file is damaged: it lists more records than a vault holds", hint: hint, exit: .dataError)
-        case .record:
-            return VaultError(code, "the vault file is damaged: its decrypted contents do not parse", hint: hint, exit: .dataError)
-        case .utf8:
-            return VaultError(code, "the vault file is damaged: a record's kind or name is not UTF-8", hint: hint, exit: .dataError)
-        case .flags:
-            return VaultError(code, "the vault file has a record with flags this vault does not know",
-                              hint: "it may have been written by a newer vault: upgrade vault to read it", exit: .dataError)
-        case .damagedBody, .damagedRecords:
-            return VaultError(code, "the vault file is damaged: its contents failed authentication", hint: hint, exit: .dataError)
-        case .duplicateRecord:
-            return VaultError(code, "the vault file holds two records of the same kind and name; vault will not guess which one is meant",
-                              hint: "restore the vault directory from a backup; vault never writes such a file", exit: .dataError)
+        case .empty: "the vault file is empty"
+        case .badMagic: "this is not a vault file (bad magic line)"
+        case .unknownVersion(let v): "the vault file has format version \(v), which this vault does not know"
+        case .truncated, .trailingBytes: "the vault file is truncated or has trailing bytes"
+        case .badSlotCount, .unknownSlotType, .unknownKDF: "the vault file's header is invalid"
+        case .bodyTooLarge, .length: "the vault file is damaged: a length field is out of its range"
+        case .tooLarge: "the vault file is larger than \(VaultFile.maxFile >> 20) MiB, the most a vault holds"
+        case .count: "the vault file is damaged: it lists more records than a vault holds"
+        case .record: "the vault file is damaged: its decrypted contents do not parse"
+        case .utf8: "the vault file is damaged: a record's kind or name is not UTF-8"
+        case .flags: "the vault file has a record with flags this vault does not know"
+        case .damagedBody, .damagedRecords: "the vault file is damaged: its contents failed authentication"
+        case .duplicateRecord: "the vault file holds two records of the same kind and name; vault will not guess which one is meant"
         }
     }
 }

@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultErrors
 import VaultRecords
 
 /// Pure functions from credentials and contents to file bytes and back (no I/O).
@@ -29,7 +30,7 @@ public enum VaultCodec {
                             random: any RandomSource = SystemRandom()) throws -> VaultFile {
         try contents.checkEncodable()
         guard (1...VaultFile.maxSlots).contains(file.slots.count) else {
-            throw VaultError("slots.full", "a vault holds 1 to \(VaultFile.maxSlots) key slots, not \(file.slots.count)", exit: .usage)
+            throw VaultError("slots.full", "a vault holds 1 to \(VaultFile.maxSlots) key slots, not \(file.slots.count)")
         }
         var out = file
         out.version = 2
@@ -100,8 +101,7 @@ public enum VaultCodec {
             verified.insert(ObjectIdentifier(source))
         }
         func tooLarge() -> VaultError {
-            VaultError("vault.full", "the vault's contents would exceed \(VaultFile.maxFile >> 20) MiB, the most a reader accepts; nothing was changed",
-                       hint: "remove apps you no longer use (`vault remove`)", exit: .dataError)
+            VaultError("vault.full", "the vault's contents would exceed \(VaultFile.maxFile >> 20) MiB, the most a reader accepts; nothing was changed")
         }
         for e in entries {
             let nonce: [UInt8]
@@ -212,7 +212,7 @@ public enum VaultCodec {
     public static func sealVersion1(_ contents: VaultContents, into file: VaultFile, master: SecretBytes,
                                     random: any RandomSource = SystemRandom()) throws -> VaultFile {
         let records = try contents.records
-        guard records.count <= RecordCodec.maxRecordsV1 else { throw VaultError("vault.full", "a version-1 vault holds at most \(RecordCodec.maxRecordsV1) records", exit: .dataError) }
+        guard records.count <= RecordCodec.maxRecordsV1 else { throw VaultError("vault.full", "a version-1 vault holds at most \(RecordCodec.maxRecordsV1) records", context: ["case": "v1"]) }
         var out = file
         out.version = 1
         out.records = []

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultErrors
 import VaultRecords
 #if canImport(Glibc)
 import Glibc
@@ -276,7 +277,7 @@ public struct VaultContents: Sendable {
         secrets[StoredApp.previousName] = app.previous
         secrets[StoredApp.certificateKeyName] = app.certificateKey
         guard !secrets.isEmpty || app.metadata.backend != nil else {
-            throw VaultError("vault.record", "internal error: app '\(app.metadata.name)' would hold no credential; nothing was changed", exit: .software)
+            throw VaultError("vault.record", "internal error: app '\(app.metadata.name)' would hold no credential; nothing was changed")
         }
         put(StoredRecord(kind: "app", name: app.metadata.name, metadata: Array(try Self.encoder.encode(app.metadata)), secrets: secrets))
     }
@@ -370,8 +371,7 @@ public struct VaultContents: Sendable {
     public func checkEncodable() throws {
         let entries = allEntries
         guard entries.count <= RecordCodec.maxRecords else {
-            throw VaultError("vault.full", "the vault would hold \(entries.count) records; at most \(RecordCodec.maxRecords) are allowed, so nothing was changed",
-                             hint: "remove apps you no longer use (`vault remove`)", exit: .dataError)
+            throw VaultError("vault.full", "the vault would hold \(entries.count) records; at most \(RecordCodec.maxRecords) are allowed, so nothing was changed")
         }
         struct Key: Hashable { var kind: String, name: String }
         var seen = Set<Key>()
@@ -379,11 +379,11 @@ public struct VaultContents: Sendable {
         for e in entries {
             guard !e.kind.isEmpty, e.kind.utf8.count <= 255, e.name.utf8.count <= RecordCodec.maxNameBytes,
                   !mayRepeat || seen.insert(Key(kind: e.kind, name: e.name)).inserted else {
-                throw VaultError("vault.record", "internal error: a record of kind \(e.kind.prefix(32)) cannot be encoded; nothing was changed", exit: .software)
+                throw VaultError("vault.record", "internal error: a record of kind \(e.kind.prefix(32)) cannot be encoded; nothing was changed")
             }
             if case .open(let r) = e.body {
                 guard r.secrets.count <= 255, r.secrets.keys.allSatisfy({ $0.utf8.count <= 255 }), r.metadata.count <= Int(UInt32.max) else {
-                    throw VaultError("vault.record", "internal error: a record of kind \(e.kind.prefix(32)) cannot be encoded; nothing was changed", exit: .software)
+                    throw VaultError("vault.record", "internal error: a record of kind \(e.kind.prefix(32)) cannot be encoded; nothing was changed")
                 }
             }
         }

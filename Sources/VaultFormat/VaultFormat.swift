@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultErrors
 
 /// A key slot: one way to recover the master key (docs/FORMAT.md §3).
 public struct KeySlot: Equatable, Sendable {
@@ -287,8 +288,7 @@ public enum KeySlots {
             total += kdf.opsLimit * kdf.memLimit // each within caps, so no overflow for 8 slots
         }
         guard total <= maxTotalKDFWork else {
-            throw VaultError("format.kdf_params", "the vault's passphrase slots together ask for more key-derivation work than vault allows (\(total >> 20) MiB·passes > \(maxTotalKDFWork >> 20))",
-                             hint: "refusing to run Argon2id; the vault file is damaged or hostile", exit: .dataError)
+            throw VaultError("format.kdf_params", "the vault's passphrase slots together ask for more key-derivation work than vault allows (\(total >> 20) MiB·passes > \(maxTotalKDFWork >> 20))")
         }
     }
 
@@ -299,8 +299,7 @@ public enum KeySlots {
             let key = try KeyDerivation.subkey(of: master, for: .secrets)
             guard master.count == 32, slot >= 0, slot < file.slots.count, file.slots[slot].kind == kind,
                   try AEAD.open(file.sealedBody[...], ad: file.headerBytes(), nonce: file.bodyNonce, key: key) != nil else {
-                throw VaultError("unlock.agent_stale", "the key the agent holds no longer opens this vault (it was rekeyed or replaced)",
-                                 hint: "run `vault lock`, then `vault unlock` again", exit: .noPermission)
+                throw VaultError("unlock.agent_stale", "the key the agent holds no longer opens this vault (it was rekeyed or replaced)")
             }
             return (master, slot)
         }
@@ -316,17 +315,11 @@ public enum KeySlots {
         }
         switch credential {
         case .passphrase:
-            throw VaultError("unlock.failed",
-                             sawKind ? "the passphrase does not unlock this vault" : "this vault has no passphrase slot",
-                             hint: sawKind ? "check the passphrase (or its file); a damaged header also fails here" : "unlock it with --key-file",
-                             exit: .noPermission)
+            throw VaultError("unlock.failed", sawKind ? "the passphrase does not unlock this vault" : "this vault has no passphrase slot")
         case .keyFile:
-            throw VaultError("unlock.failed",
-                             sawKind ? "the key file does not unlock this vault" : "this vault has no key-file slot",
-                             hint: sawKind ? "check --key-file; a damaged header also fails here" : "unlock it with its passphrase",
-                             exit: .noPermission)
+            throw VaultError("unlock.failed", sawKind ? "the key file does not unlock this vault" : "this vault has no key-file slot")
         case .unlockedKey:
-            throw VaultError("unlock.failed", "the agent's key does not unlock this vault", exit: .noPermission)
+            throw VaultError("unlock.failed", "the agent's key does not unlock this vault", context: ["case": "agent"])
         }
     }
 }

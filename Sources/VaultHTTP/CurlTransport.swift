@@ -5,6 +5,7 @@ import Synchronization
 import VaultCrypto
 #if canImport(Glibc)
 import Glibc
+import VaultErrors
 #endif
 
 /// `HTTPTransport` over libcurl: HTTPS (plain HTTP to loopback only), a CA bundle option, connect and total timeouts,
@@ -27,11 +28,10 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
 
     public init(options: HTTPOptions, logger: Logger? = nil) throws {
         if let failure = Self.loadFailure {
-            throw VaultError("http.init", "cannot load libcurl: \(failure)",
-                             hint: "install Debian's libcurl4 (apt-get install libcurl4)", exit: .unavailable)
+            throw VaultError("http.init", "cannot load libcurl: \(failure)")
         }
         guard let h = vault_curl_easy_init() else {
-            throw VaultError("http.init", "libcurl failed to initialise", exit: .software)
+            throw VaultError("http.init", "libcurl failed to initialise", context: ["case": "curl"])
         }
         handle = h
         self.options = options
@@ -61,7 +61,7 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
         for (name, value) in request.headers {
             // Defence in depth: whatever built the request, no header may end its line and start another.
             guard HeaderRules.problem(name: name, value: value) == nil else {
-                throw VaultError("http.header", "refusing to send the header '\(name)': \(HeaderRules.problem(name: name, value: value)!)", exit: .usage)
+                throw VaultError("http.header", "refusing to send the header '\(name)': \(HeaderRules.problem(name: name, value: value)!)")
             }
             headerList = vault_curl_slist_append(headerList, "\(name): \(value)")
         }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultErrors
 
 /// An HTTP request. A body that carries a secret (a token request's form) is `SecretBytes` and stays in secret
 /// memory until libcurl has sent it.
@@ -66,23 +67,19 @@ public enum TransportFailure {
     public static func isRetryable(_ error: VaultError) -> Bool { error.code == "http.connect" }
 
     public static func connect(_ url: String, _ detail: String) -> VaultError {
-        VaultError("http.connect", "cannot connect to \(URLParts.origin(url)): \(detail)",
-                   hint: "check the network, proxy settings (https_proxy, no_proxy) and the authority/graph URL", exit: .unavailable)
+        VaultError("http.connect", "cannot connect to \(URLParts.origin(url)): \(detail)")
     }
     public static func timeout(_ url: String, seconds: Double) -> VaultError {
-        VaultError("http.timeout", "no answer from \(URLParts.origin(url)) within \(Int(seconds)) s",
-                   hint: "the service may be slow or unreachable; try again later", exit: .tempFailure)
+        VaultError("http.timeout", "no answer from \(URLParts.origin(url)) within \(Int(seconds)) s")
     }
     public static func tls(_ url: String, _ detail: String) -> VaultError {
-        VaultError("http.tls", "TLS failure talking to \(URLParts.origin(url)): \(detail)",
-                   hint: "for a private CA (the emulator's ca.pem) pass --ca-bundle FILE or set VAULT_CA_BUNDLE", exit: .unavailable)
+        VaultError("http.tls", "TLS failure talking to \(URLParts.origin(url)): \(detail)")
     }
     public static func tooLarge(_ url: String, limit: Int) -> VaultError {
-        VaultError("http.too_large", "the response from \(URLParts.origin(url)) is larger than \(limit >> 20) MiB", exit: .dataError)
+        VaultError("http.too_large", "the response from \(URLParts.origin(url)) is larger than \(limit >> 20) MiB")
     }
     public static func insecure(_ url: String) -> VaultError {
-        VaultError("http.insecure", "refusing plain http to \(URLParts.origin(url)): vault requires https except for 127.0.0.1/localhost",
-                   hint: "use an https:// URL", exit: .usage)
+        VaultError("http.insecure", "refusing plain http to \(URLParts.origin(url)): vault requires https except for 127.0.0.1/localhost")
     }
 }
 

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Crypto
+import VaultErrors
 import _CryptoExtras
 import X509
 import SwiftASN1
@@ -25,10 +26,10 @@ public struct CertificateInfo: Sendable, Equatable {
     public init(der: [UInt8]) throws {
         let cert: Certificate
         do { cert = try Certificate(derEncoded: der) } catch {
-            throw VaultError("cert.invalid", "the certificate could not be read (not DER X.509)", exit: .dataError)
+            throw VaultError("cert.invalid", "the certificate could not be read (not DER X.509)")
         }
         guard let rsa = _RSA.Signing.PublicKey(cert.publicKey) else {
-            throw VaultError("cert.not_rsa", "the certificate's key is not RSA; Entra ID accepts RSA certificates for app credentials", exit: .dataError)
+            throw VaultError("cert.not_rsa", "the certificate's key is not RSA; Entra ID accepts RSA certificates for app credentials")
         }
         self.der = der
         sha1Hex = Self.hex(Array(Insecure.SHA1.hash(data: der)))
@@ -69,8 +70,7 @@ public struct CertificateCredential: Sendable {
         try Self.checkSize(key)
         let cert = try Certificate(derEncoded: certificate.der)
         guard cert.publicKey == Certificate.PublicKey(key.publicKey) else {
-            throw VaultError("cert.mismatch", "the private key does not belong to the certificate (their public keys differ)",
-                             hint: "pass the key that was made with this certificate (--key FILE), or the PFX exported with it", exit: .dataError)
+            throw VaultError("cert.mismatch", "the private key does not belong to the certificate (their public keys differ)")
         }
         self.certificate = certificate
         self.chain = chain
@@ -79,8 +79,7 @@ public struct CertificateCredential: Sendable {
 
     static func checkSize(_ key: _RSA.Signing.PrivateKey) throws {
         guard (Self.minimumKeyBits...Self.maximumKeyBits).contains(key.keySizeInBits) else {
-            throw VaultError("cert.key_size", "the private key has \(key.keySizeInBits) bits; vault accepts RSA keys of \(Self.minimumKeyBits) to \(Self.maximumKeyBits) bits (Entra ID needs at least 2048)",
-                             hint: "make a new one: `vault add-app NAME --generate-certificate --key-size 3072 …`", exit: .dataError)
+            throw VaultError("cert.key_size", "the private key has \(key.keySizeInBits) bits; vault accepts RSA keys of \(Self.minimumKeyBits) to \(Self.maximumKeyBits) bits (Entra ID needs at least 2048)", context: ["case": "input"])
         }
     }
 
@@ -90,7 +89,7 @@ public struct CertificateCredential: Sendable {
         do {
             return try der.withUnsafeBytes { try _RSA.Signing.PrivateKey(unsafeDERRepresentation: $0) }
         } catch {
-            throw VaultError("cert.key_invalid", "the private key could not be read (not an RSA key in PKCS#8 or PKCS#1 DER)", exit: .dataError)
+            throw VaultError("cert.key_invalid", "the private key could not be read (not an RSA key in PKCS#8 or PKCS#1 DER)")
         }
     }
 }

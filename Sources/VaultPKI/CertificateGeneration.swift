@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Crypto
+import VaultErrors
 import _CryptoExtras
 import X509
 import SwiftASN1
@@ -31,10 +32,10 @@ public enum CertificateGeneration {
     /// a minute ago for `validDays`). `subject` is an RFC 4514-style name, e.g. "CN=payroll-daemon, O=Contoso".
     public static func generate(subject: String, validDays: Int, keyBits: Int, now: Date = Date()) throws -> CertificateCredential {
         guard allowedKeyBits.contains(keyBits) else {
-            throw VaultError("cert.key_size", "--key-size must be 2048, 3072 or 4096 (got \(keyBits))", exit: .usage)
+            throw VaultError("cert.key_size", "a generated key has 2048, 3072 or 4096 bits (not \(keyBits))")
         }
         guard (1...3650).contains(validDays) else {
-            throw VaultError("cert.validity", "a generated certificate is valid for 1 day to 10 years (got \(validDays) days)", exit: .usage)
+            throw VaultError("cert.validity", "a generated certificate is valid for 1 day to 10 years (got \(validDays) days)")
         }
         let name = try distinguishedName(subject)
         let key = try _RSA.Signing.PrivateKey(keySize: .init(bitCount: keyBits))
@@ -65,17 +66,17 @@ public enum CertificateGeneration {
     static func distinguishedName(_ text: String) throws -> DistinguishedName {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { trim($0) }
         guard !parts.isEmpty, !text.contains("\\"), !text.contains("+"), !text.contains("\"") else {
-            throw VaultError("cert.subject", "invalid --subject '\(text)'", hint: "write it as CN=NAME[, O=ORG][, OU=UNIT][, C=CC][, ST=STATE][, L=CITY]", exit: .usage)
+            throw VaultError("cert.subject", "invalid certificate subject '\(text)'", context: ["case": "syntax"])
         }
         var attributes: [RelativeDistinguishedName.Attribute] = []
         for part in parts {
             guard let eq = part.firstIndex(of: "=") else {
-                throw VaultError("cert.subject", "invalid --subject part '\(part)' (expected KEY=VALUE)", exit: .usage)
+                throw VaultError("cert.subject", "invalid certificate subject part '\(part)' (expected KEY=VALUE)")
             }
             let key = trim(part[..<eq]).uppercased()
             let value = trim(part[part.index(after: eq)...])
             guard !value.isEmpty, value.count <= 64, value.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f }) else {
-                throw VaultError("cert.subject", "invalid --subject value for \(key) (1 to 64 printable characters)", exit: .usage)
+                throw VaultError("cert.subject", "invalid certificate subject value for \(key) (1 to 64 printable characters)")
             }
             switch key {
             case "CN": attributes.append(.init(type: .RDNAttributeType.commonName, utf8String: value))
@@ -85,15 +86,15 @@ public enum CertificateGeneration {
             case "ST": attributes.append(.init(type: .RDNAttributeType.stateOrProvinceName, utf8String: value))
             case "C":
                 guard value.count == 2, value.allSatisfy({ $0.isASCII && $0.isLetter }) else {
-                    throw VaultError("cert.subject", "C= takes a two-letter country code (got '\(value)')", exit: .usage)
+                    throw VaultError("cert.subject", "C= takes a two-letter country code (got '\(value)')")
                 }
                 attributes.append(try .init(type: .RDNAttributeType.countryName, printableString: value.uppercased()))
             default:
-                throw VaultError("cert.subject", "unsupported --subject attribute '\(key)'", hint: "use CN, O, OU, C, ST or L", exit: .usage)
+                throw VaultError("cert.subject", "unsupported certificate subject attribute '\(key)'", context: ["case": "attribute"])
             }
         }
         guard attributes.contains(where: { $0.type == .RDNAttributeType.commonName }) else {
-            throw VaultError("cert.subject", "--subject needs a CN= (common name)", exit: .usage)
+            throw VaultError("cert.subject", "the certificate subject needs a CN= (common name)")
         }
         return DistinguishedName(attributes.map { RelativeDistinguishedName($0) })
     }

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import CPKCS12Shim
 import VaultCrypto
+import VaultErrors
 
 /// Reads certificate credentials from the files people have: PEM (certificate and key in one file or two; PKCS#8 or
 /// PKCS#1 keys) and PKCS#12/PFX. The bytes come from the caller (VaultPKI never opens files); key material stays in
@@ -25,19 +26,19 @@ public enum CertificateImport {
             while let b = find(begin, from: at) {
                 let labelStart = b + begin.count
                 guard let labelEnd = find(dashes, from: labelStart), labelEnd - labelStart <= 64 else {
-                    throw VaultError("pem.invalid", "a PEM block has no complete BEGIN line", exit: .dataError)
+                    throw VaultError("pem.invalid", "a PEM block has no complete BEGIN line")
                 }
                 guard let label = String(validating: UnsafeRawBufferPointer(rebasing: buf[labelStart..<labelEnd]), as: UTF8.self),
                       label.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) else {
-                    throw VaultError("pem.invalid", "a PEM block's label is not text", exit: .dataError)
+                    throw VaultError("pem.invalid", "a PEM block's label is not text")
                 }
                 let end = Array("-----END \(label)-----".utf8)
                 let bodyStart = labelEnd + dashes.count
                 guard let bodyEnd = find(end, from: bodyStart) else {
-                    throw VaultError("pem.invalid", "the PEM block '\(label)' has no END line", exit: .dataError)
+                    throw VaultError("pem.invalid", "the PEM block '\(label)' has no END line")
                 }
                 guard let der = SecretBytes.base64Decoded(UnsafeRawBufferPointer(rebasing: buf[bodyStart..<bodyEnd])), der.count > 0 else {
-                    throw VaultError("pem.invalid", "the PEM block '\(label)' is not valid base64", exit: .dataError)
+                    throw VaultError("pem.invalid", "the PEM block '\(label)' is not valid base64")
                 }
                 blocks.append((label, der))
                 at = bodyEnd + end.count
@@ -53,18 +54,17 @@ public enum CertificateImport {
         let keyBlocks = try keyPEM.map(pemBlocks) ?? certBlocks
         let certs = certBlocks.filter { $0.label == "CERTIFICATE" }.map { $0.der.withUnsafeBytes { Array($0) } }
         guard !certs.isEmpty else {
-            throw VaultError("cert.missing", "no certificate (a 'BEGIN CERTIFICATE' block) in the PEM file", exit: .dataError)
+            throw VaultError("cert.missing", "no certificate (a 'BEGIN CERTIFICATE' block) in the PEM file")
         }
         if keyBlocks.contains(where: { $0.label == "ENCRYPTED PRIVATE KEY" }) ||
             keyPEM.map({ $0.withUnsafeBytes { Self.contains($0, "Proc-Type: 4,ENCRYPTED") } }) ?? false {
-            throw VaultError("cert.key_encrypted", "the private key in the PEM file is encrypted with a password",
-                             hint: "export it as a PFX (`openssl pkcs12 -export -in cert.pem -inkey key.pem -out app.pfx`) and import that; vault asks for its password", exit: .dataError)
+            throw VaultError("cert.key_encrypted", "the private key in the PEM file is encrypted with a password")
         }
         let keys = keyBlocks.filter { $0.label == "PRIVATE KEY" || $0.label == "RSA PRIVATE KEY" }
         guard keys.count == 1, let key = keys.first?.der else {
             throw VaultError("cert.key_missing", keys.isEmpty ? "no private key (a 'BEGIN PRIVATE KEY' or 'BEGIN RSA PRIVATE KEY' block) in the PEM input"
                                                               : "the PEM input holds \(keys.count) private keys; pass exactly one",
-                             hint: keys.isEmpty ? "pass the key file with --key FILE" : nil, exit: .dataError)
+                             context: ["keys": String(keys.count)])
         }
         return try credential(certificates: certs, key: key)
     }
@@ -72,14 +72,14 @@ public enum CertificateImport {
     /// A credential from PKCS#12/PFX with its password, read by Debian's OpenSSL 3 (`PKCS12_parse`, loaded on first
     /// use; the legacy provider too, for older RC2/3DES files). The key's DER is written straight into secret memory.
     public static func fromPKCS12(_ pfx: SecretBytes, password: SecretBytes) throws -> CertificateCredential {
-        guard pfx.count < Int(Int32.max) else { throw VaultError("cert.pfx", "the PFX file is too large", exit: .dataError) }
+        guard pfx.count < Int(Int32.max) else { throw VaultError("cert.pfx", "the PFX file is too large") }
         // NUL-terminated password in secret memory.
         let pw = SecretBytes(count: password.count + 1)
         pw.withUnsafeMutableBytes { dst in password.withUnsafeBytes { src in
             if src.count > 0 { dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: src.count) }
         } }
         guard !password.withUnsafeBytes({ $0.contains(0) }) else {
-            throw VaultError("cert.pfx", "the PFX password contains a NUL byte", exit: .usage)
+            throw VaultError("cert.pfx", "the PFX password contains a NUL byte", context: ["case": "password_nul"])
         }
         var handle: OpaquePointer?
         let rc = pfx.withUnsafeBytes { data in
@@ -90,20 +90,18 @@ public enum CertificateImport {
         switch rc {
         case 0: break
         case -1:
-            throw VaultError("cert.pfx_library", "PFX files are read with OpenSSL 3 (libcrypto.so.3), which is not installed",
-                             hint: "install it (`apt install libssl3`), or import the certificate and key as PEM", exit: .unavailable)
-        case -2: throw VaultError("cert.pfx", "the file is neither PEM nor PKCS#12/PFX", exit: .dataError)
-        case -4: throw VaultError("cert.missing", "the PFX file holds no private key with its certificate", exit: .dataError)
+            throw VaultError("cert.pfx_library", "PFX files are read with OpenSSL 3 (libcrypto.so.3), which is not installed")
+        case -2: throw VaultError("cert.pfx", "the file is neither PEM nor PKCS#12/PFX")
+        case -4: throw VaultError("cert.missing", "the PFX file holds no private key with its certificate")
         default:
-            throw VaultError("cert.pfx", "the PFX file could not be opened: wrong password, or damaged",
-                             hint: "check the password (it is read from the hidden prompt or stdin)", exit: .dataError)
+            throw VaultError("cert.pfx", "the PFX file could not be opened: wrong password, or damaged", context: ["case": "password"])
         }
         defer { vault_pkcs12_close(handle) }
         let keyLength = vault_pkcs12_key_der(handle, nil, 0)
-        guard keyLength > 0, keyLength < 1 << 16 else { throw VaultError("cert.key_invalid", "the PFX file's private key could not be read", exit: .dataError) }
+        guard keyLength > 0, keyLength < 1 << 16 else { throw VaultError("cert.key_invalid", "the PFX file's private key could not be read") }
         let key = SecretBytes(count: Int(keyLength))
         let written = key.withUnsafeMutableBytes { vault_pkcs12_key_der(handle, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32($0.count)) }
-        guard written == keyLength else { throw VaultError("cert.key_invalid", "the PFX file's private key could not be read", exit: .dataError) }
+        guard written == keyLength else { throw VaultError("cert.key_invalid", "the PFX file's private key could not be read") }
         var certs: [[UInt8]] = []
         for i in 0..<Int(vault_pkcs12_certificate_count(handle)) {
             let n = vault_pkcs12_certificate_der(handle, Int32(i), nil, 0)
@@ -112,7 +110,7 @@ public enum CertificateImport {
             let w = der.withUnsafeMutableBufferPointer { vault_pkcs12_certificate_der(handle, Int32(i), $0.baseAddress, n) }
             if w == n { certs.append(der) }
         }
-        guard !certs.isEmpty else { throw VaultError("cert.missing", "the PFX file holds no certificate", exit: .dataError) }
+        guard !certs.isEmpty else { throw VaultError("cert.missing", "the PFX file holds no certificate") }
         return try credential(certificates: certs, key: key)
     }
 

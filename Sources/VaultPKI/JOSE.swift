@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Crypto
+import VaultErrors
 import _CryptoExtras
 import VaultCrypto
 import VaultJSON
@@ -58,7 +59,7 @@ public enum JOSE {
         do {
             signature = try key.signature(for: digest, padding: algorithm == .ps256 ? .PSS : .insecurePKCS1v1_5)
         } catch {
-            throw VaultError("cert.sign", "signing the client assertion failed", exit: .software)
+            throw VaultError("cert.sign", "signing the client assertion failed")
         }
         var bytes = Array((input + "." + base64URL(Array(signature.rawRepresentation))).utf8)
         return SecretBytes(consuming: &bytes)

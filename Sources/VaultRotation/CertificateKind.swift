@@ -2,6 +2,7 @@ import EntraAuth
 import FoundationEssentials
 import Graph
 import VaultCrypto
+import VaultErrors
 import VaultPKI
 
 /// A certificate as the rotated credential: the key pair is made in the vault and journaled before Graph sees its
@@ -35,14 +36,14 @@ package struct CertificateKind: CredentialKind {
 
     package func newCertificateDER(_ j: RotationJournal) throws -> [UInt8] {
         guard let b64 = j.newCertificate, let der = Data(base64Encoded: b64) else {
-            throw VaultError("rotation.stale", "the certificate rotation journal of '\(j.app)' lacks its new certificate", exit: .dataError)
+            throw VaultError("rotation.stale", "the certificate rotation journal of '\(j.app)' lacks its new certificate", context: ["app": j.app])
         }
         return Array(der)
     }
 
     package func current(_ j: RotationJournal) throws -> CertificateCredential {
         guard let c = try storedCertificate() else {
-            throw VaultError("rotation.stale", "app '\(j.app)' no longer holds a certificate to sign Graph's proof with", exit: .dataError)
+            throw VaultError("rotation.stale", "app '\(j.app)' no longer holds a certificate to sign Graph's proof with", context: ["app": j.app])
         }
         return c
     }
@@ -58,9 +59,7 @@ package struct CertificateKind: CredentialKind {
         // The whole collection, read with each key's certificate right before the write, so none is lost.
         let read = try apps.keysForUpdate()
         if let lost = zip(read.keys, read.raw).first(where: { !Applications.hasKey($0.1) }) {
-            throw NothingAdded(error: VaultError("rotation.patch_unsafe", "Graph did not return the certificate of key \(lost.0.keyID), so writing the key collection would drop it; nothing was changed",
-                                                 hint: "add the certificate in the portal instead (`vault add-app \(j.app) --generate-certificate --public-out \(j.app).cer --replace --keep-credential …`)",
-                                                 exit: .unavailable))
+            throw NothingAdded(error: VaultError("rotation.patch_unsafe", "Graph did not return the certificate of key \(lost.0.keyID), so writing the key collection would drop it; nothing was changed", context: ["app": j.app]))
         }
         try apps.replaceKeys(objectID: read.objectID, existing: read.raw, adding: der, displayName: j.displayName)
         // Nothing else lost: every key that was there is still there, and the new one is. Read until the write shows
@@ -73,8 +72,7 @@ package struct CertificateKind: CredentialKind {
         }
         let missing = read.keys.filter { k in !after.contains { $0.keyID == k.keyID } }
         guard missing.isEmpty, let added = after.first(where: { $0.thumbprint == j.newThumbprint }) else {
-            throw RotationHalt(error: VaultError("rotation.patch_lost", "after writing the key collection, Graph no longer lists \(missing.isEmpty ? "the new certificate" : "key(s) " + missing.map(\.keyID).joined(separator: ", ")); the journal is kept",
-                                                 hint: "check the app's certificates in the portal, then `vault rotate-cert \(j.app) --resume` or `--abandon`", exit: .dataError))
+            throw RotationHalt(error: VaultError("rotation.patch_lost", "after writing the key collection, Graph no longer lists \(missing.isEmpty ? "the new certificate" : "key(s) " + missing.map(\.keyID).joined(separator: ", ")); the journal is kept", context: ["app": j.app]))
         }
         return AddedCredential(keyID: added.keyID)
     }

@@ -2,6 +2,7 @@ import EntraAuth
 import FoundationEssentials
 import Graph
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 
 /// The first seam of the rotation machine: what depends on the kind of credential rotated (a password Graph makes, a

@@ -2,6 +2,7 @@ import FleetBackend
 import FoundationEssentials
 import Synchronization
 import VaultCrypto
+import VaultErrors
 import VaultStore
 import VaultTokens
 import VaultFormat
@@ -42,11 +43,10 @@ package final class FleetRotationHome: RotationHome {
     package init(vault: Vault, unlock: Credential, unlocked: UnlockedVault, app: AppMetadata, ttl: Double,
          checkpoint: @escaping @Sendable (String) -> Void = { _ in }) throws {
         guard let backend = app.backend, let path = app.backendPath else {
-            throw VaultError("backend.app", "app '\(app.name)' names no backend path", exit: .dataError)
+            throw VaultError("backend.app", "app '\(app.name)' names no backend path")
         }
         guard let (record, login) = try BackendService(vault: vault, unlock: unlock).record(in: unlocked, backend) else {
-            throw VaultError("backend.unknown", "app '\(app.name)' names backend '\(backend)', which this vault does not hold",
-                             hint: "add it again with `vault backend add \(backend) …`", exit: .config)
+            throw VaultError("backend.unknown", "app '\(app.name)' names backend '\(backend)', which this vault does not hold", context: ["case": "stored", "backend": backend])
         }
         self.vault = vault
         self.unlock = unlock
@@ -80,7 +80,7 @@ package final class FleetRotationHome: RotationHome {
 
     package func current() throws -> StoredApp {
         guard let found = try kv.read(appPath) else {
-            throw VaultError("backend.app_missing", "the backend '\(backend)' holds no app at \(appPath)", exit: .noInput)
+            throw VaultError("backend.app_missing", "the backend '\(backend)' holds no app at \(appPath)")
         }
         var meta = local
         let d = found.data
@@ -125,7 +125,7 @@ package final class FleetRotationHome: RotationHome {
 
     package func refuseToStart(over pending: RotationJournal) -> VaultError {
         guard let record = try? lock.read()?.0 else {
-            return VaultError("rotation.pending", "a fleet rotation of '\(local.name)' is pending", hint: "vault rotate-secret \(local.name) --resume", exit: .tempFailure)
+            return VaultError("rotation.pending", "a fleet rotation of '\(local.name)' is pending", context: ["app": local.name])
         }
         return busy(record, journal: pending)
     }
@@ -134,14 +134,9 @@ package final class FleetRotationHome: RotationHome {
     package func busy(_ record: FleetRotationRecord, journal: RotationJournal) -> VaultError {
         let name = local.name
         if record.isLive(at: Date()) && !isDeadLocalProcess(record.owner) {
-            return VaultError("rotation.in_progress",
-                              "a fleet rotation of '\(name)' is in progress on \(record.owner) since \(record.started.formatted(.iso8601)) (step \(journal.step.rawValue); its lock holds until \(record.expires.formatted(.iso8601)))",
-                              hint: "let it finish: every host keeps using the current secret meanwhile, and `vault status \(name)` shows the fleet rotation; nothing was changed",
-                              exit: .tempFailure)
+            return VaultError("rotation.in_progress", "a fleet rotation of '\(name)' is in progress on \(record.owner) since \(record.started.formatted(.iso8601)) (step \(journal.step.rawValue); its lock holds until \(record.expires.formatted(.iso8601)))", context: ["app": name])
         }
-        return VaultError("rotation.pending",
-                          "a fleet rotation of '\(name)' started on \(record.owner) at \(record.started.formatted(.iso8601)) stopped at step \(journal.step.rawValue) (its lock expired at \(record.expires.formatted(.iso8601)))",
-                          hint: "finish or roll it back from any host: vault rotate-secret \(name) --resume", exit: .tempFailure)
+        return VaultError("rotation.pending", "a fleet rotation of '\(name)' started on \(record.owner) at \(record.started.formatted(.iso8601)) stopped at step \(journal.step.rawValue) (its lock expired at \(record.expires.formatted(.iso8601)))", context: ["app": name])
     }
 
     package func remember(_ j: String, started: Date, secret: SecretBytes?) {
@@ -156,30 +151,29 @@ package final class FleetRotationHome: RotationHome {
         guard try lock.acquire(seen: seen, journal: json, ttl: ttl) else {
             // Another host took the lock between our read and our write.
             if let now = try lock.read()?.0 { throw busy(now, journal: decode(now)) }
-            throw VaultError("rotation.in_progress", "another host started a fleet rotation of '\(local.name)' first", exit: .tempFailure)
+            throw VaultError("rotation.in_progress", "another host started a fleet rotation of '\(local.name)' first", context: ["app": local.name])
         }
         remember(json, started: j.started, secret: nil)
     }
 
     /// A fleet backend holds client secrets only (each host signs nothing of its own).
     package static func passwordsOnly(_ j: RotationJournal) -> VaultError {
-        VaultError("rotation.fleet", "app '\(j.app)' keeps its secret in a fleet backend, which holds client secrets only", exit: .usage)
+        VaultError("rotation.fleet", "app '\(j.app)' keeps its secret in a fleet backend, which holds client secrets only", context: ["case": "certificate", "app": j.app])
     }
 
     package func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws {
         guard let (record, _) = try lock.read(), record.state == .rotating else {
-            throw VaultError("rotation.superseded", "the fleet rotation of '\(local.name)' was ended by another host", exit: .tempFailure)
+            throw VaultError("rotation.superseded", "the fleet rotation of '\(local.name)' was ended by another host", context: ["app": local.name])
         }
         if record.isLive(at: Date()) && !isDeadLocalProcess(record.owner) && record.owner != lock.owner { throw busy(record, journal: j) }
         guard try lock.takeOver(record, secret: newSecret, ttl: ttl) else {
-            throw VaultError("rotation.in_progress", "another host took over the fleet rotation of '\(local.name)' first", exit: .tempFailure)
+            throw VaultError("rotation.in_progress", "another host took over the fleet rotation of '\(local.name)' first", context: ["app": local.name])
         }
         remember(record.journal, started: record.started, secret: newSecret)
     }
 
     package func superseded() -> VaultError {
-        VaultError("rotation.superseded", "the fleet rotation of '\(local.name)' was taken over by another host (this host's lock had expired); this host stopped",
-                   hint: "`vault status \(local.name)` shows where the rotation stands", exit: .tempFailure)
+        VaultError("rotation.superseded", "the fleet rotation of '\(local.name)' was taken over by another host (this host's lock had expired); this host stopped", context: ["app": local.name])
     }
 
     package func write(_ j: RotationJournal, newSecret: SecretBytes?) throws {
@@ -194,14 +188,13 @@ package final class FleetRotationHome: RotationHome {
         guard j.kind == .password else { throw Self.passwordsOnly(j) }
         guard lock.holds else { throw superseded() }
         guard let found = try kv.read(appPath) else {
-            throw VaultError("backend.app_missing", "the app's record at \(appPath) disappeared from backend '\(backend)' during its rotation", exit: .dataError)
+            throw VaultError("backend.app_missing", "the app's record at \(appPath) disappeared from backend '\(backend)' during its rotation", context: ["case": "app_vanished"])
         }
         let holdsNew = found.data["secret"].map { s in Array(s.utf8).withUnsafeBytes { newSecret.constantTimeEquals($0) } } ?? false
         var version = found.version
         if !holdsNew {
             guard let from = j.backendVersion, from == found.version else {
-                throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: the app's record in backend '\(backend)' changed during it (version \(found.version), the rotation started from \(j.backendVersion.map(String.init) ?? "?"))",
-                                 hint: "roll it back: vault rotate-secret \(j.app) --abandon, then remove password \(j.newKeyID ?? "?") from the app registration", exit: .dataError)
+                throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: the app's record in backend '\(backend)' changed during it (version \(found.version), the rotation started from \(j.backendVersion.map(String.init) ?? "?"))", context: ["app": j.app])
             }
             let now = Date()
             var facts = found.data.filter { !["secret", "secret_hint", "secret_key_id", "secret_expires", "rotated"].contains($0.key) }
@@ -215,8 +208,7 @@ package final class FleetRotationHome: RotationHome {
             // check-and-set: the record then holds this new secret.
             guard let written = try kv.write(appPath, data: data, cas: from)
                     ?? kv.read(appPath).flatMap({ $0.version > from && FleetLock.sameData($0.data, data) ? $0.version : nil }) else {
-                throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: another writer changed the app's record in backend '\(backend)' at the same moment",
-                                 hint: "`vault status \(j.app)` shows the fleet state", exit: .dataError)
+                throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: another writer changed the app's record in backend '\(backend)' at the same moment", context: ["app": j.app])
             }
             version = written
             try kv.writeMetadata(appPath, custom: facts)

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Synchronization
 import VaultCrypto
+import VaultErrors
 import VaultStore
 import VaultTokens
 import VaultFormat
@@ -41,7 +42,7 @@ package final class MemoryRotationHome: RotationHome, Sendable {
     }
 
     package func refuseToStart(over pending: RotationJournal) -> VaultError {
-        VaultError("rotation.pending", "a rotation of '\(pending.app)' is pending", exit: .tempFailure)
+        VaultError("rotation.pending", "a rotation of '\(pending.app)' is pending", context: ["app": pending.app])
     }
 
     package func begin(_ j: RotationJournal, newSecret: SecretBytes?) throws {
@@ -56,7 +57,7 @@ package final class MemoryRotationHome: RotationHome, Sendable {
 
     package func check(_ j: RotationJournal, _ s: State) throws {
         guard let (found, _) = s.journal, found.id == j.id else {
-            throw VaultError("rotation.superseded", "the rotation journal of '\(j.app)' was changed by another process", exit: .tempFailure)
+            throw VaultError("rotation.superseded", "the rotation journal of '\(j.app)' was changed by another process", context: ["app": j.app])
         }
     }
 
@@ -73,7 +74,7 @@ package final class MemoryRotationHome: RotationHome, Sendable {
         return try state.withLock { s in
             try check(j, s)
             if let why = try j.mismatch(with: s.app, fingerprint: fingerprint) {
-                throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: \(why)", exit: .dataError)
+                throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: \(why)", context: ["app": j.app])
             }
             try j.commit(newSecret, into: &s.app, at: Date())
             var done = j

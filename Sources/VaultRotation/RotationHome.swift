@@ -1,4 +1,5 @@
 import FoundationEssentials
+import VaultErrors
 import VaultPKI
 import VaultCrypto
 import VaultHTTP
@@ -103,7 +104,7 @@ package struct LocalRotationHome: RotationHome {
     package func refuseToStart(over pending: RotationJournal) -> VaultError {
         let what = pending.kind == .password ? "a rotation" : "a certificate rotation"
         let command = pending.kind == .password ? "rotate-secret" : "rotate-cert"
-        return VaultError("rotation.pending", "\(what) of '\(app)' is pending", hint: "finish it first: vault \(command) \(app) --resume", exit: .tempFailure)
+        return VaultError("rotation.pending", "\(what) of '\(app)' is pending", context: ["app": app, "command": command])
     }
 
     package func begin(_ j: RotationJournal, newSecret: SecretBytes?) throws {
@@ -118,8 +119,7 @@ package struct LocalRotationHome: RotationHome {
 
     package func check(_ j: RotationJournal, in contents: VaultContents) throws {
         guard let (found, _) = try RotationJournal.load(contents, app: j.app), found.id == j.id, found.kind == j.kind else {
-            throw VaultError("rotation.superseded", "the rotation journal of '\(j.app)' was changed by another process; this process stopped",
-                             hint: "`vault status \(j.app)` shows where the rotation stands", exit: .tempFailure)
+            throw VaultError("rotation.superseded", "the rotation journal of '\(j.app)' was changed by another process; this process stopped", context: ["app": j.app])
         }
     }
 
@@ -134,10 +134,10 @@ package struct LocalRotationHome: RotationHome {
         try vault.update(unlock) { v in
             try check(j, in: v.contents)
             guard let app = try v.contents.app(named: j.app) else {
-                throw VaultError("app.unknown", "app '\(j.app)' disappeared from the vault during its rotation", exit: .dataError)
+                throw VaultError("app.unknown", "app '\(j.app)' disappeared from the vault during its rotation", context: ["case": "vanished"])
             }
             if let why = try j.mismatch(with: app, fingerprint: { try KeyDerivation.fingerprint(of: $0, master: v.master) }) {
-                throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: \(why)", exit: .dataError)
+                throw VaultError("rotation.stale", "the rotation of '\(j.app)' was not committed: \(why)", context: ["app": j.app])
             }
             let names = j.kind == .password ? try commitSecret(j, newSecret: newSecret, app: app, in: &v)
                                             : try commitCertificate(j, newKey: newSecret, app: app, in: &v)
@@ -215,7 +215,7 @@ extension RotationJournal {
             app.previous = old
         case .certificate:
             guard let b64 = newCertificate, let der = Data(base64Encoded: b64) else {
-                throw VaultError("rotation.stale", "the certificate rotation journal of '\(self.app)' lacks its new certificate", exit: .dataError)
+                throw VaultError("rotation.stale", "the certificate rotation journal of '\(self.app)' lacks its new certificate", context: ["app": self.app])
             }
             let next = try CertificateCredential(certificate: try CertificateInfo(der: Array(der)), privateKey: newSecret)
             CertificateMetadata.describe(CertificateChoice(credential: next, algorithm: app.metadata.assertionAlgorithm == "RS256" ? .rs256 : .ps256,

@@ -2,6 +2,7 @@ import EntraAuth
 import FoundationEssentials
 import Graph
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 
 /// What a rotation (or its recovery) did.
@@ -97,7 +98,7 @@ package struct RotationMachine: Sendable {
             let outcome = !report.rolledBack ? "; the rotation was finished from its journal"
                 : report.unfinished ? "; a \(onApp) it may have created is not confirmed removed yet (vault finishes that later)"
                 : "; any \(onApp) it created was removed"
-            throw VaultError(error.code, error.reason + outcome, hint: error.hint, exit: VaultError.ExitStatus(rawValue: error.exitCode) ?? .software)
+            throw error.saying(outcome)
         }
         try checkpoint("after-add")
         var keyID = added.keyID
@@ -109,14 +110,13 @@ package struct RotationMachine: Sendable {
             guard case .present(let found)? = try kind.find(j, until: deadline(after: j.started, .waitForLag, window: lag.window(j))),
                   isNew(found, j) else {
                 _ = try rollBack(j, patience: .waitForLag)
-                throw VaultError("graph.response", wrong + "; the rotation was rolled back",
-                                 hint: "a proxy or server is answering for Graph; check --graph and the CA bundle", exit: .dataError)
+                throw VaultError("graph.response", wrong + "; the rotation was rolled back", context: ["case": "rotation"])
             }
             keyID = found
             notes.append(wrong + "; the new \(noun) was found by its thumbprint instead")
         }
         guard let newSecret = added.secret ?? prepared else {
-            throw VaultError("rotation.journal", "the rotation of '\(j.app)' has no new \(noun) to journal", exit: .software)
+            throw VaultError("rotation.journal", "the rotation of '\(j.app)' has no new \(noun) to journal")
         }
         j.step = .added
         j.newKeyID = keyID
@@ -149,10 +149,12 @@ package struct RotationMachine: Sendable {
         let stored = try home.current()
         if let why = try journal.mismatch(with: stored, fingerprint: { try home.fingerprint($0, journal: journal) }) {
             let command = journal.kind == .password ? "rotate-secret" : "rotate-cert"
-            let leftover = journal.kind == .password ? journal.newKeyID.map { ", then remove password \($0) from the app registration if it is still there" }
-                : journal.newKeyID.map { ", then remove key \($0) from the app registration if it is still there" }
-            throw VaultError("rotation.stale", "the pending rotation of '\(journal.app)' does not belong to the stored app: \(why); it was not finished",
-                             hint: "drop it with `vault \(command) \(journal.app) --abandon`" + (leftover ?? ""), exit: .dataError)
+            var context: VaultError.Context = ["app": journal.app, "command": command]
+            if let left = journal.newKeyID {
+                context["leftover"] = left
+                context["leftover_kind"] = journal.kind == .password ? "password" : "key"
+            }
+            throw VaultError("rotation.stale", "the pending rotation of '\(journal.app)' does not belong to the stored app: \(why); it was not finished", context: context)
         }
         try home.claim(journal, newSecret: secret)
         switch journal.step {
@@ -206,7 +208,7 @@ package struct RotationMachine: Sendable {
     package func advance(_ start: RotationJournal, newSecret: SecretBytes?, patience: Patience) throws -> RotationReport {
         var j = start
         if j.step == .added || j.step == .proven, newSecret == nil {
-            throw VaultError("rotation.journal", "the rotation journal of '\(j.app)' lacks the new \(noun)", exit: .dataError)
+            throw VaultError("rotation.journal", "the rotation journal of '\(j.app)' lacks the new \(noun)", context: ["case": "incomplete"])
         }
         var report = RotationReport(app: j.app, kind: j.kind)
         report.newKeyID = j.newKeyID
@@ -220,9 +222,7 @@ package struct RotationMachine: Sendable {
                 let undo = try rollBack(j, patience: patience)
                 throw VaultError("rotation.unproven", "the new \(noun) did not work (\(error.reason)); " + (undo.unfinished
                     ? "it is being removed (not confirmed yet) and the old one kept" : "it was removed and the old one kept"),
-                                 hint: kind.kind == .password ? "check the app's sign-in and Graph permissions, then try again"
-                                     : "a new key may take longer to propagate: try again with a longer --propagation-timeout",
-                                 exit: kind.kind == .password ? VaultError.ExitStatus(rawValue: error.exitCode) ?? .software : .tempFailure)
+                    context: ["app": j.app, "kind": kind.kind == .password ? "password" : "certificate", "cause": error.code.rawValue])
             }
             j.step = .proven
             try home.write(j, newSecret: newSecret)

@@ -1,5 +1,6 @@
 import Synchronization
 import VaultCrypto
+import VaultErrors
 import VaultFormat
 import VaultRecords
 #if canImport(Glibc)
@@ -41,17 +42,16 @@ public final class AuditLogFile: Sendable {
         // O_NONBLOCK: a FIFO put in the log's place fails at once (ENXIO) instead of blocking the writer (the agent) forever.
         let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0o600)
         guard fd >= 0 else {
-            throw VaultError("audit.open", "cannot open the audit log \(path): \(FileSystem.errorText())", exit: .ioError)
+            throw VaultError("audit.open", "cannot open the audit log \(path): \(FileSystem.errorText())")
         }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
             close(fd)
-            throw VaultError("audit.open", "the audit log \(path) is not a regular file", exit: .ioError)
+            throw VaultError("audit.open", "the audit log \(path) is not a regular file")
         }
         guard st.st_uid == geteuid(), st.st_mode & 0o077 == 0 else {
             close(fd)
-            throw VaultError("audit.open", "the audit log \(path) is not private to its owner (mode \(String(st.st_mode & 0o777, radix: 8)))",
-                             hint: "chmod 600 \(path)", exit: .noPermission)
+            throw VaultError("audit.open", "the audit log \(path) is not private to its owner (mode \(String(st.st_mode & 0o777, radix: 8)))", context: ["case": "permissions", "path": path])
         }
         return fd
     }
@@ -71,13 +71,13 @@ public final class AuditLogFile: Sendable {
                     let total = Double(fs.f_blocks) * Double(fs.f_frsize), free = Double(fs.f_bavail) * Double(fs.f_frsize)
                     let reserve = Int64(max(Double(1 << 20), min(Double(64 << 20), total / 20)))
                     if free - Double(bytes.count) < Double(reserve) {
-                        throw VaultError("audit.no_space", "the file system of \(path) has less than \(reserve >> 20) MiB free; audit lines are not written until it has more", exit: .ioError)
+                        throw VaultError("audit.no_space", "the file system of \(path) has less than \(reserve >> 20) MiB free; audit lines are not written until it has more")
                     }
                 }
             }
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             guard n == bytes.count else {
-                throw VaultError("audit.write", "cannot write the audit log: \(n < 0 ? FileSystem.errorText() : "short write")", exit: .ioError)
+                throw VaultError("audit.write", "cannot write the audit log: \(n < 0 ? FileSystem.errorText() : "short write")")
             }
         }
     }
@@ -90,7 +90,7 @@ public final class AuditLogFile: Sendable {
         var mine = stat(), current = stat()
         if fstat(fd, &mine) == 0, lstat(path, &current) == 0, mine.st_ino == current.st_ino, mine.st_dev == current.st_dev {
             guard rename(path, path + ".1") == 0 else {
-                throw VaultError("audit.rotate", "cannot move the full audit log \(path) to \(path).1: \(FileSystem.errorText())", exit: .ioError)
+                throw VaultError("audit.rotate", "cannot move the full audit log \(path) to \(path).1: \(FileSystem.errorText())")
             }
         }
         let fresh = try Self.open(target)

@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultErrors
 import VaultFormat
 import VaultRecords
 #if canImport(Glibc)
@@ -29,7 +30,7 @@ public enum FileSystem {
         for part in path.split(separator: "/", omittingEmptySubsequences: true) {
             current += "/" + part
             if mkdir(current, mode) != 0 && errno != EEXIST {
-                throw VaultError("io.mkdir", "cannot create \(current): \(errorText())", exit: .ioError)
+                throw VaultError("io.mkdir", "cannot create \(current): \(errorText())")
             }
         }
     }
@@ -39,7 +40,7 @@ public enum FileSystem {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
-            throw VaultError("io.read", "cannot read \(path): \(errorText())", exit: errno == EACCES ? .noPermission : .ioError)
+            throw VaultError("io.read", "cannot read \(path): \(errorText())", context: ["errno": String(errno)])
         }
         defer { close(fd) }
         var out: [UInt8] = []
@@ -62,11 +63,11 @@ public enum FileSystem {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw VaultError("io.read", "cannot read \(path): \(errorText())", exit: .ioError)
+                throw VaultError("io.read", "cannot read \(path): \(errorText())", context: ["errno": String(errno)])
             }
             if n == 0 { break }
             out.append(contentsOf: chunk[0..<n])
-            if out.count > limit { throw VaultError("io.read", "\(path) is larger than \(limit) bytes", exit: .dataError) }
+            if out.count > limit { throw VaultError("io.read", "\(path) is larger than \(limit) bytes", context: ["case": "too_large"]) }
         }
         return out
     }
@@ -76,14 +77,14 @@ public enum FileSystem {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
-            throw VaultError("io.read", "cannot read \(path): \(errorText())", exit: .ioError)
+            throw VaultError("io.read", "cannot read \(path): \(errorText())", context: ["errno": String(errno)])
         }
         defer { close(fd) }
         var out = [UInt8](repeating: 0, count: count)
         var total = 0
         while total < count {
             let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, count - total) }
-            if n < 0 { if errno == EINTR { continue }; throw VaultError("io.read", "cannot read \(path): \(errorText())", exit: .ioError) }
+            if n < 0 { if errno == EINTR { continue }; throw VaultError("io.read", "cannot read \(path): \(errorText())", context: ["errno": String(errno)]) }
             if n == 0 { break }
             total += n
         }
@@ -94,7 +95,7 @@ public enum FileSystem {
     public static func readSecret(_ path: String, limit: Int = 4096) throws -> SecretBytes {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
-            throw VaultError("io.read", "cannot read \(path): \(errorText())", exit: errno == ENOENT ? .noInput : .noPermission)
+            throw VaultError("io.read", "cannot read \(path): \(errorText())", context: ["errno": String(errno)])
         }
         defer { close(fd) }
         return try readAll(fd, path: path, limit: limit)
@@ -121,38 +122,32 @@ public enum FileSystem {
         if fd < 0 {
             let e = errno
             switch e {
-            case ENOENT: throw VaultError("io.missing", "the \(rule.what) \(path) does not exist", exit: .noInput)
+            case ENOENT: throw VaultError("io.missing", "the \(rule.what) \(path) does not exist")
             case ELOOP:
-                throw VaultError("file.symlink", "the \(rule.what) \(path) is a symbolic link, which vault does not follow",
-                                 hint: "give the file's own path (`readlink -f \(path)` prints it)", exit: .noPermission)
+                throw VaultError("file.symlink", "the \(rule.what) \(path) is a symbolic link, which vault does not follow", context: ["path": path])
             default:
-                throw VaultError("io.read", "cannot open the \(rule.what) \(path): \(String(cString: strerror(e)))",
-                                 exit: e == EACCES ? .noPermission : .ioError)
+                throw VaultError("io.read", "cannot open the \(rule.what) \(path): \(String(cString: strerror(e)))", context: ["errno": String(e)])
             }
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw VaultError("io.read", "cannot stat \(path): \(errorText())", exit: .ioError) }
+        guard fstat(fd, &st) == 0 else { throw VaultError("io.read", "cannot stat \(path): \(errorText())", context: ["errno": String(errno)]) }
         guard st.st_mode & S_IFMT == S_IFREG else {
-            throw VaultError("file.not_regular", "the \(rule.what) \(path) is not a regular file",
-                             hint: "point at a plain file (not a directory, FIFO or device)", exit: .noPermission)
+            throw VaultError("file.not_regular", "the \(rule.what) \(path) is not a regular file")
         }
         let me = geteuid()
         guard st.st_uid == me || st.st_uid == 0 else {
-            throw VaultError("file.owner", "the \(rule.what) \(path) belongs to another user (uid \(st.st_uid))",
-                             hint: "only a file owned by you or root is trusted: `chown \(me) \(path)` (as root), or use your own copy", exit: .noPermission)
+            throw VaultError("file.owner", "the \(rule.what) \(path) belongs to another user (uid \(st.st_uid))", context: ["path": path, "user": String(me)])
         }
         let mode = UInt32(st.st_mode) & 0o777
         if mode & 0o022 != 0 {
-            throw VaultError("file.permissions", "the \(rule.what) \(path) is writable by group or others (mode \(String(mode, radix: 8)))",
-                             hint: "chmod go-w \(path)", exit: .noPermission)
+            throw VaultError("file.permissions", "the \(rule.what) \(path) is writable by group or others (mode \(String(mode, radix: 8)))", context: ["path": path])
         }
         if rule.privateRead, mode & 0o044 != 0 {
-            throw VaultError("keyfile.permissions", "the \(rule.what) \(path) is readable by group or others (mode \(String(mode, radix: 8)))",
-                             hint: "chmod 600 \(path)", exit: .noPermission)
+            throw VaultError("keyfile.permissions", "the \(rule.what) \(path) is readable by group or others (mode \(String(mode, radix: 8)))", context: ["path": path])
         }
         if Int(st.st_size) > limit {
-            throw VaultError("io.read", "the \(rule.what) \(path) is larger than \(limit) bytes", exit: .dataError)
+            throw VaultError("io.read", "the \(rule.what) \(path) is larger than \(limit) bytes", context: ["case": "too_large"])
         }
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK)
@@ -160,7 +155,7 @@ public enum FileSystem {
         let size = Int(st.st_size)
         let data = try readAll(fd, path: path, limit: size)
         guard data.count == size else {
-            throw VaultError("io.read", "the \(rule.what) \(path) changed while it was read", hint: "try again", exit: .ioError)
+            throw VaultError("io.read", "the \(rule.what) \(path) changed while it was read", context: ["case": "changed"])
         }
         return data
     }
@@ -171,11 +166,11 @@ public enum FileSystem {
         var total = 0
         while total <= limit {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, $0.count - total) }
-            if n < 0 { if errno == EINTR { continue }; throw VaultError("io.read", "cannot read \(path): \(errorText())", exit: .ioError) }
+            if n < 0 { if errno == EINTR { continue }; throw VaultError("io.read", "cannot read \(path): \(errorText())", context: ["errno": String(errno)]) }
             if n == 0 { break }
             total += n
         }
-        if total > limit { throw VaultError("io.read", "\(path) is larger than \(limit) bytes", exit: .dataError) }
+        if total > limit { throw VaultError("io.read", "\(path) is larger than \(limit) bytes", context: ["case": "too_large"]) }
         return buffer.slice(0..<total)
     }
 
@@ -183,7 +178,7 @@ public enum FileSystem {
         var written = 0
         while written < buffer.count {
             let n = Glibc.write(fd, buffer.baseAddress! + written, buffer.count - written)
-            if n < 0 { if errno == EINTR { continue }; throw VaultError("io.write", "cannot write \(path): \(errorText())", exit: .ioError) }
+            if n < 0 { if errno == EINTR { continue }; throw VaultError("io.write", "cannot write \(path): \(errorText())", context: ["errno": String(errno)]) }
             written += n
         }
     }
@@ -210,16 +205,16 @@ public enum FileSystem {
             temp = "\(directory)/.\(name)\(tempMarker)\(getpid())-\(suffix)"
         }
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
-        guard fd >= 0 else { throw VaultError("io.write", "cannot create \(temp): \(errorText())", exit: .ioError) }
+        guard fd >= 0 else { throw VaultError("io.write", "cannot create \(temp): \(errorText())", context: ["errno": String(errno)]) }
         var ok = false
         defer { if !ok { unlink(temp) } }
         do {
             defer { close(fd) }
             for part in parts where !part.isEmpty { try part.withUnsafeBytes { try writeAll(fd, $0, path: temp) } }
-            guard fsync(fd) == 0 else { throw VaultError("io.fsync", "fsync \(temp): \(errorText())", exit: .ioError) }
+            guard fsync(fd) == 0 else { throw VaultError("io.fsync", "fsync \(temp): \(errorText())") }
         }
         guard rename(temp, "\(directory)/\(name)") == 0 else {
-            throw VaultError("io.rename", "cannot replace \(directory)/\(name): \(errorText())", exit: .ioError)
+            throw VaultError("io.rename", "cannot replace \(directory)/\(name): \(errorText())")
         }
         ok = true
         try syncDirectory(directory)
@@ -229,8 +224,7 @@ public enum FileSystem {
     public static func createExclusive(_ path: String, bytes: UnsafeRawBufferPointer, mode: mode_t = 0o600) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
         guard fd >= 0 else {
-            throw VaultError("io.create", "cannot create \(path): \(errorText())",
-                             hint: errno == EEXIST ? "it already exists; vault never overwrites it" : nil, exit: errno == EEXIST ? .usage : .ioError)
+            throw VaultError("io.create", "cannot create \(path): \(errorText())", context: ["errno": String(errno)])
         }
         // A file this call created is removed again if it cannot be completed: never a half-written key or export.
         var complete = false
@@ -238,7 +232,7 @@ public enum FileSystem {
         do {
             defer { close(fd) }
             try writeAll(fd, bytes, path: path)
-            guard fsync(fd) == 0 else { throw VaultError("io.fsync", "fsync \(path): \(errorText())", exit: .ioError) }
+            guard fsync(fd) == 0 else { throw VaultError("io.fsync", "fsync \(path): \(errorText())") }
         }
         complete = true
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
@@ -249,11 +243,11 @@ public enum FileSystem {
     /// fsyncs its directory. On copy-on-write or flash storage the old blocks may survive the overwrite: callers say so.
     public static func shred(_ path: String) throws {
         let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { throw VaultError("io.shred", "cannot open \(path) to overwrite it: \(errorText())", exit: .ioError) }
+        guard fd >= 0 else { throw VaultError("io.shred", "cannot open \(path) to overwrite it: \(errorText())") }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
             close(fd)
-            throw VaultError("io.shred", "\(path) is not a regular file; it was not overwritten", exit: .ioError)
+            throw VaultError("io.shred", "\(path) is not a regular file; it was not overwritten")
         }
         do {
             defer { close(fd) }
@@ -264,7 +258,7 @@ public enum FileSystem {
                 try zeros.withUnsafeBytes { try writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<n]), path: path) }
                 left -= n
             }
-            guard fsync(fd) == 0 else { throw VaultError("io.fsync", "fsync \(path): \(errorText())", exit: .ioError) }
+            guard fsync(fd) == 0 else { throw VaultError("io.fsync", "fsync \(path): \(errorText())") }
         }
         try remove(path)
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
@@ -273,14 +267,14 @@ public enum FileSystem {
 
     public static func syncDirectory(_ directory: String) throws {
         let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dfd >= 0 else { throw VaultError("io.fsync", "cannot open \(directory): \(errorText())", exit: .ioError) }
+        guard dfd >= 0 else { throw VaultError("io.fsync", "cannot open \(directory): \(errorText())") }
         defer { close(dfd) }
-        guard fsync(dfd) == 0 else { throw VaultError("io.fsync", "fsync \(directory): \(errorText())", exit: .ioError) }
+        guard fsync(dfd) == 0 else { throw VaultError("io.fsync", "fsync \(directory): \(errorText())") }
     }
 
     public static func remove(_ path: String) throws {
         if unlink(path) != 0 && errno != ENOENT {
-            throw VaultError("io.remove", "cannot remove \(path): \(errorText())", exit: .ioError)
+            throw VaultError("io.remove", "cannot remove \(path): \(errorText())")
         }
     }
 
@@ -304,12 +298,12 @@ final class FileLock {
     init(path: String) throws {
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
-            throw VaultError("io.lock", "cannot open lock \(path): \(FileSystem.errorText())", exit: .ioError)
+            throw VaultError("io.lock", "cannot open lock \(path): \(FileSystem.errorText())")
         }
         while flock(fd, LOCK_EX) != 0 {
             if errno == EINTR { continue }
             close(fd)
-            throw VaultError("io.lock", "cannot lock \(path): \(FileSystem.errorText())", exit: .ioError)
+            throw VaultError("io.lock", "cannot lock \(path): \(FileSystem.errorText())")
         }
     }
 

@@ -1,3 +1,4 @@
+import VaultErrors
 import VaultSystem
 import VaultCrypto
 import VaultFormat
@@ -34,7 +35,7 @@ public final class RangeLock: @unchecked Sendable {
     static func acquire(path: String, offset: Int64, length: Int64, wait: Bool) throws -> RangeLock? {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
-            throw VaultError("io.lock", "cannot open lock \(path): \(FileSystem.errorText())", exit: .ioError)
+            throw VaultError("io.lock", "cannot open lock \(path): \(FileSystem.errorText())")
         }
         while true {
             let e = ByteRangeLock.lock(fd, offset: offset, length: length, wait: wait)
@@ -42,7 +43,7 @@ public final class RangeLock: @unchecked Sendable {
             if e == EINTR { continue }
             close(fd)
             if !wait && (e == EAGAIN || e == EACCES) { return nil }
-            throw VaultError("io.lock", "cannot lock \(path): \(String(cString: strerror(e)))", exit: .ioError)
+            throw VaultError("io.lock", "cannot lock \(path): \(String(cString: strerror(e)))")
         }
         return RangeLock(fd: fd, offset: offset, length: length)
     }

@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultErrors
 import VaultFormat
 import VaultRecords
 #if canImport(Glibc)
@@ -18,19 +19,19 @@ public final class SecretsFile: SealedInput, @unchecked Sendable {
         fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
-            if e == ENOENT { throw VaultError("vault.missing", "no vault at \(path)", hint: "create one with `vault init`", exit: .noInput) }
-            throw VaultError("io.read", "cannot read \(path): \(String(cString: strerror(e)))", exit: e == EACCES ? .noPermission : .ioError)
+            if e == ENOENT { throw VaultError("vault.missing", "no vault at \(path)") }
+            throw VaultError("io.read", "cannot read \(path): \(String(cString: strerror(e)))", context: ["errno": String(e)])
         }
         self.path = path
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             close(fd)
-            throw VaultError("io.read", "cannot read \(path): \(FileSystem.errorText())", exit: .ioError)
+            throw VaultError("io.read", "cannot read \(path): \(FileSystem.errorText())")
         }
         guard Int(st.st_size) <= limit else {
             close(fd)
             throw limit == VaultFile.maxFile ? FormatError.tooLarge.vaultError
-                                             : VaultError("io.read", "\(path) is larger than \(limit) bytes", exit: .dataError)
+                                             : VaultError("io.read", "\(path) is larger than \(limit) bytes", context: ["case": "too_large"])
         }
         size = Int(st.st_size)
     }
@@ -50,7 +51,7 @@ public final class SecretsFile: SealedInput, @unchecked Sendable {
                 done += n
             }
         }
-        if failure != 0 { throw VaultError("io.read", "cannot read \(path): \(String(cString: strerror(failure)))", exit: .ioError) }
+        if failure != 0 { throw VaultError("io.read", "cannot read \(path): \(String(cString: strerror(failure)))") }
         guard out.count == count else { throw FormatError.truncated }
         return out
     }

@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultErrors
 import VaultFormat
 
 /// One app's token cache on disk for an unlocked vault: load, save (atomic, touching only this app's file), and the
@@ -46,10 +47,10 @@ public struct TokenCacheStore: Sendable {
     /// writes a cache under the old master key. Call with `withLock` held.
     public func save(_ plaintext: SecretBytes) throws {
         guard let current = try FileSystem.readPrefix(directory.secretsPath, count: header.count), current == header else {
-            throw VaultError("cache.stale_key", "the vault's keys or format changed while this command ran (a rekey, a key change or an upgrade of the file), so its token was not cached", exit: .tempFailure)
+            throw VaultError("cache.stale_key", "the vault's keys or format changed while this command ran (a rekey, a key change or an upgrade of the file), so its token was not cached")
         }
         guard plaintext.count <= TokenCacheFile.maxBody - AEAD.tagBytes else {
-            throw VaultError("cache.full", "the token cache of '\(app)' would exceed \(TokenCacheFile.maxBody >> 20) MiB", hint: "`vault cache clear \(app)`", exit: .dataError)
+            throw VaultError("cache.full", "the token cache of '\(app)' would exceed \(TokenCacheFile.maxBody >> 20) MiB", context: ["app": app])
         }
         try directory.createTokensDirectory()
         try FileSystem.writeAtomically(directory: directory.tokensPath, name: fileName,

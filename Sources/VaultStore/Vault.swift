@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultErrors
 import VaultFormat
 import VaultRecords
 
@@ -17,8 +18,7 @@ public struct Vault: Sendable {
         try directory.create()
         try directory.withExclusiveLock {
             if directory.exists {
-                throw VaultError("vault.exists", "a vault already exists at \(directory.path)",
-                                 hint: "use it, or choose another location with --vault DIR", exit: .usage)
+                throw VaultError("vault.exists", "a vault already exists at \(directory.path)")
             }
             let (bytes, _) = try VaultCodec.create(credentials: credentials, kdf: kdf, random: random)
             try directory.writeAtomically(VaultDirectory.secretsFileName, bytes)
@@ -50,7 +50,7 @@ public struct Vault: Sendable {
     public func addSlot(unlockingWith credential: Credential, newCredential: Credential, kdf: KDFParameters = .default) throws -> String {
         try update(credential) { vault in
             guard vault.file.slots.count < VaultFile.maxSlots else {
-                throw VaultError("slots.full", "the vault already has \(VaultFile.maxSlots) key slots", hint: "remove one with `vault key remove`", exit: .usage)
+                throw VaultError("slots.full", "the vault already has \(VaultFile.maxSlots) key slots")
             }
             let slot = try KeySlots.make(for: newCredential, master: vault.master, vaultID: vault.file.vaultID, kdf: kdf, random: random)
             vault.file.slots.append(slot)
@@ -64,11 +64,10 @@ public struct Vault: Sendable {
                            rebind: @escaping RebindContents = { _, _, _ in }) throws -> RekeyOutcome {
         try changeSlots(unlockingWith: credential, available: available, rekey: rekey, rebind: rebind) { plans, _ in
             guard let index = plans.firstIndex(where: { $0.slot.idHex == slotID.lowercased() }) else {
-                throw VaultError("slots.unknown", "no key slot \(slotID)", hint: "`vault key list` shows the slot ids", exit: .usage)
+                throw VaultError("slots.unknown", "no key slot \(slotID)")
             }
             guard plans.count > 1 else {
-                throw VaultError("slots.last", "refusing to remove the only key slot: the vault could never be opened again",
-                                 hint: "add another slot first (`vault key add-file` or `vault passwd --add`)", exit: .usage)
+                throw VaultError("slots.last", "refusing to remove the only key slot: the vault could never be opened again")
             }
             plans.remove(at: index)
         }
@@ -89,7 +88,7 @@ public struct Vault: Sendable {
                 plans.removeAll { $0.slot.kind == .passphrase && !$0.isNew }
             } else {
                 guard plans.count < VaultFile.maxSlots else {
-                    throw VaultError("slots.full", "the vault already has \(VaultFile.maxSlots) key slots", exit: .usage)
+                    throw VaultError("slots.full", "the vault already has \(VaultFile.maxSlots) key slots")
                 }
                 plans.append(fresh)
             }
@@ -124,12 +123,10 @@ public struct Vault: Sendable {
             var vault = try VaultCodec.unlockAndOpen(try directory.readSecrets(), with: credential)
             var plans = try SlotPlan.match(vault, available: [credential] + available)
             try edit(&plans, vault.openedSlot)
-            guard !plans.isEmpty else { throw VaultError("slots.last", "a vault needs at least one key slot", exit: .usage) }
+            guard !plans.isEmpty else { throw VaultError("slots.last", "a vault needs at least one key slot", context: ["case": "none"]) }
             let missing = plans.filter { $0.credential == nil }.map(\.slot.idHex)
             if rekey == .required, !missing.isEmpty {
-                throw VaultError("rekey.credentials", "cannot rekey: the credential of key slot\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) was not given",
-                                 hint: "pass every remaining key file with --with-key-file and passphrase file with --with-passphrase-file (or type the passphrase when asked), or remove the slot first",
-                                 exit: .usage)
+                throw VaultError("rekey.credentials", "cannot rekey: the credential of key slot\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) was not given")
             }
             if rekey != .never, missing.isEmpty {
                 var fresh = random.bytes(32)

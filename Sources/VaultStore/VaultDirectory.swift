@@ -1,5 +1,6 @@
 import FoundationEssentials
 import VaultCrypto
+import VaultErrors
 import VaultFormat
 import VaultRecords
 #if canImport(Glibc)
@@ -24,8 +25,7 @@ public struct VaultDirectory: Sendable {
         if let dir = environment["VAULT_DIR"], !dir.isEmpty { return VaultDirectory(path: dir) }
         if let xdg = environment["XDG_DATA_HOME"], xdg.hasPrefix("/") { return VaultDirectory(path: xdg + "/vault") }
         guard let home = environment["HOME"], !home.isEmpty else {
-            throw VaultError("vault.location", "cannot find the vault: HOME, XDG_DATA_HOME and VAULT_DIR are all unset",
-                             hint: "pass --vault DIR", exit: .usage)
+            throw VaultError("vault.location", "cannot find the vault: HOME, XDG_DATA_HOME and VAULT_DIR are all unset")
         }
         return VaultDirectory(path: home + "/.local/share/vault")
     }
@@ -40,7 +40,7 @@ public struct VaultDirectory: Sendable {
     /// Creates `tokens/` (0700) when it is missing.
     public func createTokensDirectory() throws {
         if mkdir(tokensPath, 0o700) != 0 && errno != EEXIST {
-            throw VaultError("io.mkdir", "cannot create \(tokensPath): \(FileSystem.errorText())", exit: .ioError)
+            throw VaultError("io.mkdir", "cannot create \(tokensPath): \(FileSystem.errorText())")
         }
     }
 
@@ -83,24 +83,21 @@ public struct VaultDirectory: Sendable {
     /// Refuses a directory or file readable or writable by group or others, or owned by someone else.
     public func checkPermissions() throws {
         guard let dir = FileSystem.status(path) else {
-            throw VaultError("vault.missing", "no vault at \(path)", hint: "create one with `vault init`", exit: .noInput)
+            throw VaultError("vault.missing", "no vault at \(path)")
         }
         if dir.uid != geteuid() {
-            throw VaultError("vault.owner", "the vault directory \(path) belongs to another user", exit: .noPermission)
+            throw VaultError("vault.owner", "the vault directory \(path) belongs to another user")
         }
         if dir.mode & 0o077 != 0 {
-            throw VaultError("vault.permissions", "the vault directory \(path) is accessible to group or others (mode \(String(dir.mode & 0o777, radix: 8)))",
-                             hint: "chmod 700 \(path)", exit: .noPermission)
+            throw VaultError("vault.permissions", "the vault directory \(path) is accessible to group or others (mode \(String(dir.mode & 0o777, radix: 8)))", context: ["mode": "700", "path": path])
         }
         if let st = FileSystem.status(tokensPath), st.mode & 0o077 != 0 || st.uid != geteuid() {
-            throw VaultError("vault.permissions", "\(tokensPath) is accessible to group or others, or belongs to another user (mode \(String(st.mode & 0o777, radix: 8)))",
-                             hint: "chmod 700 \(tokensPath)", exit: .noPermission)
+            throw VaultError("vault.permissions", "\(tokensPath) is accessible to group or others, or belongs to another user (mode \(String(st.mode & 0o777, radix: 8)))", context: ["mode": "700", "path": tokensPath])
         }
         for name in [Self.secretsFileName, Self.cacheFileName] {
             let file = path + "/" + name
             if let st = FileSystem.status(file), st.mode & 0o077 != 0 {
-                throw VaultError("vault.permissions", "\(file) is accessible to group or others (mode \(String(st.mode & 0o777, radix: 8)))",
-                                 hint: "chmod 600 \(file)", exit: .noPermission)
+                throw VaultError("vault.permissions", "\(file) is accessible to group or others (mode \(String(st.mode & 0o777, radix: 8)))", context: ["mode": "600", "path": file])
             }
         }
     }
@@ -114,7 +111,7 @@ public struct VaultDirectory: Sendable {
     public func readSecrets() throws -> [UInt8] {
         try checkPermissions()
         guard let bytes = try FileSystem.read(secretsPath) else {
-            throw VaultError("vault.missing", "no vault at \(path)", hint: "create one with `vault init`", exit: .noInput)
+            throw VaultError("vault.missing", "no vault at \(path)")
         }
         return bytes
     }

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Synchronization
 import VaultCrypto
+import VaultErrors
 import VaultStore
 import VaultFormat
 import VaultRecords

@@ -2,6 +2,7 @@ import FleetBackend
 import FoundationEssentials
 import Synchronization
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 import VaultStore
 import VaultFormat
@@ -72,7 +73,7 @@ public struct BackendService: Sendable {
     /// Checks an address list: `https://host[:port]` (plain `http` only on loopback), no path, query or user-info.
     public static func validate(addresses: [String]) throws -> [String] {
         guard !addresses.isEmpty, addresses.count <= 16 else {
-            throw VaultError("backend.address", "give 1 to 16 addresses (the active node and its standbys)", exit: .usage)
+            throw VaultError("backend.address", "give 1 to 16 addresses (the active node and its standbys)")
         }
         var out: [String] = []
         for raw in addresses {
@@ -80,24 +81,24 @@ public struct BackendService: Sendable {
             while a.hasSuffix("/") { a.removeLast() }
             let url: EndpointURL
             do { url = try EndpointURL.parse(a) } catch {
-                throw VaultError("backend.address", "backend address \(raw) is not https://HOST[:PORT] (http only on loopback)", exit: .usage)
+                throw VaultError("backend.address", "backend address \(raw) is not https://HOST[:PORT] (http only on loopback)")
             }
             guard url.path.isEmpty || url.path == "/" else {
-                throw VaultError("backend.address", "backend address \(raw) has a path; give only scheme, host and port", exit: .usage)
+                throw VaultError("backend.address", "backend address \(raw) has a path; give only scheme, host and port")
             }
             out.append(url.origin)
         }
-        guard Set(out).count == out.count else { throw VaultError("backend.address", "an address is given twice", exit: .usage) }
+        guard Set(out).count == out.count else { throw VaultError("backend.address", "an address is given twice") }
         return out
     }
 
     public static func validate(mount: String, prefix: String) throws {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
         guard !mount.isEmpty, mount.count <= 128, mount.allSatisfy(allowed.contains), !mount.hasPrefix("/"), !mount.contains("..") else {
-            throw VaultError("backend.mount", "--mount \(mount) is not a KV mount path (letters, digits, - _ . /)", exit: .usage)
+            throw VaultError("backend.mount", "the mount \(mount) is not a KV mount path (letters, digits, - _ . /)")
         }
         guard prefix.count <= 256, prefix.allSatisfy(allowed.contains), !prefix.hasPrefix("/"), !prefix.contains("..") else {
-            throw VaultError("backend.prefix", "--prefix \(prefix) is not a path prefix (letters, digits, - _ . /)", exit: .usage)
+            throw VaultError("backend.prefix", "the prefix \(prefix) is not a path prefix (letters, digits, - _ . /)")
         }
     }
 
@@ -105,8 +106,7 @@ public struct BackendService: Sendable {
     public func add(_ record: BackendRecord, login: SecretBytes, replace: Bool) throws {
         try vault.update(unlock) { v in
             if !replace, try v.contents.record(kind: BackendRecord.kind, name: record.name) != nil {
-                throw VaultError("backend.exists", "a backend named '\(record.name)' is already stored",
-                                 hint: "choose another name, or pass --replace", exit: .usage)
+                throw VaultError("backend.exists", "a backend named '\(record.name)' is already stored")
             }
             let meta = try VaultContents.encoder.encode(record)
             v.contents.put(StoredRecord(kind: BackendRecord.kind, name: record.name, metadata: Array(meta), secrets: [BackendRecord.secretName: login]))
@@ -120,7 +120,7 @@ public struct BackendService: Sendable {
 
     public func get(_ name: String) throws -> (BackendRecord, SecretBytes) {
         guard let found = try record(in: try vault.open(unlock), name) else {
-            throw VaultError("backend.unknown", "no backend named '\(name)'", hint: "`vault backend list` shows the stored ones", exit: .usage)
+            throw VaultError("backend.unknown", "no backend named '\(name)'")
         }
         return found
     }
@@ -128,7 +128,7 @@ public struct BackendService: Sendable {
     package func record(in v: UnlockedVault, _ name: String) throws -> (BackendRecord, SecretBytes)? {
         guard let r = try v.contents.record(kind: BackendRecord.kind, name: name) else { return nil }
         guard let meta = try? JSONDecoder().decode(BackendRecord.self, from: Data(r.metadata)), let login = r.secrets[BackendRecord.secretName] else {
-            throw VaultError("backend.damaged", "the stored backend '\(name)' cannot be read", exit: .dataError)
+            throw VaultError("backend.damaged", "the stored backend '\(name)' cannot be read")
         }
         return (meta, login)
     }
@@ -136,7 +136,7 @@ public struct BackendService: Sendable {
     public func remove(_ name: String) throws {
         try vault.update(unlock) { v in
             guard v.contents.remove(kind: BackendRecord.kind, name: name) else {
-                throw VaultError("backend.unknown", "no backend named '\(name)'", exit: .usage)
+                throw VaultError("backend.unknown", "no backend named '\(name)'")
             }
         }
     }
@@ -190,8 +190,7 @@ public enum BackendApps {
         if let s = m.scope { facts.append(("scope", s)) }
         let secretText = secret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
         guard let version = try kv.write(path, data: facts + [("secret", secretText)], cas: 0) else {
-            throw VaultError("backend.app_exists", "the backend already holds an app at \(path)",
-                             hint: "enrol this host for it with `vault add-app \(m.name) --from-backend BACKEND --tenant \(m.tenant)`", exit: .usage)
+            throw VaultError("backend.app_exists", "the backend already holds an app at \(path)", context: ["app": m.name, "tenant": m.tenant])
         }
         try kv.writeMetadata(path, custom: facts)
         return version
@@ -200,8 +199,7 @@ public enum BackendApps {
     /// The app's facts as the backend holds them (for `--from-backend`), and its KV version.
     public static func read(_ kv: KVClient, path: String) throws -> (facts: [String: String], version: Int) {
         guard let found = try kv.read(path) else {
-            throw VaultError("backend.app_missing", "the backend holds no app at \(path)",
-                             hint: "store it once from one host: `vault add-app NAME --backend BACKEND …`", exit: .noInput)
+            throw VaultError("backend.app_missing", "the backend holds no app at \(path)")
         }
         return (found.data, found.version)
     }
@@ -209,7 +207,7 @@ public enum BackendApps {
     /// The app's client secret, read into secret memory.
     public static func readSecret(_ kv: KVClient, path: String, app: String) throws -> SecretBytes {
         guard let found = try kv.read(path), let text = found.data["secret"], !text.isEmpty else {
-            throw VaultError("backend.app_missing", "the backend holds no secret for '\(app)' at \(path)", exit: .noInput)
+            throw VaultError("backend.app_missing", "the backend holds no secret for '\(app)' at \(path)")
         }
         var raw = Array(text.utf8)
         return SecretBytes(consuming: &raw)

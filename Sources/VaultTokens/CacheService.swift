@@ -1,6 +1,7 @@
 import FoundationEssentials
 import EntraAuth
 import VaultCrypto
+import VaultErrors
 import VaultStore
 import VaultFormat
 import VaultRecords
@@ -83,7 +84,7 @@ public struct CacheService: Sendable {
         let raw = try FileSystem.readSecret(path, limit: 16 << 20)
         let incoming: MSALCache
         do { incoming = try MSALCache.parse(raw) } catch {
-            throw VaultError("cache.import", "\(path) is not an MSAL token cache (JSON object expected)", exit: .dataError)
+            throw VaultError("cache.import", "\(path) is not an MSAL token cache (JSON object expected)")
         }
         let (caches, unlocked) = try caches()
         let apps = try unlocked.contents.apps.map(\.metadata)

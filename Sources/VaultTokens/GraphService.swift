@@ -3,6 +3,7 @@ import FoundationEssentials
 import Graph
 import Synchronization
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 
 /// Tokens for Graph from the cache-backed provider; remembers warnings for the CLI to show.
@@ -52,8 +53,6 @@ public struct GraphService: Sendable {
                              userAgent: Self.userAgent, onRetry: onRetry)
     }
 
-    public static let usersPermissionHint =
-        "grant the app the application permission User.Read.All (or Directory.Read.All) in its API permissions, and admin consent"
 
     /// Streams users page by page to `onPage`; returns how many were delivered.
     @discardableResult
@@ -62,7 +61,7 @@ public struct GraphService: Sendable {
         if r.top == nil, let max, max < 999 { r.top = Swift.max(1, max) }
         var delivered = false
         do {
-            return try client.pages(client.url(r.path), headers: r.headers, max: max, permissionHint: Self.usersPermissionHint) { page, take in
+            return try client.pages(client.url(r.path), headers: r.headers, max: max, permission: .readUsers) { page, take in
                 delivered = true
                 try onPage(page, take)
             }
@@ -70,7 +69,7 @@ public struct GraphService: Sendable {
             // The docs' table is not the whole truth for every tenant: one more try in advanced mode, said on stderr.
             r.forceAdvanced = true
             onNote?("Graph answered Request_UnsupportedQuery; trying again as an advanced query (ConsistencyLevel: eventual, $count=true)")
-            return try client.pages(client.url(r.path), headers: r.headers, max: max, permissionHint: Self.usersPermissionHint, onPage)
+            return try client.pages(client.url(r.path), headers: r.headers, max: max, permission: .readUsers, onPage)
         }
     }
 
@@ -80,6 +79,6 @@ public struct GraphService: Sendable {
     public func user(_ key: String, select: [String]) throws -> GraphResponse {
         var path = UsersRequest.single(key)
         if !select.isEmpty { path += "?$select=" + QueryEncoding.encode(select.joined(separator: ",")) }
-        return try client.send("GET", path, permissionHint: Self.usersPermissionHint)
+        return try client.send("GET", path, permission: .readUsers)
     }
 }

@@ -2,6 +2,7 @@ import EntraAuth
 import FoundationEssentials
 import Synchronization
 import VaultCrypto
+import VaultErrors
 import VaultStore
 import VaultFormat
 import VaultRecords
@@ -113,6 +114,11 @@ public final class TokenHandout: Sendable {
     private let state = Mutex(State())
     let clock: @Sendable () -> Int64
     let use: AppUse
+    let words: Words
+
+    /// How a refusal is put to the HTTP client: whether it is temporary (503, try again) or not (400), and the
+    /// message. The CLI passes its error table's words; the default says the reason alone and calls nothing temporary.
+    public typealias Words = @Sendable (VaultError) -> (temporary: Bool, message: String)
 
     /// How a token fetch uses an app: `body` runs with the token service to use (see `init`).
     public typealias AppUse = @Sendable (_ app: String, _ tokens: TokenService, _ body: (TokenService) throws -> TokenResult) throws -> TokenResult
@@ -126,8 +132,10 @@ public final class TokenHandout: Sendable {
     /// rotation first: `RotationService.usingApp`); the default uses the stored credential as it is.
     public init(tokens: TokenService, apps names: [String], allowedResources: [String]?, anyResource: Bool = false, command: String,
                 metrics: ServeMetrics? = nil, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
-                use: @escaping AppUse = { _, tokens, body in try body(tokens) }) throws {
+                use: @escaping AppUse = { _, tokens, body in try body(tokens) },
+                words: @escaping Words = { (false, $0.reason) }) throws {
         self.metrics = metrics
+        self.words = words
         precondition(!names.isEmpty)
         self.use = use
         var apps: [App] = []
@@ -139,9 +147,7 @@ public final class TokenHandout: Sendable {
             if allowedResources == nil && !anyResource {
                 let endpoints = try AppEndpoints.stored(cloud: app.metadata.cloud, authority: app.metadata.authority, graph: app.metadata.graphRoot)
                 guard let scope = app.metadata.scope ?? endpoints.defaultScope, scope.hasSuffix("/.default") else {
-                    throw VaultError("handout.no_scope", "app '\(name)' has no stored scope, so vault does not know which resource its tokens may be for",
-                                     hint: "pass --allow-resource URI (repeatable), or store a scope with `vault add-app \(name) --scope RESOURCE/.default --replace …`",
-                                     exit: .usage)
+                    throw VaultError("handout.no_scope", "app '\(name)' has no stored scope, so vault does not know which resource its tokens may be for", context: ["app": name])
                 }
                 let resource = String(scope.dropLast("/.default".count))
                 stored[name] = [Resource.canonical(resource): Resource.canonical(resource)]
@@ -255,13 +261,14 @@ public final class TokenHandout: Sendable {
             return Served(token: token, expiresOn: result.token.expiresOn, clientID: clientID, app: app.name, resource: resource)
         } catch let e as VaultError {
             // Refusals that never reached Entra ID (a pending rotation, a locked vault) are not Entra errors.
-            if e.code.hasPrefix("entra.") || e.code.hasPrefix("http.") || e.reason.contains("AADSTS") {
+            if e.code.isIn("entra") || e.code.isIn("http") || e.reason.contains("AADSTS") {
                 metrics?.entraRequest(app: app.name, seconds: seconds(), failed: true, errorText: e.reason, at: clock())
             }
-            record(app: app, resource: resource, source: nil, correlationID: nil, outcome: e.code, peer: peer)
-            let refusal = Refusal(kind: [75, 69, 74].contains(e.exitCode) ? .unavailable : .badRequest,
-                                  code: e.code.hasPrefix("entra.") ? "invalid_request" : "temporarily_unavailable",
-                                  message: e.reason + (e.hint.map { " (\($0))" } ?? ""))
+            record(app: app, resource: resource, source: nil, correlationID: nil, outcome: e.code.rawValue, peer: peer)
+            let said = words(e)
+            let refusal = Refusal(kind: said.temporary ? .unavailable : .badRequest,
+                                  code: e.code.isIn("entra") ? "invalid_request" : "temporarily_unavailable",
+                                  message: said.message)
             remember(key, refusal, now: now)
             throw refusal
         } catch {

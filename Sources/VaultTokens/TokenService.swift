@@ -1,6 +1,7 @@
 import FoundationEssentials
 import EntraAuth
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 import VaultStore
 import VaultFormat
@@ -21,9 +22,7 @@ public struct AppSession: Sendable {
     /// guesses which resource a token is for.
     public func defaultScope() throws -> String {
         if let scope = metadata.scope ?? endpoints.defaultScope { return scope }
-        throw VaultError("scope.none", "app '\(metadata.name)' uses the custom Graph host \(endpoints.graph.origin) and has no stored scope, so vault will not guess which resource a token is for",
-                         hint: "pass --scope RESOURCE/.default, or store one: `vault add-app \(metadata.name) --scope RESOURCE/.default --replace …`",
-                         exit: .usage)
+        throw VaultError("scope.none", "app '\(metadata.name)' uses the custom Graph host \(endpoints.graph.origin) and has no stored scope, so vault will not guess which resource a token is for", context: ["app": metadata.name])
     }
 }
 
@@ -57,7 +56,7 @@ public struct TokenService: Sendable {
             throw VaultError.unknownApp(name)
         }
         if refusePendingRotation, try unlocked.contents.record(kind: RecordKind.passwordRotation, name: name) != nil {
-            throw VaultError("rotation.pending", "a rotation of '\(name)' is pending", hint: "vault rotate-secret \(name) --resume", exit: .tempFailure)
+            throw VaultError("rotation.pending", "a rotation of '\(name)' is pending", context: ["app": name])
         }
         let endpoints = try AppEndpoints.stored(cloud: app.metadata.cloud, authority: app.metadata.authority, graph: app.metadata.graphRoot)
         let identity = AppIdentity(name: name, clientID: app.metadata.clientID, tenant: app.metadata.tenant,
@@ -73,8 +72,7 @@ public struct TokenService: Sendable {
         if let backend = meta.backend { return .backend(backend) }
         if meta.usesCertificate || app.secret == nil {
             guard let der = meta.certificate, let key = app.certificateKey else {
-                throw VaultError("app.no_credential", "app '\(meta.name)' holds no usable credential (its record has neither a client secret nor a certificate with its key)",
-                                 hint: "store one again: `vault add-app \(meta.name) … --replace`", exit: .dataError)
+                throw VaultError("app.no_credential", "app '\(meta.name)' holds no usable credential (its record has neither a client secret nor a certificate with its key)", context: ["app": meta.name])
             }
             return .certificate(StoredCertificate(certificateBase64: der, chainBase64: meta.certificateChain ?? [], privateKey: key,
                                                   algorithm: meta.assertionAlgorithm == "RS256" ? .rs256 : .ps256,
@@ -106,7 +104,7 @@ public struct TokenService: Sendable {
             recordHandout(app: app, clientID: s.identity.clientID, resource: scope, source: result.source, correlationID: result.token.correlationID, outcome: "ok")
             return result
         } catch let e as VaultError {
-            recordHandout(app: app, clientID: s.identity.clientID, resource: scope, source: nil, correlationID: nil, outcome: e.code)
+            recordHandout(app: app, clientID: s.identity.clientID, resource: scope, source: nil, correlationID: nil, outcome: e.code.rawValue)
             throw e
         }
     }
@@ -122,9 +120,7 @@ public struct TokenService: Sendable {
     /// Scopes are `RESOURCE/.default`; catching typos here saves a round trip (Entra would answer 1002012 / 70011).
     public static func validateScope(_ scope: String) throws {
         guard !scope.isEmpty, !scope.contains(" "), scope.hasSuffix("/.default"), scope.count > "/.default".count else {
-            throw VaultError("scope.invalid", "invalid scope '\(scope)'",
-                             hint: "app-only tokens take one scope of the form RESOURCE/.default, e.g. https://graph.microsoft.com/.default",
-                             exit: .usage)
+            throw VaultError("scope.invalid", "invalid scope '\(scope)'")
         }
     }
 }
@@ -142,7 +138,7 @@ struct StoredAppFetcher: TokenFetcher {
             record(app, scope: scope, correlationID: token.correlationID, outcome: "ok")
             return token
         } catch let e as VaultError {
-            record(app, scope: scope, correlationID: nil, outcome: e.code)
+            record(app, scope: scope, correlationID: nil, outcome: e.code.rawValue)
             throw e
         }
     }
@@ -178,7 +174,7 @@ struct StoredAppFetcher: TokenFetcher {
         guard case .backend(let name) = credential else { return credential }
         let v = try service.vault.open(service.unlock)
         guard let stored = try v.contents.app(named: app), let path = stored.metadata.backendPath else {
-            throw VaultError("backend.app", "app '\(app)' names backend '\(name)' but no path in it", exit: .dataError)
+            throw VaultError("backend.app", "app '\(app)' names backend '\(name)' but no path in it")
         }
         let backends = BackendService(vault: service.vault, unlock: service.unlock)
         let (record, login) = try backends.get(name)
@@ -204,6 +200,6 @@ struct StoredAppFetcher: TokenFetcher {
 extension VaultError {
     /// The one error for a name that is not in the vault.
     public static func unknownApp(_ name: String) -> VaultError {
-        VaultError("app.unknown", "no app named '\(name)' in the vault", hint: "`vault list` shows the stored apps", exit: .usage)
+        VaultError("app.unknown", "no app named '\(name)' in the vault")
     }
 }

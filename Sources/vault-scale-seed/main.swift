@@ -6,6 +6,7 @@
 import EntraAuth
 import FoundationEssentials
 import VaultCrypto
+import VaultErrors
 import VaultFormat
 import VaultRecords
 import VaultStore

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EntraAuth
 import VaultCore
+import VaultErrors
 import VaultTokens
 import VaultRotation
 import VaultCrypto
@@ -91,18 +92,16 @@ struct AddAppCommand: ParsableCommand {
 
     func runBackend() throws {
         guard msalConfig == nil, !certificate.given, !keepCredential, use == nil else {
-            throw VaultError("usage", "--backend and --from-backend keep a client secret in the backend; certificates, --from-msal-config, --use and --keep-credential do not combine with them",
-                             exit: .usage)
+            throw VaultError("usage", "--backend and --from-backend keep a client secret in the backend; certificates, --from-msal-config, --use and --keep-credential do not combine with them")
         }
         let vault = try options.vault()
         try vault.directory.checkPermissions()
         if let from = fromBackend {
             guard backend == nil, let tenant else {
-                throw VaultError("usage", "--from-backend needs --tenant (the app's path in the backend is TENANT/NAME) and no --backend", exit: .usage)
+                throw VaultError("usage", "--from-backend needs --tenant (the app's path in the backend is TENANT/NAME) and no --backend")
             }
             guard clientID == nil, authority == nil, graph == nil, scope == nil, cloud == nil else {
-                throw VaultError("usage", "--from-backend takes the app's client id and endpoints from the backend; leave out --client-id, --authority, --graph, --scope and --cloud",
-                                 exit: .usage)
+                throw VaultError("usage", "--from-backend takes the app's client id and endpoints from the backend; leave out --client-id, --authority, --graph, --scope and --cloud")
             }
             let meta = try BackendAddApp(vault: vault, unlock: try options.credential())
                 .enrol(name: name, tenant: tenant, backend: from, allowCustomEndpoint: allowCustomEndpoint, replace: replace)
@@ -130,8 +129,7 @@ struct AddAppCommand: ParsableCommand {
             // Options typed on the command line win over the file, but must not contradict it.
             func merge(_ option: String?, _ fromFile: String?, _ flag: String) throws -> String? {
                 if let option, let fromFile, option.lowercased() != fromFile.lowercased() {
-                    throw VaultError("msal_config.conflict", "\(flag) '\(option)' differs from the file's '\(fromFile)'",
-                                     hint: "leave \(flag) out to use the file's value", exit: .usage)
+                    throw VaultError("msal_config.conflict", "\(flag) '\(option)' differs from the file's '\(fromFile)'", context: ["flag": flag])
                 }
                 return option ?? fromFile
             }
@@ -148,7 +146,7 @@ struct AddAppCommand: ParsableCommand {
         let vault = try options.vault()
         try vault.directory.checkPermissions()
         if !vault.directory.exists {
-            throw VaultError("vault.missing", "no vault at \(vault.directory.path)", hint: "create one with `vault init`", exit: .noInput)
+            throw VaultError("vault.missing", "no vault at \(vault.directory.path)")
         }
         var exposed: [String] = []
         let cert = try certificate.load(appName: name, exposed: &exposed)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VaultErrors
 import VaultSystem
 import FoundationEssentials
 import VaultAgent
@@ -19,7 +20,7 @@ enum DurationOption {
         let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
         let (digits, scale): (Substring, Int64) = text.last.flatMap { units[$0] }.map { (text.dropLast(), $0) } ?? (text[...], 1)
         guard let n = Int64(digits), n > 0, n <= 366 * 86400 / scale else {
-            throw VaultError("usage", "\(option) \(text) is not a duration such as 30s, 15m, 8h or 2d (at most a year)", exit: .usage)
+            throw VaultError("usage", "\(option) \(text) is not a duration such as 30s, 15m, 8h or 2d (at most a year)")
         }
         return n * scale
     }
@@ -57,7 +58,7 @@ struct AgentCommand: ParsableCommand {
         }
         let idleSeconds = try DurationOption.seconds(idle, option: "--idle")
         let maxSeconds = try DurationOption.seconds(maxLifetime, option: "--max-lifetime")
-        guard Signals.block() else { throw VaultError("agent.signals", "cannot block signals", exit: .software) }
+        guard Signals.block() else { throw VaultError("agent.signals", "cannot block signals") }
         let logs = AgentAuditLogs()
         let server = AgentServer(path: path, idle: idleSeconds, maxLifetime: maxSeconds, log: { Console.err("vault agent: \($0)") },
                                  audit: { logs.record($0) }, clock: { Int64(Date().timeIntervalSince1970) })
@@ -126,7 +127,7 @@ struct UnlockCommand: ParsableCommand {
             }
             usleep(50_000)
         }
-        throw VaultError("agent.start", "the agent did not start at \(path)", hint: "run `vault agent` in a terminal to see why", exit: .unavailable)
+        throw VaultError("agent.start", "the agent did not start at \(path)")
     }
 
     func startAgent(idle: String, lifetime: String) throws {
@@ -137,7 +138,7 @@ struct UnlockCommand: ParsableCommand {
         let argv = [program, "agent", "--idle", idle, "--max-lifetime", lifetime]
         let env = Environment.current.filter { $0.key != "VAULT_PASSPHRASE_FILE" && $0.key != "VAULT_KEY_FILE" }
         let rc = Spawn.detached(argv, environment: env).errno
-        guard rc == 0 else { throw VaultError("agent.start", "cannot start the agent: \(String(cString: strerror(rc)))", exit: .unavailable) }
+        guard rc == 0 else { throw VaultError("agent.start", "cannot start the agent: \(String(cString: strerror(rc)))", context: ["case": "spawn"]) }
     }
 }
 
@@ -157,7 +158,7 @@ struct LockCommand: ParsableCommand {
 /// Agent errors as `vault: error:` lines.
 func agentCall<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let e as AgentError {
-        throw VaultError("agent", e.message, exit: .unavailable)
+        throw VaultError("agent", e.message)
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import VaultCore
+import VaultErrors
 import VaultTokens
 import VaultRotation
 import VaultCrypto
@@ -33,8 +34,7 @@ struct AuditCommand: ParsableCommand {
         switch NetworkOptions.auditTarget(try options.directory()) {
         case .file(let p): path = p
         case .standardError:
-            throw VaultError("audit.stderr", "VAULT_AUDIT_LOG=stderr: the audit log went to standard error (the journal), not a file",
-                             hint: "read it with journalctl, or unset VAULT_AUDIT_LOG", exit: .usage)
+            throw VaultError("audit.stderr", "VAULT_AUDIT_LOG=stderr: the audit log went to standard error (the journal), not a file")
         }
         let decoder = JSONDecoder()
         var skipped = 0
@@ -64,7 +64,7 @@ struct AuditCommand: ParsableCommand {
             }
         }
         guard shapeOK else {
-            throw VaultError("usage", "--since \(text) is neither a duration (30s, 15m, 2h, 7d) nor a UTC time (2026-12-01T10:00:00Z)", exit: .usage)
+            throw VaultError("usage", "--since \(text) is neither a duration (30s, 15m, 2h, 7d) nor a UTC time (2026-12-01T10:00:00Z)")
         }
         return text.hasSuffix("Z") ? String(text.dropLast()) : text
     }

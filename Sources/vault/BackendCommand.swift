@@ -2,6 +2,7 @@ import ArgumentParser
 import FleetBackend
 import FoundationEssentials
 import VaultCore
+import VaultErrors
 import VaultTokens
 import VaultRotation
 import VaultCrypto
@@ -61,7 +62,7 @@ struct BackendAdd: ParsableCommand {
         let addresses = try BackendService.validate(addresses: address.split(separator: ",").map { String($0.filter { $0 != " " }) })
         try BackendService.validate(mount: mount, prefix: prefix)
         guard (approle == nil) != (tokenFile == nil) else {
-            throw VaultError("usage", "give either --approle ROLE_ID or --token-file FILE", exit: .usage)
+            throw VaultError("usage", "give either --approle ROLE_ID or --token-file FILE")
         }
         var record = BackendRecord(name: name, addresses: addresses, mount: mount, prefix: prefix, caBundle: caBundle,
                                    auth: approle == nil ? "token" : "approle", roleID: approle, added: Date())
@@ -81,7 +82,7 @@ struct BackendAdd: ParsableCommand {
             login = try Terminal.readHidden(prompt: wrapped ? "Wrapping token for the secret id: " : "AppRole secret id: ")
         }
         guard login.count > 0, login.count <= 1024, login.isPrintableASCII else {
-            throw VaultError("backend.login", "the \(tokenFile == nil ? "secret id" : "token") is empty, too long or not printable ASCII", exit: .usage)
+            throw VaultError("backend.login", "the \(tokenFile == nil ? "secret id" : "token") is empty, too long or not printable ASCII")
         }
         if wrapped { login = try KVClient.unwrapSecretID(login, addresses: addresses, transport: transport) }
         if !noCheck {

@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import EntraAuth
 import VaultCore
+import VaultErrors
 import VaultTokens
 import VaultRotation
 import VaultCrypto
@@ -61,7 +62,7 @@ struct CacheExportCommand: ParsableCommand {
     @Argument(help: "The file to write.") var file: String
 
     func run() throws {
-        guard format == "msal" else { throw VaultError("usage", "unknown --format '\(format)'", hint: "the only format is msal", exit: .usage) }
+        guard format == "msal" else { throw VaultError("usage", "unknown --format '\(format)'", context: ["case": "cache_format"]) }
         let count = try CacheService(vault: try options.vault(), unlock: try options.credential()).export(to: file, force: force)
         Console.warn("\(file) holds \(count) access token\(count == 1 ? "" : "s") in plaintext (mode 0600); delete it when done")
         Console.out("Exported \(count) token\(count == 1 ? "" : "s") to \(file).")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import VaultCore
+import VaultErrors
 import VaultTokens
 import VaultRotation
 import VaultCrypto
@@ -59,7 +60,7 @@ struct CertificateOptions: ParsableArguments {
         guard let valid else { return 365 }
         let units: [Character: Int] = ["d": 1, "w": 7, "y": 365]
         guard let unit = valid.last, let factor = units[unit], let n = Int(valid.dropLast()), n > 0, n <= 3650 else {
-            throw VaultError("usage", "invalid --valid '\(valid)'", hint: "use N followed by d, w or y, e.g. 1y or 90d", exit: .usage)
+            throw VaultError("usage", "invalid --valid '\(valid)'", context: ["case": "valid"])
         }
         return n * factor
     }
@@ -69,10 +70,10 @@ struct CertificateOptions: ParsableArguments {
         if generate {
             _ = try validDays()
             if let keySize, !CertificateGeneration.allowedKeyBits.contains(keySize) {
-                throw VaultError("cert.key_size", "--key-size must be 2048, 3072 or 4096 (got \(keySize))", exit: .usage)
+                throw VaultError("cert.key_size", "--key-size must be 2048, 3072 or 4096 (got \(keySize))")
             }
             if let publicOut, FileSystem.exists(publicOut) {
-                throw VaultError("io.create", "\(publicOut) already exists; vault never overwrites it", hint: "choose another --public-out path", exit: .usage)
+                throw VaultError("io.create", "\(publicOut) already exists; vault never overwrites it", context: ["case": "public_out"])
             }
         }
     }
@@ -99,7 +100,7 @@ struct CertificateOptions: ParsableArguments {
                 }
                 credential = try CertificateImport.fromPEM(bytes, keyPEM: keyBytes)
             } else {
-                if keyFile != nil { throw VaultError("usage", "--key goes with a PEM certificate; a PFX file holds its key", exit: .usage) }
+                if keyFile != nil { throw VaultError("usage", "--key goes with a PEM certificate; a PFX file holds its key") }
                 let password: SecretBytes
                 if Console.stdinIsTerminal {
                     password = try Terminal.readHidden(prompt: "Password of \(certificateFile): ")

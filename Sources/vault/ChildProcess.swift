@@ -1,3 +1,4 @@
+import VaultErrors
 import VaultSystem
 import FoundationEssentials
 import VaultAgent
@@ -118,8 +119,7 @@ enum ChildProcess {
             // The paths are still covered, but a program running as root can remove what covers them.
             let reason = "vault runs as root, and a root program can undo what hides the vault"
             if isolation.mode == .required {
-                throw VaultError("exec.isolation", "cannot isolate \(argv[0]) from the vault (\(reason))",
-                                 hint: "run vault as the program's own user, or drop --require-isolation", exit: .noPermission)
+                throw VaultError("exec.isolation", "cannot isolate \(argv[0]) from the vault (\(reason))")
             }
             outcome = .notIsolated(reason: reason)
         }
@@ -130,9 +130,7 @@ enum ChildProcess {
             let reason = "\(f.step == .namespace ? "cannot create a namespace" : "cannot map the user namespace"): \(String(cString: strerror(f.errno)))"
             outcome = .notIsolated(reason: reason)
             if isolation.mode == .required {
-                throw VaultError("exec.isolation", "cannot isolate \(argv[0]) from the vault (\(reason))",
-                                 hint: "user namespaces are off here (sysctl user.max_user_namespaces, or an AppArmor or seccomp policy); run the program under `vault serve` as its own system user, or drop --require-isolation",
-                                 exit: .noPermission)
+                throw VaultError("exec.isolation", "cannot isolate \(argv[0]) from the vault (\(reason))", context: ["case": "userns"])
             }
             result = spawn(isolate: false)
         }
@@ -163,16 +161,13 @@ enum ChildProcess {
         case .mount:
             let all = isolation.hiddenDirectories + isolation.hiddenFiles
             let what = all.indices.contains(index) ? all[index] : "/"
-            return VaultError("exec.isolation", "cannot hide \(what) from \(program): \(text)",
-                              hint: "pass --no-isolation to run it without (it can then reach the vault)", exit: .unavailable)
+            return VaultError("exec.isolation", "cannot hide \(what) from \(program): \(text)", context: ["case": "hide"])
         case .cwd:
-            return VaultError("exec.cwd", "cannot run \(program) from this directory: it lies in a directory hidden from the program (\(text))",
-                              hint: "run vault exec from another directory", exit: .usage)
+            return VaultError("exec.cwd", "cannot run \(program) from this directory: it lies in a directory hidden from the program (\(text))")
         case .exec:
-            return VaultError("exec.spawn", "cannot run \(program): \(text)",
-                              hint: rc == ENOENT ? "is it installed and on the PATH?" : nil, exit: rc == ENOENT ? .noInput : .unavailable)
+            return VaultError("exec.spawn", "cannot run \(program): \(text)", context: ["errno": String(rc)])
         default:
-            return VaultError("exec.spawn", "cannot start \(program): \(text)", exit: .unavailable)
+            return VaultError("exec.spawn", "cannot start \(program): \(text)", context: ["case": "start"])
         }
     }
 }

@@ -1,6 +1,6 @@
-import VaultCrypto
 #if canImport(Glibc)
 import Glibc
+import VaultErrors
 #endif
 
 /// Writing to stdout/stderr without touching C's global `stderr` (not concurrency-safe in Swift 6).
@@ -37,8 +37,8 @@ enum Console {
     /// Errors, warnings and hints are one line each: a newline in them (from a server's text) is shown as `\u{a}`,
     /// so nothing a server sends can print a line of its own, such as a forged `vault: hint:`.
     static func report(_ error: VaultError) {
-        err("vault: error: \(oneLine(error.reason))")
-        if let hint = error.hint { err("vault: hint: \(oneLine(hint))") }
+        err("vault: error: \(oneLine(ErrorWords.message(error)))")
+        if let hint = ErrorWords.hint(error) { err("vault: hint: \(oneLine(hint))") }
     }
 
     static func warn(_ text: String) { err("vault: warning: \(oneLine(text))") }

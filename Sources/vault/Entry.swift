@@ -1,5 +1,6 @@
 import ArgumentParser
 import VaultCrypto
+import VaultErrors
 import VaultSystem
 #if canImport(Glibc)
 import Glibc
@@ -45,7 +46,7 @@ enum Entry {
             }
         } catch let error as VaultError {
             Console.report(error)
-            exit(error.exitCode)
+            exit(ErrorWords.exitStatus(error))
         } catch {
             let code = VaultCommand.exitCode(for: error)
             if code == .success {
@@ -54,8 +55,7 @@ enum Entry {
             }
             if let code = error as? ExitCode { exit(code.rawValue) }
             let message = VaultCommand.message(for: error)
-            Console.report(VaultError("usage", message.isEmpty ? "invalid command line" : message,
-                                      hint: "run `vault help` or `vault help <command>`", exit: .usage))
+            Console.report(VaultError("usage", message.isEmpty ? "invalid command line" : message, context: ["case": "command_line"]))
             exit(code == .validationFailure ? 64 : code.rawValue)
         }
     }

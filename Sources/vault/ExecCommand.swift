@@ -1,4 +1,5 @@
 import ArgumentParser
+import VaultErrors
 import VaultSystem
 import FoundationEssentials
 import IdentityEndpoint
@@ -49,19 +50,20 @@ struct ExecCommand: ParsableCommand {
         // Before vault opens anything: what the user gave vault is all the child inherits besides 0, 1 and 2.
         let given = GivenDescriptors.current()
         guard !command.isEmpty else {
-            throw VaultError("usage", "no command to run", hint: "vault exec \(app) -- COMMAND [ARGS…]", exit: .usage)
+            throw VaultError("usage", "no command to run", context: ["case": "exec", "app": app])
         }
         if noIsolation && requireIsolation {
-            throw VaultError("usage", "--no-isolation and --require-isolation cannot be used together", exit: .usage)
+            throw VaultError("usage", "--no-isolation and --require-isolation cannot be used together")
         }
         if allowAnyResource && !allowResources.isEmpty {
-            throw VaultError("usage", "--allow-any-resource and --allow-resource cannot be used together", exit: .usage)
+            throw VaultError("usage", "--allow-any-resource and --allow-resource cannot be used together")
         }
         // Before any thread starts: the signals are taken by sigwait below, never by a handler.
-        guard Signals.block() else { throw VaultError("exec.signals", "cannot block signals", exit: .software) }
+        guard Signals.block() else { throw VaultError("exec.signals", "cannot block signals") }
         let service = try network.tokenService(options, command: "exec")
         let handout = try TokenHandout(tokens: service, apps: [app] + extraApps,
-                                       allowedResources: allowResources.isEmpty ? nil : allowResources, anyResource: allowAnyResource, command: "exec", use: RotationService.handoutUse)
+                                       allowedResources: allowResources.isEmpty ? nil : allowResources, anyResource: allowAnyResource, command: "exec", use: RotationService.handoutUse,
+                                       words: ErrorWords.refusal)
         var headerBytes = Array(hexString(SystemRandom().bytes(32)).utf8)
         let header = SecretBytes(consuming: &headerBytes)
         let server = try IdentityServer(.init(listen: .tcp(host: "127.0.0.1", port: 0), identityHeader: header, servesIMDS: imds,
@@ -108,7 +110,7 @@ enum EndpointThreads {
     static func count() throws -> Int {
         guard let text = Environment.current["VAULT_ENDPOINT_THREADS"], !text.isEmpty else { return 1 }
         guard let n = Int(text), (1...64).contains(n) else {
-            throw VaultError("usage", "VAULT_ENDPOINT_THREADS=\(text) is not a number of threads from 1 to 64", exit: .usage)
+            throw VaultError("usage", "VAULT_ENDPOINT_THREADS=\(text) is not a number of threads from 1 to 64")
         }
         return n
     }

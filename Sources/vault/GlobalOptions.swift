@@ -1,6 +1,7 @@
 import ArgumentParser
 import VaultAgent
 import VaultCrypto
+import VaultErrors
 import VaultStore
 import VaultFormat
 import VaultRecords
@@ -71,9 +72,7 @@ struct VaultAccess {
         do {
             return .passphrase(try Terminal.readHidden(prompt: "Vault passphrase: "))
         } catch let e as VaultError where e.code == "terminal.none" {
-            throw VaultError("unlock.no_source", "no way to unlock the vault: no terminal and no key or passphrase source",
-                             hint: "pass --key-file or --passphrase-file, set VAULT_PASSPHRASE_FILE, or use a systemd credential named vault-passphrase or vault-key",
-                             exit: .usage)
+            throw VaultError("unlock.no_source", "no way to unlock the vault: no terminal and no key or passphrase source")
         }
     }
 }
@@ -131,8 +130,7 @@ enum KeyFiles {
     static func read(_ path: String, checkMode: Bool = true) throws -> SecretBytes {
         let key = try FileSystem.readVerified(path, rule: .init(what: "key file", privateRead: checkMode), limit: 1024)
         guard key.count == keyBytes else {
-            throw VaultError("keyfile.size", "\(path) is not a vault key file (\(key.count) bytes, expected \(keyBytes))",
-                             hint: "a key file holds 32 random bytes; `vault key add-file PATH` makes one", exit: .dataError)
+            throw VaultError("keyfile.size", "\(path) is not a vault key file (\(key.count) bytes, expected \(keyBytes))")
         }
         return key
     }
@@ -146,7 +144,7 @@ enum KeyFiles {
             if length > 0, b[length - 1] == 0x0d { length -= 1 }
         }
         guard length > 0 else {
-            throw VaultError("passphrase.empty", "the passphrase file \(path) is empty", exit: .dataError)
+            throw VaultError("passphrase.empty", "the passphrase file \(path) is empty")
         }
         return raw.slice(0..<length)
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import VaultCrypto
+import VaultErrors
 import VaultStore
 import VaultFormat
 import VaultRecords
@@ -29,17 +30,16 @@ struct InitCommand: ParsableCommand {
     func run() throws {
         // Checked before the shift: a huge MiB count must not wrap around to a small, valid-looking one.
         guard (1...KDFParameters.maxOpsLimit).contains(kdfOps) else {
-            throw VaultError("usage", "--kdf-ops must be between 1 and \(KDFParameters.maxOpsLimit)", exit: .usage)
+            throw VaultError("usage", "--kdf-ops must be between 1 and \(KDFParameters.maxOpsLimit)")
         }
         guard (1...(KDFParameters.maxMemLimit >> 20)).contains(kdfMemoryMiB) else {
-            throw VaultError("usage", "--kdf-memory must be between 1 and \(KDFParameters.maxMemLimit >> 20) MiB", exit: .usage)
+            throw VaultError("usage", "--kdf-memory must be between 1 and \(KDFParameters.maxMemLimit >> 20) MiB")
         }
         let kdf = KDFParameters(opsLimit: kdfOps, memLimit: kdfMemoryMiB << 20)
         try kdf.validate()
         let vault = try options.vault()
         if vault.directory.exists {
-            throw VaultError("vault.exists", "a vault already exists at \(vault.directory.path)",
-                             hint: "use it, or choose another location with --vault DIR", exit: .usage)
+            throw VaultError("vault.exists", "a vault already exists at \(vault.directory.path)")
         }
         var credentials: [Credential] = []
         var createdKeyFile: String?

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EntraAuth
 import VaultCore
+import VaultErrors
 import VaultTokens
 import VaultRotation
 import Logging
@@ -96,10 +97,10 @@ struct NetworkSettings {
 
     func validate() throws {
         guard timeout > 0, timeout <= 3600 else {
-            throw VaultError("usage", "--timeout must be between 0 and 3600 seconds", exit: .usage)
+            throw VaultError("usage", "--timeout must be between 0 and 3600 seconds")
         }
         guard maxWait >= 0, maxWait <= 3600 else {
-            throw VaultError("usage", "--max-wait must be between 0 and 3600 seconds", exit: .usage)
+            throw VaultError("usage", "--max-wait must be between 0 and 3600 seconds")
         }
     }
 

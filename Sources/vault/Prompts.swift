@@ -1,4 +1,5 @@
 import VaultCrypto
+import VaultErrors
 import VaultStore
 import VaultFormat
 import VaultRecords
@@ -21,15 +22,14 @@ enum Prompts {
         try checkStrength(first)
         let second = try Terminal.readHidden(prompt: "Repeat the passphrase: ")
         guard first.constantTimeEquals(second) else {
-            throw VaultError("passphrase.mismatch", "the two passphrases differ", hint: "nothing was changed; run the command again", exit: .usage)
+            throw VaultError("passphrase.mismatch", "the two passphrases differ")
         }
         return first
     }
 
     static func checkStrength(_ p: SecretBytes) throws {
         guard p.count >= minimumPassphraseLength else {
-            throw VaultError("passphrase.short", "the passphrase is shorter than \(minimumPassphraseLength) bytes",
-                             hint: "choose a longer one, or use a key file for unattended use", exit: .usage)
+            throw VaultError("passphrase.short", "the passphrase is shorter than \(minimumPassphraseLength) bytes")
         }
     }
 
@@ -47,15 +47,13 @@ enum Prompts {
 
     static func validateSecret(_ secret: SecretBytes) throws {
         guard secret.count > 0 else {
-            throw VaultError("secret.empty", "no client secret was given",
-                             hint: "pipe it in: printf %s \"$SECRET\" | vault add-app …", exit: .usage)
+            throw VaultError("secret.empty", "no client secret was given")
         }
         guard secret.count <= 256 else {
-            throw VaultError("secret.long", "the client secret is longer than 256 bytes; Entra ID secrets are 40 characters", exit: .usage)
+            throw VaultError("secret.long", "the client secret is longer than 256 bytes; Entra ID secrets are 40 characters")
         }
         guard secret.isPrintableASCII else {
-            throw VaultError("secret.chars", "the client secret contains spaces, control or non-ASCII characters",
-                             hint: "paste the secret's Value (not its Secret ID), without quotes", exit: .usage)
+            throw VaultError("secret.chars", "the client secret contains spaces, control or non-ASCII characters")
         }
     }
 
@@ -68,11 +66,11 @@ enum Prompts {
         var total = 0
         while total <= limit {
             let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress! + total, $0.count - total) }
-            if n < 0 { if errno == EINTR { continue }; throw VaultError("io.stdin", "cannot read stdin", exit: .ioError) }
+            if n < 0 { if errno == EINTR { continue }; throw VaultError("io.stdin", "cannot read stdin") }
             if n == 0 { break }
             total += n
         }
-        guard total <= limit else { throw VaultError("secret.long", "stdin holds more than \(limit) bytes; expected one client secret", exit: .usage) }
+        guard total <= limit else { throw VaultError("secret.long", "stdin holds more than \(limit) bytes; expected one client secret") }
         if !trim { return buffer.slice(0..<total) }
         buffer.withUnsafeBytes { b in
             if total > 0, b[total - 1] == 0x0a { total -= 1 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import VaultCore
+import VaultErrors
 import VaultTokens
 import VaultRotation
 import VaultCrypto
@@ -21,7 +22,7 @@ struct RemoveCommand: ParsableCommand {
         guard try vault.open(credential).contents.app(named: name) != nil else { throw AppLookup.missing(name) }
         if !yes {
             guard let answer = Terminal.confirm("Remove app '\(name)' and its client secret from the vault?") else {
-                throw VaultError("confirm.none", "no terminal to confirm the removal", hint: "pass --yes", exit: .usage)
+                throw VaultError("confirm.none", "no terminal to confirm the removal")
             }
             guard answer else { Console.out("Nothing removed."); return }
         }

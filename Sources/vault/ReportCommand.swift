@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import Graph
 import VaultCore
+import VaultErrors
 import VaultTokens
 import VaultCrypto
 
@@ -41,8 +42,7 @@ struct ReportCommand: ParsableCommand {
     static func duration(_ text: String, option: String) throws -> TimeInterval {
         let units: [Character: Double] = ["h": 3600, "d": 86_400, "w": 604_800]
         guard let unit = text.last, let factor = units[unit], let n = Int(text.dropLast()), n > 0, Double(n) * factor <= 3653 * 86_400 else {
-            throw VaultError("usage", "\(option) \(text) is not a duration such as 30d, 12h or 2w (at most 10 years)",
-                             hint: "write N followed by h, d or w, e.g. \(option) 30d", exit: .usage)
+            throw VaultError("usage", "\(option) \(text) is not a duration such as 30d, 12h or 2w (at most 10 years)", context: ["case": "report_duration", "option": option])
         }
         return Double(n) * factor
     }

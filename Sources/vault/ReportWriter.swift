@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Graph
 import VaultCore
+import VaultErrors
 import VaultJSON
 import VaultTokens
 import VaultCrypto
@@ -226,8 +227,7 @@ final class Spool {
 
     init() throws {
         guard let f = tmpfile() else {
-            throw VaultError("io.spool", "cannot create a temporary file for the metrics: \(String(cString: strerror(errno)))",
-                             hint: "check that $TMPDIR (or /tmp) is writable", exit: .ioError)
+            throw VaultError("io.spool", "cannot create a temporary file for the metrics: \(String(cString: strerror(errno)))")
         }
         file = f
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import VaultCore
+import VaultErrors
 import VaultTokens
 import VaultRotation
 import VaultCrypto
@@ -121,8 +122,7 @@ struct RotateCommand: ParsableCommand {
             }
             if report.unfinished {
                 Self.print(report, resumed: true)
-                throw VaultError("rotation.unfinished", "the rotation of '\(app)' is not finished: Graph does not yet confirm a removal",
-                                 hint: "run `vault rotate-secret \(app) --resume` again in a few minutes", exit: .tempFailure)
+                throw VaultError("rotation.unfinished", "the rotation of '\(app)' is not finished: Graph does not yet confirm a removal", context: ["app": app])
             }
             Self.print(report, resumed: true)
             return
@@ -156,11 +156,11 @@ enum Duration {
     static func seconds(_ text: String) throws -> TimeInterval {
         let units: [Character: Double] = ["h": 3600, "d": 86400, "w": 604_800, "y": 31_557_600]
         guard let unit = text.last, let factor = units[unit], let n = Double(text.dropLast()), n > 0 else {
-            throw VaultError("usage", "invalid duration '\(text)'", hint: "use N followed by h, d, w or y, e.g. 90d", exit: .usage)
+            throw VaultError("usage", "invalid duration '\(text)'", context: ["case": "duration"])
         }
         let seconds = n * factor
         guard seconds >= 3600, seconds <= 2 * 31_557_600 else {
-            throw VaultError("usage", "the secret lifetime must be between 1 hour and 2 years", exit: .usage)
+            throw VaultError("usage", "the secret lifetime must be between 1 hour and 2 years")
         }
         return seconds
     }

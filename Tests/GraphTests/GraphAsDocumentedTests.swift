@@ -3,6 +3,8 @@ import Graph
 import Synchronization
 import Testing
 import VaultCrypto
+@testable import vault
+import VaultErrors
 import VaultHTTP
 
 /// The Graph client against the documented behaviour (graph-api.md; the Graph docs' advanced-query and filter pages).
@@ -95,7 +97,7 @@ struct GraphAsDocumentedTests {
         let notFollowed = GraphClient(root: "https://graph.microsoft.com", transport: Script([redirect]), tokens: StaticToken())
         let e = try #require(throws: VaultError.self) { try notFollowed.send("GET", "/reports/getOffice365ActiveUserDetail(period='D7')") }
         #expect(e.code == "graph.redirect")
-        #expect(e.hint?.contains("--follow") == true)
+        #expect(ErrorWords.hint(e)?.contains("--follow") == true)
         #expect(!e.reason.contains("SECRETSIGNATURE"))
 
         let script = Script([Self.page("", status: 302, headers: [("Location", "/v1.0/reports/moved")]), redirect,
@@ -116,7 +118,7 @@ struct GraphAsDocumentedTests {
         let client = GraphClient(root: "https://graph.microsoft.com", transport: script, tokens: StaticToken())
         let e = try #require(throws: VaultError.self) { try client.send("GET", "/users?$select=skills") }
         #expect(e.code == "graph.not_implemented")
-        #expect(e.exitCode == 65)
+        #expect(ErrorWords.exitStatus(e) == 65)
         #expect(script.requests.count == 1)
     }
 
@@ -132,8 +134,8 @@ struct GraphAsDocumentedTests {
             let e = try #require(throws: VaultError.self) {
                 _ = try apps.addPassword(appID: "22222222-2222-2222-2222-222222222222", displayName: "x", end: Date().addingTimeInterval(86_400))
             }
-            #expect(e.code == expected)
-            #expect(e.hint?.contains(hint) == true, "\(e.hint ?? "")")
+            #expect(e.code.rawValue == expected)
+            #expect(ErrorWords.hint(e)?.contains(hint) == true, "\(ErrorWords.hint(e) ?? "")")
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Graph
+import VaultErrors
 import VaultJSON
 import Testing
 import VaultCrypto

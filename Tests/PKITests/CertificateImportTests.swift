@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Crypto
+import VaultErrors
 import _CryptoExtras
 import VaultCrypto
 import VaultPKI
@@ -9,7 +10,7 @@ import VaultTestSupport
 func secret(_ s: String) -> SecretBytes { var b = Array(s.utf8); return SecretBytes(consuming: &b) }
 
 func code(_ body: () throws -> Void) -> String? {
-    do { try body(); return nil } catch let e as VaultError { return e.code } catch { return "other: \(error)" }
+    do { try body(); return nil } catch let e as VaultError { return e.code.rawValue } catch { return "other: \(error)" }
 }
 
 @Suite("certificate import and generation (VaultPKI)")

@@ -7,6 +7,7 @@ import Testing
 @testable import VaultTokens
 @testable import VaultRotation
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 import VaultPKI
 import VaultStore
@@ -80,7 +81,7 @@ final class MemoryApplications: ApplicationCredentials, Sendable {
     }
 
     func unavailable() -> VaultError {
-        VaultError("graph.unavailable", "Graph answered HTTP 504 Gateway Timeout", exit: .unavailable)
+        VaultError("graph.unavailable", "Graph answered HTTP 504 Gateway Timeout")
     }
 
     func passwords() throws -> [PasswordCredential] {
@@ -90,8 +91,8 @@ final class MemoryApplications: ApplicationCredentials, Sendable {
 
     func addPassword(displayName: String, end: Date) throws -> AddedPassword {
         let fault = nextFault()
-        if fault == .refuseAdd { throw VaultError("graph.forbidden", "Graph answered 403", exit: .noPermission) }
-        if fault == .throttle { throw VaultError("graph.throttled", "Graph kept answering 429", exit: .tempFailure) }
+        if fault == .refuseAdd { throw VaultError("graph.forbidden", "Graph answered 403") }
+        if fault == .throttle { throw VaultError("graph.throttled", "Graph kept answering 429") }
         var secret = Array(UUID().uuidString.utf8)
         let p = Password(keyID: Self.newKeyID(), secret: secret, displayName: displayName, created: clock.now)
         passwordList.withLock { $0.append(p) }
@@ -120,7 +121,7 @@ final class MemoryApplications: ApplicationCredentials, Sendable {
 
     func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes) throws -> KeyCredential {
         let fault = nextFault()
-        if fault == .refuseAdd { throw VaultError("graph.forbidden", "Graph answered 403", exit: .noPermission) }
+        if fault == .refuseAdd { throw VaultError("graph.forbidden", "Graph answered 403") }
         let k = Key(keyID: Self.newKeyID(), thumbprint: try CertificateInfo(der: certificate).sha1Hex, der: certificate, created: clock.now)
         keyList.withLock { $0.append(k) }
         if fault == .loseAnswer { throw unavailable() }
@@ -138,7 +139,7 @@ final class MemoryApplications: ApplicationCredentials, Sendable {
     /// PATCH of the whole collection: what is not in `existing` goes, `adding` comes.
     func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String) throws {
         let fault = nextFault()
-        if fault == .refuseAdd { throw VaultError("graph.forbidden", "Graph answered 403", exit: .noPermission) }
+        if fault == .refuseAdd { throw VaultError("graph.forbidden", "Graph answered 403") }
         let now = clock.now
         try keyList.withLock { list in
             for i in list.indices where !list[i].removed && !existing.contains(list[i].raw) { list[i].removed = true }
@@ -170,7 +171,7 @@ struct MemoryProver: CredentialProver {
     }
 
     func token(with credential: AppCredential) throws -> String {
-        guard works(credential) else { throw VaultError("entra.invalid_client", "AADSTS7000215: invalid client secret", exit: .noPermission) }
+        guard works(credential) else { throw VaultError("entra.invalid_client", "AADSTS7000215: invalid client secret") }
         return "token"
     }
 

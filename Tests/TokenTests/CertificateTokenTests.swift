@@ -1,5 +1,7 @@
 import EntraEmulator
 import EntraAuth
+@testable import vault
+import VaultErrors
 import VaultHTTP
 import VaultPKI
 import VaultCrypto
@@ -207,9 +209,9 @@ struct CertificateErrorTests {
         let body = #"{"error":"invalid_client","error_description":"AADSTS\#(code): x","error_codes":[\#(code)],"correlation_id":"c-1"}"#
         let e = EntraErrors.map(HTTPResponse(status: 401, body: Array(body.utf8)), app: "a", clientID: "22222222-2222-2222-2222-222222222222",
                                 tenant: "t", scope: "s")
-        #expect(e.code == expected)
-        #expect((e.reason + (e.hint ?? "")).contains(words), "\(e.reason) / \(e.hint ?? "")")
-        #expect(e.hint != nil && e.reason.contains("AADSTS\(code)") && e.reason.contains("c-1"))
+        #expect(e.code.rawValue == expected)
+        #expect((e.reason + (ErrorWords.hint(e) ?? "")).contains(words), "\(e.reason) / \(ErrorWords.hint(e) ?? "")")
+        #expect(ErrorWords.hint(e) != nil && e.reason.contains("AADSTS\(code)") && e.reason.contains("c-1"))
     }
 
     @Test("an expired certificate is refused before anything is sent")
@@ -225,7 +227,7 @@ struct CertificateErrorTests {
             _ = try flow.acquire(app, scope: "https://graph.microsoft.com/.default")
             Issue.record("an expired certificate was used")
         } catch let e as VaultError {
-            #expect(e.code == "cert.expired" && e.hint?.contains("--generate-certificate") == true)
+            #expect(e.code == "cert.expired" && ErrorWords.hint(e)?.contains("--generate-certificate") == true)
         }
         #expect(sent.count == 0, "nothing may reach the token endpoint")
     }

@@ -2,6 +2,8 @@ import EntraAuth
 import Foundation
 import Testing
 import VaultCrypto
+@testable import vault
+import VaultErrors
 import VaultHTTP
 
 /// Endpoints are parsed and compared as URLs, clouds come from the hosts, and the default scope from the Graph host.
@@ -123,7 +125,7 @@ struct EndpointTests {
             let e = try #require(throws: VaultError.self) { _ = try flow.acquire(app, scope: "https://graph.microsoft.com/.default") }
             #expect(e.code == "entra.not_found")
             #expect(e.reason.contains("https://login.microsoftonline.com/contoso.com/oauth2/v2.0/token does not exist (HTTP 404)"))
-            #expect(e.hint?.contains("--authority") == true)
+            #expect(ErrorWords.hint(e)?.contains("--authority") == true)
             #expect(!e.reason.contains("AADSTS"))
         }
         let flow = ClientCredentials(transport: FixedTransport(HTTPResponse(status: 400, body: Array(#"{"error":"invalid_request","error_description":"bad"}"#.utf8))))

@@ -2,6 +2,7 @@ import EntraAuth
 import Foundation
 import Testing
 import VaultCrypto
+import VaultErrors
 import VaultHTTP
 
 struct FakeFetcher: TokenFetcher {

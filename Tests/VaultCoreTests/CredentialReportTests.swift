@@ -3,6 +3,7 @@ import Graph
 import Testing
 import VaultCore
 import VaultCrypto
+import VaultErrors
 import VaultTokens
 
 /// The report's rules as pure functions of one object, at a fixed time.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VaultCrypto
 @testable import VaultStore
+import VaultErrors
 import VaultFormat
 import VaultRecords
 import VaultTestSupport

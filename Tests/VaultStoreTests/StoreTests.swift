@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaultCrypto
+import VaultErrors
 import VaultStore
 import VaultFormat
 import VaultRecords
@@ -52,7 +53,7 @@ struct StoreTests {
         chmod(dir.file("v"), mode_t(mode))
         let error = try #require(throws: VaultError.self) { try vault.open(passphrase("passphrase-one")) }
         #expect(error.code == "vault.permissions")
-        #expect(error.hint == "chmod 700 \(dir.file("v"))")
+        #expect(error.context["mode"] == "700" && error.context["path"] == dir.file("v"))
     }
 
     @Test("a secrets file readable by others is refused")
@@ -62,7 +63,7 @@ struct StoreTests {
         try vault.create(credentials: [passphrase("passphrase-one")], kdf: .minimum)
         chmod(vault.directory.secretsPath, 0o644)
         let error = try #require(throws: VaultError.self) { try vault.open(passphrase("passphrase-one")) }
-        #expect(error.hint == "chmod 600 \(vault.directory.secretsPath)")
+        #expect(error.context["mode"] == "600" && error.context["path"] == vault.directory.secretsPath)
     }
 
     @Test("changing the passphrase with rekey .never rewraps the master key only")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaultCrypto
+import VaultErrors
 import VaultStore
 import VaultFormat
 import VaultRecords
@@ -61,7 +62,7 @@ struct VectorTests {
                 #expect(cert.metadata.certificateSHA1 == "0123456789ABCDEF0123456789ABCDEF01234567" && cert.metadata.usesCertificate)
             }
         } catch let error as VaultError {
-            #expect(error.code == entry.expect, "\(entry.file): \(error.reason)")
+            #expect(error.code.rawValue == entry.expect, "\(entry.file): \(error.reason)")
             #expect(!error.reason.isEmpty)
         }
         // The same outcome when the file is read with pread, one record at a time (what `vault token` does).
@@ -74,7 +75,7 @@ struct VectorTests {
             #expect(entry.expect == "ok", "read with pread, opened a vector labelled \(entry.expect)")
             #expect(names == entry.apps)
         } catch let error as VaultError {
-            #expect(error.code == entry.expect, "\(entry.file), read with pread: \(error.reason)")
+            #expect(error.code.rawValue == entry.expect, "\(entry.file), read with pread: \(error.reason)")
         }
     }
 

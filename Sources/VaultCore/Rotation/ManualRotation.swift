@@ -2,6 +2,7 @@ import EntraAuth
 import FoundationEssentials
 import Graph
 import VaultCrypto
+import VaultErrors
 import VaultRotation
 import VaultTokens
 import VaultHTTP
@@ -15,13 +16,11 @@ extension RotationService {
         let held = try lock(app)
         defer { held.release() }
         if pending(app: app) != nil {
-            throw VaultError("rotation.pending", "a rotation of '\(app)' is pending, so no secret was stored by hand",
-                             hint: "finish it first with `vault rotate-secret \(app) --resume` (or drop it with --abandon)", exit: .tempFailure)
+            throw VaultError("rotation.pending", "a rotation of '\(app)' is pending, so no secret was stored by hand", context: ["app": app])
         }
         let session = try tokens.session(app: app)
         if let backend = session.metadata.backend {
-            throw VaultError("rotation.fleet", "app '\(app)' keeps its secret in backend '\(backend)'; a secret stored by hand here would not reach the other hosts",
-                             hint: "write the new secret to the backend at \(session.metadata.backendPath ?? "TENANT/NAME") (key secret) with check-and-set", exit: .usage)
+            throw VaultError("rotation.fleet", "app '\(app)' keeps its secret in backend '\(backend)'; a secret stored by hand here would not reach the other hosts", context: ["case": "manual", "backend_path": session.metadata.backendPath ?? "TENANT/NAME"])
         }
         var identity = session.identity
         identity.credential = .secret(secret)
@@ -35,14 +34,13 @@ extension RotationService {
                 sleeper.sleep(seconds: pollInterval)
             } catch let e as VaultError {
                 throw VaultError("rotation.manual_refused", "the new secret does not work, so it was not stored: \(e.reason)",
-                                 hint: "paste the secret's Value (not its ID); a secret made seconds ago may need --propagation-timeout 120",
-                                 exit: VaultError.ExitStatus(rawValue: e.exitCode) ?? .software)
+                                 context: ["app": app, "cause": e.code.rawValue])
             }
         }
         try vault.update(unlock) { v in
             guard let stored = try v.contents.app(named: app) else { throw VaultError.unknownApp(app) }
             if try RotationJournal.load(v.contents, app: app) != nil {
-                throw VaultError("rotation.pending", "a rotation of '\(app)' started meanwhile; nothing was stored", exit: .tempFailure)
+                throw VaultError("rotation.pending", "a rotation of '\(app)' started meanwhile; nothing was stored", context: ["app": app])
             }
             var meta = stored.metadata
             meta.secretHint = secret.prefixString(3)

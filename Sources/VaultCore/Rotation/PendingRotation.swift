@@ -2,6 +2,7 @@ import EntraAuth
 import FoundationEssentials
 import Graph
 import VaultCrypto
+import VaultErrors
 import VaultRotation
 import VaultTokens
 import VaultHTTP

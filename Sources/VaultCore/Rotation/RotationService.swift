@@ -2,6 +2,7 @@ import EntraAuth
 import FoundationEssentials
 import Synchronization
 import Graph
+import VaultErrors
 import VaultPKI
 import VaultCrypto
 import VaultRotation
@@ -66,8 +67,7 @@ public struct RotationService: Sendable {
 
     func lock(_ app: String) throws -> RotationLock {
         guard let lock = try RotationLock.acquire(vault.directory, app: app, wait: false) else {
-            throw VaultError("rotation.busy", "another vault process is rotating the secret of '\(app)' right now",
-                             hint: "let it finish (`vault status \(app)` shows the pending rotation); nothing was changed", exit: .tempFailure)
+            throw VaultError("rotation.busy", "another vault process is rotating the secret of '\(app)' right now", context: ["app": app])
         }
         rotating.name.withLock { $0 = app }
         return lock
@@ -136,8 +136,7 @@ public struct RotationService: Sendable {
         let session = try tokens.session(app: app)
         let stored = try home.current()
         guard let oldSecret = stored.secret else {
-            throw VaultError("rotation.no_secret", "app '\(app)' holds no client secret to rotate (it uses a certificate)",
-                             hint: "rotate its certificate with `vault rotate-cert \(app)`", exit: .usage)
+            throw VaultError("rotation.no_secret", "app '\(app)' holds no client secret to rotate (it uses a certificate)", context: ["app": app])
         }
         let graph = try self.graph(session)
         // Read the app's passwords with the current secret; refuse before any change without the permission.
@@ -147,7 +146,7 @@ public struct RotationService: Sendable {
         } ?? [])
         guard !roles.isDisjoint(with: Self.writeRoles) else {
             throw VaultError("rotation.permission", "app '\(app)' cannot rotate its own secret: its token has neither Application.ReadWrite.OwnedBy nor Application.ReadWrite.All",
-                             hint: Applications.permissionHint, exit: .noPermission)
+                             context: ["app": app, "permission": GraphPermission.ownCredentials.rawValue])
         }
         let before = try Applications(client: graph.client).passwords(appID: session.metadata.clientID)
         let now = Date()
@@ -190,20 +189,15 @@ public struct RotationService: Sendable {
         let session = try tokens.session(app: app)
         guard case .certificate(let stored) = session.identity.credential else {
             throw VaultError("rotation.no_certificate", "app '\(app)' does not use a certificate, so there is none to rotate",
-                             hint: session.metadata.certificate == nil ? "add one with `vault add-app \(app) --generate-certificate … --replace --keep-credential`, upload it, then rotate"
-                                                                        : "it is set to use its secret: `vault add-app \(app) … --use certificate --replace --keep-credential`",
-                             exit: .usage)
+                             context: ["app": app, "has_certificate": session.metadata.certificate == nil ? "no" : "yes"])
         }
         let current = try stored.credential()
         guard current.certificate.notAfter > Date() else {
-            throw VaultError("cert.expired", "the certificate of '\(app)' has expired; addKey needs a proof signed by a current certificate",
-                             hint: "make a new one with `vault add-app \(app) --generate-certificate --public-out \(app).cer --replace …` and upload it in the portal",
-                             exit: .noPermission)
+            throw VaultError("cert.expired", "the certificate of '\(app)' has expired; addKey needs a proof signed by a current certificate", context: ["case": "rotation", "app": app])
         }
         let (keys, objectID) = try Applications(client: try graph(session).client).keysAndObjectID(appID: session.metadata.clientID)
         guard let old = keys.first(where: { $0.thumbprint == current.certificate.sha1Hex }) else {
-            throw VaultError("rotation.unregistered", "the app registration holds no certificate with the stored thumbprint \(current.certificate.sha1Hex), so Graph would refuse its proof",
-                             hint: "upload it first (`vault show \(app) --certificate-pem`), or store the certificate the app holds", exit: .config)
+            throw VaultError("rotation.unregistered", "the app registration holds no certificate with the stored thumbprint \(current.certificate.sha1Hex), so Graph would refuse its proof", context: ["app": app])
         }
         checkpoint("after-read")
         let days = validDays ?? max(1, min(3650, Int((current.certificate.notAfter.timeIntervalSince(current.certificate.notBefore) / 86_400).rounded())))
@@ -224,23 +218,19 @@ public struct RotationService: Sendable {
         defer { held.release() }
         let session = try tokens.session(app: app)
         if let backend = session.metadata.backend {
-            throw VaultError("rotation.fleet", "app '\(app)' keeps its secret in backend '\(backend)'; fleet backends hold client secrets only, so it cannot move to a certificate made in this vault",
-                             hint: "rotate its secret for the whole fleet with `vault rotate-secret \(app)`", exit: .usage)
+            throw VaultError("rotation.fleet", "app '\(app)' keeps its secret in backend '\(backend)'; fleet backends hold client secrets only, so it cannot move to a certificate made in this vault", context: ["case": "certificate", "app": app])
         }
         let home = localHome(app)
         if let (j, _) = try home.pending() {
-            throw VaultError("rotation.pending", "a rotation of '\(app)' is pending",
-                             hint: "finish it first (`vault \(j.kind == .password ? "rotate-secret" : "rotate-cert") \(app) --resume`)", exit: .tempFailure)
+            throw VaultError("rotation.pending", "a rotation of '\(app)' is pending", context: ["app": app, "command": j.kind == .password ? "rotate-secret" : "rotate-cert"])
         }
         guard session.secret != nil, case .secret = session.identity.credential else {
-            throw VaultError("rotation.no_secret", "app '\(app)' does not use a client secret, so there is nothing to move from",
-                             hint: "rotate its certificate with `vault rotate-cert \(app)`", exit: .usage)
+            throw VaultError("rotation.no_secret", "app '\(app)' does not use a client secret, so there is nothing to move from", context: ["app": app])
         }
         let apps = Applications(client: try graph(session).client)
         let read = try apps.keyCredentialsForUpdate(appID: session.metadata.clientID)
         if let lost = zip(read.keys, read.raw).first(where: { !Applications.hasKey($0.1) }) {
-            throw VaultError("rotation.patch_unsafe", "Graph did not return the certificate of key \(lost.0.keyID), so writing the key collection would drop it; nothing was changed",
-                             hint: "add the certificate in the portal instead (`vault add-app \(app) --generate-certificate --public-out \(app).cer --replace --keep-credential …`)", exit: .unavailable)
+            throw VaultError("rotation.patch_unsafe", "Graph did not return the certificate of key \(lost.0.keyID), so writing the key collection would drop it; nothing was changed", context: ["app": app])
         }
         let passwords = try apps.passwords(appID: session.metadata.clientID)
         let oldPassword = Self.identify(session.metadata, in: passwords, lagWindow: lagWindow, now: Date())
@@ -312,8 +302,7 @@ public struct RotationService: Sendable {
     func settle(app: String, patience: RotationMachine.Patience) throws -> RotationReport? {
         guard (try vault.open(unlock).contents.app(named: app)) != nil else {
             guard let (j, _) = localHome(app).pendingOrNil else { return nil }
-            throw VaultError("rotation.stale", "a rotation journal of '\(app)' is left, but no such app is stored",
-                             hint: "drop it with `vault \(j.kind == .password ? "rotate-secret" : "rotate-cert") \(app) --abandon`", exit: .dataError)
+            throw VaultError("rotation.stale", "a rotation journal of '\(app)' is left, but no such app is stored", context: ["app": app, "command": j.kind == .password ? "rotate-secret" : "rotate-cert"])
         }
         let home = try self.home(for: app)
         guard let (journal, _) = try home.pending() else { return nil }
