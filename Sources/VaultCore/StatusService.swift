@@ -36,6 +36,10 @@ public struct SecretStatus: Sendable {
     public var pending: String?
     public var level: Level
     public var notes: [String]
+    /// A fleet rotation whose holder's lock expired: any host can finish or roll it back.
+    public var stalledFleetRotation = false
+    /// The stored certificate is not on the app registration.
+    public var certificateNotUploaded = false
 }
 
 /// Use case: secret hints, keyIds and expiry per app, from Graph when the app can read itself, else from the vault.
@@ -121,7 +125,8 @@ public struct StatusService: Sendable {
             case .rotating where record.isLive(at: now):
                 s.pending = "fleet rotation on \(record.owner), step \(journal.step.rawValue) since \(record.started.formatted(.iso8601)), lock until \(record.expires.formatted(.iso8601))"
             case .rotating:
-                s.pending = "fleet rotation stopped at step \(journal.step.rawValue) on \(record.owner) (lock expired \(record.expires.formatted(.iso8601))); run `vault rotate-secret \(stored.metadata.name) --resume`"
+                s.pending = "fleet rotation stopped at step \(journal.step.rawValue) on \(record.owner) (lock expired \(record.expires.formatted(.iso8601)))"
+                s.stalledFleetRotation = true
             case .idle:
                 s.notes.append("last fleet rotation \(record.outcome ?? "ended") on \(record.owner) at \((record.ended ?? record.started).formatted(.iso8601))")
             }
@@ -153,7 +158,8 @@ public struct StatusService: Sendable {
                 if let key = keys.first(where: { $0.thumbprint == thumbprint.uppercased() }) {
                     s.keyID = key.keyID
                 } else {
-                    s.notes.append("the app registration holds no certificate with thumbprint \(thumbprint): upload it (`vault show \(meta.name) --certificate-pem`)")
+                    s.notes.append("the app registration holds no certificate with thumbprint \(thumbprint)")
+                    s.certificateNotUploaded = true
                 }
             } catch let e as VaultError {
                 s.notes.append("Graph could not be asked whether the certificate is registered (\(e.reason))")

@@ -44,6 +44,14 @@ public struct VaultError: Error, Equatable, Sendable, CustomStringConvertible {
                 if let newValue { pairs.append((key: key, value: newValue)) }
             }
         }
+        /// `outer`, with this (a cause's) context kept under `cause.` names, so its words can still be chosen.
+        public func wrapped(in outer: Context) -> Context {
+            var c = outer
+            for p in pairs where p.key != "case" { c["cause." + p.key] = p.value }
+            if let k = self["case"] { c["cause.case"] = k }
+            return c
+        }
+
         public static func == (a: Context, b: Context) -> Bool {
             a.pairs.count == b.pairs.count && zip(a.pairs, b.pairs).allSatisfy { $0.key == $1.key && $0.value == $1.value }
         }

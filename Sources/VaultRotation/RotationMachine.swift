@@ -222,7 +222,7 @@ package struct RotationMachine: Sendable {
                 let undo = try rollBack(j, patience: patience)
                 throw VaultError("rotation.unproven", "the new \(noun) did not work (\(error.reason)); " + (undo.unfinished
                     ? "it is being removed (not confirmed yet) and the old one kept" : "it was removed and the old one kept"),
-                    context: ["app": j.app, "kind": kind.kind == .password ? "password" : "certificate", "cause": error.code.rawValue])
+                    context: error.context.wrapped(in: ["app": j.app, "kind": kind.kind == .password ? "password" : "certificate", "cause": error.code.rawValue]))
             }
             j.step = .proven
             try home.write(j, newSecret: newSecret)

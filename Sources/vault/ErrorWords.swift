@@ -42,7 +42,9 @@ enum ErrorWords {
         if code == "rotation.unproven", error.context["kind"] == "certificate" { return ExitStatus.tempFailure.rawValue }
         // An error wrapped by another (a refused rotation, an unproven key) ends as its cause would have.
         if let cause = error.context["cause"], cause != code, code == "rotation.manual_refused" || code == "rotation.unproven" {
-            return words(cause).exit.rawValue
+            var inner: VaultError.Context = [:]
+            for p in error.context.pairs where p.key.hasPrefix("cause.") { inner[String(p.key.dropFirst(6))] = p.value }
+            return exitStatus(VaultError(.init(cause), "", context: inner))
         }
         return words(error).exit.rawValue
     }

@@ -30,7 +30,15 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         guard warnDays >= 0 else { throw VaultError("usage", "--warn-days must be 0 or more") }
         let tokens = try graph.network.tokenService(graph.vault)
-        let statuses = try StatusService(tokens: tokens).status(apps: app.map { [$0] }, warnDays: warnDays, offline: offline)
+        // The service states facts; what to run about them is said here.
+        let statuses = try StatusService(tokens: tokens).status(apps: app.map { [$0] }, warnDays: warnDays, offline: offline).map { s in
+            var s = s
+            if s.stalledFleetRotation, let pending = s.pending { s.pending = pending + "; run `vault rotate-secret \(s.app) --resume`" }
+            if s.certificateNotUploaded, let i = s.notes.firstIndex(where: { $0.hasPrefix("the app registration holds no certificate") }) {
+                s.notes[i] += ": upload it (`vault show \(s.app) --certificate-pem`)"
+            }
+            return s
+        }
         if json {
             struct Row: Encodable {
                 var app: String; var credential: String; var in_use: Bool; var status: String; var secret_hint: String; var key_id: String?; var expires: String?

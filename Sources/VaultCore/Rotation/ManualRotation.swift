@@ -34,7 +34,7 @@ extension RotationService {
                 sleeper.sleep(seconds: pollInterval)
             } catch let e as VaultError {
                 throw VaultError("rotation.manual_refused", "the new secret does not work, so it was not stored: \(e.reason)",
-                                 context: ["app": app, "cause": e.code.rawValue])
+                                 context: e.context.wrapped(in: ["app": app, "cause": e.code.rawValue]))
             }
         }
         try vault.update(unlock) { v in
