@@ -109,10 +109,40 @@ let package = Package(
             dependencies: ["VaultErrors", "VaultTokens", "VaultRotation", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultPKI", "FleetBackend"],
             swiftSettings: strict
         ),
+        // The CLI: the one place that words things for people. VaultCLI holds what every command shares (the console,
+        // the error table ErrorWords, output formats, prompts, the common options); the commands are in two modules
+        // (the vault and its apps; tokens, Graph and programs); the executable is the entry point alone.
+        .target(
+            name: "VaultCLI",
+            dependencies: [
+                "VaultErrors", "VaultCore", "VaultTokens", "VaultRotation", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "VaultAdminCommands",
+            dependencies: [
+                "VaultCLI", "VaultErrors", "VaultCore", "VaultTokens", "VaultRotation", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "VaultRunCommands",
+            dependencies: [
+                "VaultCLI", "VaultErrors", "VaultCore", "VaultTokens", "VaultRotation", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "vault",
             dependencies: [
-                "VaultErrors", "VaultCore", "VaultTokens", "VaultRotation", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
+                "VaultCLI", "VaultAdminCommands", "VaultRunCommands", "VaultErrors", "VaultCore", "VaultTokens", "VaultRotation", "VaultCrypto", "VaultJSON", "VaultStore", "VaultFormat", "VaultRecords", "VaultHTTP", "EntraAuth", "Graph", "VaultSystem", "VaultPKI", "IdentityEndpoint", "VaultAgent", "FleetBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -197,7 +227,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FleetBackendTests",
-            dependencies: ["vault", "VaultErrors", "FleetBackend", "VaultHTTP", "VaultCrypto"],
+            dependencies: ["VaultCLI", "VaultErrors", "FleetBackend", "VaultHTTP", "VaultCrypto"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -207,12 +237,12 @@ let package = Package(
         ),
         .testTarget(
             name: "VaultCLITests",
-            dependencies: ["vault", "VaultErrors", "VaultTestSupport", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto"],
+            dependencies: ["VaultCLI", "VaultErrors", "VaultTestSupport", "VaultStore", "VaultFormat", "VaultRecords", "VaultCrypto"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "TokenTests",
-            dependencies: ["vault", "VaultErrors", "VaultTestSupport", "EntraAuth", "VaultHTTP", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "EntraEmulator", "VaultPKI"],
+            dependencies: ["VaultCLI", "VaultErrors", "VaultTestSupport", "EntraAuth", "VaultHTTP", "VaultCrypto", "VaultStore", "VaultFormat", "VaultRecords", "EntraEmulator", "VaultPKI"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -222,7 +252,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GraphTests",
-            dependencies: ["vault", "VaultErrors", "VaultTestSupport", "Graph", "VaultHTTP", "VaultCrypto", "VaultJSON", "EntraEmulator"],
+            dependencies: ["VaultCLI", "VaultErrors", "VaultTestSupport", "Graph", "VaultHTTP", "VaultCrypto", "VaultJSON", "EntraEmulator"],
             swiftSettings: strict
         ),
         .testTarget(

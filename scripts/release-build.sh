@@ -16,8 +16,8 @@ prefix="$2"
 case "$prefix" in /*) ;; *) echo "release-build: PREFIX must be an absolute path, not '$prefix'" >&2; exit 64 ;; esac
 
 # One source of truth for the version: the Swift source that `vault --version` prints.
-version="$(sed -n 's/^ *static let number = "\([0-9][0-9A-Za-z.+~-]*\)"$/\1/p' Sources/vault/Entry.swift)"
-[ -n "$version" ] || { echo "release-build: could not read VaultVersion.number from Sources/vault/Entry.swift" >&2; exit 70; }
+version="$(sed -n 's/^ *\(package \)\{0,1\}static let number = "\([0-9][0-9A-Za-z.+~-]*\)"$/\2/p' Sources/VaultCLI/Version.swift)"
+[ -n "$version" ] || { echo "release-build: could not read VaultVersion.number from Sources/VaultCLI/Version.swift" >&2; exit 70; }
 # The revision: a 12-digit commit id, "-dirty" when tracked files differ from it; "unknown" outside a git checkout.
 if revision="$(git rev-parse --short=12 HEAD 2>/dev/null)"; then
   git diff --quiet HEAD -- 2>/dev/null || revision="$revision-dirty"

@@ -2,7 +2,7 @@ import Foundation
 import FleetBackend
 import Testing
 import VaultCrypto
-@testable import vault
+import VaultCLI
 import VaultErrors
 import VaultHTTP
 

@@ -3,7 +3,7 @@ import Graph
 import Synchronization
 import Testing
 import VaultCrypto
-@testable import vault
+import VaultCLI
 import VaultErrors
 import VaultHTTP
 

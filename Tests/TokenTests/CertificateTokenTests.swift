@@ -1,6 +1,6 @@
 import EntraEmulator
 import EntraAuth
-@testable import vault
+import VaultCLI
 import VaultErrors
 import VaultHTTP
 import VaultPKI

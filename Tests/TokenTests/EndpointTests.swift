@@ -2,7 +2,7 @@ import EntraAuth
 import Foundation
 import Testing
 import VaultCrypto
-@testable import vault
+import VaultCLI
 import VaultErrors
 import VaultHTTP
 

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import vault
+import VaultCLI
 import VaultErrors
 
 /// The CLI's one table of error words, checked against the code that throws: every code (and case) a source file
