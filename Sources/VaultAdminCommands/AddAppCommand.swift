@@ -13,6 +13,7 @@ import VaultRecords
 extension Cloud: ExpressibleByArgument {}
 
 package struct AddAppCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "add-app",
         abstract: "Store an Entra ID app with its client secret or certificate.",
@@ -109,7 +110,7 @@ package struct AddAppCommand: ParsableCommand {
             Console.out("Enrolled this host for app '\(name)' (client id \(meta.clientID), tenant \(meta.tenant)) kept in backend '\(from)' at \(meta.backendPath ?? "")")
             return
         }
-        package let app = AppRegistration(name: name, tenant: tenant, clientID: clientID ?? "", cloud: cloud, authority: authority,
+        let app = AppRegistration(name: name, tenant: tenant, clientID: clientID ?? "", cloud: cloud, authority: authority,
                                   graphRoot: graph, scope: scope, allowCustomEndpoint: allowCustomEndpoint)
         try app.validate()
         let secret = try Prompts.clientSecret(for: name)
@@ -117,7 +118,7 @@ package struct AddAppCommand: ParsableCommand {
         Console.out("Stored app '\(name)' (client id \(meta.clientID), tenant \(meta.tenant), secret hint \(meta.secretHint)…) in backend '\(backend!)' at \(meta.backendPath ?? "") (version \(meta.backendVersion ?? 0)); this vault keeps no copy of the secret")
     }
 
-    func run() throws {
+    package func run() throws {
         if backend != nil || fromBackend != nil { return try runBackend() }
         var app = AppRegistration(name: name, tenant: tenant, clientID: clientID ?? "", cloud: cloud, authority: authority,
                                   graphRoot: graph, scope: scope, allowCustomEndpoint: allowCustomEndpoint)

@@ -11,6 +11,7 @@ import VaultFormat
 import VaultRecords
 
 package struct AuditCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Show the audit log: every secret use and every token handed out, one JSON line each.",
@@ -29,7 +30,7 @@ package struct AuditCommand: ParsableCommand {
 
     package struct Line: Decodable { var time: String; var app: String?; var event: String? }
 
-    func run() throws {
+    package func run() throws {
         let cutoff = try since.map { try Self.cutoff($0, now: Date()) }
         let path: String
         switch NetworkOptions.auditTarget(try options.directory()) {

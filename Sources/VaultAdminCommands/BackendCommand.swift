@@ -13,6 +13,7 @@ import VaultFormat
 import VaultRecords
 
 package struct BackendCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "backend",
         abstract: "Fleet backends: an OpenBao / HashiCorp Vault KV v2 engine this host logs in to.",
@@ -31,6 +32,7 @@ func backendTransport(_ record: BackendRecord, verbosity: Int = 0) throws -> any
 }
 
 package struct BackendAdd: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "add",
         abstract: "Store a backend and this host's login to it (the secret id from a file, the systemd credential backend-secret-id, stdin or a hidden prompt).",
@@ -58,7 +60,7 @@ package struct BackendAdd: ParsableCommand {
     @Flag(name: [.short, .customLong("verbose")], help: "Log HTTP requests and responses to stderr, secrets redacted (-vv adds bodies).")
     var verbosity: Int
 
-    func run() throws {
+    package func run() throws {
         try AppValidation.name(name)
         let addresses = try BackendService.validate(addresses: address.split(separator: ",").map { String($0.filter { $0 != " " }) })
         try BackendService.validate(mount: mount, prefix: prefix)
@@ -91,17 +93,18 @@ package struct BackendAdd: ParsableCommand {
             let (policies, ttl) = (info.policies, info.ttl)
             Console.err("vault: logged in to \(addresses[0]) (policies \(policies.joined(separator: ", ")), token ttl \(ttl) s)")
         }
-        package let service = BackendService(vault: try options.vault(), unlock: try options.credential())
+        let service = BackendService(vault: try options.vault(), unlock: try options.credential())
         try service.add(record, login: login, replace: replace)
         Console.out("Stored backend '\(name)' (\(addresses.joined(separator: ", ")), \(mount)/\(prefix), \(record.auth))")
     }
 }
 
 package struct BackendList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the stored backends.")
+    package init() {}
+    package static let configuration = CommandConfiguration(commandName: "list", abstract: "List the stored backends.")
     @OptionGroup var options: VaultOptions
 
-    func run() throws {
+    package func run() throws {
         let all = try BackendService(vault: try options.vault(), unlock: try options.credential()).list()
         guard !all.isEmpty else { Console.out("No backends stored. Add one with `vault backend add`."); return }
         Console.out(Format.table(header: ["NAME", "ADDRESSES", "MOUNT", "PREFIX", "AUTH"], rows:
@@ -110,11 +113,12 @@ package struct BackendList: ParsableCommand {
 }
 
 package struct BackendShow: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a stored backend (never its login).")
     @OptionGroup var options: VaultOptions
     @Argument var name: String
 
-    func run() throws {
+    package func run() throws {
         let (r, _) = try BackendService(vault: try options.vault(), unlock: try options.credential()).get(name)
         Console.out("name:       \(r.name)\naddresses:  \(r.addresses.joined(separator: ", "))\nmount:      \(r.mount)\nprefix:     \(r.prefix)\nauth:       \(r.auth)" +
                     (r.roleID.map { "\nrole id:    \($0)" } ?? "") + (r.caBundle.map { "\nca bundle:  \($0)" } ?? "") +
@@ -123,6 +127,7 @@ package struct BackendShow: ParsableCommand {
 }
 
 package struct BackendRemove: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "remove", abstract: "Forget a stored backend and this host's login to it.")
     @OptionGroup var options: VaultOptions
     @Argument var name: String
@@ -134,16 +139,17 @@ package struct BackendRemove: ParsableCommand {
 }
 
 package struct BackendCheck: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "check", abstract: "Log in to a stored backend and report what the login may do.")
     @OptionGroup package var options: VaultOptions
     @Argument package var name: String
     @Flag(name: [.short, .customLong("verbose")], help: "Log HTTP requests and responses to stderr, secrets redacted (-vv adds bodies).")
     var verbosity: Int
 
-    func run() throws {
+    package func run() throws {
         let (r, login) = try BackendService(vault: try options.vault(), unlock: try options.credential()).get(name)
-        package let info = try BackendService.client(r, login: login, transport: try backendTransport(r, verbosity: verbosity)).check()
-        package let (policies, ttl) = (info.policies, info.ttl)
+        let info = try BackendService.client(r, login: login, transport: try backendTransport(r, verbosity: verbosity)).check()
+        let (policies, ttl) = (info.policies, info.ttl)
         Console.out("backend '\(name)': login ok (\(r.auth)); policies \(policies.joined(separator: ", ")); token ttl \(ttl) s")
     }
 }

@@ -9,6 +9,7 @@ import VaultRotation
 import VaultCrypto
 
 package struct CacheCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "cache",
         abstract: "Inspect and manage the encrypted token cache.",
@@ -17,6 +18,7 @@ package struct CacheCommand: ParsableCommand {
 }
 
 package struct CacheListCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "list", abstract: "List cached tokens (never the tokens themselves).")
     @OptionGroup package var options: VaultOptions
     @Flag(help: "Print JSON.") package var json = false
@@ -41,6 +43,7 @@ package struct CacheListCommand: ParsableCommand {
 }
 
 package struct CacheClearCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "clear", abstract: "Remove cached tokens of one app, or all.")
     @OptionGroup package var options: VaultOptions
     @Argument(help: "The app whose tokens go (default: every app).") var app: String?
@@ -52,6 +55,7 @@ package struct CacheClearCommand: ParsableCommand {
 }
 
 package struct CacheExportCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Write the token cache as a plaintext MSAL cache file (0600), for MSAL clients.",
@@ -71,6 +75,7 @@ package struct CacheExportCommand: ParsableCommand {
 }
 
 package struct CacheImportCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "import", abstract: "Import unexpired tokens of stored apps from an MSAL cache file.")
     @OptionGroup package var options: VaultOptions

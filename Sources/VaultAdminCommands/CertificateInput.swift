@@ -17,6 +17,7 @@ extension JOSE.Algorithm: ExpressibleByArgument {
 
 /// The certificate options of `add-app`: import from PEM/PFX files or generate inside vault.
 package struct CertificateOptions: ParsableArguments {
+    package init() {}
     @Option(name: .customLong("certificate"), help: ArgumentHelp("Import a certificate credential: a PEM file (certificate, and key unless --key) or a PKCS#12/PFX file (its password from the hidden prompt or stdin).", valueName: "file"))
     package var certificateFile: String?
 

@@ -7,6 +7,7 @@ import VaultFormat
 import VaultRecords
 
 package struct InitCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Create a new, empty vault.",
@@ -28,7 +29,7 @@ package struct InitCommand: ParsableCommand {
     @Option(name: .customLong("kdf-memory"), help: ArgumentHelp("Argon2id memory in MiB for the passphrase slot (default 256, at most 1024).", valueName: "MiB"))
     package var kdfMemoryMiB: UInt64 = KDFParameters.default.memLimit >> 20
 
-    func run() throws {
+    package func run() throws {
         // Checked before the shift: a huge MiB count must not wrap around to a small, valid-looking one.
         guard (1...KDFParameters.maxOpsLimit).contains(kdfOps) else {
             throw VaultError("usage", "--kdf-ops must be between 1 and \(KDFParameters.maxOpsLimit)")

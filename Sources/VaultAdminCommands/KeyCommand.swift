@@ -9,6 +9,7 @@ import VaultFormat
 import VaultRecords
 
 package struct KeyCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "key",
         abstract: "Manage the vault's key slots.",
@@ -17,6 +18,7 @@ package struct KeyCommand: ParsableCommand {
 }
 
 package struct KeyListCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "list", abstract: "List key slots.")
     @OptionGroup package var options: VaultOptions
 
@@ -32,6 +34,7 @@ package struct KeyListCommand: ParsableCommand {
 }
 
 package struct KeyAddFileCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "add-file",
         abstract: "Add a key-file slot (for unattended daemons).",
@@ -56,6 +59,7 @@ package struct KeyAddFileCommand: ParsableCommand {
 }
 
 package struct KeyRemoveCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "remove",
         abstract: "Remove a key slot by id (see `vault key list`) and replace the master key.",
@@ -74,9 +78,9 @@ package struct KeyRemoveCommand: ParsableCommand {
     var noRekey = false
     @Argument(help: "The slot id.") var slot: String
 
-    func run() throws {
-        package let change = SlotAudit.changes(try options.vault(), try options.credential(), try others.gather(options), options: options, command: "key remove")
-        package let outcome = try change.removeSlot(slot, rekey: !noRekey)
+    package func run() throws {
+        let change = SlotAudit.changes(try options.vault(), try options.credential(), try others.gather(options), options: options, command: "key remove")
+        let outcome = try change.removeSlot(slot, rekey: !noRekey)
         Console.out("Removed key slot \(slot).")
         RekeyReport.print(outcome, removed: "the removed key slot's credential")
     }
@@ -86,7 +90,7 @@ package struct KeyRemoveCommand: ParsableCommand {
 /// A slot change wired to the vault's audit log, as the command that asked for it.
 enum SlotAudit {
     package static func changes(_ vault: Vault, _ unlock: Credential, _ available: [Credential], options: VaultOptions, command: String) -> SlotChanges {
-        package let target = (try? options.directory()).map(NetworkOptions.auditTarget) ?? .standardError
+        let target = (try? options.directory()).map(NetworkOptions.auditTarget) ?? .standardError
         return SlotChanges(vault: vault, unlock: unlock, available: available, audit: AuditLog(target, maxBytes: NetworkOptions.auditMaxBytes(), warn: { Console.warn($0) }),
                            requester: AuditRequester(command: command))
     }
@@ -108,6 +112,7 @@ enum RekeyReport {
 }
 
 package struct KeyRekeyCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "rekey",
         abstract: "Replace the vault's master key, rewrapped for every key slot.",
@@ -121,12 +126,12 @@ package struct KeyRekeyCommand: ParsableCommand {
     @OptionGroup var options: VaultOptions
     @OptionGroup var others: SlotCredentialOptions
 
-    func run() throws {
+    package func run() throws {
         let vault = try options.vault()
         let unlock = try options.credential()
         var available = try others.gather(options)
         let missing = try SlotChanges(vault: vault, unlock: unlock, available: available).slotsWithoutCredential()
-        package let kinds = Dictionary(uniqueKeysWithValues: try vault.open(unlock).file.slots.map { ($0.idHex, $0.kind) })
+        let kinds = Dictionary(uniqueKeysWithValues: try vault.open(unlock).file.slots.map { ($0.idHex, $0.kind) })
         for id in missing where kinds[id] == .passphrase {
             guard let typed = try? Terminal.readHidden(prompt: "Passphrase of key slot \(id): ") else { break }
             available.append(.passphrase(typed))

@@ -8,6 +8,7 @@ import VaultFormat
 import VaultRecords
 
 package struct ListCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "list", abstract: "List the stored apps (never their secrets).")
 
     @OptionGroup package var options: VaultOptions

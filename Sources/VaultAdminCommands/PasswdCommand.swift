@@ -9,6 +9,7 @@ import VaultFormat
 import VaultRecords
 
 package struct PasswdCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "passwd",
         abstract: "Change the vault passphrase and replace the master key.",
@@ -30,7 +31,7 @@ package struct PasswdCommand: ParsableCommand {
     @Option(name: .customLong("new-passphrase-file"), help: ArgumentHelp("Read the new passphrase from this file (0600).", valueName: "path"))
     var newPassphraseFile: String?
 
-    func run() throws {
+    package func run() throws {
         let vault = try options.vault()
         let credential = try options.credential()
         _ = try vault.open(credential) // fail on a wrong passphrase before asking for a new one

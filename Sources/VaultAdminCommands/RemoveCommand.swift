@@ -10,6 +10,7 @@ import VaultFormat
 import VaultRecords
 
 package struct RemoveCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a stored app and its credentials.")
 
     @OptionGroup package var options: VaultOptions

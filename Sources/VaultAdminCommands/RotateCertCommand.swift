@@ -7,6 +7,7 @@ import VaultRotation
 import VaultCrypto
 
 package struct RotateCertCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "rotate-cert",
         abstract: "Rotate an app's certificate through Graph (addKey/removeKey), the new key made inside the vault.",
@@ -39,7 +40,7 @@ package struct RotateCertCommand: ParsableCommand {
         guard (lagWindow ?? 0) >= 0, (lagWindow ?? 0) <= 3600 else { throw ValidationError("--lag-window must be 0…3600") }
     }
 
-    func run() throws {
+    package func run() throws {
         var days: Int?
         if let valid {
             var o = CertificateOptions()

@@ -11,6 +11,7 @@ import Glibc
 #endif
 
 package struct RotateCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "rotate-secret",
         abstract: "Rotate an app's client secret through Graph, never losing a working credential.",
@@ -52,7 +53,7 @@ package struct RotateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --to-certificate: the certificate's subject (default CN=APP).", valueName: "dn"))
     var subject: String?
 
-    func validate() throws {
+    package func validate() throws {
         if manual && (resume || keepOld || displayName != nil) {
             throw ValidationError("--manual cannot be combined with --resume, --keep-old or --display-name")
         }
@@ -71,7 +72,7 @@ package struct RotateCommand: ParsableCommand {
         _ = try Duration.seconds(expiresIn)
     }
 
-    func run() throws {
+    package func run() throws {
         let tokens = try graph.network.tokenService(graph.vault)
         var service = RotationService(tokens: tokens, checkpoint: TestHooks.checkpoint)
         service.propagationTimeout = propagationTimeout

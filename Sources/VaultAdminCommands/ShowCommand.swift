@@ -16,6 +16,7 @@ import VaultFormat
 import VaultRecords
 
 package struct ShowCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one stored app (never its secret).")
 
     @OptionGroup package var options: VaultOptions

@@ -11,6 +11,7 @@ import Glibc
 #endif
 
 package struct StatusCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Credential health per app (secrets and certificates): hint or thumbprint, key id, expiry, last rotation, pending rotation.",
@@ -28,7 +29,7 @@ package struct StatusCommand: ParsableCommand {
     package var warnDays: Int = 30
     @Flag(help: "Ask Graph nothing: report what the vault stored (no token is fetched, no network is used).") var offline = false
 
-    func run() throws {
+    package func run() throws {
         guard warnDays >= 0 else { throw VaultError("usage", "--warn-days must be 0 or more") }
         let tokens = try graph.network.tokenService(graph.vault)
         // The service states facts; what to run about them is said here.

@@ -11,6 +11,7 @@ import Glibc
 
 /// Options every command that touches the vault accepts.
 package struct VaultOptions: ParsableArguments {
+    package init() {}
     @Option(name: .customLong("vault"), help: ArgumentHelp("Vault directory (default: $VAULT_DIR, else $XDG_DATA_HOME/vault, else ~/.local/share/vault).", valueName: "dir"))
     package var vaultPath: String?
 
@@ -39,6 +40,12 @@ package struct VaultAccess {
     package var vaultPath: String?
     package var keyFile: String?
     package var passphraseFile: String?
+
+    package init(vaultPath: String? = nil, keyFile: String? = nil, passphraseFile: String? = nil) {
+        self.vaultPath = vaultPath
+        self.keyFile = keyFile
+        self.passphraseFile = passphraseFile
+    }
 
     package var environment: [String: String] { Environment.current }
 
@@ -80,6 +87,7 @@ package struct VaultAccess {
 /// Credentials for the *other* key slots, so a slot change can replace the master key (`vault rekey`, and
 /// `key remove` / `passwd` by default).
 package struct SlotCredentialOptions: ParsableArguments {
+    package init() {}
     @Option(name: .customLong("with-key-file"), help: ArgumentHelp("The key file of another slot (repeatable), so the master key can be replaced.", valueName: "path"))
     package var keyFiles: [String] = []
 

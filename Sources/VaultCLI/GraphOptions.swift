@@ -12,6 +12,7 @@ import VaultRecords
 
 /// Options shared by every `vault run` command.
 package struct GraphOptions: ParsableArguments {
+    package init() {}
     @OptionGroup package var vault: VaultOptions
     @OptionGroup package var network: NetworkOptions
     @Flag(name: [.short, .long], help: "No progress line on stderr.") package var quiet = false

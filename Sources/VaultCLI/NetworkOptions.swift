@@ -13,6 +13,7 @@ import VaultRecords
 
 /// Options of commands that talk to Entra ID or Graph.
 package struct NetworkOptions: ParsableArguments {
+    package init() {}
     @Option(name: .customLong("ca-bundle"), help: ArgumentHelp("PEM file of CAs to trust (default: $VAULT_CA_BUNDLE, else the system's).", valueName: "file"))
     package var caBundle: String?
 
@@ -85,6 +86,13 @@ package struct NetworkSettings {
     package var timeout = Self.defaultTimeout
     package var maxWait = Self.defaultMaxWait
     package var verbosity = 0
+
+    package init(caBundle: String? = nil, timeout: Double = Self.defaultTimeout, maxWait: Double = Self.defaultMaxWait, verbosity: Int = 0) {
+        self.caBundle = caBundle
+        self.timeout = timeout
+        self.maxWait = maxWait
+        self.verbosity = verbosity
+    }
 
     /// The libcurl transport, created (and libcurl loaded) on the first request only.
     package func transport() throws -> any HTTPTransport {

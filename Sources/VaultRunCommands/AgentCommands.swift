@@ -28,6 +28,7 @@ package enum DurationOption {
 }
 
 package struct AgentCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "Run the unlock-once agent in the foreground (`vault unlock` starts one in the background).",
@@ -44,7 +45,7 @@ package struct AgentCommand: ParsableCommand {
     package var maxLifetime = "8h"
     @Flag(help: "Print the keys the running agent holds, and exit.") var status = false
 
-    func run() throws {
+    package func run() throws {
         let path = AgentSocket.path(environment: Environment.current)
         if status {
             guard let keys = try agentCall({ try AgentClient(path: path).status() }) else {
@@ -85,6 +86,7 @@ package final class AgentAuditLogs {
 }
 
 package struct UnlockCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "unlock",
         abstract: "Unlock the vault once and keep its key in the agent, so later commands do not ask again.",
@@ -96,7 +98,7 @@ package struct UnlockCommand: ParsableCommand {
     package var lifetime = "15m"
     @Option(help: ArgumentHelp("A new agent wipes a key after this long unused (default 15m).", valueName: "duration")) var idle = "15m"
 
-    func run() throws {
+    package func run() throws {
         let seconds = try DurationOption.seconds(lifetime, option: "--for")
         _ = try DurationOption.seconds(idle, option: "--idle")
         let store = try options.vault()
@@ -138,15 +140,16 @@ package struct UnlockCommand: ParsableCommand {
         let program = n > 0 ? String(decoding: target[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
         let argv = [program, "agent", "--idle", idle, "--max-lifetime", lifetime]
         let env = Environment.current.filter { $0.key != "VAULT_PASSPHRASE_FILE" && $0.key != "VAULT_KEY_FILE" }
-        package let rc = Spawn.detached(argv, environment: env).errno
+        let rc = Spawn.detached(argv, environment: env).errno
         guard rc == 0 else { throw VaultError("agent.start", "cannot start the agent: \(String(cString: strerror(rc)))", context: ["case": "spawn"]) }
     }
 }
 
 package struct LockCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "lock", abstract: "Wipe every key the agent holds, at once (the agent exits).")
+    package init() {}
+    package static let configuration = CommandConfiguration(commandName: "lock", abstract: "Wipe every key the agent holds, at once (the agent exits).")
 
-    func run() throws {
+    package func run() throws {
         let path = AgentSocket.path(environment: Environment.current)
         if try agentCall({ try AgentClient(path: path).lock() }) {
             Console.err("vault: locked (the agent wiped its keys)")
@@ -165,6 +168,6 @@ func agentCall<T>(_ body: () throws -> T) throws -> T {
 
 /// Lower-case hex of bytes (a vault id).
 func hexString(_ bytes: [UInt8]) -> String {
-    package let digits = Array("0123456789abcdef")
+    let digits = Array("0123456789abcdef")
     return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
 }

@@ -13,6 +13,7 @@ import Glibc
 #endif
 
 package struct ExecCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "exec",
         abstract: "Run a program that gets tokens from a managed-identity endpoint, never the secret.",
@@ -47,7 +48,7 @@ package struct ExecCommand: ParsableCommand {
     var noIsolation = false
     @Argument(parsing: .postTerminator, help: "The program and its arguments, after --.") var command: [String] = []
 
-    func run() throws {
+    package func run() throws {
         // Before vault opens anything: what the user gave vault is all the child inherits besides 0, 1 and 2.
         let given = GivenDescriptors.current()
         guard !command.isEmpty else {
@@ -83,7 +84,7 @@ package struct ExecCommand: ParsableCommand {
         }
         let status = try ChildProcess.run(command, environment: env, isolation: isolation, keep: given) { pid, outcome in
             if case .notIsolated(let reason) = outcome {
-                package let reach = (isolation.hiddenDirectories + isolation.hiddenFiles).joined(separator: ", ")
+                let reach = (isolation.hiddenDirectories + isolation.hiddenFiles).joined(separator: ", ")
                 Console.warn("\(command[0]) runs without isolation (\(reason)): it can read \(reach)")
                 Console.hint("run it under `vault serve` as its own system user, pass --require-isolation to refuse, or --no-isolation to accept this without a warning")
             }

@@ -12,6 +12,7 @@ package enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
 }
 
 package struct ReportCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Credential hygiene for the whole tenant: every application's and service principal's secrets, certificates and federated credentials.",
@@ -48,7 +49,7 @@ package struct ReportCommand: ParsableCommand {
         return Double(n) * factor
     }
 
-    func run() throws {
+    package func run() throws {
         let policy = ReportPolicy(within: try Self.duration(within, option: "--within"),
                                   maxLifetime: try Self.duration(maxLifetime, option: "--max-lifetime"))
         let progress = Progress(enabled: options.progressEnabled)
@@ -75,7 +76,7 @@ package struct ReportCommand: ParsableCommand {
             if seen % 500 == 0 { progress.update(items: seen, pages: seen / DirectoryCredentials.pageSize + 1) }
         }
         if !begun { writer.begin() }
-        package let elapsed = started.duration(to: .now)
+        let elapsed = started.duration(to: .now)
         writer.end(summary, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         progress.finish()
         if !options.quiet { Console.err(ReportWriter.summaryLine(summary)) }

@@ -13,6 +13,7 @@ import VaultFormat
 import VaultRecords
 
 package struct RunCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Call Microsoft Graph with a stored app's identity.",
@@ -22,6 +23,7 @@ package struct RunCommand: ParsableCommand {
 }
 
 package struct RunUsersCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "users",
         abstract: "List the tenant's users, every page, streamed.",
@@ -49,8 +51,8 @@ package struct RunUsersCommand: ParsableCommand {
     /// Without `--top`, the largest page Graph allows (999; 500 with `signInActivity` selected or filtered, graph-api.md
     /// §1), or `--max` when that is smaller: Graph's own default of 100 made 100,000 users 1,000 requests.
     static func defaultPageSize(select: [String], filter: String?, max: Int?) -> Int {
-        package let signIn = select.contains { $0.lowercased() == "signinactivity" } || (filter?.lowercased().contains("signinactivity") ?? false)
-        package let largest = signIn ? 500 : 999
+        let signIn = select.contains { $0.lowercased() == "signinactivity" } || (filter?.lowercased().contains("signinactivity") ?? false)
+        let largest = signIn ? 500 : 999
         return max.map { Swift.min($0, largest) } ?? largest
     }
 
@@ -59,7 +61,7 @@ package struct RunUsersCommand: ParsableCommand {
         if let max, max < 1 { throw ValidationError("--max must be at least 1") }
     }
 
-    func run() throws {
+    package func run() throws {
         var request = UsersRequest()
         request.select = select.map { $0.split(separator: ",").map { $0.trimmed }.filter { !$0.isEmpty } } ?? []
         request.filter = filter
@@ -101,15 +103,16 @@ package enum UserColumns {
 }
 
 package struct RunUserCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "user", abstract: "Show one user by id or userPrincipalName.")
     @OptionGroup package var options: GraphOptions
     @Argument(help: "The app's name.") package var app: String
     @Argument(help: "The user's id or userPrincipalName.") var user: String
     @Option(help: ArgumentHelp("Properties to return, comma-separated.", valueName: "a,b")) var select: String?
 
-    func run() throws {
-        package let service = try options.service(app: app, progress: nil)
-        package let r = try service.user(user, select: select.map { $0.split(separator: ",").map(String.init) } ?? [])
+    package func run() throws {
+        let service = try options.service(app: app, progress: nil)
+        let r = try service.user(user, select: select.map { $0.split(separator: ",").map(String.init) } ?? [])
         RawOutput.write(r.body)
     }
 }

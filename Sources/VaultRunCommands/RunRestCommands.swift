@@ -13,6 +13,7 @@ import VaultRecords
 
 /// `vault run get|post|patch|delete APP PATH`: any Graph call, like `az rest`, with vault's auth, retries and errors.
 package struct RestOptions: ParsableArguments {
+    package init() {}
     @OptionGroup package var graph: GraphOptions
     @Argument(help: "The app's name.") package var app: String
     @Argument(help: "A Graph path such as /users/$count or /applications (relative to /v1.0; /beta/… for the beta API), or a full Graph URL.") var path: String
@@ -65,6 +66,7 @@ package struct RestOptions: ParsableArguments {
 }
 
 package struct RunGetCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "get", abstract: "GET a Graph path.")
     @OptionGroup package var rest: RestOptions
     @Flag(name: .customLong("all-pages"), help: "Follow @odata.nextLink and print every item as one JSON array.") var allPages = false
@@ -91,6 +93,7 @@ package struct RunGetCommand: ParsableCommand {
 
 /// Reads `--body FILE` or `--body -` (stdin).
 package struct BodyOption: ParsableArguments {
+    package init() {}
     @Option(help: ArgumentHelp("JSON request body from a file, or - for stdin.", valueName: "file|-")) var body: String?
 
     package func bytes() throws -> [UInt8]? {
@@ -101,6 +104,7 @@ package struct BodyOption: ParsableArguments {
 }
 
 package struct RunPostCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "post", abstract: "POST to a Graph path.")
     @OptionGroup package var rest: RestOptions
     @OptionGroup package var body: BodyOption
@@ -108,6 +112,7 @@ package struct RunPostCommand: ParsableCommand {
 }
 
 package struct RunPatchCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "patch", abstract: "PATCH a Graph path.")
     @OptionGroup package var rest: RestOptions
     @OptionGroup package var body: BodyOption
@@ -118,6 +123,7 @@ package struct RunPatchCommand: ParsableCommand {
 }
 
 package struct RunDeleteCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(commandName: "delete", abstract: "DELETE a Graph path.")
     @OptionGroup package var rest: RestOptions
     package func run() throws { try rest.send("DELETE", body: nil) }

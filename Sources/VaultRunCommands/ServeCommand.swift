@@ -16,6 +16,7 @@ import Glibc
 #endif
 
 package struct ServeCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve a managed-identity endpoint for other programs, as a long-running service.",
@@ -43,7 +44,7 @@ package struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("audit-log"), help: ArgumentHelp("Audit log: a path, or stderr (default: $VAULT_AUDIT_LOG, else audit.log in the vault).", valueName: "path"))
     package var auditLog: String?
 
-    func run() throws {
+    package func run() throws {
         guard !apps.isEmpty else {
             throw VaultError("usage", "no app to serve", context: ["case": "serve_app"])
         }

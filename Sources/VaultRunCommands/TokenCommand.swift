@@ -7,6 +7,7 @@ import VaultRotation
 import VaultCrypto
 
 package struct TokenCommand: ParsableCommand {
+    package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "token",
         abstract: "Print an access token for a stored app (client-credentials flow, cached).",
@@ -27,9 +28,9 @@ package struct TokenCommand: ParsableCommand {
     package var output: TokenOutput = .token
     @Flag(help: "Same as --output json.") package var json = false
 
-    enum TokenOutput: String, ExpressibleByArgument, CaseIterable { case token, header, json }
+    package enum TokenOutput: String, ExpressibleByArgument, CaseIterable { case token, header, json }
 
-    func run() throws {
+    package func run() throws {
         try TokenRequest(vault: options.access, network: network.settings, app: app, scope: scope,
                          output: json ? .json : output).run()
     }
@@ -43,7 +44,7 @@ package struct TokenRequest {
     package var scope: String?
     var output: TokenCommand.TokenOutput = .token
 
-    func run() throws {
+    package func run() throws {
         if let scope { try TokenService.validateScope(scope) }
         let service = try network.tokenService(vault)
         let result = try RotationService.usingApp(app, tokens: service, checkpoint: TestHooks.checkpoint, note: Console.warn) { try $0.token(app: app, scope: scope) }

@@ -43,7 +43,10 @@ struct ErrorWordsTests {
     @Test("no library below the executable names a flag in an error, or picks a hint or an exit status")
     func librariesDoNotWord() throws {
         let flag = try Regex(#"(^|[^\w-])--[a-z][a-z-]+"#)
-        for t in try Self.thrown() where !t.file.hasPrefix("vault/") {
+        let cli = ["vault/", "VaultCLI/", "VaultAdminCommands/", "VaultRunCommands/"]
+        let checked = try Self.thrown().filter { t in !cli.contains { t.file.hasPrefix($0) } }
+        #expect(checked.count > 250, "the scan found \(checked.count) library throws; it is broken")
+        for t in checked {
             #expect(t.call.firstMatch(of: flag) == nil, "\(t.file): \(t.call)")
             #expect(!t.call.contains("hint:") && !t.call.contains("exit:"), "\(t.file): \(t.call)")
         }
