@@ -1,9 +1,9 @@
 import Foundation
 
-/// A parsed `GET /v1.0/applications` or `/v1.0/servicePrincipals` query (graph-api.md §1 rules, applied to these
-/// collections): `$select` of known properties, `$top` 1…999 (rejected, not clamped, outside), `$count` honoured only
-/// with `ConsistencyLevel: eventual`, `$expand=federatedIdentityCredentials` on applications (not in advanced mode),
-/// `$skip` refused, the skip token bound to the query it was issued for.
+/// A parsed `GET /v1.0/applications` or `/v1.0/servicePrincipals` query (docs/protocols.md, "Graph: listing users"
+/// rules, applied to these collections): `$select` of known properties, `$top` 1…999 (rejected, not clamped, outside),
+/// `$count` honoured only with `ConsistencyLevel: eventual`, `$expand=federatedIdentityCredentials` on applications
+/// (not in advanced mode), `$skip` refused, the skip token bound to the query it was issued for.
 public struct DirectoryObjectsQuery: Sendable {
     public enum Collection: String, Sendable {
         case applications, servicePrincipals
@@ -65,7 +65,8 @@ public struct DirectoryObjectsQuery: Sendable {
                 explicitTop = true
             case "$count":
                 guard ["true", "false"].contains(value.lowercased()) else { throw GraphError.badRequest("Invalid $count value '\(value)'.") }
-                // Without the header, $count=true is silently ignored (graph-api.md §1.5).
+                // Without the header, $count=true is silently ignored (docs/protocols.md,
+                // "Graph: $filter and advanced queries").
                 q.count = value.lowercased() == "true" && eventual
             case "$expand":
                 guard collection == .applications, value.lowercased() == "federatedidentitycredentials" else {

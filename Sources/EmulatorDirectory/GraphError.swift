@@ -1,4 +1,4 @@
-/// An error Graph answers with (graph-api.md §3).
+/// An error Graph answers with (docs/protocols.md, "Graph: error envelope").
 public struct GraphError: Error, Sendable {
     public var status: Int
     public var code: String

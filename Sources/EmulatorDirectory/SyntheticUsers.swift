@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// One directory user. Property values follow graph-api.md §7; `nil` serialises as JSON null.
+/// One directory user. Property values follow docs/emulator.md, "Synthetic users"; `nil` serialises as JSON null.
 public struct DirectoryUser: Sendable {
     public var id: String
     public var displayName: String
@@ -27,7 +27,8 @@ public struct DirectoryUser: Sendable {
     public var identities: [[String: String]]
 }
 
-/// The deterministic user generator of graph-api.md §7. The lists are versioned here: changing them changes fixtures.
+/// The deterministic user generator (docs/emulator.md, "Synthetic users"). The lists are versioned here: changing them
+/// changes fixtures.
 public enum SyntheticUsers {
     public static let listVersion = 1
 

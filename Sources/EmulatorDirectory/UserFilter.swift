@@ -1,4 +1,5 @@
-/// `$filter` for users: a small OData parser and evaluator with Graph's per-property operator rules (graph-api.md §1.5).
+/// `$filter` for users: a small OData parser and evaluator with Graph's per-property operator rules (docs/protocols.md,
+/// "Graph: $filter and advanced queries").
 public indirect enum FilterNode: Sendable {
     case and(FilterNode, FilterNode)
     case or(FilterNode, FilterNode)
@@ -96,7 +97,8 @@ public enum FilterLiteral: Equatable, Sendable {
 /// Which operators each property supports by default and which only in advanced mode.
 public enum FilterRules {
     /// operator names: eq ne not in startswith endswith ge le null (= "eq null"), any
-    /// The docs' table for users (graph-api.md §1.5), column by column; operators the docs leave blank are refused.
+    /// The docs' table for users (docs/protocols.md, "Graph: $filter and advanced queries"), column by column;
+    /// operators the docs leave blank are refused.
     public static func rule(_ p: UserProperty) -> (basic: Set<String>, advanced: Set<String>) {
         switch p {
         case .id: return (["eq", "in"], ["ne", "not"])

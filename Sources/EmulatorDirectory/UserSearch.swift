@@ -1,4 +1,4 @@
-/// `$search="displayName:wa" AND "mail:adele"` (graph-api.md §1.6).
+/// `$search="displayName:wa" AND "mail:adele"` (docs/protocols.md, "Graph: $search").
 public indirect enum SearchNode: Sendable {
     case clause(UserProperty, String)
     case and(SearchNode, SearchNode)

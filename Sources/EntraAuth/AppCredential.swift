@@ -4,7 +4,8 @@ import VaultErrors
 import VaultPKI
 
 /// How an app proves itself at the token endpoint: a client secret (`client_secret_post`) or a certificate
-/// (`private_key_jwt`, entra-token-protocol.md §3.1). Everything downstream of the token request is the same.
+/// (`private_key_jwt`, docs/protocols.md, "Entra: certificate assertions"). Everything downstream of the token request
+/// is the same.
 public enum AppCredential: Sendable {
     case secret(SecretBytes)
     case certificate(StoredCertificate)

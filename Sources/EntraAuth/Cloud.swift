@@ -2,7 +2,8 @@ import VaultCrypto
 import VaultErrors
 import VaultHTTP
 
-/// The national clouds vault knows (entra-token-protocol.md §1). Tokens are not interchangeable between them.
+/// The national clouds vault knows (docs/protocols.md, "Entra: clouds and authorities"). Tokens are not interchangeable
+/// between them.
 public enum Cloud: String, CaseIterable, Sendable {
     case global, usgov, usdod, china
 

@@ -3,7 +3,7 @@ import VaultCrypto
 import VaultErrors
 import VaultHTTP
 
-/// An Entra ID error body (entra-token-protocol.md §7).
+/// An Entra ID error body (docs/protocols.md, "Entra: error responses").
 struct EntraErrorBody: Decodable {
     var error: String?
     var error_description: String?
@@ -29,9 +29,10 @@ public enum EntraErrors {
                           context: context)
     }
 
-    /// Entra's answer to a credential it does not know *yet* (a new secret or key still propagating, graph-api.md
-    /// §5.5): any `invalid_client` rejection of the credential itself — 7000215 today, other codes of the family for
-    /// keys and in future versions — but not an expired secret or a request without any credential.
+    /// Entra's answer to a credential it does not know *yet* (a new secret or key still propagating, docs/protocols.md,
+    /// "Graph: credential propagation"): any `invalid_client` rejection of the credential itself — 7000215 today, other
+    /// codes of the family for keys and in future versions — but not an expired secret or a request without any
+    /// credential.
     public static func mayBePropagating(_ e: VaultError) -> Bool {
         e.code == "entra.invalid_secret" || e.code == "entra.invalid_client" || e.code == "entra.unknown_certificate"
     }

@@ -3,7 +3,7 @@ import VaultCrypto
 import VaultErrors
 import VaultJSON
 
-/// An access token as vault holds it. The token is treated as opaque (entra-token-protocol.md §6).
+/// An access token as vault holds it. The token is treated as opaque (docs/protocols.md, "Entra: access tokens").
 public struct AccessToken: Sendable, Equatable {
     public var secret: String
     public var tokenType: String
@@ -41,7 +41,8 @@ public struct AccessToken: Sendable, Equatable {
     }
 }
 
-/// MSAL's unified token cache (entra-token-protocol.md §9). Unknown sections and fields are kept as they are.
+/// MSAL's unified token cache (docs/protocols.md, "MSAL: token cache"). Unknown sections and fields are kept as they
+/// are.
 public struct MSALCache: Sendable {
     public private(set) var root: [String: JSONValue]
 

@@ -29,7 +29,7 @@ public struct TokenResult: Sendable {
     public var warnings: [String]
 }
 
-/// MSAL's cache policy (entra-token-protocol.md §9) with single flight across processes:
+/// MSAL's cache policy (docs/protocols.md, "MSAL: token cache") with single flight across processes:
 /// - a cached token is used while more than 5 minutes remain and its `refresh_on` (if any) has not passed;
 /// - past `refresh_on`, a new token is requested, and if that fails the still-valid old one is used;
 /// - when the cache misses, the fetch happens under `tokens.lock` and the cache is read again once the lock is held,

@@ -67,7 +67,8 @@ public struct EmulatorConfig: Codable, Sendable {
     public var seed: String?
     /// Seconds before a new secret is accepted by the token endpoint (AADSTS7000215 meanwhile).
     public var propagationDelay: Double?
-    /// Seconds by which Graph's reads of applications (and removePassword) lag writes (graph-api.md §5.5).
+    /// Seconds by which Graph's reads of applications (and removePassword) lag writes (docs/protocols.md,
+    /// "Graph: credential propagation").
     public var replicationLag: Double?
 
     public init(tenants: [Tenant]? = nil, apps: [App]? = nil, tokenLifetime: Int? = nil, users: Int? = nil, seed: String? = nil,

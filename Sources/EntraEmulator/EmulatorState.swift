@@ -29,7 +29,7 @@ actor EmulatorState {
     var apps: [String: AppRegistration]           // by client id
     var tokenLifetime: Int
     var propagationDelay: Double
-    /// Seconds by which reads of applications lag writes (graph-api.md §5.5).
+    /// Seconds by which reads of applications lag writes (docs/protocols.md, "Graph: credential propagation").
     var replicationLag: Double
     /// How removePassword answers for a password a lagging replica cannot see: 400 (documented) or 404.
     var notFoundStatus = 400

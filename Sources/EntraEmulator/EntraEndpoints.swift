@@ -1,7 +1,8 @@
 import EmulatorDirectory
 import Foundation
 
-/// The Entra ID side: discovery, JWKS and the v2.0 token endpoint (entra-token-protocol.md §2–§7).
+/// The Entra ID side: discovery, JWKS and the v2.0 token endpoint (docs/protocols.md, "Entra: discovery" to
+/// "Entra: error responses").
 struct EntraEndpoints: Sendable {
     let core: EmulatorCore
 
@@ -81,7 +82,8 @@ struct EntraEndpoints: Sendable {
                    text: "Tenant '\(t)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.")
     }
 
-    /// The §7 error body with trace id, correlation id (= client-request-id) and timestamp.
+    /// The error body (docs/protocols.md, "Entra: error responses") with trace id, correlation id (= client-request-id)
+    /// and timestamp.
     func entraError(_ x: Exchange, status: Int, error: String, code: Int, text: String) -> Reply {
         let trace = GUID.make()
         let correlation = x.clientRequestID ?? GUID.make()

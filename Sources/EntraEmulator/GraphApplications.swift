@@ -1,7 +1,8 @@
 import EmulatorDirectory
 import Foundation
 
-/// `/v1.0/applications/{id}` and `/applications(appId='…')`: read, addPassword, removePassword (graph-api.md §5).
+/// `/v1.0/applications/{id}` and `/applications(appId='…')`: read, addPassword, removePassword (docs/protocols.md,
+/// "Graph: addPassword and removePassword").
 extension GraphError {
     static func badRequest(code: String, _ message: String) -> GraphError { GraphError(status: 400, code: code, message: message) }
 }
@@ -75,7 +76,8 @@ struct GraphApplications: Sendable {
             guard let body = try? JSONSerialization.jsonObject(with: x.body) as? [String: Any], let keyID = body["keyId"] as? String else {
                 throw GraphError.badRequest("Required parameter 'keyId' is missing.")
             }
-            // A replica that has not seen the password yet answers as if it did not exist (graph-api.md §5.5).
+            // A replica that has not seen the password yet answers as if it did not exist (docs/protocols.md,
+            // "Graph: credential propagation").
             let now = Date()
             guard let i = app.passwords.firstIndex(where: { $0.keyID == keyID.lowercased() && $0.visibleFrom <= now }) else {
                 if await core.state.notFoundStatus == 404 {
@@ -166,9 +168,10 @@ struct GraphApplications: Sendable {
         }
     }
 
-    /// The proof of addKey/removeKey (graph-api.md §5.6): a JWT signed by one of the app's current certificates, `aud`
-    /// Azure AD Graph's app id, `iss` the application's object id, `exp` ≤ `nbf` + 10 min. Graph's exact error body
-    /// for a bad proof is undocumented; the emulator answers 400 `InvalidProof` naming the reason.
+    /// The proof of addKey/removeKey (docs/protocols.md, "Graph: addKey and removeKey"): a JWT signed by one of the
+    /// app's current certificates, `aud` Azure AD Graph's app id, `iss` the application's object id, `exp` ≤ `nbf` + 10
+    /// min. Graph's exact error body for a bad proof is undocumented; the emulator answers 400 `InvalidProof` naming
+    /// the reason.
     func checkProof(_ value: Any?, app: AppRegistration) throws {
         func bad(_ why: String) -> GraphError { GraphError.badRequest(code: "InvalidProof", "The proof token is invalid: \(why).") }
         guard let proof = value as? String, !proof.isEmpty else { throw bad("no proof was sent") }

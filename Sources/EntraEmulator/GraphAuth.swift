@@ -9,7 +9,7 @@ struct Caller {
     var roles: Set<String>
 }
 
-/// Graph's token checks, in the order of entra-token-protocol.md §6.
+/// Graph's token checks, in the order of docs/protocols.md, "Entra: access tokens".
 enum GraphAuth {
     static func authenticate(_ x: Exchange, core: EmulatorCore) async throws -> Caller {
         guard let header = x.headers["authorization"], header.lowercased().hasPrefix("bearer "),

@@ -1,7 +1,7 @@
 import EmulatorDirectory
 import Foundation
 
-/// `GET /v1.0/users`, `/users/$count`, `/users/{id|upn}` (graph-api.md §1).
+/// `GET /v1.0/users`, `/users/$count`, `/users/{id|upn}` (docs/protocols.md, "Graph: listing users").
 struct GraphUsers: Sendable {
     let core: EmulatorCore
     static let readRoles: Set<String> = ["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"]

@@ -30,7 +30,8 @@ public struct AddedPassword: Sendable {
     public var secret: SecretBytes
 }
 
-/// `applications(appId='…')`: read password credentials, addPassword, removePassword (graph-api.md §5).
+/// `applications(appId='…')`: read password credentials, addPassword, removePassword (docs/protocols.md,
+/// "Graph: addPassword and removePassword").
 public struct Applications: Sendable {
     let client: GraphClient
     public init(client: GraphClient) { self.client = client }
@@ -103,8 +104,8 @@ public struct Applications: Sendable {
                              displayName: s("displayName"), end: s("endDateTime"))
     }
 
-    /// addKey (graph-api.md §5.6): the new certificate (public DER) with a proof signed by a current certificate.
-    /// Not retried: a lost answer is settled by looking for the thumbprint.
+    /// addKey (docs/protocols.md, "Graph: addKey and removeKey"): the new certificate (public DER) with a proof signed
+    /// by a current certificate. Not retried: a lost answer is settled by looking for the thumbprint.
     public func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes) throws -> KeyCredential {
         let head = #"{"keyCredential":{"type":"AsymmetricX509Cert","usage":"Verify","displayName":"\#(JSONWriter.escaped(displayName))","key":"\#(Data(certificate).base64EncodedString())"},"passwordCredential":null,"proof":""#
         var body = Array(head.utf8) + proof.withUnsafeBytes { Array($0) } + Array(#""}"#.utf8)

@@ -9,9 +9,9 @@ public protocol AccessTokenSource: Sendable {
     func accessToken(rejecting: String?) throws -> String
 }
 
-/// The Graph SDKs' retry policy (graph-api.md §4): 429/503/504, `Retry-After` honoured (fractions too), else
-/// exponential backoff from a 3 s base; at most `maxRetries` retries, no delay of 180 s or more, and a cap on the
-/// total time spent waiting.
+/// The Graph SDKs' retry policy (docs/protocols.md, "Graph: throttling and retries"): 429/503/504, `Retry-After`
+/// honoured (fractions too), else exponential backoff from a 3 s base; at most `maxRetries` retries, no delay of 180 s
+/// or more, and a cap on the total time spent waiting.
 public struct GraphRetryPolicy: Sendable {
     public var maxRetries = 3
     public var baseDelay = 3.0
@@ -163,7 +163,7 @@ extension GraphClient {
     }
 }
 
-/// Graph's error envelope (graph-api.md §3), read leniently.
+/// Graph's error envelope (docs/protocols.md, "Graph: error envelope"), read leniently.
 struct GraphErrorBody {
     var code = ""
     var message = ""
@@ -207,7 +207,8 @@ struct GraphErrorBody {
         case 404:
             return VaultError("graph.not_found", "Graph found nothing at \(path): \(what)\(support)")
         case 429:
-            // Its own code: a 429 proves the request was refused before anything was done (graph-api.md §4).
+            // Its own code: a 429 proves the request was refused before anything was done (docs/protocols.md,
+            // "Graph: throttling and retries").
             return VaultError("graph.throttled", "Graph kept answering \(status) after \(attempts) attempt\(attempts == 1 ? "" : "s") for \(method) \(path)\(support)")
         case 503, 504:
             return VaultError("graph.unavailable", "Graph kept answering \(status) after \(attempts) attempt\(attempts == 1 ? "" : "s") for \(method) \(path)\(support)")

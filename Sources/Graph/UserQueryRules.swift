@@ -1,8 +1,8 @@
 /// When a users query needs Graph's *advanced* mode (`ConsistencyLevel: eventual` and `$count=true`): the filter
-/// table of the directory-objects docs (graph-api.md §1.5), property × operator, default-safe clauses only. Anything
-/// outside it — another operator, an unknown property, `$count` on a collection, a lambda other than
-/// `businessPhones/any`, sorting other than by `displayName`/`userPrincipalName` alone — is sent in advanced mode,
-/// which Graph accepts for every query this command builds (it forbids only `$expand`).
+/// table of the directory-objects docs (docs/protocols.md, "Graph: $filter and advanced queries"), property × operator,
+/// default-safe clauses only. Anything outside it — another operator, an unknown property, `$count` on a collection, a
+/// lambda other than `businessPhones/any`, sorting other than by `displayName`/`userPrincipalName` alone — is sent in
+/// advanced mode, which Graph accepts for every query this command builds (it forbids only `$expand`).
 public enum UserQueryRules {
     /// Operators Graph answers without advanced mode, per property. `null` stands for `eq null`.
     public static let defaultOperators: [String: Set<String>] = {

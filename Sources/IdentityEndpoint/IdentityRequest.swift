@@ -1,10 +1,12 @@
 import VaultCrypto
 
-/// Which managed-identity protocol a request spoke (entra-token-protocol.md §11).
+/// Which managed-identity protocol a request spoke (docs/protocols.md, "Managed identity: choosing a source").
 public enum IdentityProtocol: String, Sendable {
-    /// `GET /msi/token?api-version=2019-08-01&resource=…` with `X-IDENTITY-HEADER` (§11.1).
+    /// `GET /msi/token?api-version=2019-08-01&resource=…` with `X-IDENTITY-HEADER` (docs/protocols.md,
+    /// "Managed identity: App Service").
     case appService = "app-service"
-    /// `GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=…` with `Metadata: true` (§11.2).
+    /// `GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=…` with `Metadata: true`
+    /// (docs/protocols.md, "Managed identity: IMDS and Cloud Shell").
     case imds
 }
 

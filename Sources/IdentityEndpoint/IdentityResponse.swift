@@ -1,7 +1,8 @@
 import VaultCrypto
 import VaultJSON
 
-/// Response bodies (entra-token-protocol.md §11.2: one success body that App Service, IMDS and MSAL clients all accept).
+/// Response bodies (docs/protocols.md, "Managed identity: one response body": one success body that App Service, IMDS
+/// and MSAL clients all accept).
 public enum IdentityResponse {
     /// `{"access_token":…,"expires_on":"E","expires_in":"N","resource":…,"token_type":"Bearer","client_id":…}`,
     /// written into `out` (which the caller sends, then discards). `expires_in` is the real remaining lifetime.

@@ -5,7 +5,8 @@ import _CryptoExtras
 import VaultCrypto
 import VaultJSON
 
-/// Compact JWS signed with a certificate credential's RSA key (entra-token-protocol.md §3.1, graph-api.md §5.6).
+/// Compact JWS signed with a certificate credential's RSA key (docs/protocols.md, "Entra: certificate assertions" and
+/// "Graph: addKey and removeKey").
 public enum JOSE {
     public enum Algorithm: String, Sendable, CaseIterable {
         /// RSASSA-PSS, SHA-256, MGF1-SHA-256, 32-byte salt; with `x5t#S256` (Entra's documented default).

@@ -7,9 +7,9 @@ import VaultPKI
 
 /// A certificate as the rotated credential: the key pair is made in the vault and journaled before Graph sees its
 /// certificate, so a lost answer is settled by looking for the thumbprint. Keys go on with addKey and off with
-/// removeKey, each with a proof signed by a current certificate of the app (graph-api.md §5.6); an app moving from its
-/// secret (`fromSecret`) has none, so its key collection is written whole with PATCH, and its old credential is a
-/// password.
+/// removeKey, each with a proof signed by a current certificate of the app (docs/protocols.md,
+/// "Graph: addKey and removeKey"); an app moving from its secret (`fromSecret`) has none, so its key collection is
+/// written whole with PATCH, and its old credential is a password.
 package struct CertificateKind: CredentialKind {
     package init(applications: @escaping @Sendable () throws -> any ApplicationCredentials,
                  storedCertificate: @escaping @Sendable () throws -> CertificateCredential?, algorithm: JOSE.Algorithm, sendX5C: Bool,

@@ -121,7 +121,8 @@ package struct RotationClock: Sendable {
     package static let system = RotationClock(now: { Date() }, sleeper: ThreadSleeper())
 }
 
-/// How long after a write Graph's reads may still not show it (graph-api.md §5.5: reads are eventually consistent).
+/// How long after a write Graph's reads may still not show it (docs/protocols.md, "Graph: credential propagation":
+/// reads are eventually consistent).
 package struct LagPolicy: Sendable {
     package init(seconds: Double = LagPolicy.defaultSeconds, isExplicit: Bool = false) {
         self.seconds = seconds

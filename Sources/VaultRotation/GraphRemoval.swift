@@ -2,9 +2,9 @@ import FoundationEssentials
 import Graph
 import VaultHTTP
 
-/// Removing passwords when Graph's reads lag its writes (graph-api.md §5.5). A password created moments ago may be
-/// missing from a read, and removePassword may answer "No password credential found" for it, so neither answer alone
-/// proves it is gone. The rules:
+/// Removing passwords when Graph's reads lag its writes (docs/protocols.md, "Graph: credential propagation"). A
+/// password created moments ago may be missing from a read, and removePassword may answer
+/// "No password credential found" for it, so neither answer alone proves it is gone. The rules:
 /// - a 204 from removePassword is proof: the password existed and was removed;
 /// - otherwise a password counts as removed only once a read no longer shows it *and* `lagWindow` has passed since it
 ///   was created; until then reads and removals are repeated with backoff.

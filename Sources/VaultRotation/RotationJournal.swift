@@ -51,7 +51,8 @@ public struct RotationJournal: Sendable, Equatable {
     public var newKeyID: String?
     /// Every key id of this kind the app held before the rotation (an answer naming one of them is not believed).
     public var keyIDsBefore: [String] = []
-    /// Seconds after a write during which Graph's reads may not show it yet (graph-api.md §5.5).
+    /// Seconds after a write during which Graph's reads may not show it yet (docs/protocols.md,
+    /// "Graph: credential propagation").
     public var lagWindow: Double?
 
     // A password rotation.

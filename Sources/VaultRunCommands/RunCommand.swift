@@ -48,8 +48,9 @@ package struct RunUsersCommand: ParsableCommand {
 
     package static let defaultColumns = ["displayName", "userPrincipalName", "mail", "jobTitle", "id"]
 
-    /// Without `--top`, the largest page Graph allows (999; 500 with `signInActivity` selected or filtered, graph-api.md
-    /// §1), or `--max` when that is smaller: Graph's own default of 100 made 100,000 users 1,000 requests.
+    /// Without `--top`, the largest page Graph allows (999; 500 with `signInActivity` selected or filtered,
+    /// docs/protocols.md, "Graph: listing users"), or `--max` when that is smaller: Graph's own default of 100 made
+    /// 100,000 users 1,000 requests.
     static func defaultPageSize(select: [String], filter: String?, max: Int?) -> Int {
         let signIn = select.contains { $0.lowercased() == "signinactivity" } || (filter?.lowercased().contains("signinactivity") ?? false)
         let largest = signIn ? 500 : 999

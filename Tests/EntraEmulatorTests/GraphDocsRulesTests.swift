@@ -5,8 +5,9 @@ import Graph
 import Testing
 import VaultTestSupport
 
-/// The users filter table, quoted from graph-api.md §1.5 (itself from the Graph docs' table for directory objects).
-/// Both the emulator's rules and the client's default-safe table must say exactly this.
+/// The users filter table, quoted in docs/protocols.md, "Graph: $filter and advanced queries" (itself from the Graph
+/// docs' table for directory objects). Both the emulator's rules and the client's default-safe table must say exactly
+/// this.
 let documentedFilterTable = """
 | `id` | `eq`, `in` | `ne`, `not` |
 | `displayName` | `eq`, `in`, `startswith` | `ne`, `not`, `eq null` |

@@ -7,7 +7,8 @@ import VaultCLI
 import VaultErrors
 import VaultHTTP
 
-/// The Graph client against the documented behaviour (graph-api.md; the Graph docs' advanced-query and filter pages).
+/// The Graph client against the documented behaviour (docs/protocols.md; the Graph docs' advanced-query and filter
+/// pages).
 @Suite("Graph as documented: the client")
 struct GraphAsDocumentedTests {
     /// Records every request and answers from a script, in order (the last answer repeats).

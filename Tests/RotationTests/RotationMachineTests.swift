@@ -27,8 +27,8 @@ final class ManualClock: Sleeper, Sendable {
     var rotationClock: RotationClock { RotationClock(now: { self.now }, sleeper: self) }
 }
 
-/// An app registration in memory, as Graph behaves (graph-api.md §5.5): a write shows in reads only `readLag` seconds
-/// later, and removePassword answers "not found" for a password reads do not show yet.
+/// An app registration in memory, as Graph behaves (docs/protocols.md, "Graph: credential propagation"): a write shows
+/// in reads only `readLag` seconds later, and removePassword answers "not found" for a password reads do not show yet.
 final class MemoryApplications: ApplicationCredentials, Sendable {
     struct Password {
         var keyID: String

@@ -13,9 +13,10 @@ import VaultFormat
 import VaultRecords
 
 /// Use case: rotate an app's credential (its client secret, its certificate, or a move from one to the other) through
-/// Graph without ever losing a working credential (graph-api.md §5.5, §5.6). This is the front of the one
-/// `RotationMachine`: it takes the app's lock, checks what only a new rotation needs (the permission, the current
-/// credential), fills in the first journal, and picks the machine's two seams: the credential kind and the home.
+/// Graph without ever losing a working credential (docs/protocols.md, "Graph: credential propagation" and
+/// "Graph: addKey and removeKey"). This is the front of the one `RotationMachine`: it takes the app's lock, checks what
+/// only a new rotation needs (the permission, the current credential), fills in the first journal, and picks the
+/// machine's two seams: the credential kind and the home.
 ///
 /// Concurrency: every entry point that may change the journal holds the app's `RotationLock`, taken without waiting
 /// (a second rotator is refused, a token command carries on with the stored secret). Journal writes are
@@ -25,9 +26,9 @@ public struct RotationService: Sendable {
     public let tokens: TokenService
     public var propagationTimeout: Double = 120
     public var pollInterval: Double = 2
-    /// How long after a write Graph's reads may still not show it (graph-api.md §5.5: reads are eventually
-    /// consistent). A removal of a password that young counts only once a read no longer shows it *and* this window
-    /// has passed since it was created.
+    /// How long after a write Graph's reads may still not show it (docs/protocols.md, "Graph: credential propagation":
+    /// reads are eventually consistent). A removal of a password that young counts only once a read no longer shows it
+    /// *and* this window has passed since it was created.
     public var lagWindow: Double = RotationService.defaultLagWindow
     public static let defaultLagWindow: Double = LagPolicy.defaultSeconds
     /// Set when the user chose the window for this run: it then wins over the one a journal recorded.

@@ -4,7 +4,8 @@ import VaultStore
 import VaultFormat
 import VaultRecords
 
-/// Which of the app's passwords is the stored secret (graph-api.md §5.3: reads show hints and keyIds, never secrets).
+/// Which of the app's passwords is the stored secret (docs/protocols.md, "Graph: reading password credentials": reads
+/// show hints and keyIds, never secrets).
 extension RotationService {
     /// The keyId of the stored secret: the one recorded at the last rotation (also while a recent rotation's
     /// password is not yet visible in Graph's reads), else the only password with the stored hint, else the hint
