@@ -193,7 +193,7 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // Fuzz harnesses (../shared/reference/fuzzing-swift.md): a plain build is the corpus replayer the tests run;
+        // Fuzz harnesses (docs/development.md, "Fuzzing"): a plain build is the corpus replayer the tests run;
         // bench/fuzz.sh builds them with libFuzzer and ASan. Never linked into `vault`.
         .target(name: "FuzzSupport", swiftSettings: strict),
         .executableTarget(name: "fuzz-vault-file", dependencies: ["VaultErrors", "FuzzSupport", "VaultJSON", "VaultFormat", "VaultRecords", "VaultCrypto"], swiftSettings: strict),

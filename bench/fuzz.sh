@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes every parser harness with libFuzzer + ASan (../shared/reference/fuzzing-swift.md) for SECONDS each
+# Fuzzes every parser harness with libFuzzer + ASan (docs/development.md, "Fuzzing") for SECONDS each
 # (default 60), starting from the committed corpora in Tests/Fuzz/NAME. New interesting inputs go to a scratch corpus
 # under .build-fuzz/corpus/NAME (not committed); crashes land in .build-fuzz/artifacts/NAME. Prints, per harness:
 # executions, exec/s, coverage (cov: edges, ft: features) and whether anything crashed, timed out or leaked.
