@@ -158,6 +158,13 @@ package final class FleetRotationHome: RotationHome {
             if let now = try lock.read()?.0 { throw busy(now, journal: decode(now)) }
             throw VaultError("rotation.in_progress", "another host started a fleet rotation of '\(local.name)' first", exit: .tempFailure)
         }
+        // The journal's before-state was read before the lock was taken: a rotation by another host in between makes it
+        // stale, and its commit would fail only after a new password had been added (bench/fleet_faults.sh, seed 3).
+        if let from = j.backendVersion, let now = try kv.read(appPath)?.version, now != from {
+            _ = try? lock.release(journal: json, started: j.started, outcome: "rolled back")
+            throw VaultError("rotation.stale", "another host rotated the secret of '\(local.name)' while this host prepared its rotation (backend version \(now), read \(from)); nothing was changed",
+                             hint: "run it again: vault rotate-secret \(local.name)", exit: .tempFailure)
+        }
         remember(json, started: j.started, secret: nil)
     }
 
