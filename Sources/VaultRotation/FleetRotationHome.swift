@@ -184,6 +184,8 @@ package final class FleetRotationHome: RotationHome {
         remember(record.journal, started: record.started, secret: newSecret)
     }
 
+    package func confirm(_ j: RotationJournal, newSecret: SecretBytes?) throws { try write(j, newSecret: newSecret) }
+
     package func superseded() -> VaultError {
         VaultError("rotation.superseded", "the fleet rotation of '\(local.name)' was taken over by another host (this host's lock had expired); this host stopped",
                    hint: "`vault status \(local.name)` shows where the rotation stands", exit: .tempFailure)
