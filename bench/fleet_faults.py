@@ -134,12 +134,17 @@ class Lab:
         self.ns_ip = dict(zip(self.node_ns + self.host_ns, NODE_IPS + self.host_ips))
         self.cut = {ns: set() for ns in self.ns_ip}
         self.loss = {ns: 0 for ns in self.ns_ip}
-        self.network()
-        self.tls()
-        self.emulator(rounds_apps)
         self.nodes = [None] * 3
-        self.raft()
-        self.hosts = [self.host(i) for i in range(hosts)]
+        self.hosts = []
+        try:
+            self.network()
+            self.tls()
+            self.emulator(rounds_apps)
+            self.raft()
+            self.hosts = [self.host(i) for i in range(hosts)]
+        except BaseException:
+            self.stop()
+            raise
 
     # -- processes as the test user
     def user_argv(self, argv, ns=None):
@@ -415,8 +420,13 @@ class Lab:
         secret_id = self.bao("POST", self.leader(), "/v1/auth/approle/role/host/secret-id", {})["data"]["secret_id"]
         # Each host names the nodes in its own order: they do not all ask the same node first.
         order = NODE_IPS[i % 3:] + NODE_IPS[:i % 3]
-        r = self.run_as_user([self.vault_bin, "backend", "add", "fleet", "--address", ",".join("https://%s:8200" % ip for ip in order),
-                              "--ca-bundle", self.ca, "--approle", self.role_id], ns=h["ns"], env=h["env"], stdin=secret_id)
+        for attempt in range(20):
+            # A standby may not know a secret id made on the leader a moment ago: asked again.
+            r = self.run_as_user([self.vault_bin, "backend", "add", "fleet", "--address", ",".join("https://%s:8200" % ip for ip in order),
+                                  "--ca-bundle", self.ca, "--approle", self.role_id], ns=h["ns"], env=h["env"], stdin=secret_id)
+            if r.returncode == 0:
+                break
+            time.sleep(0.5)
         assert r.returncode == 0, r.stderr.decode()
         return h
 
@@ -903,6 +913,7 @@ def main():
     if os.geteuid() != 0:
         raise SystemExit("fleet_faults: run as root (network namespaces, nftables, signals); the processes under test run as %s"
                          % os.environ.get("VAULT_FAULTS_USER", "vault-test"))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # the finally below takes the namespaces down
     seeds = a.seeds or list(range(a.first_seed, a.first_seed + a.rounds))
     bin_dir = os.environ.get("VAULT_BIN_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build", "debug")
     lab = Lab(a.hosts, os.environ.get("VAULT_FAULTS_USER", "vault-test"), os.path.join(bin_dir, "vault"),
