@@ -131,7 +131,11 @@ package struct RotationMachine: Sendable {
             // will finish it, so it is swept by its key id and display name.
             if case .success(let p) = Result(catching: { try home.pending() }), p?.journal.newKeyID != keyID,
                case .success(let s) = Result(catching: { try home.current() }), s.metadata.secretKeyID != keyID {
-                _ = try? kind.removeNew(j, until: deadline(after: j.started, .waitForLag, window: lag.window(j)))
+                // It may have landed just now (held up in the network), not at the rotation's start: the lag window
+                // a read may not show it counts from now.
+                var late = j
+                late.started = clock.now()
+                _ = try? kind.removeNew(late, until: deadline(after: late.started, .waitForLag, window: lag.window(j)))
             }
             throw e
         }
