@@ -921,8 +921,22 @@ def main():
     ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--history-out", help="write every round's record (history, nemesis, versions) as JSON lines here")
     ap.add_argument("--self-check", action="store_true", help="also run the checker on a deliberately broken copy of the first round")
+    ap.add_argument("--report", metavar="FILE", nargs="+", help="check the records of earlier runs (--history-out files) again and print the figures; runs nothing")
     ap.add_argument("seeds", nargs="*", type=int)
     a = ap.parse_args()
+    if a.report:
+        results = []
+        for path in a.report:
+            with open(path) as f:
+                for line in f:
+                    rec = json.loads(line)["record"]
+                    res = check(rec)
+                    results.append((rec, res))
+                    for k in (1, 2, 3, 4):
+                        for v in res["violations"][k]:
+                            log("  VIOLATION %d (seed %d, %s): %s" % (k, rec["seed"], rec["kind"], v))
+        report(results)
+        return 1 if any(r["violations"][k] for _, r in results for k in (1, 2, 3, 4)) else 0
     if os.geteuid() != 0:
         raise SystemExit("fleet_faults: run as root (network namespaces, nftables, signals); the processes under test run as %s"
                          % os.environ.get("VAULT_FAULTS_USER", "vault-test"))
