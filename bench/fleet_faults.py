@@ -809,7 +809,6 @@ def check(rec):
         # after its last lock write (its confirmation) until after the takeover; otherwise it was issued while the
         # lock held and held up on its way (a partition, loss): Graph has no conditional writes, so that remains,
         # and is counted as a late landing (property 2 then checks that it was swept).
-        late_adds += 1
         own = [l["created"] for l in locks if l["owner"] == first["owner"] and l["rotation"] == first["rotation"] and l["created"] < p["start"]]
         pid = (first["owner"] or "").rsplit(" pid ", 1)[-1]
         stopped = [n for n in rec["nemesis"] if n["kind"] == "pause-host" and str(n["targets"].get("pid")) == pid and n["end"]
@@ -818,6 +817,8 @@ def check(rec):
             viol[1].append("password %s (%s) was added at %.3f by a holder stopped from %.3f to %.3f, after lock version %d (%s, %s) had "
                            "ended its tenure" % (key, p["display_name"], p["start"], stopped[0]["start"], stopped[0]["end"],
                                                  lost[0]["version"], lost[0]["owner"], lost[0]["state"]))
+        else:
+            late_adds += 1
     # 2. After healing and --resume: one password, the one the backend holds; the lock idle; every host works with it.
     final = rec["final_keys"]
     backend_key = rec["app_versions"][-1]["secret_key_id"] if rec["app_versions"] else None
