@@ -867,6 +867,7 @@ def check(rec):
     return {"violations": viol, "ops": len(ops), "ok": sum(e["outcome"] == "ok" for e in ops),
             "fail": sum(e["outcome"] == "fail" for e in ops), "unknown": sum(e["outcome"] == "unknown" for e in ops),
             "token_calls": len(reach), "token_failed": sum(e["outcome"] != "ok" for e in reach),
+            "token_seconds": [round(e["complete"] - e["invoke"], 3) for e in reach],
             "rotations_ok": sum(e["op"] in ("rotate", "resume") and e["outcome"] == "ok" and bool(e["values"].get("new_key_id")) for e in ops),
             "late_adds": late_adds, "secret_refused": refused, "passwords_added": sum(1 for p in rec["passwords"].values()
                                                                                         if p["display_name"] in by_name)}
@@ -997,9 +998,11 @@ def report(results):
                                                   "token_calls", "token_failed")}
         v = [sum(len(r["violations"][i]) for r in rs) for i in (1, 2, 3, 4)]
         avail = 100.0 * (s["token_calls"] - s["token_failed"]) / s["token_calls"] if s["token_calls"] else float("nan")
-        log("%-22s %6d %6d %6d %6d %6d %8d %6d %5d %4d %4d %4d %4d  %.1f%% (%d of %d failed)" % (
+        d = sorted(x for r in rs for x in r.get("token_seconds", []))
+        took = ", p50 %.2f s, p99 %.2f s, max %.1f s" % (d[len(d) // 2], d[min(len(d) - 1, int(len(d) * 0.99))], d[-1]) if d else ""
+        log("%-22s %6d %6d %6d %6d %6d %8d %6d %5d %4d %4d %4d %4d  %.1f%% (%d of %d failed%s)" % (
             k, len(rs), s["ops"], s["ok"], s["fail"], s["unknown"], s["rotations_ok"], s["passwords_added"], s["late_adds"], *v, avail,
-            s["token_failed"], s["token_calls"]))
+            s["token_failed"], s["token_calls"], took))
         total = v
     log("violations of 1-4 in all rounds: %s (late: passwords that landed after their holder's tenure, issued while it held the lock)"
         % "/".join(map(str, total)))
