@@ -88,6 +88,9 @@ package final class FleetRotationHome: RotationHome {
         meta.secretKeyID = d["secret_key_id"] ?? meta.secretKeyID
         meta.secretExpires = BackendTime.date(d["secret_expires"]) ?? meta.secretExpires
         meta.rotated = BackendTime.date(d["rotated"]) ?? meta.rotated
+        // When the rotation was committed by the engine's clock, in this host's (the committing host's clock may be off:
+        // bench/fleet_faults.sh seed 124, where a host 90 s slow made the next rotation miss the old password).
+        if d["rotated"] != nil, let created = found.created, let here = found.local(created) { meta.rotated = here }
         meta.backendVersion = found.version
         var secret: SecretBytes?
         if let s = d["secret"], !s.isEmpty {
