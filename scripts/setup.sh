@@ -9,7 +9,8 @@ packages=(libsodium-dev libcurl4-openssl-dev pkg-config zlib1g-dev openssl)
 # a fleet host whose clock runs fast (faketime).
 if [ "${VAULT_SKIP_VENV:-0}" != "1" ]; then packages+=(systemd util-linux procps curl faketime); fi
 # Root's part of the test command (scripts/test.sh): also what scripts/package.sh and the account switch need.
-if [ "${VAULT_SETUP_SYSTEM_ONLY:-0}" = "1" ]; then packages+=(dpkg-dev lintian man-db binutils sudo rsync passwd); fi
+# The fleet-under-faults step (bench/fleet_faults.py): network namespaces, nftables partitions and loss, tbf delay.
+if [ "${VAULT_SETUP_SYSTEM_ONLY:-0}" = "1" ]; then packages+=(dpkg-dev lintian man-db binutils sudo rsync passwd iproute2 nftables faketime); fi
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 missing=()

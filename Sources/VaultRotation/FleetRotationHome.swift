@@ -88,6 +88,9 @@ package final class FleetRotationHome: RotationHome {
         meta.secretKeyID = d["secret_key_id"] ?? meta.secretKeyID
         meta.secretExpires = BackendTime.date(d["secret_expires"]) ?? meta.secretExpires
         meta.rotated = BackendTime.date(d["rotated"]) ?? meta.rotated
+        // When the rotation was committed by the engine's clock, in this host's (the committing host's clock may be off:
+        // bench/fleet_faults.sh seed 124, where a host 90 s slow made the next rotation miss the old password).
+        if d["rotated"] != nil, let created = found.created, let here = found.local(created) { meta.rotated = here }
         meta.backendVersion = found.version
         var secret: SecretBytes?
         if let s = d["secret"], !s.isEmpty {
@@ -153,6 +156,13 @@ package final class FleetRotationHome: RotationHome {
             if let now = try lock.read()?.0 { throw busy(now, journal: decode(now)) }
             throw VaultError("rotation.in_progress", "another host started a fleet rotation of '\(local.name)' first", context: ["app": local.name])
         }
+        // The journal's before-state was read before the lock was taken: a rotation by another host in between makes it
+        // stale, and its commit would fail only after a new password had been added (bench/fleet_faults.sh, seed 3).
+        if let from = j.backendVersion, let now = try kv.read(appPath)?.version, now != from {
+            _ = try? lock.release(journal: json, started: j.started, outcome: "rolled back")
+            throw VaultError("rotation.stale", "another host rotated the secret of '\(local.name)' while this host prepared its rotation (backend version \(now), read \(from)); nothing was changed",
+                             hint: "run it again: vault rotate-secret \(local.name)", exit: .tempFailure)
+        }
         remember(json, started: j.started, secret: nil)
     }
 
@@ -171,6 +181,8 @@ package final class FleetRotationHome: RotationHome {
         }
         remember(record.journal, started: record.started, secret: newSecret)
     }
+
+    package func confirm(_ j: RotationJournal, newSecret: SecretBytes?) throws { try write(j, newSecret: newSecret) }
 
     package func superseded() -> VaultError {
         VaultError("rotation.superseded", "the fleet rotation of '\(local.name)' was taken over by another host (this host's lock had expired); this host stopped", context: ["app": local.name])

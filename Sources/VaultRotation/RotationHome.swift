@@ -29,6 +29,8 @@ package protocol RotationHome: Sendable {
     /// Takes charge of the pending rotation `j` before finishing or rolling it back.
     func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws
     func write(_ j: RotationJournal, newSecret: SecretBytes?) throws
+    /// Confirms the claim on `j` right before a Graph write (a fleet renews its lock; the local vault's lock is held).
+    func confirm(_ j: RotationJournal, newSecret: SecretBytes?) throws
     /// Makes `newSecret` the app's credential (a secret, or the private key of the journal's new certificate) and
     /// journals step `committed`; returns the other apps that followed.
     func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String]
@@ -42,6 +44,10 @@ package protocol RotationHome: Sendable {
     /// Called during long waits (the fleet renews its lock there), at least every `keepAliveInterval` seconds.
     func keepAlive()
     var keepAliveInterval: Double { get }
+}
+
+extension RotationHome {
+    package func confirm(_ j: RotationJournal, newSecret: SecretBytes?) throws {}
 }
 
 /// A sleeper that keeps a home's claim alive while it waits: a long wait is cut into pieces of at most the home's

@@ -80,6 +80,8 @@ package struct RotationMachine: Sendable {
         var j = start
         try home.begin(j, newSecret: prepared)
         try checkpoint("after-journal")
+        // Graph has no conditional writes: the claim is confirmed (a fleet lock renewed) immediately before the add.
+        try home.confirm(j, newSecret: prepared)
         let added: AddedCredential
         do {
             added = try kind.add(j, newSecret: prepared)
@@ -122,7 +124,21 @@ package struct RotationMachine: Sendable {
         j.newKeyID = keyID
         j.newHint = added.hint ?? j.newHint
         if j.oldFingerprint != nil { j.newFingerprint = try home.fingerprint(newSecret, journal: j) }
-        try home.write(j, newSecret: newSecret)
+        do {
+            try home.write(j, newSecret: newSecret)
+        } catch let e as VaultError where e.code == "rotation.superseded" {
+            // Taken over while adding (paused past the lock): unless the new journal carries this credential, no one
+            // will finish it, so it is swept by its key id and display name.
+            if case .success(let p) = Result(catching: { try home.pending() }), p?.journal.newKeyID != keyID,
+               case .success(let s) = Result(catching: { try home.current() }), s.metadata.secretKeyID != keyID {
+                // It may have landed just now (held up in the network), not at the rotation's start: the lag window
+                // a read may not show it counts from now.
+                var late = j
+                late.started = clock.now()
+                _ = try? kind.removeNew(late, until: deadline(after: late.started, .waitForLag, window: lag.window(j)))
+            }
+            throw e
+        }
         try checkpoint("after-journal-added")
         var report = try advance(j, newSecret: newSecret, patience: .waitForLag)
         report.notes += notes
