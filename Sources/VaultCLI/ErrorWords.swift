@@ -348,6 +348,7 @@ package enum ErrorWords {
         case "rotation.patch_unsafe": return Words(.unavailable, "add the certificate in the portal instead (`vault add-app {app} --generate-certificate --public-out {app}.cer --replace --keep-credential …`)")
         case "rotation.pending": return Words(.tempFailure, "finish it with `vault {command} {app} --resume`, or roll it back with `vault {command} {app} --abandon`")
         case "rotation.permission": return Words(.noPermission, nil)
+        case "rotation.stale:prepared": return Words(.tempFailure, "run it again: `vault rotate-secret {app}`")
         case "rotation.stale": return Words(.dataError, "drop it with `vault {command} {app} --abandon`")
         case "rotation.superseded": return Words(.tempFailure, "`vault status {app}` shows where the rotation stands")
         case "rotation.unfinished": return Words(.tempFailure, "run `vault rotate-secret {app} --resume` again in a few minutes")

@@ -161,7 +161,7 @@ package final class FleetRotationHome: RotationHome {
         if let from = j.backendVersion, let now = try kv.read(appPath)?.version, now != from {
             _ = try? lock.release(journal: json, started: j.started, outcome: "rolled back")
             throw VaultError("rotation.stale", "another host rotated the secret of '\(local.name)' while this host prepared its rotation (backend version \(now), read \(from)); nothing was changed",
-                             hint: "run it again: vault rotate-secret \(local.name)", exit: .tempFailure)
+                             context: ["case": "prepared", "app": local.name])
         }
         remember(json, started: j.started, secret: nil)
     }

@@ -99,7 +99,7 @@ struct FaultTests {
     }
 }
 
-@Suite("Emulator: synthetic users (docs/emulator.md, "Synthetic users")")
+@Suite("Emulator: synthetic users (docs/emulator.md, section Synthetic users)")
 struct RecipeTests {
     let users = SyntheticUsers.generate(seed: "recipe", count: 2000, domain: "contoso.onmicrosoft.com")
 

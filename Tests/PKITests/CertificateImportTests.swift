@@ -127,7 +127,7 @@ struct AssertionTests {
         return (header, claims, p[0] + "." + p[1], decode(p[2]))
     }
 
-    @Test("PS256 with x5t#S256 by default; RS256 with x5t; x5c on request; the claims in docs/protocols.md, "Entra: certificate assertions"")
+    @Test("PS256 with x5t#S256 by default; RS256 with x5t; x5c on request; the claims in docs/protocols.md, section Entra: certificate assertions")
     func assertion() throws {
         let c = try Self.credential.get()
         let now = Date(timeIntervalSince1970: 1_800_000_000)

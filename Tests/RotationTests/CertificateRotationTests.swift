@@ -147,7 +147,7 @@ struct CertificateRotationTests {
     }
 }
 
-@Suite("Graph's addKey/removeKey proofs in the emulator (docs/protocols.md, "Graph: addKey and removeKey")")
+@Suite("Graph's addKey/removeKey proofs in the emulator (docs/protocols.md, section Graph: addKey and removeKey)")
 struct KeyProofTests {
     @Test("a proof that is missing, signed by an unknown key, for another audience or issuer, or too long-lived is refused",
           arguments: ["missing", "unknown-key", "audience", "issuer", "lifetime", "expired"])

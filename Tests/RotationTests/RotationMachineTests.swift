@@ -46,6 +46,8 @@ final class MemoryApplications: ApplicationCredentials, Sendable {
         var raw: [UInt8] { Array("{\"keyId\":\"\(keyID)\",\"customKeyIdentifier\":\"\(thumbprint)\",\"key\":\"\(Data(der).base64EncodedString())\"}".utf8) }
     }
     enum Fault { case refuseAdd, throttle, loseAnswer, answerOldKeyID }
+    /// Runs right after a password is added (another process acting while this one was paused, say).
+    let afterAdd = Mutex<(@Sendable () -> Void)?>(nil)
 
     let clock: ManualClock
     let readLag: Double
@@ -96,6 +98,7 @@ final class MemoryApplications: ApplicationCredentials, Sendable {
         var secret = Array(UUID().uuidString.utf8)
         let p = Password(keyID: Self.newKeyID(), secret: secret, displayName: displayName, created: clock.now)
         passwordList.withLock { $0.append(p) }
+        if let hook = afterAdd.withLock({ h -> (@Sendable () -> Void)? in defer { h = nil }; return h }) { hook() }
         if fault == .loseAnswer { throw unavailable() }
         let keyID = fault == .answerOldKeyID ? passwordList.withLock { $0[0].keyID } : p.keyID
         return AddedPassword(credential: PasswordCredential(keyID: keyID, hint: String(decoding: secret.prefix(3), as: UTF8.self), displayName: displayName),
@@ -398,6 +401,21 @@ struct RotationMachineTests {
         } else {
             #expect(r.apps.liveKeys.map(\.thumbprint) == [j.newThumbprint].compactMap { $0 }, "the certificate goes on")
         }
+    }
+
+    @Test("taken over while adding (the holder paused past its lock): the password it added is swept, the new holder's journal kept")
+    func takenOverWhileAdding() throws {
+        let r = Rig.password(readLag: 5)
+        let (j, prepared) = try r.journal()
+        var taker = j
+        taker.id = "another-process"
+        let other = taker
+        let home = r.home
+        r.apps.afterAdd.withLock { $0 = { home.state.withLock { $0.journal = (other, nil) } } }
+        #expect(throws: VaultError.self) { _ = try r.machine().run(j, prepared: prepared) }
+        #expect(r.home.journal?.id == "another-process", "the new holder's journal is not touched")
+        #expect(r.apps.live.map(\.keyID) == [j.oldKeyID].compactMap { $0 }, "the password added after the takeover is removed")
+        #expect(r.storedWorks())
     }
 
     /// (A move reads the new key id back from the collection it wrote: there is no answer to disbelieve.)

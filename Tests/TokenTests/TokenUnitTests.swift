@@ -128,7 +128,7 @@ final class MutableClock: @unchecked Sendable {
 
 @Suite("HTTP pieces")
 struct HTTPPieceTests {
-    @Test("form encoding matches MSAL's (docs/protocols.md, "Entra: token request")")
+    @Test("form encoding matches MSAL's (docs/protocols.md, section Entra: token request)")
     func formEncoding() {
         var s = Array("Xy8Q~ab+c/d=e &f%".utf8)
         let encoded = FormEncoding.encode(SecretBytes(consuming: &s))
