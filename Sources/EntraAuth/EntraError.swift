@@ -42,9 +42,18 @@ public enum EntraErrors {
         return s == s.rounded() ? "\(Int(s)) s" : "\(Int(s.rounded(.up))) s"
     }
 
+    /// The error for a refused token request; its context carries Entra's AADSTS number (`aadsts`) when the answer
+    /// names one, so callers (the serve metrics) never read it out of the words.
     public static func map(_ response: HTTPResponse, app: String, clientID: String, tenant: String, scope: String,
                            url: String = "") -> VaultError {
         let decoded = try? JSONDecoder().decode(EntraErrorBody.self, from: Data(response.body))
+        var e = map(response, decoded: decoded, app: app, clientID: clientID, tenant: tenant, scope: scope, url: url)
+        if let code = decoded?.error_codes?.first, code != 0 { e.context["aadsts"] = String(code) }
+        return e
+    }
+
+    static func map(_ response: HTTPResponse, decoded: EntraErrorBody?, app: String, clientID: String, tenant: String, scope: String,
+                    url: String) -> VaultError {
         // A 404 means the URL is wrong (typically the tenant twice, from an authority given with its tenant by an older
         // vault), whatever the body says, unless Entra itself names an AADSTS error.
         if response.status == 404, (decoded?.error_codes?.first ?? 0) == 0 {

@@ -261,8 +261,9 @@ public final class TokenHandout: Sendable {
             return Served(token: token, expiresOn: result.token.expiresOn, clientID: clientID, app: app.name, resource: resource)
         } catch let e as VaultError {
             // Refusals that never reached Entra ID (a pending rotation, a locked vault) are not Entra errors.
-            if e.code.isIn("entra") || e.code.isIn("http") || e.reason.contains("AADSTS") {
-                metrics?.entraRequest(app: app.name, seconds: seconds(), failed: true, errorText: e.reason, at: clock())
+            if e.code.isIn("entra") || e.code.isIn("http") || e.context["aadsts"] != nil {
+                metrics?.entraRequest(app: app.name, seconds: seconds(), failed: true,
+                                      errorText: e.context["aadsts"].map { "AADSTS" + $0 } ?? e.reason, at: clock())
             }
             record(app: app, resource: resource, source: nil, correlationID: nil, outcome: e.code.rawValue, peer: peer)
             let said = words(e)
