@@ -19,7 +19,13 @@ struct ErrorWordsTests {
         for file in files where !file.hasPrefix("vault-emulator") && !file.hasPrefix("EntraEmulator") {
             let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
             for m in text.matches(of: call) {
-                let whole = String(text[m.range])
+                // The whole call: from `VaultError(` to its closing parenthesis (parentheses in its strings balance).
+                var depth = 0
+                var end = m.range.lowerBound
+                for i in text[m.range.lowerBound...].indices {
+                    if text[i] == "(" { depth += 1 } else if text[i] == ")" { depth -= 1; if depth == 0 { end = text.index(after: i); break } }
+                }
+                let whole = String(text[m.range.lowerBound..<max(end, m.range.upperBound)])
                 let code = String(m.output[1].substring!)
                 let c = whole.firstMatch(of: kase).map { String($0.output[1].substring!) }
                 out.append((file, code, c, whole))
@@ -38,6 +44,29 @@ struct ErrorWordsTests {
             let e = VaultError(.init(t.code), "x", context: context)
             #expect(ErrorWords.words(ErrorWords.key(e)).known, "\(t.file): \(t.code)\(t.case.map { ":" + $0 } ?? "") has no words")
         }
+    }
+
+    @Test("every hint's {values} are given by every site that throws its code, so no hint is dropped for a missing value")
+    func hintsHaveTheirValues() throws {
+        let placeholder = try Regex(#"\{([a-z_]+)\}"#)
+        let given = try Regex(#""([a-z_.]+)": "#)
+        var checked = 0
+        for t in try Self.thrown() {
+            // Sites that build their context in a variable are read by their own tests.
+            guard t.call.contains("context: [") || !t.call.contains("context:") else { continue }
+            var context: VaultError.Context = [:]
+            if let c = t.case { context["case"] = c }
+            let e = VaultError(.init(t.code), "x", context: context)
+            guard let template = ErrorWords.words(e).hint else { continue }
+            let keys = Set(t.call.matches(of: given).map { String($0.output[1].substring!) })
+            for m in template.matches(of: placeholder) {
+                let key = String(m.output[1].substring!)
+                let known = keys.contains(key) || ErrorWords.defaults.contains { $0.key == key } || (key == "flag" && keys.contains("input"))
+                #expect(known, "\(t.file): \(t.code)\(t.case.map { ":" + $0 } ?? "") needs {\(key)} for its hint")
+            }
+            checked += 1
+        }
+        #expect(checked > 100, "checked \(checked) sites")
     }
 
     @Test("no library below the executable names a flag in an error, or picks a hint or an exit status")
