@@ -114,10 +114,11 @@ actor IssuerMetadata {
         guard let parsed = URL(string: url), parsed.scheme?.lowercased() == "https", parsed.host != nil else {
             throw .unreachable("\(what) URL \(url) is not https")
         }
-        var request = HTTPClientRequest(url: url)
-        request.method = .GET
-        request.headers.add(name: "Accept", value: "application/json")
-        request.tlsConfiguration = tls
+        var prepared = HTTPClientRequest(url: url)
+        prepared.method = .GET
+        prepared.headers.add(name: "Accept", value: "application/json")
+        prepared.tlsConfiguration = tls
+        let request = prepared
         let outcome: Result<(status: UInt, type: String, body: ByteBuffer), IssuerFailure>
         do {
             outcome = try await withThrowingTaskGroup(of: Result<(status: UInt, type: String, body: ByteBuffer), IssuerFailure>?.self) { group in

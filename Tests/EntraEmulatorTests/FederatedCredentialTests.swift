@@ -349,7 +349,7 @@ struct FederatedTokenTests {
         #expect(f.issuer.hitCount("/oidc/keys") == 2)
     }
 
-    @Test("a FIC given in the configuration works without Graph; certificate assertions still take their own path")
+    @Test("a FIC given in the configuration reaches the token endpoint (its issuer is asked) and the admin surface shows it")
     func configured() throws {
         let f = try FederatedFixture(federated: [.init(name: "configured", issuer: "https://127.0.0.1:1/none", subject: "s")])
         defer { f.stop() }

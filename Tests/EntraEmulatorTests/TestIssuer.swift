@@ -67,7 +67,15 @@ final class TestIssuer: Sendable {
         publish([signingKey])
     }
 
+    private let stopped = Mutex(false)
+
+    /// Closes the server and its event loop, once (a second call, as from deinit after `stop()`, does nothing).
     func stop() {
+        let first = stopped.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
     }
