@@ -255,7 +255,7 @@ struct FederatedTokenTests {
         #expect(try f.exchange(f.issuer.token(subject: Self.subject, notBefore: now + 240)).status == 200)
     }
 
-    @Test("AADSTS50166: discovery unreachable, untrusted TLS, plain http, or not 200")
+    @Test("AADSTS50166: issuer unreachable, untrusted TLS, plain http, not 200, a redirect, a JWKS that never comes")
     func unreachable() throws {
         let f = try FederatedFixture()
         defer { f.stop() }
@@ -270,6 +270,14 @@ struct FederatedTokenTests {
         #expect(try f.create(f.fic("gone", subject: "gone")).status == 201)
         f.issuer.remove("/oidc/.well-known/openid-configuration")
         expectEntraError(try f.exchange(f.issuer.token(subject: "gone")), status: 400, error: "invalid_request", code: 50166)
+        // A redirect is not followed.
+        f.issuer.serve("/oidc/.well-known/openid-configuration", status: 302, body: [])
+        expectEntraError(try f.exchange(f.issuer.token(subject: "gone")), status: 400, error: "invalid_request", code: 50166)
+        // A JWKS that never comes is given up (5 s without a byte), not waited for.
+        f.issuer.serveDiscovery()
+        f.issuer.serve("/oidc/keys", status: 0, body: [])
+        expectEntraError(try f.exchange(f.issuer.token(subject: "gone")), status: 400, error: "invalid_request", code: 50166)
+        #expect(f.issuer.hitCount("/oidc/keys") == 1)
     }
 
     @Test("AADSTS90061: documents fetched but unusable")

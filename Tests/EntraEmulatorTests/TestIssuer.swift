@@ -84,6 +84,7 @@ final class TestIssuer: Sendable {
 
     // MARK: documents
 
+    /// Serves `body` at `path` with `status` (0: accept the request and never answer).
     func serve(_ path: String, status: Int = 200, contentType: String = "application/json", body: [UInt8]) {
         documents.withLock { $0[path] = Document(status: status, contentType: contentType, body: body) }
     }
@@ -208,6 +209,8 @@ private final class IssuerHTTPHandler: ChannelInboundHandler {
             break
         case .end:
             let doc = routes.issuer?.answer(path) ?? TestIssuer.Document(status: 503, contentType: "text/plain", body: [])
+            // Status 0: never answer (a stalled issuer).
+            guard doc.status != 0 else { return }
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: doc.contentType)
             headers.add(name: "Content-Length", value: String(doc.body.count))
