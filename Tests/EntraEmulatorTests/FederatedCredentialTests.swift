@@ -293,6 +293,9 @@ struct FederatedTokenTests {
             ("over 64 KiB", { f.issuer.serve("/oidc/.well-known/openid-configuration",
                                              json: ["issuer": f.issuer.issuer, "jwks_uri": "\(f.issuer.issuer)/keys",
                                                     "padding": String(repeating: "x", count: 70_000)]) }),
+            ("JWKS without keys", { f.issuer.serve("/oidc/keys", json: ["key": TestIssuer.jwk(f.issuer.signingKey)]) }),
+            ("JWKS over 512 KiB", { f.issuer.serve("/oidc/keys", json: ["keys": [TestIssuer.jwk(f.issuer.signingKey)],
+                                                                     "padding": String(repeating: "x", count: 600_000)]) }),
         ]
         for (label, breakIt) in cases {
             breakIt()
@@ -300,6 +303,7 @@ struct FederatedTokenTests {
             #expect(a.json["error_codes"] as? [Int] == [90061], "\(label): \(a.text)")
             expectEntraError(a, status: 400, error: "invalid_request", code: 90061)
             f.issuer.serveDiscovery()
+            f.issuer.publish([f.issuer.signingKey])
         }
         #expect(try f.exchange(f.issuer.token(subject: Self.subject)).status == 200)
     }
