@@ -31,11 +31,14 @@ struct AdminEndpoints: Sendable {
             await core.state.setSettings(tokenLifetime: body["token_lifetime"] as? Int,
                                          propagationDelay: JWT.number(body["propagation_delay"]),
                                          replicationLag: JWT.number(body["replication_lag"]),
-                                         notFoundStatus: body["not_found_status"] as? Int)
+                                         notFoundStatus: body["not_found_status"] as? Int,
+                                         issuerCacheSeconds: JWT.number(body["issuer_cache_seconds"]))
+            if body["issuer_cache_seconds"] != nil { await core.issuers.forget() }
             return .json(200, ["token_lifetime": await core.state.tokenLifetime,
                                "propagation_delay": await core.state.propagationDelay,
                                "replication_lag": await core.state.replicationLag,
-                               "not_found_status": await core.state.notFoundStatus], flavor: .plain)
+                               "not_found_status": await core.state.notFoundStatus,
+                               "issuer_cache_seconds": await core.state.issuerCacheSeconds], flavor: .plain)
         case ("POST", ["policies"]):
             // {"password_lifetime_max_days": 90, "max_passwords": 3, "empty_pages": true, "clear": true}
             await core.state.setPolicies(passwordLifetimeMaxDays: JWT.number(body["password_lifetime_max_days"]),
@@ -139,6 +142,7 @@ struct AdminEndpoints: Sendable {
          "passwords": app.passwords.map { ["key_id": $0.keyID, "hint": $0.hint, "start": $0.startText, "end": $0.endText,
                                            "display_name": $0.displayName.map { $0 as Any } ?? NSNull()] },
          "certificates": app.certificates.map { ["key_id": $0.keyID, "thumbprint": CertificateCredential.hexThumbprint($0.sha1),
-                                                 "sha256": $0.sha256, "end": GraphTime.seconds($0.end)] }]
+                                                 "sha256": $0.sha256, "end": GraphTime.seconds($0.end)] },
+         "federated_credentials": app.federated.map { $0.json() }]
     }
 }

@@ -131,6 +131,8 @@ struct AppRegistration: Sendable {
     var createdText: String
     /// A multi-tenant app's service principals in tenants other than its home: tenant id → object id.
     var foreignServicePrincipals: [String: String] = [:]
+    /// Federated identity credentials (at most 20).
+    var federated: [FederatedCredential] = []
     /// Removed passwords that lagging reads still show, until the date given.
     var ghosts: [(credential: PasswordCredential, until: Date)] = []
 

@@ -28,6 +28,18 @@ public struct EmulatorConfig: Codable, Sendable {
         enum CodingKeys: String, CodingKey { case pem, keyID = "key_id" }
     }
 
+    /// A federated identity credential configured on an app (Graph's fields; `audiences` defaults to the cloud's).
+    public struct FederatedCredential: Codable, Sendable {
+        public var name: String
+        public var issuer: String
+        public var subject: String
+        public var audiences: [String]?
+        public var description: String?
+        public init(name: String, issuer: String, subject: String, audiences: [String]? = nil, description: String? = nil) {
+            self.name = name; self.issuer = issuer; self.subject = subject; self.audiences = audiences; self.description = description
+        }
+    }
+
     public struct App: Codable, Sendable {
         public var name: String
         public var tenant: String?
@@ -40,6 +52,7 @@ public struct EmulatorConfig: Codable, Sendable {
         public var owners: [String]?
         public var passwords: [Password]?
         public var certificates: [CertificateCredential]?
+        public var federatedCredentials: [FederatedCredential]?
         /// Other tenants (id or domain) where this multi-tenant app has a service principal, with the same roles.
         public var alsoIn: [String]?
 
@@ -50,7 +63,7 @@ public struct EmulatorConfig: Codable, Sendable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, tenant, roles, owners, passwords, certificates
+            case name, tenant, roles, owners, passwords, certificates, federatedCredentials = "federated_credentials"
             case clientID = "client_id", objectID = "object_id", servicePrincipalID = "service_principal_id"
             case displayName = "display_name", ownsSelf = "owns_self", alsoIn = "also_in"
         }
@@ -70,6 +83,13 @@ public struct EmulatorConfig: Codable, Sendable {
     /// Seconds by which Graph's reads of applications (and removePassword) lag writes (docs/protocols.md,
     /// "Graph: credential propagation").
     public var replicationLag: Double?
+    /// CA certificates (PEM text, or paths of PEM files) trusted when fetching a federated issuer's discovery document and
+    /// keys over HTTPS. Without any, the system's roots.
+    public var issuerCA: [String]?
+    /// Seconds an issuer's discovery document and keys are reused (default 60; 0 fetches them for every assertion).
+    public var issuerCacheSeconds: Double?
+    /// `global` (default), `usgov` or `china`: the audience a federated identity credential must name.
+    public var cloud: EmulatorCloud?
 
     public init(tenants: [Tenant]? = nil, apps: [App]? = nil, tokenLifetime: Int? = nil, users: Int? = nil, seed: String? = nil,
                 propagationDelay: Double? = nil) {
@@ -80,6 +100,7 @@ public struct EmulatorConfig: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case tenants, apps, users, seed, applications
         case tokenLifetime = "token_lifetime", propagationDelay = "propagation_delay", replicationLag = "replication_lag"
+        case issuerCA = "issuer_ca", issuerCacheSeconds = "issuer_cache_seconds", cloud
     }
 
     public static let defaultTenant = Tenant(id: "11111111-1111-1111-1111-111111111111", domain: "contoso.onmicrosoft.com")

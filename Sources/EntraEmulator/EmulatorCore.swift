@@ -6,11 +6,16 @@ import Synchronization
 final class EmulatorCore: Sendable {
     let tenants: [Tenant]
     let state: EmulatorState
+    /// External OIDC issuers' keys, for federated identity credentials.
+    let issuers: IssuerMetadata
+    let cloud: EmulatorCloud
     private let baseURL = Mutex<String>("")
 
-    init(tenants: [Tenant], state: EmulatorState) {
+    init(tenants: [Tenant], state: EmulatorState, issuers: IssuerMetadata = IssuerMetadata(trusted: []), cloud: EmulatorCloud = .global) {
         self.tenants = tenants
         self.state = state
+        self.issuers = issuers
+        self.cloud = cloud
     }
 
     /// `https://127.0.0.1:PORT` (known once the server is bound).
@@ -64,6 +69,15 @@ final class EmulatorCore: Sendable {
                                           startText: p.start ?? GraphTime.sevenDigits(start), endText: p.end ?? GraphTime.sevenDigits(end),
                                           usableFrom: .distantPast)
             }
+            var federated: [FederatedCredential] = []
+            for f in a.federatedCredentials ?? [] {
+                var body: [String: Any] = ["name": f.name, "issuer": f.issuer, "subject": f.subject,
+                                           "audiences": f.audiences ?? [(config.cloud ?? .global).tokenExchangeAudience]]
+                if let d = f.description { body["description"] = d }
+                do { federated.append(try FederatedCredentialRules.validate(body, existing: federated, cloud: config.cloud ?? .global)) } catch let e as GraphError {
+                    throw EmulatorError("app \(a.name): federated credential \(f.name): \(e.message)")
+                }
+            }
             let certs = try (a.certificates ?? []).map { try CertificateCredential(pem: $0.pem, keyID: ($0.keyID ?? GUID.make()).lowercased()) }
             var owners = (a.owners ?? []).map { $0.lowercased() }
             if a.ownsSelf ?? false { owners.append(sp) }
@@ -81,11 +95,12 @@ final class EmulatorCore: Sendable {
                 name: a.name, tenantID: tenant.id, clientID: clientID, objectID: (a.objectID ?? GUID.make()).lowercased(),
                 servicePrincipalID: sp, displayName: a.displayName ?? a.name, roles: a.roles ?? [], owners: owners,
                 passwords: passwords, certificates: certs, createdText: GraphTime.seconds(now.addingTimeInterval(-86400)),
-                foreignServicePrincipals: foreign))
+                foreignServicePrincipals: foreign, federated: federated))
         }
         let state = EmulatorState(apps: apps, tokenLifetime: config.tokenLifetime ?? 3599, propagationDelay: config.propagationDelay ?? 0,
-                                  replicationLag: config.replicationLag ?? 0)
-        return EmulatorCore(tenants: tenants, state: state)
+                                  replicationLag: config.replicationLag ?? 0, issuerCacheSeconds: config.issuerCacheSeconds ?? 60)
+        let issuers = IssuerMetadata(trusted: try IssuerMetadata.certificates(config.issuerCA ?? []))
+        return EmulatorCore(tenants: tenants, state: state, issuers: issuers, cloud: config.cloud ?? .global)
     }
 
     static func isGUID(_ s: String) -> Bool {

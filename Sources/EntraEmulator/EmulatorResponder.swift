@@ -24,6 +24,7 @@ struct EmulatorResponder: HTTPResponder {
     let users: GraphUsers
     let applications: GraphApplications
     let directoryObjects: GraphDirectoryObjects
+    let federated: GraphFederatedCredentials
     let admin: AdminEndpoints
 
     init(core: EmulatorCore) {
@@ -32,6 +33,7 @@ struct EmulatorResponder: HTTPResponder {
         users = GraphUsers(core: core)
         applications = GraphApplications(core: core)
         directoryObjects = GraphDirectoryObjects(core: core)
+        federated = GraphFederatedCredentials(core: core)
         admin = AdminEndpoints(core: core)
     }
 
@@ -106,14 +108,15 @@ struct EmulatorResponder: HTTPResponder {
             if rest == "/applications/$count" || rest == "/servicePrincipals/$count" {
                 return try await directoryObjects.count(x, caller: caller, collection: rest.hasPrefix("/applications") ? .applications : .servicePrincipals)
             }
-            if rest.hasPrefix("/applications"), rest.hasSuffix("/federatedIdentityCredentials"), x.method == "GET" {
-                let inner = String(rest.dropFirst("/applications".count).dropLast("/federatedIdentityCredentials".count))
+            if rest.hasPrefix("/applications"), let marker = rest.range(of: "/federatedIdentityCredentials") {
+                let inner = String(rest[rest.index(rest.startIndex, offsetBy: "/applications".count)..<marker.lowerBound])
+                let tail = rest[marker.upperBound...].split(separator: "/").map(String.init)
+                guard tail.count <= 1 else { throw GraphError.badRequest("Resource not found for the segment '\(tail[1])'.") }
                 let byAppID = inner.lowercased().hasPrefix("(appid='") && inner.hasSuffix("')")
                 let key = byAppID ? String(inner.dropFirst(8).dropLast(2)) : String(inner.dropFirst())
-                if let r = try await directoryObjects.federated(x, caller: caller, key: key, byAppID: byAppID) { return r }
-                // A configured application: it exists (checked by the handler below) and has no federated credentials.
-                _ = try await applications.handle(x, caller: caller, rest: inner)
-                return .raw(200, "{\"@odata.context\":\"\(core.base)/v1.0/$metadata#federatedIdentityCredentials\",\"value\":[]}", contentType: Reply.odataType)
+                // The synthetic applications (`--applications N`) are read-only.
+                if tail.isEmpty, x.method == "GET", let r = try await directoryObjects.federated(x, caller: caller, key: key, byAppID: byAppID) { return r }
+                return try await federated.handle(x, caller: caller, appKey: key, byAppID: byAppID, item: tail.first)
             }
             if rest == "/applications" || rest.hasPrefix("/applications/") || rest.hasPrefix("/applications(") {
                 return try await applications.handle(x, caller: caller, rest: String(rest.dropFirst("/applications".count)))

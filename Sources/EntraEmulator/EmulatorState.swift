@@ -48,8 +48,12 @@ actor EmulatorState {
     var nextLinkBase: String?
     static let logLimit = 5000
 
-    init(apps: [AppRegistration], tokenLifetime: Int, propagationDelay: Double, replicationLag: Double = 0) {
+    /// Seconds a federated issuer's discovery document and keys are reused.
+    var issuerCacheSeconds: Double
+
+    init(apps: [AppRegistration], tokenLifetime: Int, propagationDelay: Double, replicationLag: Double = 0, issuerCacheSeconds: Double = 60) {
         self.replicationLag = replicationLag
+        self.issuerCacheSeconds = issuerCacheSeconds
         var byID: [String: AppRegistration] = [:]
         for a in apps { byID[a.clientID] = a }
         self.apps = byID
@@ -144,7 +148,9 @@ actor EmulatorState {
         if let emptyPages { self.emptyPages = emptyPages }
     }
 
-    func setSettings(tokenLifetime: Int?, propagationDelay: Double?, replicationLag: Double? = nil, notFoundStatus: Int? = nil) {
+    func setSettings(tokenLifetime: Int?, propagationDelay: Double?, replicationLag: Double? = nil, notFoundStatus: Int? = nil,
+                     issuerCacheSeconds: Double? = nil) {
+        if let issuerCacheSeconds, issuerCacheSeconds >= 0 { self.issuerCacheSeconds = issuerCacheSeconds }
         if let tokenLifetime { self.tokenLifetime = tokenLifetime }
         if let propagationDelay { self.propagationDelay = propagationDelay }
         if let replicationLag { self.replicationLag = replicationLag }

@@ -5,6 +5,7 @@ import Foundation
 /// "Entra: error responses").
 struct EntraEndpoints: Sendable {
     let core: EmulatorCore
+    static let jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
     func handle(_ x: Exchange) async -> Reply? {
         let parts = x.path.split(separator: "/").map(String.init)
@@ -127,7 +128,11 @@ struct EntraEndpoints: Sendable {
         }
         let now = Date()
         var acr = "1"
-        if let assertion = form["client_assertion"] {
+        if let assertion = form["client_assertion"], form["client_assertion_type"] == Self.jwtBearer,
+           let jwt = JWT.parse(assertion), !Self.isCertificateAssertion(jwt, app: app) {
+            if let failure = await verifyFederated(jwt, app: app, x: x) { return failure }
+            acr = "2"
+        } else if let assertion = form["client_assertion"] {
             if let failure = await verifyAssertion(assertion, type: form["client_assertion_type"], app: app, tenantSegment: tenantSegment, x: x) {
                 return failure
             }

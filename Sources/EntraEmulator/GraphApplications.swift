@@ -38,7 +38,7 @@ struct GraphApplications: Sendable {
         switch (x.method, action) {
         case ("GET", ""):
             guard canRead else { throw GraphError.denied }
-            return entity(app, select: x.queryValue("$select"))
+            return try entity(app, select: x.queryValue("$select"), expand: x.queryValue("$expand"))
         case ("POST", "/addPassword"):
             guard canWrite else { throw GraphError.denied }
             let body = x.body.isEmpty ? [:] : (try? JSONSerialization.jsonObject(with: x.body) as? [String: Any]) ?? nil
@@ -208,7 +208,12 @@ struct GraphApplications: Sendable {
             apps = apps.filter { $0.clientID == value.lowercased() }
         }
         let select = x.queryValue("$select")
-        let values = apps.map { fields($0, select: select) }
+        let expand = try Self.expandsFederated(x.queryValue("$expand"))
+        let values = apps.map { app -> [String: Any] in
+            var json = fields(app, select: select)
+            if expand { json["federatedIdentityCredentials"] = app.federated.map { $0.json() } }
+            return json
+        }
         return .json(200, ["@odata.context": "\(core.base)/v1.0/$metadata#applications", "value": values], contentType: Reply.odataType)
     }
 
@@ -227,8 +232,18 @@ struct GraphApplications: Sendable {
         return out
     }
 
-    func entity(_ app: AppRegistration, select: String?) -> Reply {
+    /// `$expand=federatedIdentityCredentials` is the one expansion the emulator knows on applications.
+    static func expandsFederated(_ expand: String?) throws -> Bool {
+        guard let expand else { return false }
+        guard expand.trimmingCharacters(in: .whitespaces).lowercased() == "federatedidentitycredentials" else {
+            throw GraphError.badRequest("Could not find a property named '\(expand)' on type 'microsoft.graph.application'.")
+        }
+        return true
+    }
+
+    func entity(_ app: AppRegistration, select: String?, expand: String? = nil) throws -> Reply {
         var json = fields(app, select: select)
+        if try Self.expandsFederated(expand) { json["federatedIdentityCredentials"] = app.federated.map { $0.json() } }
         // A key's certificate is returned only on $select=keyCredentials for a single object.
         if json["keyCredentials"] != nil, select?.lowercased().contains("keycredentials") == true {
             json["keyCredentials"] = app.certificates.map { c -> [String: Any] in

@@ -103,7 +103,7 @@ struct GraphDirectoryObjects: Sendable {
             ("signInAudience", app.foreignServicePrincipals.isEmpty ? "\"AzureADMyOrg\"" : "\"AzureADMultipleOrgs\""), ("tags", "[]"),
             ("keyCredentials", jsonArray(app.certificates.map { $0.json() })),
             ("passwordCredentials", jsonArray(app.visiblePasswords(at: now).map { $0.json() })),
-        ], federatedJSON: "[]")
+        ], federatedJSON: jsonArray(app.federated.map { $0.json() }))
     }
 
     static func servicePrincipal(_ app: AppRegistration) -> DirectoryObject {

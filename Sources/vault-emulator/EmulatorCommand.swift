@@ -23,6 +23,12 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "Seed of the synthetic users (overrides the config).") var seed: String?
     @Option(name: .customLong("token-lifetime"), help: "Access-token lifetime in seconds (overrides the config).") var tokenLifetime: Int?
     @Option(name: .customLong("propagation-delay"), help: "Seconds before a new secret works at the token endpoint.") var propagationDelay: Double?
+    @Option(name: .customLong("issuer-ca"),
+            help: "A PEM file of CA certificates trusted when fetching a federated issuer's discovery document and keys (repeatable; without it, the system's roots).")
+    var issuerCA: [String] = []
+    @Option(name: .customLong("issuer-cache"), help: "Seconds a federated issuer's discovery document and keys are reused (default 60; 0: never).")
+    var issuerCache: Double?
+    @Option(help: "The cloud whose token-exchange audience federated credentials name: global, usgov or china.") var cloud: String?
     @Flag(help: "Serve plain HTTP instead of HTTPS.") var http = false
 
     func run() async throws {
@@ -40,6 +46,15 @@ struct EmulatorCommand: AsyncParsableCommand {
         if let seed { cfg.seed = seed }
         if let tokenLifetime { cfg.tokenLifetime = tokenLifetime }
         if let propagationDelay { cfg.propagationDelay = propagationDelay }
+        if !issuerCA.isEmpty { cfg.issuerCA = (cfg.issuerCA ?? []) + issuerCA }
+        if let issuerCache {
+            guard issuerCache >= 0 else { throw ValidationError("--issuer-cache must be 0 or more") }
+            cfg.issuerCacheSeconds = issuerCache
+        }
+        if let cloud {
+            guard let parsed = EmulatorCloud(rawValue: cloud) else { throw ValidationError("--cloud must be global, usgov or china") }
+            cfg.cloud = parsed
+        }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         let running = try await Emulator.start(config: cfg, options: EmulatorOptions(port: port, stateDirectory: stateDir, https: !http),
                                                signals: [.sigterm, .sigint])
