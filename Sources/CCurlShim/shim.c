@@ -66,6 +66,11 @@ CURLcode vault_curl_setopt_write_callback(CURL *h, vault_curl_data_callback cb, 
     return rc != CURLE_OK ? rc : fn.easy_setopt(h, CURLOPT_WRITEDATA, ctx);
 }
 
+CURLcode vault_curl_setopt_prereq_callback(CURL *h, vault_curl_prereq_callback cb, void *ctx) {
+    CURLcode rc = fn.easy_setopt(h, CURLOPT_PREREQFUNCTION, cb);
+    return rc != CURLE_OK ? rc : fn.easy_setopt(h, CURLOPT_PREREQDATA, ctx);
+}
+
 CURLcode vault_curl_setopt_header_callback(CURL *h, vault_curl_data_callback cb, void *ctx) {
     CURLcode rc = fn.easy_setopt(h, CURLOPT_HEADERFUNCTION, cb);
     return rc != CURLE_OK ? rc : fn.easy_setopt(h, CURLOPT_HEADERDATA, ctx);

@@ -2,6 +2,7 @@ import FoundationEssentials
 import VaultCrypto
 import VaultErrors
 import VaultJSON
+import VaultHTTP
 
 /// A password credential as Graph lists it (secretText is never returned on reads).
 public struct PasswordCredential: Sendable, Equatable {
@@ -85,7 +86,8 @@ public struct Applications: Sendable {
 
     /// PATCH /applications/{id} with the whole keyCredentials collection: `existing` (raw objects as read) plus
     /// optionally one new certificate. Needs Application.ReadWrite.OwnedBy (owner) or .All.
-    public func replaceKeyCredentials(objectID: String, existing: [[UInt8]], adding certificate: [UInt8]?, displayName: String) throws {
+    public func replaceKeyCredentials(objectID: String, existing: [[UInt8]], adding certificate: [UInt8]?, displayName: String,
+                                      beforeSend: BeforeSend? = nil) throws {
         var items = existing
         if let certificate {
             items.append(Array(#"{"type":"AsymmetricX509Cert","usage":"Verify","displayName":"\#(JSONWriter.escaped(displayName))","key":"\#(Data(certificate).base64EncodedString())"}"#.utf8))
@@ -93,7 +95,8 @@ public struct Applications: Sendable {
         var body = Array(#"{"keyCredentials":["#.utf8)
         for (i, item) in items.enumerated() { if i > 0 { body.append(0x2c) }; body += item }
         body += Array("]}".utf8)
-        _ = try client.send("PATCH", "/v1.0/applications/\(objectID)", body: body, permission: Self.permission, idempotent: false)
+        _ = try client.send("PATCH", "/v1.0/applications/\(objectID)", body: body, permission: Self.permission, idempotent: false,
+                            beforeSend: beforeSend)
     }
 
     static func keyCredential(_ bytes: [UInt8]) throws -> KeyCredential {
@@ -106,12 +109,13 @@ public struct Applications: Sendable {
 
     /// addKey (docs/protocols.md, "Graph: addKey and removeKey"): the new certificate (public DER) with a proof signed
     /// by a current certificate. Not retried: a lost answer is settled by looking for the thumbprint.
-    public func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes) throws -> KeyCredential {
+    public func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes,
+                       beforeSend: BeforeSend? = nil) throws -> KeyCredential {
         let head = #"{"keyCredential":{"type":"AsymmetricX509Cert","usage":"Verify","displayName":"\#(JSONWriter.escaped(displayName))","key":"\#(Data(certificate).base64EncodedString())"},"passwordCredential":null,"proof":""#
         var body = Array(head.utf8) + proof.withUnsafeBytes { Array($0) } + Array(#""}"#.utf8)
         defer { wipe(&body) }
         let r = try client.send("POST", "/v1.0/applications/\(objectID)/addKey", body: body, permission: Self.permission,
-                                idempotent: false)
+                                idempotent: false, beforeSend: beforeSend)
         let key = try Self.keyCredential(r.body)
         guard Self.isKeyID(key.keyID) else { throw VaultError("graph.response", "addKey answered without a keyId") }
         return key
@@ -137,10 +141,10 @@ public struct Applications: Sendable {
     }
 
     /// Adds a password; the secret goes straight from the response into secret memory and the response is wiped.
-    public func addPassword(appID: String, displayName: String, end: Date) throws -> AddedPassword {
+    public func addPassword(appID: String, displayName: String, end: Date, beforeSend: BeforeSend? = nil) throws -> AddedPassword {
         let body = #"{"passwordCredential":{"displayName":"\#(JSONWriter.escaped(displayName))","endDateTime":"\#(GraphDates.format(end))"}}"#
         var r = try client.send("POST", path(appID) + "/addPassword", body: Array(body.utf8), permission: Self.permission,
-                                idempotent: false)
+                                idempotent: false, beforeSend: beforeSend)
         defer { wipe(&r.body) }
         guard let m = try? JSONScan.members(r.body) else {
             throw VaultError("graph.response", "addPassword answered with a body that is not a JSON object")

@@ -68,10 +68,12 @@ public struct GraphClient: Sendable {
     }
 
     /// Sends one request with retries and the expired-token refresh; throws `VaultError` for any non-2xx answer.
+    /// `beforeSend` runs immediately before each attempt leaves (a rotation confirms its lock there).
     /// A request that is not `idempotent` (addPassword) is retried only on 429, which Graph answers before doing
     /// anything: a 503/504 may come after the server acted, and a second attempt would act twice.
     public func send(_ method: String, _ pathOrURL: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
-                     permission: GraphPermission? = nil, idempotent: Bool = true, followRedirects: Bool = false) throws -> GraphResponse {
+                     permission: GraphPermission? = nil, idempotent: Bool = true, followRedirects: Bool = false,
+                     beforeSend: BeforeSend? = nil) throws -> GraphResponse {
         var url = self.url(pathOrURL)
         try checkSameOrigin(url)
         var redirects = 0
@@ -88,7 +90,7 @@ public struct GraphClient: Sendable {
             h += headers
             var secretBody: SecretBytes?
             if var b = body { secretBody = SecretBytes(consuming: &b) }
-            let r = try transport.send(HTTPRequest(method: method, url: url, headers: h, body: secretBody))
+            let r = try transport.send(HTTPRequest(method: method, url: url, headers: h, body: secretBody, beforeSend: beforeSend))
             let response = GraphResponse(status: r.status, headers: r.headers, body: r.body)
             if (200..<300).contains(r.status) { return response }
             if [301, 302, 303, 307, 308].contains(r.status), method == "GET" {

@@ -196,6 +196,7 @@ extension ErrorWords {
         case "rotation.permission": return Words(.noPermission, nil)
         case "rotation.stale:prepared": return Words(.tempFailure, "run it again: `vault rotate-secret {app}`")
         case "rotation.stale": return Words(.dataError, "drop it with `vault {command} {app} --abandon`")
+        case "rotation.superseded:unconfirmed": return Words(.tempFailure, "nothing was added; run it again (`vault rotate-secret {app}`), or give a host that pauses this long a longer --lock-ttl")
         case "rotation.superseded": return Words(.tempFailure, "`vault status {app}` shows where the rotation stands")
         case "rotation.unfinished": return Words(.tempFailure, "run `vault rotate-secret {app} --resume` again in a few minutes")
         case "rotation.unproven": return Words(.software, nil)

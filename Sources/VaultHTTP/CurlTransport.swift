@@ -93,6 +93,12 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
         try check(vault_curl_setopt_header_callback(handle, { data, size, count, ctx in
             Unmanaged<ResponseSink>.fromOpaque(ctx!).takeUnretainedValue().header(data!, size * count)
         }, context))
+        let gate = request.beforeSend.map(SendGate.init)
+        if let gate {
+            try check(vault_curl_setopt_prereq_callback(handle, { ctx, _, _, _, _ in
+                Unmanaged<SendGate>.fromOpaque(ctx!).takeUnretainedValue().open() ? Int32(CURL_PREREQFUNC_OK) : Int32(CURL_PREREQFUNC_ABORT)
+            }, Unmanaged.passUnretained(gate).toOpaque()))
+        }
         switch request.method {
         case "GET": try check(vault_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
         case "POST": try check(vault_curl_setopt_long(handle, CURLOPT_POST, 1))
@@ -115,6 +121,11 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
                 try check(vault_curl_setopt_string(handle, CURLOPT_POSTFIELDS, ""))
             }
             rc = vault_curl_easy_perform(handle)
+        }
+        if let refused = gate?.refusal { throw refused }
+        if let gate, !gate.opened, rc == CURLE_OK {
+            // Never sent without its check (a libcurl that ignored the option would be a silent hole).
+            throw VaultError("http.setup", "libcurl sent a request without calling its pre-request check")
         }
         if sink.tooLarge { throw TransportFailure.tooLarge(request.url, limit: options.maxResponseBytes) }
         guard rc == CURLE_OK else { throw failure(rc, url: request.url) }
@@ -165,6 +176,26 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
             lines.append("  body: " + resp.body.withUnsafeBytes { Redaction.logBody($0, contentType: resp.header("Content-Type")) })
         }
         logger.debug("\(lines.joined(separator: "\n"))")
+    }
+}
+
+/// Runs a request's `beforeSend` from libcurl's pre-request callback and keeps what it threw.
+final class SendGate {
+    let check: BeforeSend
+    var refusal: (any Error)?
+    var opened = false
+
+    init(_ check: @escaping BeforeSend) { self.check = check }
+
+    func open() -> Bool {
+        do {
+            try check()
+            opened = true
+            return true
+        } catch {
+            refusal = error
+            return false
+        }
     }
 }
 

@@ -9,18 +9,25 @@ public struct HTTPRequest: Sendable {
     public var url: String
     public var headers: [(String, String)]
     public var body: SecretBytes?
+    /// Runs once the connection is up, immediately before the request leaves (a write that must not go out once a
+    /// lock may have lapsed checks it here). Throwing stops the request unsent, and `send` throws that error.
+    public var beforeSend: BeforeSend?
 
-    public init(method: String, url: String, headers: [(String, String)] = [], body: SecretBytes? = nil) {
+    public init(method: String, url: String, headers: [(String, String)] = [], body: SecretBytes? = nil, beforeSend: BeforeSend? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.beforeSend = beforeSend
     }
 
     public func header(_ name: String) -> String? {
         headers.first { $0.0.lowercased() == name.lowercased() }?.1
     }
 }
+
+/// A last check before a request leaves; see `HTTPRequest.beforeSend`.
+public typealias BeforeSend = @Sendable () throws -> Void
 
 /// An HTTP response (body already gunzipped by the transport).
 public struct HTTPResponse: Sendable {

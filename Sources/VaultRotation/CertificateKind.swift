@@ -3,6 +3,7 @@ import FoundationEssentials
 import Graph
 import VaultCrypto
 import VaultErrors
+import VaultHTTP
 import VaultPKI
 
 /// A certificate as the rotated credential: the key pair is made in the vault and journaled before Graph sees its
@@ -48,20 +49,21 @@ package struct CertificateKind: CredentialKind {
         return c
     }
 
-    package func add(_ j: RotationJournal, newSecret: SecretBytes?) throws -> AddedCredential {
+    package func add(_ j: RotationJournal, newSecret: SecretBytes?, beforeSend: @escaping BeforeSend) throws -> AddedCredential {
         let apps = try applications()
         let der = try newCertificateDER(j)
         let objectID = j.objectID ?? ""
         guard j.movesFromSecret else {
             let proof = try JOSE.keyProof(try current(j), applicationObjectID: objectID, now: clock.now())
-            return AddedCredential(keyID: try apps.addKey(objectID: objectID, certificate: der, displayName: j.displayName, proof: proof).keyID)
+            return AddedCredential(keyID: try apps.addKey(objectID: objectID, certificate: der, displayName: j.displayName, proof: proof,
+                                                          beforeSend: beforeSend).keyID)
         }
         // The whole collection, read with each key's certificate right before the write, so none is lost.
         let read = try apps.keysForUpdate()
         if let lost = zip(read.keys, read.raw).first(where: { !Applications.hasKey($0.1) }) {
             throw NothingAdded(error: VaultError("rotation.patch_unsafe", "Graph did not return the certificate of key \(lost.0.keyID), so writing the key collection would drop it; nothing was changed", context: ["app": j.app]))
         }
-        try apps.replaceKeys(objectID: read.objectID, existing: read.raw, adding: der, displayName: j.displayName)
+        try apps.replaceKeys(objectID: read.objectID, existing: read.raw, adding: der, displayName: j.displayName, beforeSend: beforeSend)
         // Nothing else lost: every key that was there is still there, and the new one is. Read until the write shows
         // (reads may lag writes), at most for the lag window.
         var after = try apps.keysForUpdate().keys
@@ -120,7 +122,7 @@ package struct CertificateKind: CredentialKind {
                 let read = try apps.keysForUpdate()
                 if read.keys.contains(where: isNew) {
                     let kept = zip(read.keys, read.raw).filter { !isNew($0.0) }.map(\.1)
-                    try apps.replaceKeys(objectID: read.objectID, existing: kept, adding: nil, displayName: "")
+                    try apps.replaceKeys(objectID: read.objectID, existing: kept, adding: nil, displayName: "", beforeSend: nil)
                     return true
                 }
             } else if let k = try apps.keys().keys.first(where: isNew) {

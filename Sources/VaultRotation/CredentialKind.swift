@@ -12,7 +12,8 @@ package protocol CredentialKind: Sendable {
     var kind: RotationJournal.Kind { get }
     /// The one Graph write that adds the journaled new credential (never retried). `newSecret` is the new credential
     /// when the kind made it before the write (a certificate's private key); nil for a password, which Graph makes.
-    func add(_ j: RotationJournal, newSecret: SecretBytes?) throws -> AddedCredential
+    /// `beforeSend` runs immediately before that write leaves (the home vouches for its claim there).
+    func add(_ j: RotationJournal, newSecret: SecretBytes?, beforeSend: @escaping BeforeSend) throws -> AddedCredential
     /// After a lost or unbelievable answer to `add`: the new credential as the app shows it, looked for until
     /// `deadline`. Nil when the kind cannot go on without the answer (a password: its secret came only in it).
     func find(_ j: RotationJournal, until deadline: Date) throws -> Presence?
@@ -62,14 +63,14 @@ package struct RotationHalt: Error {
 /// `GraphApplicationCredentials` is Graph; tests use an in-memory twin.
 package protocol ApplicationCredentials: Sendable {
     func passwords() throws -> [PasswordCredential]
-    func addPassword(displayName: String, end: Date) throws -> AddedPassword
+    func addPassword(displayName: String, end: Date, beforeSend: BeforeSend?) throws -> AddedPassword
     func removePassword(keyID: String) throws -> Applications.Removal
     func keys() throws -> (keys: [KeyCredential], objectID: String)
     /// The key collection with each key's certificate, for a PATCH that must not lose one.
     func keysForUpdate() throws -> (keys: [KeyCredential], raw: [[UInt8]], objectID: String)
-    func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes) throws -> KeyCredential
+    func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes, beforeSend: BeforeSend?) throws -> KeyCredential
     func removeKey(objectID: String, keyID: String, proof: SecretBytes) throws -> Applications.Removal
-    func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String) throws
+    func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String, beforeSend: BeforeSend?) throws
 }
 
 package struct GraphApplicationCredentials: ApplicationCredentials {
@@ -82,22 +83,22 @@ package struct GraphApplicationCredentials: ApplicationCredentials {
     package let appID: String
 
     package func passwords() throws -> [PasswordCredential] { try apps.passwords(appID: appID) }
-    package func addPassword(displayName: String, end: Date) throws -> AddedPassword {
-        try apps.addPassword(appID: appID, displayName: displayName, end: end)
+    package func addPassword(displayName: String, end: Date, beforeSend: BeforeSend?) throws -> AddedPassword {
+        try apps.addPassword(appID: appID, displayName: displayName, end: end, beforeSend: beforeSend)
     }
     package func removePassword(keyID: String) throws -> Applications.Removal { try apps.removePassword(appID: appID, keyID: keyID) }
     package func keys() throws -> (keys: [KeyCredential], objectID: String) { try apps.keysAndObjectID(appID: appID) }
     package func keysForUpdate() throws -> (keys: [KeyCredential], raw: [[UInt8]], objectID: String) {
         try apps.keyCredentialsForUpdate(appID: appID)
     }
-    package func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes) throws -> KeyCredential {
-        try apps.addKey(objectID: objectID, certificate: certificate, displayName: displayName, proof: proof)
+    package func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes, beforeSend: BeforeSend?) throws -> KeyCredential {
+        try apps.addKey(objectID: objectID, certificate: certificate, displayName: displayName, proof: proof, beforeSend: beforeSend)
     }
     package func removeKey(objectID: String, keyID: String, proof: SecretBytes) throws -> Applications.Removal {
         try apps.removeKey(objectID: objectID, keyID: keyID, proof: proof)
     }
-    package func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String) throws {
-        try apps.replaceKeyCredentials(objectID: objectID, existing: existing, adding: adding, displayName: displayName)
+    package func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String, beforeSend: BeforeSend?) throws {
+        try apps.replaceKeyCredentials(objectID: objectID, existing: existing, adding: adding, displayName: displayName, beforeSend: beforeSend)
     }
 }
 

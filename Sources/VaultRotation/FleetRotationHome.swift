@@ -38,10 +38,14 @@ package final class FleetRotationHome: RotationHome {
     package let checkpoint: @Sendable (String) -> Void
     /// What this process wrote last, to renew the lock with (journal JSON, start, new secret) and when.
     private let last = Mutex<(journal: String, started: Date, secret: SecretBytes?, at: Date)?>(nil)
+    /// The lock as this process last wrote it, by the boot clock: what `vouch` goes by.
+    private let lease = Mutex<LockLease?>(nil)
+    /// `LockLease.now`, injected in tests.
+    package let bootClock: @Sendable () -> Double
 
     /// `unlocked`: the vault as the caller opened it (the backend's login and this vault's id are read from it).
     package init(vault: Vault, unlock: Credential, unlocked: UnlockedVault, app: AppMetadata, ttl: Double,
-         checkpoint: @escaping @Sendable (String) -> Void = { _ in }) throws {
+         checkpoint: @escaping @Sendable (String) -> Void = { _ in }, bootClock: @escaping @Sendable () -> Double = LockLease.now) throws {
         guard let backend = app.backend, let path = app.backendPath else {
             throw VaultError("backend.app", "app '\(app.name)' names no backend path")
         }
@@ -56,6 +60,7 @@ package final class FleetRotationHome: RotationHome {
         self.appPath = path
         self.ttl = ttl
         self.checkpoint = checkpoint
+        self.bootClock = bootClock
         self.lock = FleetLock(kv: kv, name: FleetLock.path(tenant: app.tenant, app: app.name),
                               owner: Self.owner(vaultID: unlocked.file.vaultID))
     }
@@ -142,15 +147,21 @@ package final class FleetRotationHome: RotationHome {
         return VaultError("rotation.pending", "a fleet rotation of '\(name)' started on \(record.owner) at \(record.started.formatted(.iso8601)) stopped at step \(journal.step.rawValue) (its lock expired at \(record.expires.formatted(.iso8601)))", context: ["app": name])
     }
 
-    package func remember(_ j: String, started: Date, secret: SecretBytes?) {
+    /// Records a lock write that succeeded; `sent`: when it was sent, by the boot clock.
+    package func remember(_ j: String, started: Date, secret: SecretBytes?, sent: Double) {
         last.withLock { $0 = (j, started, secret, Date()) }
+        lease.withLock { $0 = LockLease(sent: sent, ttl: ttl) }
     }
+
+    /// Whether the lease of the last lock write still vouches for a write leaving now.
+    package var vouched: Bool { lease.withLock { $0 }?.vouches(at: bootClock()) ?? false }
 
     package func begin(_ j: RotationJournal, newSecret: SecretBytes?) throws {
         guard j.kind == .password else { throw Self.passwordsOnly(j) }
         let seen = try lock.read()?.0
         if let seen, seen.state == .rotating { throw busy(seen, journal: decode(seen)) }
         let json = try encode(j)
+        let sent = bootClock()
         guard try lock.acquire(seen: seen, journal: json, ttl: ttl) else {
             // Another host took the lock between our read and our write.
             if let now = try lock.read()?.0 { throw busy(now, journal: decode(now)) }
@@ -163,7 +174,7 @@ package final class FleetRotationHome: RotationHome {
             throw VaultError("rotation.stale", "another host rotated the secret of '\(local.name)' while this host prepared its rotation (backend version \(now), read \(from)); nothing was changed",
                              context: ["case": "prepared", "app": local.name])
         }
-        remember(json, started: j.started, secret: nil)
+        remember(json, started: j.started, secret: nil, sent: sent)
     }
 
     /// A fleet backend holds client secrets only (each host signs nothing of its own).
@@ -176,13 +187,23 @@ package final class FleetRotationHome: RotationHome {
             throw VaultError("rotation.superseded", "the fleet rotation of '\(local.name)' was ended by another host", context: ["app": local.name])
         }
         if record.isLive(at: Date()) && !isDeadLocalProcess(record.owner) && record.owner != lock.owner { throw busy(record, journal: j) }
+        let sent = bootClock()
         guard try lock.takeOver(record, secret: newSecret, ttl: ttl) else {
             throw VaultError("rotation.in_progress", "another host took over the fleet rotation of '\(local.name)' first", context: ["app": local.name])
         }
-        remember(record.journal, started: record.started, secret: newSecret)
+        remember(record.journal, started: record.started, secret: newSecret, sent: sent)
     }
 
-    package func confirm(_ j: RotationJournal, newSecret: SecretBytes?) throws { try write(j, newSecret: newSecret) }
+    /// Vouched while half the ttl of the last lock write remains (`LockLease`); else the lock is renewed first, and the
+    /// renewal must itself come back in time (a process stopped during it learns that here).
+    package func vouch(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+        if vouched { return }
+        let before = bootClock()
+        try write(j, newSecret: newSecret)
+        guard vouched else {
+            throw VaultError("rotation.superseded", "this host could not confirm its fleet lock on '\(local.name)' in time (the renewal took \(Int((bootClock() - before).rounded())) s of a \(Int(ttl)) s lock); the Graph write was not sent", context: ["case": "unconfirmed", "app": local.name])
+        }
+    }
 
     package func superseded() -> VaultError {
         VaultError("rotation.superseded", "the fleet rotation of '\(local.name)' was taken over by another host (this host's lock had expired); this host stopped", context: ["app": local.name])
@@ -190,8 +211,9 @@ package final class FleetRotationHome: RotationHome {
 
     package func write(_ j: RotationJournal, newSecret: SecretBytes?) throws {
         let json = try encode(j)
+        let sent = bootClock()
         guard try lock.update(journal: json, started: j.started, secret: newSecret, ttl: ttl) else { throw superseded() }
-        remember(json, started: j.started, secret: newSecret)
+        remember(json, started: j.started, secret: newSecret, sent: sent)
     }
 
     /// Check-and-set on the version the rotation started from; a record that already holds the new secret was
@@ -242,11 +264,13 @@ package final class FleetRotationHome: RotationHome {
     package func finish(_ j: RotationJournal) throws {
         guard try lock.release(journal: try encode(j), started: j.started, outcome: "finished") else { throw superseded() }
         last.withLock { $0 = nil }
+        lease.withLock { $0 = nil }
     }
 
     package func drop(_ j: RotationJournal) throws {
         guard try lock.release(journal: try encode(j), started: j.started, outcome: "rolled back") else { throw superseded() }
         last.withLock { $0 = nil }
+        lease.withLock { $0 = nil }
     }
 
     package func abandon() throws -> RotationJournal? {
@@ -261,8 +285,9 @@ package final class FleetRotationHome: RotationHome {
     /// Renews the lock once a third of its lifetime has passed since this process last wrote it.
     package func keepAlive() {
         guard let l = last.withLock({ $0 }), Date().timeIntervalSince(l.at) > ttl / 3 else { return }
+        let sent = bootClock()
         if (try? lock.update(journal: l.journal, started: l.started, secret: l.secret, ttl: ttl)) == true {
-            remember(l.journal, started: l.started, secret: l.secret)
+            remember(l.journal, started: l.started, secret: l.secret, sent: sent)
         }
     }
 }

@@ -16,6 +16,10 @@ package final class MemoryRotationHome: RotationHome, Sendable {
         var journal: (RotationJournal, SecretBytes?)?
         /// Every journal write, in order (step names), for the tests.
         var writes: [String] = []
+        /// Set: the claim has lapsed (a fleet holder paused past its lock), and `vouch` refuses.
+        package var lapsed = false
+        /// How many times a Graph write asked the home to vouch for its claim.
+        package var vouches = 0
     }
 
     package let state: Mutex<State>
@@ -32,6 +36,13 @@ package final class MemoryRotationHome: RotationHome, Sendable {
     package var writes: [String] { state.withLock { $0.writes } }
 
     package func current() throws -> StoredApp { app }
+
+    package func vouch(_ j: RotationJournal, newSecret: SecretBytes?) throws {
+        try state.withLock { s in
+            s.vouches += 1
+            if s.lapsed { throw VaultError("rotation.superseded", "the claim on '\(j.app)' lapsed", context: ["case": "unconfirmed", "app": j.app]) }
+        }
+    }
 
     package func fingerprint(_ secret: SecretBytes, journal: RotationJournal) throws -> String {
         try KeyDerivation.fingerprint(of: secret, master: key)

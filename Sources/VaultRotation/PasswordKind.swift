@@ -2,6 +2,7 @@ import EntraAuth
 import FoundationEssentials
 import Graph
 import VaultCrypto
+import VaultHTTP
 
 /// A client secret as the rotated credential: Graph makes it (addPassword answers with the secret, once), and it is
 /// removed with removePassword, confirmed over Graph's lag window.
@@ -20,8 +21,8 @@ package struct PasswordKind: CredentialKind {
 
     package var kind: RotationJournal.Kind { .password }
 
-    package func add(_ j: RotationJournal, newSecret: SecretBytes?) throws -> AddedCredential {
-        let added = try applications().addPassword(displayName: j.displayName, end: j.newEnd ?? j.started)
+    package func add(_ j: RotationJournal, newSecret: SecretBytes?, beforeSend: @escaping BeforeSend) throws -> AddedCredential {
+        let added = try applications().addPassword(displayName: j.displayName, end: j.newEnd ?? j.started, beforeSend: beforeSend)
         return AddedCredential(keyID: added.credential.keyID, secret: added.secret,
                                hint: added.credential.hint ?? added.secret.prefixString(3))
     }

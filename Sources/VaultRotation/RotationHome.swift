@@ -29,8 +29,11 @@ package protocol RotationHome: Sendable {
     /// Takes charge of the pending rotation `j` before finishing or rolling it back.
     func claim(_ j: RotationJournal, newSecret: SecretBytes?) throws
     func write(_ j: RotationJournal, newSecret: SecretBytes?) throws
-    /// Confirms the claim on `j` right before a Graph write (a fleet renews its lock; the local vault's lock is held).
-    func confirm(_ j: RotationJournal, newSecret: SecretBytes?) throws
+    /// Vouches for the claim on `j` immediately before a Graph write leaves (called from inside the transport, once the
+    /// connection is up): throws unless this process certainly still holds it. Graph has no conditional writes, so this
+    /// is the last point a holder paused past its lock can be stopped. The local vault's lock is held by the process
+    /// itself; a fleet lock is vouched for by time (`LockLease`) and renewed when half its ttl has gone.
+    func vouch(_ j: RotationJournal, newSecret: SecretBytes?) throws
     /// Makes `newSecret` the app's credential (a secret, or the private key of the journal's new certificate) and
     /// journals step `committed`; returns the other apps that followed.
     func commit(_ j: RotationJournal, newSecret: SecretBytes) throws -> [String]
@@ -47,7 +50,7 @@ package protocol RotationHome: Sendable {
 }
 
 extension RotationHome {
-    package func confirm(_ j: RotationJournal, newSecret: SecretBytes?) throws {}
+    package func vouch(_ j: RotationJournal, newSecret: SecretBytes?) throws {}
 }
 
 /// A sleeper that keeps a home's claim alive while it waits: a long wait is cut into pieces of at most the home's

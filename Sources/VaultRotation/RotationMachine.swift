@@ -80,11 +80,16 @@ package struct RotationMachine: Sendable {
         var j = start
         try home.begin(j, newSecret: prepared)
         try checkpoint("after-journal")
-        // Graph has no conditional writes: the claim is confirmed (a fleet lock renewed) immediately before the add.
-        try home.confirm(j, newSecret: prepared)
+        // Graph has no conditional writes: the home vouches for its claim immediately before the add leaves; a refusal
+        // there means nothing was sent.
+        let home = self.home
+        let first = j
+        let vouch: BeforeSend = {
+            do { try home.vouch(first, newSecret: prepared) } catch let e as VaultError { throw NothingAdded(error: e) }
+        }
         let added: AddedCredential
         do {
-            added = try kind.add(j, newSecret: prepared)
+            added = try kind.add(j, newSecret: prepared, beforeSend: vouch)
         } catch let e as NothingAdded {
             try home.drop(j)
             throw e.error

@@ -115,3 +115,24 @@ struct EngineClockTests {
         #expect(KVSecret(version: 1, data: [:]).local(engineNow) == nil)
     }
 }
+
+@Suite("The lease a holder acts on: how long its fleet lock certainly holds, by its own boot clock")
+struct LockLeaseTests {
+    @Test("a write may leave while half the ttl remains since the last lock write was sent, not after")
+    func halfTheTTL() {
+        let lease = LockLease(sent: 1_000, ttl: 4)
+        #expect(lease.vouches(at: 1_000))
+        #expect(lease.vouches(at: 1_001.99))
+        #expect(!lease.vouches(at: 1_002.01), "a holder woken past half its ttl renews first")
+        #expect(!lease.vouches(at: 1_010), "a holder stopped past its whole ttl")
+        #expect(lease.remaining(at: 1_003) == 1)
+    }
+
+    @Test("the boot clock counts forward and in seconds")
+    func bootClock() {
+        let a = LockLease.now()
+        usleep(50_000)
+        let b = LockLease.now()
+        #expect(b - a >= 0.05 && b - a < 5)
+    }
+}

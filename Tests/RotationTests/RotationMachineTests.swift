@@ -116,6 +116,36 @@ struct RotationMachineTests {
         #expect(r.storedWorks())
     }
 
+    @Test("a holder whose claim lapsed before its adding write left (paused past its lock): nothing is sent, the journal goes",
+          arguments: Case.allCases)
+    func lapsedBeforeAdd(_ c: Case) throws {
+        let r = try rig(c)
+        let (j, prepared) = try r.journal()
+        let before = r.apps.live.count + r.apps.liveKeys.count
+        // The claim lapses after the journal is written, as a stopped process's would while it waited for Graph's token.
+        let home = r.home
+        do {
+            _ = try r.machine(lapseAt: "after-journal").run(j, prepared: prepared)
+            Issue.record("a write went out on a lapsed claim")
+        } catch let e as VaultError {
+            #expect(e.code == "rotation.superseded" && e.context["case"] == "unconfirmed", "\(e)")
+        }
+        #expect(home.state.withLock { $0.vouches } == 1, "the home was asked once, from inside the write")
+        #expect(r.apps.live.count + r.apps.liveKeys.count == before, "Graph never saw the write")
+        #expect(home.writes == ["adding", "dropped"])
+        #expect(r.storedWorks())
+    }
+
+    @Test("every adding write asks the home to vouch for its claim, once, and goes out when it does", arguments: Case.allCases)
+    func vouchedAdd(_ c: Case) throws {
+        let r = try rig(c)
+        let (j, prepared) = try r.journal()
+        let report = try r.machine().run(j, prepared: prepared)
+        #expect(!report.rolledBack)
+        #expect(r.home.state.withLock { $0.vouches } == 1)
+        r.expectSettled("vouched")
+    }
+
     /// (A move reads the new key id back from the collection it wrote: there is no answer to disbelieve.)
     @Test("an answer naming the old key is not believed: the old credential is never removed", arguments: [Case.password, .certificate])
     func answerNamesOldKey(_ c: Case) throws {

@@ -86,7 +86,8 @@ final class MemoryApplications: ApplicationCredentials, Sendable {
             .map { PasswordCredential(keyID: $0.keyID, hint: String(decoding: $0.secret.prefix(3), as: UTF8.self), displayName: $0.displayName) }
     }
 
-    func addPassword(displayName: String, end: Date) throws -> AddedPassword {
+    func addPassword(displayName: String, end: Date, beforeSend: BeforeSend?) throws -> AddedPassword {
+        try beforeSend?()
         let fault = nextFault()
         if fault == .refuseAdd { throw VaultError("graph.forbidden", "Graph answered 403") }
         if fault == .throttle { throw VaultError("graph.throttled", "Graph kept answering 429") }
@@ -117,7 +118,8 @@ final class MemoryApplications: ApplicationCredentials, Sendable {
         return (shown.map { KeyCredential(keyID: $0.keyID, thumbprint: $0.thumbprint) }, shown.map(\.raw), objectID)
     }
 
-    func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes) throws -> KeyCredential {
+    func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes, beforeSend: BeforeSend?) throws -> KeyCredential {
+        try beforeSend?()
         let fault = nextFault()
         if fault == .refuseAdd { throw VaultError("graph.forbidden", "Graph answered 403") }
         let k = Key(keyID: Self.newKeyID(), thumbprint: try CertificateInfo(der: certificate).sha1Hex, der: certificate, created: clock.now)
@@ -135,7 +137,8 @@ final class MemoryApplications: ApplicationCredentials, Sendable {
     }
 
     /// PATCH of the whole collection: what is not in `existing` goes, `adding` comes.
-    func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String) throws {
+    func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String, beforeSend: BeforeSend?) throws {
+        try beforeSend?()
         let fault = nextFault()
         if fault == .refuseAdd { throw VaultError("graph.forbidden", "Graph answered 403") }
         let now = clock.now
@@ -229,7 +232,8 @@ struct Rig {
         return Rig(clock: clock, apps: apps, home: home, prover: MemoryProver(apps: apps, propagation: propagation), kind: .certificate, certificate: current)
     }
 
-    func machine(killAt: String? = nil, lagWindow: Double = 180, propagationTimeout: Double = 120) -> RotationMachine {
+    /// `lapseAt`: after that step the home's claim lapses (`MemoryRotationHome.State.lapsed`).
+    func machine(killAt: String? = nil, lapseAt: String? = nil, lagWindow: Double = 180, propagationTimeout: Double = 120) -> RotationMachine {
         let lag = LagPolicy(seconds: lagWindow, isExplicit: false)
         let apps = self.apps
         let home = self.home
@@ -246,7 +250,10 @@ struct Rig {
             }, algorithm: .ps256, sendX5C: false, lag: lag, clock: clock.rotationClock)
         }
         var m = RotationMachine(kind: credential, home: home, prover: prover, clock: clock.rotationClock, lag: lag,
-                                checkpoint: { step in if step == killAt { throw Killed(step: step) } })
+                                checkpoint: { step in
+                                    if step == killAt { throw Killed(step: step) }
+                                    if step == lapseAt { home.state.withLock { $0.lapsed = true } }
+                                })
         m.propagationTimeout = propagationTimeout
         return m
     }

@@ -6,6 +6,9 @@
 #include <curl/curl.h>
 
 typedef size_t (*vault_curl_data_callback)(char *data, size_t size, size_t nmemb, void *context);
+/* CURLOPT_PREREQFUNCTION's shape (libcurl >= 7.80): called once the connection is up, right before the request is
+ * sent; CURL_PREREQFUNC_ABORT stops it unsent. */
+typedef int (*vault_curl_prereq_callback)(void *context, char *primary_ip, char *local_ip, int primary_port, int local_port);
 
 /* Loads libcurl and resolves every function below; 0 on success. On failure `error` holds dlerror()'s text. */
 int vault_curl_load(char *error, size_t error_size);
@@ -26,5 +29,6 @@ CURLcode vault_curl_setopt_pointer(CURL *handle, CURLoption option, const void *
 CURLcode vault_curl_setopt_slist(CURL *handle, CURLoption option, struct curl_slist *value);
 CURLcode vault_curl_setopt_write_callback(CURL *handle, vault_curl_data_callback callback, void *context);
 CURLcode vault_curl_setopt_header_callback(CURL *handle, vault_curl_data_callback callback, void *context);
+CURLcode vault_curl_setopt_prereq_callback(CURL *handle, vault_curl_prereq_callback callback, void *context);
 CURLcode vault_curl_getinfo_long(CURL *handle, CURLINFO info, long *value);
 #endif
