@@ -187,6 +187,8 @@ extension ErrorWords {
         case "rotation.in_progress": return Words(.tempFailure, "let it finish: every host keeps using the current secret meanwhile, and `vault status {app}` shows the fleet rotation; nothing was changed")
         case "rotation.journal": return Words(.software, nil)
         case "rotation.journal:incomplete": return Words(.dataError, nil)
+        case "federation.rule:count": return Words(.usage, "`vault show {app}` lists its federated credentials; one trusting a whole fleet's subject can replace several")
+        case "federation.rule": return Words(.usage, nil)
         case "rotation.manual_refused": return Words(.software, "paste the secret's Value (not its ID); a secret made seconds ago may need --propagation-timeout 120")
         case "rotation.no_certificate": return Words(.usage, nil)
         case "rotation.no_secret": return Words(.usage, "rotate its certificate with `vault rotate-cert {app}`")
