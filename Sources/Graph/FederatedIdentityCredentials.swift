@@ -42,7 +42,7 @@ public enum FederatedCredentialRules {
     /// Why `new` cannot be added to an app that holds `existing`; nil when it can.
     public static func problem(_ new: FederatedIdentityCredential, cloud: String, existing: [FederatedIdentityCredential]) -> VaultError? {
         func refuse(_ rule: String, _ reason: String) -> VaultError {
-            VaultError("federation.rule", reason, context: ["case": rule])
+            VaultError("federated.rule", reason, context: ["case": rule])
         }
         let n = new.name
         let nameOK = (3...120).contains(n.count) && n.unicodeScalars.allSatisfy { $0.isASCII && (($0.properties.isAlphabetic) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") }

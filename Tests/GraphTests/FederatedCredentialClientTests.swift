@@ -54,7 +54,7 @@ struct FederatedCredentialClientTests {
     func rulesAgree(_ name: String, _ issuer: String, _ subject: String, _ audience: String, _ rule: String) throws {
         let bad = fic(name, issuer: issuer, subject: subject, audience: audience)
         let problem = try #require(FederatedCredentialRules.problem(bad, cloud: "global", existing: []))
-        #expect(problem.code == "federation.rule" && problem.context["case"] == rule, "\(problem)")
+        #expect(problem.code == "federated.rule" && problem.context["case"] == rule, "\(problem)")
         let refused = try #require(throws: VaultError.self) { _ = try apps.addFederatedCredential(appID: emu.app.clientID, bad) }
         #expect(refused.code == "graph.bad_request", "\(refused)")
         #expect(try apps.federatedCredentials(appID: emu.app.clientID).isEmpty)
