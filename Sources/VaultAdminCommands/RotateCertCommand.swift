@@ -61,11 +61,7 @@ package struct RotateCertCommand: ParsableCommand {
             return
         }
         if let report = try service.resume(app: app) {
-            if report.kind == .password {
-                RotateCommand.print(report, resumed: true)
-            } else {
-                Self.print(report, resumed: true)
-            }
+            FederateCommand.print(report, resumed: true)
             return
         }
         if resume {

@@ -88,6 +88,10 @@ package struct RotateCommand: ParsableCommand {
                 RotateCertCommand.printAbandoned(j, app: app)
                 return
             }
+            if j.kind == .federated {
+                FederateCommand.printAbandoned(j, app: app)
+                return
+            }
             Console.out("Dropped the pending rotation of '\(app)' (journal \(j.shortID), step \(j.step.rawValue)); the stored secret is unchanged.")
             if j.step != .committed {
                 let where_ = j.newKeyID.map { "password \($0)" } ?? "a password named '\(j.displayName)'"
@@ -118,8 +122,8 @@ package struct RotateCommand: ParsableCommand {
             Console.warn("rolling back the interrupted rotation of '\(app)': confirming its password is gone takes until Graph's replication lag window (\(Int(lagWindow ?? j.lagWindow ?? RotationService.defaultLagWindow)) s) has passed since it started")
         }
         if let report = try service.resume(app: app) {
-            if report.kind == .certificate {
-                RotateCertCommand.print(report, resumed: true)
+            if report.kind != .password {
+                FederateCommand.print(report, resumed: true)
                 return
             }
             if report.unfinished {

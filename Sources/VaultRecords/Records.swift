@@ -112,5 +112,7 @@ public enum RecordKind {
     public static let passwordRotation = "rotation"
     /// A certificate rotation's journal.
     public static let certificateRotation = "cert-rotation"
+    /// A move to a federated credential (`vault federate`): its journal.
+    public static let federation = "federation"
     public static let backend = "backend"
 }

@@ -71,6 +71,9 @@ package protocol ApplicationCredentials: Sendable {
     func addKey(objectID: String, certificate: [UInt8], displayName: String, proof: SecretBytes, beforeSend: BeforeSend?) throws -> KeyCredential
     func removeKey(objectID: String, keyID: String, proof: SecretBytes) throws -> Applications.Removal
     func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String, beforeSend: BeforeSend?) throws
+    func federatedCredentials() throws -> [FederatedIdentityCredential]
+    func addFederated(_ new: FederatedIdentityCredential, beforeSend: BeforeSend?) throws -> FederatedIdentityCredential
+    func removeFederated(idOrName: String) throws -> Applications.Removal
 }
 
 package struct GraphApplicationCredentials: ApplicationCredentials {
@@ -99,6 +102,13 @@ package struct GraphApplicationCredentials: ApplicationCredentials {
     }
     package func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String, beforeSend: BeforeSend?) throws {
         try apps.replaceKeyCredentials(objectID: objectID, existing: existing, adding: adding, displayName: displayName, beforeSend: beforeSend)
+    }
+    package func federatedCredentials() throws -> [FederatedIdentityCredential] { try apps.federatedCredentials(appID: appID) }
+    package func addFederated(_ new: FederatedIdentityCredential, beforeSend: BeforeSend?) throws -> FederatedIdentityCredential {
+        try apps.addFederatedCredential(appID: appID, new, beforeSend: beforeSend)
+    }
+    package func removeFederated(idOrName: String) throws -> Applications.Removal {
+        try apps.removeFederatedCredential(appID: appID, idOrName: idOrName)
     }
 }
 

@@ -111,8 +111,8 @@ package struct LocalRotationHome: RotationHome {
     }
 
     package func refuseToStart(over pending: RotationJournal) -> VaultError {
-        let what = pending.kind == .password ? "a rotation" : "a certificate rotation"
-        let command = pending.kind == .password ? "rotate-secret" : "rotate-cert"
+        let what = pending.kind == .password ? "a rotation" : pending.kind == .certificate ? "a certificate rotation" : "a move to a federated credential"
+        let command = pending.kind.command
         return VaultError("rotation.pending", "\(what) of '\(app)' is pending", context: ["app": app, "command": command])
     }
 
@@ -222,6 +222,10 @@ extension RotationJournal {
             app.metadata.previousKeyID = oldKeyID
             app.secret = newSecret
             app.previous = old
+        case .federated:
+            // The stored secret or certificate stays until the credentials named for removal are off the app (`finish`).
+            app.metadata.federated = federatedSource
+            app.metadata.rotated = now
         case .certificate:
             guard let b64 = newCertificate, let der = Data(base64Encoded: b64) else {
                 throw VaultError("rotation.stale", "the certificate rotation journal of '\(self.app)' lacks its new certificate", context: ["app": self.app])
@@ -242,6 +246,27 @@ extension RotationJournal {
             app.metadata.previousKeyID = nil
             app.previous = nil
             return true
+        case .federated:
+            var changed = false
+            if !removePasswords.isEmpty, app.secret != nil || app.metadata.secretKeyID != nil {
+                app.secret = nil
+                app.previous = nil
+                app.metadata.secretHint = ""
+                app.metadata.secretKeyID = nil
+                app.metadata.previousKeyID = nil
+                app.metadata.secretExpires = nil
+                changed = true
+            }
+            if !removeKeys.isEmpty, app.certificateKey != nil || app.metadata.certificate != nil {
+                app.certificateKey = nil
+                CertificateMetadata.forget(in: &app.metadata)
+                changed = true
+            }
+            if app.metadata.credentialUse != nil {
+                app.metadata.credentialUse = nil
+                changed = true
+            }
+            return changed
         case .certificate where movesFromSecret && app.certificateKey != nil:
             // The app has moved: its secret leaves once its password is off the app (else it is kept, in the vault and
             // on the app, and the report says so).

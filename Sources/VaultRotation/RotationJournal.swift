@@ -20,6 +20,8 @@ public struct RotationJournal: Sendable, Equatable {
     /// The credential kinds the machine rotates (the seam `CredentialKind` implements each).
     public enum Kind: String, Sendable, Equatable {
         case password, certificate
+        /// A federated identity credential (`vault federate`): the app moves to an external issuer's tokens.
+        case federated
     }
 
     public enum Step: String, Codable, Sendable {
@@ -78,6 +80,17 @@ public struct RotationJournal: Sendable, Equatable {
     public var fromSecret: Bool?
     public var oldPasswordKeyID: String?
 
+    // A move to a federated credential.
+    /// The source of the external token (`file:PATH`, `backend:NAME/ROLE`), the FIC's issuer, subject and audience.
+    public var federatedSource: String?
+    public var issuer: String?
+    public var subject: String?
+    public var audience: String?
+    /// The credentials removed once the federated one is proven and committed (`--remove-secrets`,
+    /// `--remove-certificates`): the key ids the app held when the move started.
+    public var removePasswords: [String] = []
+    public var removeKeys: [String] = []
+
     public init(kind: Kind, id: String, app: String, step: Step, started: Date, displayName: String) {
         self.kind = kind
         self.id = id
@@ -100,10 +113,23 @@ public struct RotationJournal: Sendable, Equatable {
     // MARK: the vault record
 
     /// The record kind of each credential kind's journal in the local vault.
-    package static func recordKind(_ kind: Kind) -> String { kind == .password ? RecordKind.passwordRotation : RecordKind.certificateRotation }
-    package static let recordKinds = [recordKind(.password), recordKind(.certificate)]
-    /// The record secret holding the new credential (a password's secret, a certificate's private key).
-    package static func secretName(_ kind: Kind) -> String { kind == .password ? "new" : "new_key" }
+    package static func recordKind(_ kind: Kind) -> String {
+        switch kind {
+        case .password: return RecordKind.passwordRotation
+        case .certificate: return RecordKind.certificateRotation
+        case .federated: return RecordKind.federation
+        }
+    }
+    package static let recordKinds = [recordKind(.password), recordKind(.certificate), recordKind(.federated)]
+    /// The record secret holding the new credential (a password's secret, a certificate's private key, a federated
+    /// credential's source: not a secret, but what the machine carries as the new credential).
+    package static func secretName(_ kind: Kind) -> String {
+        switch kind {
+        case .password: return "new"
+        case .certificate: return "new_key"
+        case .federated: return "new_source"
+        }
+    }
 
     package func record(newSecret: SecretBytes?) throws -> StoredRecord {
         StoredRecord(kind: Self.recordKind(kind), name: app, metadata: Array(try VaultContents.encoder.encode(self)),
@@ -112,7 +138,7 @@ public struct RotationJournal: Sendable, Equatable {
 
     /// The pending rotation of `app` in `contents`, of either kind.
     package static func load(_ contents: VaultContents, app: String) throws -> (journal: RotationJournal, newSecret: SecretBytes?)? {
-        for kind in [Kind.password, .certificate] {
+        for kind in [Kind.password, .certificate, .federated] {
             guard let r = try contents.record(kind: recordKind(kind), name: app) else { continue }
             return (decode(kind, Data(r.metadata), app: app), r.secrets[secretName(kind)])
         }
@@ -129,6 +155,10 @@ public struct RotationJournal: Sendable, Equatable {
             return .unreadable(kind, app: app)
         }
         if kind == .password, j.newEnd == nil { return .unreadable(kind, app: app) }
+        if kind == .federated, j.clientID == nil || j.tenant == nil || j.federatedSource == nil || j.issuer == nil || j.subject == nil
+            || j.audience == nil {
+            return .unreadable(kind, app: app)
+        }
         return j
     }
 
@@ -165,6 +195,11 @@ public struct RotationJournal: Sendable, Equatable {
                 return step == .committed ? "the stored certificate is not the one it committed" : "the stored certificate is not the one it set out to replace"
             }
             return nil
+        case .federated:
+            if step == .committed, meta.federated != federatedSource {
+                return "the app's federated source is not the one it committed"
+            }
+            return nil
         }
     }
 }
@@ -177,6 +212,7 @@ extension RotationJournal: Codable {
         case lagWindow = "lag_window", oldCreated = "old_created", backendVersion = "backend_version"
         case objectID = "object_id", oldThumbprint = "old_thumbprint", newThumbprint = "new_thumbprint"
         case newCertificate = "new_certificate", fromSecret = "from_secret", oldPasswordKeyID = "old_password_key_id"
+        case federatedSource = "federated_source", issuer, subject, audience, removePasswords = "remove_passwords", removeKeys = "remove_keys"
     }
 
     /// Decodes either kind's keys; `decode(_:_:app:)` sets the kind from the record and checks its required keys.
@@ -205,6 +241,12 @@ extension RotationJournal: Codable {
         newCertificate = try c.decodeIfPresent(String.self, forKey: .newCertificate)
         fromSecret = try c.decodeIfPresent(Bool.self, forKey: .fromSecret)
         oldPasswordKeyID = try c.decodeIfPresent(String.self, forKey: .oldPasswordKeyID)
+        federatedSource = try c.decodeIfPresent(String.self, forKey: .federatedSource)
+        issuer = try c.decodeIfPresent(String.self, forKey: .issuer)
+        subject = try c.decodeIfPresent(String.self, forKey: .subject)
+        audience = try c.decodeIfPresent(String.self, forKey: .audience)
+        removePasswords = try c.decodeIfPresent([String].self, forKey: .removePasswords) ?? []
+        removeKeys = try c.decodeIfPresent([String].self, forKey: .removeKeys) ?? []
     }
 
     /// Each kind writes its own keys (docs/FORMAT.md §4.3), so a journal reads the same in an earlier version.
@@ -238,6 +280,24 @@ extension RotationJournal: Codable {
             try c.encode(newCertificate ?? "", forKey: .newCertificate)
             try c.encodeIfPresent(fromSecret, forKey: .fromSecret)
             try c.encodeIfPresent(oldPasswordKeyID, forKey: .oldPasswordKeyID)
+        case .federated:
+            try c.encode(federatedSource ?? "", forKey: .federatedSource)
+            try c.encode(issuer ?? "", forKey: .issuer)
+            try c.encode(subject ?? "", forKey: .subject)
+            try c.encode(audience ?? "", forKey: .audience)
+            try c.encode(removePasswords, forKey: .removePasswords)
+            try c.encode(removeKeys, forKey: .removeKeys)
+        }
+    }
+}
+
+extension RotationJournal.Kind {
+    /// The command that starts, resumes and abandons a journal of this kind.
+    public var command: String {
+        switch self {
+        case .password: return "rotate-secret"
+        case .certificate: return "rotate-cert"
+        case .federated: return "federate"
         }
     }
 }

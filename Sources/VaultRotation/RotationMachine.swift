@@ -69,8 +69,14 @@ package struct RotationMachine: Sendable {
     package enum Patience { case waitForLag, none }
 
     /// What the user calls the stored credential, and what the app registration holds of it.
-    package var noun: String { kind.kind == .password ? "secret" : "certificate" }
-    package var onApp: String { kind.kind == .password ? "password" : "certificate" }
+    package var noun: String {
+        switch kind.kind {
+        case .password: return "secret"
+        case .certificate: return "certificate"
+        case .federated: return "federated credential"
+        }
+    }
+    package var onApp: String { kind.kind == .certificate ? "certificate" : kind.kind == .password ? "password" : "federated credential" }
 
     // MARK: a new rotation
 
@@ -169,7 +175,7 @@ package struct RotationMachine: Sendable {
         guard let (journal, secret) = try home.pending() else { return nil }
         let stored = try home.current()
         if let why = try journal.mismatch(with: stored, fingerprint: { try home.fingerprint($0, journal: journal) }) {
-            let command = journal.kind == .password ? "rotate-secret" : "rotate-cert"
+            let command = journal.kind.command
             var context: VaultError.Context = ["app": journal.app, "command": command]
             if let left = journal.newKeyID {
                 context["leftover"] = left

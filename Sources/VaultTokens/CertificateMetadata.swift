@@ -29,6 +29,11 @@ public enum CertificateMetadata {
         meta.sendX5C = c.sendX5C ? true : nil
     }
 
+    /// The app no longer has a certificate (a move to a federated credential removed it).
+    package static func forget(in meta: inout AppMetadata) {
+        copyCertificate(from: AppMetadata(name: "", tenant: "", clientID: "", cloud: "", authority: nil, secretHint: "", added: .distantPast), to: &meta)
+    }
+
     package static func copyCertificate(from old: AppMetadata, to meta: inout AppMetadata) {
         meta.certificate = old.certificate
         meta.certificateChain = old.certificateChain

@@ -48,6 +48,12 @@ final class MemoryApplications: ApplicationCredentials, Sendable {
     let readLag: Double
     let passwordList = Mutex<[Password]>([])
     let keyList = Mutex<[Key]>([])
+    struct Federated {
+        var credential: FederatedIdentityCredential
+        var created: Date
+        var removed = false
+    }
+    let federatedList = Mutex<[Federated]>([])
     let faults = Mutex<[Fault]>([])
     let objectID = "00000000-0000-4000-8000-00000000000a"
 
@@ -136,6 +142,36 @@ final class MemoryApplications: ApplicationCredentials, Sendable {
         }
     }
 
+    /// FICs that exist now (what Entra ID matches tokens against).
+    var liveFederated: [FederatedIdentityCredential] { federatedList.withLock { $0.filter { !$0.removed }.map(\.credential) } }
+
+    func federatedCredentials() throws -> [FederatedIdentityCredential] {
+        federatedList.withLock { $0.filter { !$0.removed && visible($0.created) }.map(\.credential) }
+    }
+
+    func addFederated(_ new: FederatedIdentityCredential, beforeSend: BeforeSend?) throws -> FederatedIdentityCredential {
+        try beforeSend?()
+        let fault = nextFault()
+        if fault == .refuseAdd { throw VaultError("graph.forbidden", "Graph answered 403") }
+        var made = new
+        made.id = Self.newKeyID()
+        let stored = made
+        try federatedList.withLock { list in
+            if list.contains(where: { !$0.removed && $0.credential.name == new.name }) { throw VaultError("graph.conflict", "409") }
+            list.append(Federated(credential: stored, created: clock.now))
+        }
+        if fault == .loseAnswer { throw unavailable() }
+        return made
+    }
+
+    func removeFederated(idOrName: String) throws -> Applications.Removal {
+        federatedList.withLock { list in
+            guard let i = list.firstIndex(where: { !$0.removed && ($0.credential.id == idOrName || $0.credential.name == idOrName) }) else { return .notFound }
+            list[i].removed = true
+            return .removed
+        }
+    }
+
     /// PATCH of the whole collection: what is not in `existing` goes, `adding` comes.
     func replaceKeys(objectID: String, existing: [[UInt8]], adding: [UInt8]?, displayName: String, beforeSend: BeforeSend?) throws {
         try beforeSend?()
@@ -166,12 +202,18 @@ struct MemoryProver: CredentialProver {
         case .certificate(let c):
             guard let der = Data(base64Encoded: c.certificateBase64), let info = try? CertificateInfo(der: Array(der)) else { return false }
             return apps.liveKeys.contains { $0.thumbprint == info.sha1Hex && $0.created.addingTimeInterval(propagation) <= now }
+        case .federated, .assertion:
+            // The token source is the test's: a credential works once a FIC exists and has propagated.
+            return apps.federatedList.withLock { $0.contains { !$0.removed && $0.created.addingTimeInterval(propagation) <= now } }
         case .backend:
             return false
         }
     }
 
     func token(with credential: AppCredential) throws -> String {
+        if case .federated = credential, !works(credential) {
+            throw VaultError("entra.federated_no_match", "AADSTS70021: no matching federated identity record found", context: ["aadsts": "70021"])
+        }
         guard works(credential) else { throw VaultError("entra.invalid_client", "AADSTS7000215: invalid client secret") }
         return "token"
     }
@@ -248,6 +290,8 @@ struct Rig {
                       let key = app.certificateKey else { return nil }
                 return try CertificateCredential(certificate: try CertificateInfo(der: Array(der)), privateKey: key)
             }, algorithm: .ps256, sendX5C: false, lag: lag, clock: clock.rotationClock)
+        case .federated:
+            credential = FederatedKind(applications: { apps }, lag: lag, clock: clock.rotationClock)
         }
         var m = RotationMachine(kind: credential, home: home, prover: prover, clock: clock.rotationClock, lag: lag,
                                 checkpoint: { step in
@@ -291,12 +335,32 @@ struct Rig {
                 j.oldPasswordKeyID = stored.metadata.secretKeyID
             }
             return (j, next.privateKey)
+        case .federated:
+            j.displayName = "vault-test-\(UUID().uuidString.prefix(8).lowercased())"
+            j.keyIDsBefore = try apps.federatedCredentials().map(\.id)
+            j.federatedSource = Rig.federatedSource
+            j.issuer = "https://issuer.example.com"
+            j.subject = "host-fleet"
+            j.audience = "api://AzureADTokenExchange"
+            j.removePasswords = try apps.passwords().map(\.keyID)
+            j.removeKeys = try apps.keys().keys.map(\.keyID)
+            var source = Array(Rig.federatedSource.utf8)
+            return (j, SecretBytes(consuming: &source))
         }
+    }
+
+    static let federatedSource = "file:/run/tokens/entra"
+
+    /// A password app about to move to a federated credential (its password removed at the end).
+    static func federated(readLag: Double = 0, propagation: Double = 0) -> Rig {
+        let base = password(readLag: readLag, propagation: propagation)
+        return Rig(clock: base.clock, apps: base.apps, home: base.home, prover: base.prover, kind: .federated, certificate: nil)
     }
 
     /// The credential the home holds now, as a token request would present it.
     var stored: AppCredential? {
         let app = home.app
+        if let source = app.metadata.federated { return try? .federated(FederatedSource.parse(source)) }
         if app.metadata.usesCertificate, let b64 = app.metadata.certificate, let key = app.certificateKey {
             return .certificate(StoredCertificate(certificateBase64: b64, privateKey: key))
         }
@@ -314,7 +378,11 @@ struct Rig {
         #expect(home.journal == nil, "\(context): journal left at \(home.journal?.step.rawValue ?? "")", sourceLocation: sourceLocation)
         #expect(storedWorks(), "\(context): the stored credential does not work", sourceLocation: sourceLocation)
         let app = home.app
-        if app.metadata.usesCertificate {
+        if app.metadata.federated != nil {
+            #expect(apps.liveFederated.count == 1, "\(context): \(apps.liveFederated.count) federated credentials", sourceLocation: sourceLocation)
+            #expect(apps.live.isEmpty && apps.liveKeys.isEmpty, "\(context): passwords or keys left", sourceLocation: sourceLocation)
+            #expect(app.secret == nil && app.previous == nil && app.certificateKey == nil, "\(context): the vault still holds a secret", sourceLocation: sourceLocation)
+        } else if app.metadata.usesCertificate {
             #expect(apps.liveKeys.map(\.thumbprint) == [app.metadata.certificateSHA1 ?? "-"], "\(context): keys \(apps.liveKeys.map(\.keyID))", sourceLocation: sourceLocation)
         } else {
             #expect(apps.live.count == 1, "\(context): \(apps.live.count) passwords on the app", sourceLocation: sourceLocation)

@@ -116,6 +116,10 @@ public struct RotationService: Sendable {
             }, algorithm: algorithm, sendX5C: sendX5C, lag: lag, clock: kindClock)
             k.pollInterval = pollInterval
             credential = k
+        case .federated:
+            var k = FederatedKind(applications: applications, lag: lag, clock: kindClock)
+            k.pollInterval = pollInterval
+            credential = k
         }
         let checkpoint = self.checkpoint
         var m = RotationMachine(kind: credential, home: home, prover: EntraCredentialProver(tokens: tokens, session: session), clock: clock,
@@ -223,7 +227,7 @@ public struct RotationService: Sendable {
         }
         let home = localHome(app)
         if let (j, _) = try home.pending() {
-            throw VaultError("rotation.pending", "a rotation of '\(app)' is pending", context: ["app": app, "command": j.kind == .password ? "rotate-secret" : "rotate-cert"])
+            throw VaultError("rotation.pending", "a rotation of '\(app)' is pending", context: ["app": app, "command": j.kind.command])
         }
         guard session.secret != nil, case .secret = session.identity.credential else {
             throw VaultError("rotation.no_secret", "app '\(app)' does not use a client secret, so there is nothing to move from", context: ["app": app])
@@ -303,7 +307,7 @@ public struct RotationService: Sendable {
     func settle(app: String, patience: RotationMachine.Patience) throws -> RotationReport? {
         guard (try vault.open(unlock).contents.app(named: app)) != nil else {
             guard let (j, _) = localHome(app).pendingOrNil else { return nil }
-            throw VaultError("rotation.stale", "a rotation journal of '\(app)' is left, but no such app is stored", context: ["app": app, "command": j.kind == .password ? "rotate-secret" : "rotate-cert"])
+            throw VaultError("rotation.stale", "a rotation journal of '\(app)' is left, but no such app is stored", context: ["app": app, "command": j.kind.command])
         }
         let home = try self.home(for: app)
         guard let (journal, _) = try home.pending() else { return nil }

@@ -1,0 +1,102 @@
+import EntraAuth
+import FoundationEssentials
+import Graph
+import VaultCrypto
+import VaultErrors
+import VaultRotation
+import VaultTokens
+import VaultRecords
+
+/// What `vault federate` asks for: the app's new credential (an external token from `source`, trusted through a FIC
+/// with `issuer`, `subject` and `audience`), and which of its other credentials go once that one is proven.
+public struct FederationRequest: Sendable {
+    public var source: String
+    public var issuer: String?
+    public var subject: String?
+    public var audience: String?
+    public var name: String?
+    public var removeSecrets = false
+    public var removeCertificates = false
+
+    public init(source: String, issuer: String? = nil, subject: String? = nil, audience: String? = nil, name: String? = nil,
+                removeSecrets: Bool = false, removeCertificates: Bool = false) {
+        self.source = source
+        self.issuer = issuer
+        self.subject = subject
+        self.audience = audience
+        self.name = name
+        self.removeSecrets = removeSecrets
+        self.removeCertificates = removeCertificates
+    }
+}
+
+extension RotationService {
+    /// Moves an app to a federated credential, the third kind the rotation machine runs: the FIC is created through
+    /// Graph (journaled first, under a unique name), proven with a token through it (waiting out Entra's propagation),
+    /// committed as the app's stored credential, and only then are the app's passwords (`removeSecrets`) and
+    /// certificates (`removeCertificates`) removed. Killed anywhere, `resume` finishes or rolls it back; the app always
+    /// holds a working credential. Entra's rules for a FIC are checked before Graph is called; issuer, subject and
+    /// audience default to the external token's own claims, and must match them when given.
+    public func federate(app: String, _ request: FederationRequest) throws -> RotationReport {
+        let held = try lock(app)
+        defer { held.release() }
+        let session = try tokens.session(app: app)
+        if let backend = session.metadata.backend {
+            throw VaultError("rotation.fleet", "app '\(app)' keeps its secret in backend '\(backend)'; a fleet moves to a federated credential with one FIC for its hosts' shared subject and `add-app --federated` on each host", context: ["case": "federated", "app": app])
+        }
+        let home = localHome(app)
+        if let (j, _) = try home.pending() {
+            throw VaultError("rotation.pending", "a rotation of '\(app)' is pending", context: ["app": app, "command": j.kind.command])
+        }
+        let source = try FederatedSource.parse(request.source)
+        // The token as Entra will see it: its claims fill in what was not given, and must agree with what was.
+        let claims = try tokens.externalTokenClaims(source, app: app)
+        let cloud = session.metadata.cloud
+        let issuer = request.issuer ?? claims.issuer
+        let subject = request.subject ?? claims.subject
+        let audience = request.audience ?? FederatedCredentialRules.audience(cloud: cloud)
+        if issuer != claims.issuer || subject != claims.subject || !claims.audiences.contains(audience) {
+            let what = issuer != claims.issuer ? "issuer '\(claims.issuer)'" : subject != claims.subject ? "subject '\(claims.subject)'"
+                : "audience \(claims.audiences.map { "'\($0)'" }.joined(separator: ", "))"
+            throw VaultError("federated.claims", "the token from \(source) has \(what), which the credential would not match; Entra ID would refuse it (AADSTS70021)",
+                             context: ["app": app, "source": source.description])
+        }
+        let graph = try self.graph(session)
+        let token = try graph.tokens.accessToken(rejecting: nil)
+        let roles = Set(TokenClaims.payload(of: token)?["roles"].flatMap { v -> [String]? in
+            if case .array(let a) = v { return a.compactMap(\.string) } else { return nil }
+        } ?? [])
+        guard !roles.isDisjoint(with: Self.writeRoles) else {
+            throw VaultError("rotation.permission", "app '\(app)' cannot add a federated credential to itself: its token has neither Application.ReadWrite.OwnedBy nor Application.ReadWrite.All",
+                             context: ["app": app, "permission": GraphPermission.ownCredentials.rawValue])
+        }
+        let apps = Applications(client: graph.client)
+        let clientID = session.metadata.clientID
+        let existing = try apps.federatedCredentials(appID: clientID)
+        let id = UUID().uuidString.lowercased()
+        let now = Date()
+        let name = request.name ?? "vault-\(now.formatted(Date.ISO8601FormatStyle().year().month().day()).replacingOccurrences(of: "-", with: ""))-\(id.prefix(8))"
+        let fic = FederatedIdentityCredential(name: name, issuer: issuer, subject: subject, audiences: [audience])
+        if var problem = FederatedCredentialRules.problem(fic, cloud: cloud, existing: existing) {
+            problem.context["app"] = app
+            throw problem
+        }
+        let passwords = request.removeSecrets ? try apps.passwords(appID: clientID).map(\.keyID) : []
+        let keys = request.removeCertificates ? try apps.keys(appID: clientID).map(\.keyID) : []
+        checkpoint("after-read")
+
+        var j = RotationJournal(kind: .federated, id: id, app: app, step: .adding, started: now, displayName: name)
+        j.clientID = clientID
+        j.tenant = session.metadata.tenant
+        j.keyIDsBefore = existing.map(\.id)
+        j.lagWindow = lagWindow
+        j.federatedSource = source.description
+        j.issuer = issuer
+        j.subject = subject
+        j.audience = audience
+        j.removePasswords = passwords
+        j.removeKeys = keys
+        var bytes = Array(source.description.utf8)
+        return try machine(app: app, kind: .federated, home: home, session: session).run(j, prepared: SecretBytes(consuming: &bytes))
+    }
+}
