@@ -195,6 +195,7 @@ extension ErrorWords {
         case "pem.invalid": return Words(.dataError, nil)
         case "realm.skip": return Words(.software, nil)
         case "rekey.credentials": return Words(.usage, "pass every remaining key file with --with-key-file and passphrase file with --with-passphrase-file (or type the passphrase when asked), or remove the slot first")
+        case "rotation.federated": return Words(.usage, "a federated credential is kept on the app registration (its issuer and subject) and the token's issuer rotates its own keys; `vault show {app}` names the token's source")
         case "rotation.busy": return Words(.tempFailure, "let it finish (`vault status {app}` shows the pending rotation); nothing was changed")
         case "rotation.busy:rekey": return Words(.tempFailure, "try again when it has finished")
         case "rotation.busy:remove": return Words(.tempFailure, "let it finish, then remove the app")

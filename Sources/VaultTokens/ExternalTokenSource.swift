@@ -15,7 +15,17 @@ public protocol ExternalTokenSource: Sendable {
 /// `file:PATH`: a token file another program keeps fresh (docs: `FileSystem.readTokenFile` for how it is read).
 public struct TokenFileSource: ExternalTokenSource {
     public let path: String
-    public init(path: String) { self.path = path }
+    let readFile: @Sendable (String) throws -> SecretBytes
+
+    public init(path: String) {
+        self.init(path: path) { try FileSystem.readTokenFile($0, limit: ExternalAssertion.maxBytes) }
+    }
+
+    /// With another way to read the file (the tests' writer caught half-way).
+    package init(path: String, readFile: @escaping @Sendable (String) throws -> SecretBytes) {
+        self.path = path
+        self.readFile = readFile
+    }
 
     /// A file rewritten in place (not replaced by rename) may be caught half-written: a token that does not parse is
     /// read once more before vault gives up. An empty or expired token is reported as it is, without a second read.
@@ -28,7 +38,7 @@ public struct TokenFileSource: ExternalTokenSource {
     }
 
     func readOnce(now: Date) throws -> ExternalAssertion {
-        let bytes = try FileSystem.readTokenFile(path, limit: ExternalAssertion.maxBytes)
+        let bytes = try readFile(path)
         return try ExternalAssertion.parse(bytes, origin: "token file \(path)", now: now)
     }
 }
@@ -59,12 +69,12 @@ public enum ExternalTokenSources {
         case .file(let path):
             return TokenFileSource(path: path)
         case .backend(let name, let role):
-            let (record, login): (BackendRecord, SecretBytes)
-            do { (record, login) = try backends.get(name) } catch let e as VaultError where e.code == "backend.unknown" {
+            let found: (BackendRecord, SecretBytes)
+            do { found = try backends.get(name) } catch let e as VaultError where e.code == "backend.unknown" {
                 throw VaultError("backend.unknown", "the federated token source names backend '\(name)', which is not stored here", context: ["case": "stored", "backend": name])
             }
             return BackendIdentityTokenSource(backend: name, role: role,
-                                              client: BackendService.client(record, login: login, transport: try BackendService.transport(for: record)))
+                                              client: BackendService.client(found.0, login: found.1, transport: try BackendService.transport(for: found.0)))
         }
     }
 }
