@@ -266,7 +266,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VaultCoreTests",
-            dependencies: ["VaultErrors", "VaultCore", "VaultTokens", "Graph", "VaultCrypto"],
+            dependencies: ["VaultErrors", "VaultCore", "VaultTokens", "Graph", "VaultCrypto", "EntraAuth", "VaultStore"],
             swiftSettings: strict
         ),
         .testTarget(

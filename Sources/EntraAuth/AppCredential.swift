@@ -12,12 +12,18 @@ public enum AppCredential: Sendable {
     /// The client secret lives in the named fleet backend: read from it on a cache miss only, and turned into
     /// `.secret` before anything is sent.
     case backend(String)
+    /// A federated credential: an external issuer's token, read from its source on a cache miss only, and turned
+    /// into `.assertion` before anything is sent.
+    case federated(FederatedSource)
+    /// A federated credential's token as read for one fetch (never stored, never cached).
+    case assertion(ExternalAssertion)
 
     public var kind: String {
         switch self {
         case .secret: return "secret"
         case .certificate: return "certificate"
         case .backend: return "backend"
+        case .federated, .assertion: return "federated"
         }
     }
 
@@ -27,6 +33,10 @@ public enum AppCredential: Sendable {
         switch self {
         case .backend(let name):
             throw VaultError("internal", "the secret of app '\(appName)' in backend '\(name)' was not read before the token request")
+        case .federated(let source):
+            throw VaultError("internal", "the federated token of app '\(appName)' (\(source)) was not read before the token request")
+        case .assertion(let external):
+            return external.formBody(clientID: clientID, scope: scope)
         case .secret(let secret):
             return ClientCredentials.formBody(clientID: clientID, secret: secret, scope: scope)
         case .certificate(let stored):

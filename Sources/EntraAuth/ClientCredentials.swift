@@ -47,7 +47,14 @@ public struct TokenRetryPolicy: Sendable {
     public var baseDelay = 0.5
     /// The longest single wait vault sits through (a longer `Retry-After` ends the attempt with a clear error).
     public var maxDelay = 30.0
+    /// A federated credential Entra ID does not match yet (AADSTS70021: a new or changed FIC takes minutes to reach
+    /// the token endpoint, and Microsoft recommends retrying): waited out with these pauses, each at most `maxDelay`
+    /// (so `--max-wait 0` does not retry), at most 60 s in all for an interactive command.
+    public var federationWaits: [Double] = [2, 4, 8, 16, 30]
     public init(maxDelay: Double = 30) { self.maxDelay = maxDelay }
+
+    /// The pauses before each further try after AADSTS70021.
+    var propagationWaits: [Double] { federationWaits.map { min($0, maxDelay) }.filter { $0 > 0 } }
 }
 
 /// The OAuth2 client-credentials exchange, with a client secret (`client_secret_post`) or a certificate
@@ -79,6 +86,7 @@ public struct ClientCredentials: Sendable {
             ("x-client-os", "linux"), ("x-ms-lib-capability", "retry-after, h429"),
         ], body: body)
         var attempt = 0
+        var propagationWaits = retry.propagationWaits[...]
         while true {
             let started = now()
             // An assertion lives 10 minutes: one that waited through retries is made again rather than sent stale.
@@ -111,7 +119,19 @@ public struct ClientCredentials: Sendable {
             if response.status == 429 {
                 throw EntraErrors.throttled(response, app: app.name, attempts: attempt + 1, maxWait: retry.maxDelay, now: now())
             }
-            let error = EntraErrors.map(response, app: app.name, clientID: app.clientID, tenant: app.tenant, scope: scope, url: app.tokenEndpoint)
+            var error = EntraErrors.map(response, app: app.name, clientID: app.clientID, tenant: app.tenant, scope: scope, url: app.tokenEndpoint,
+                                        credential: app.credential.kind)
+            if case .assertion(let external) = app.credential {
+                // The claims Entra ID matched against (for the words; never the token).
+                error.context["issuer"] = external.issuer
+                error.context["subject"] = external.subject
+            }
+            // A federated credential added moments ago is not matched until it propagates: the same token is sent
+            // again after a pause (it is still valid: the source said so when it was read).
+            if error.code == "entra.federated_no_match", let wait = propagationWaits.popFirst() {
+                sleeper.sleep(seconds: wait)
+                continue
+            }
             if retryable {
                 var busy = error.saying(" after \(attempt + 1) attempt\(attempt == 0 ? "" : "s")")
                 busy.context["status"] = String(response.status)

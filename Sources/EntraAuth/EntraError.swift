@@ -44,10 +44,14 @@ public enum EntraErrors {
 
     /// The error for a refused token request; its context carries Entra's AADSTS number (`aadsts`) when the answer
     /// names one, so callers (the serve metrics) never read it out of the words.
+    /// `credential` is the kind of credential sent (`AppCredential.kind`): the words of an assertion's errors differ
+    /// between a certificate vault signed and a federated token it was handed.
     public static func map(_ response: HTTPResponse, app: String, clientID: String, tenant: String, scope: String,
-                           url: String = "") -> VaultError {
+                           url: String = "", credential: String = "") -> VaultError {
         let decoded = try? JSONDecoder().decode(EntraErrorBody.self, from: Data(response.body))
-        var e = map(response, decoded: decoded, app: app, clientID: clientID, tenant: tenant, scope: scope, url: url)
+        var e = credential == "federated"
+            ? federated(response, decoded: decoded, app: app) ?? map(response, decoded: decoded, app: app, clientID: clientID, tenant: tenant, scope: scope, url: url)
+            : map(response, decoded: decoded, app: app, clientID: clientID, tenant: tenant, scope: scope, url: url)
         if let code = decoded?.error_codes?.first, code != 0 { e.context["aadsts"] = String(code) }
         return e
     }
@@ -94,6 +98,32 @@ public enum EntraErrors {
             let first = body.error_description?.split(separator: "\r\n").first.map(String.init) ?? body.error ?? "unknown error"
             return VaultError(.init("entra.\(body.error ?? "error")"), "Entra ID refused the token request: \(first) (\(tag))",
                               context: ["status": String(response.status)])
+        }
+    }
+}
+
+extension EntraErrors {
+    /// Entra's answers to a federated credential (docs/protocols.md; Microsoft, "Important considerations and
+    /// restrictions for federated identity credentials"): nil for codes that read the same for every credential.
+    static func federated(_ response: HTTPResponse, decoded: EntraErrorBody?, app: String) -> VaultError? {
+        guard let body = decoded, body.error != nil, let code = body.error_codes?.first else { return nil }
+        let tag = (["AADSTS\(code)", body.correlation_id.map { "correlation id \($0)" }].compactMap { $0 }).joined(separator: ", ")
+        let context: VaultError.Context = ["app": app]
+        switch code {
+        case 70021:
+            return VaultError("entra.federated_no_match", "Entra ID found no federated credential of app '\(app)' matching the token's issuer, subject and audience (\(tag))", context: context)
+        case 700211:
+            return VaultError("entra.federated_issuer", "Entra ID found no federated credential of app '\(app)' for the token's issuer (\(tag))", context: context)
+        case 700024:
+            return VaultError("entra.assertion_time", "Entra ID refused the federated token of app '\(app)' as outside its valid time (\(tag))", context: ["app": app, "case": "federated"])
+        case 50166, 90061:
+            return VaultError("entra.federated_discovery", "Entra ID could not fetch or use the token issuer's OpenID discovery document or keys for app '\(app)' (\(tag))", context: context)
+        case 7000272:
+            return VaultError("entra.federated_key", "Entra ID did not find the key that signed the federated token of app '\(app)' among the issuer's published keys (\(tag))", context: context)
+        case 700027:
+            return VaultError("entra.federated_signature", "Entra ID refused the federated token of app '\(app)': its algorithm is not RS256 or its signature did not verify against the issuer's published keys (\(tag))", context: context)
+        default:
+            return nil
         }
     }
 }

@@ -33,6 +33,13 @@ package struct AddAppCommand: ParsableCommand {
         PEM (with --key for a separate key file) or a PFX. The private key never leaves the vault.
           vault add-app NAME --client-id GUID --authority URL --generate-certificate --public-out NAME.cer
 
+        Secretless (workload identity federation): --federated SOURCE stores no secret or key; the app proves itself \
+        with an external issuer's token, matched by a federated credential on the app registration. SOURCE is \
+        file:PATH (a token file another program keeps fresh: a Kubernetes projected token, AZURE_FEDERATED_TOKEN_FILE, \
+        tbot) or backend:NAME/ROLE (an identity token of role ROLE from the OpenBao / HashiCorp Vault stored with \
+        `vault backend add NAME`). The token is read at each token fetch, never on a cache hit.
+          vault add-app NAME --tenant TENANT --client-id GUID --federated file:/var/run/secrets/azure/tokens/azure-identity-token
+
         Moving an MSAL sample daemon? `vault add-app NAME --from-msal-config parameters.json [--shred]` reads its \
         authority, client_id, secret, scope and endpoint.
         """
@@ -82,6 +89,8 @@ package struct AddAppCommand: ParsableCommand {
     var backend: String?
     @Option(name: .customLong("from-backend"), help: ArgumentHelp("Enrol this host for an app already kept in this backend (with --tenant).", valueName: "backend"))
     var fromBackend: String?
+    @Option(help: ArgumentHelp("Store no secret: prove the app with an external issuer's token from file:PATH or backend:NAME/ROLE (a federated credential).", valueName: "source"))
+    var federated: String?
     @Flag(help: "Overwrite an app stored under the same name.")
     var replace = false
 
@@ -118,7 +127,29 @@ package struct AddAppCommand: ParsableCommand {
         Console.out("Stored app '\(name)' (client id \(meta.clientID), tenant \(meta.tenant), secret hint \(meta.secretHint)…) in backend '\(backend!)' at \(meta.backendPath ?? "") (version \(meta.backendVersion ?? 0)); this vault keeps no copy of the secret")
     }
 
+    func runFederated(_ source: String) throws {
+        guard msalConfig == nil, !certificate.given, !keepCredential, use == nil, backend == nil, fromBackend == nil, !shred else {
+            throw VaultError("usage", "--federated stores no secret or certificate: --from-msal-config, certificates, --use, --keep-credential, --shred, --backend and --from-backend do not combine with it")
+        }
+        let app = AppRegistration(name: name, tenant: tenant, clientID: clientID ?? "", cloud: cloud, authority: authority,
+                                  graphRoot: graph, scope: scope, allowCustomEndpoint: allowCustomEndpoint)
+        // What is typed is checked before the vault is opened.
+        try app.validate()
+        _ = try FederatedAddApp.source(source)
+        let vault = try options.vault()
+        try vault.directory.checkPermissions()
+        if !vault.directory.exists {
+            throw VaultError("vault.missing", "no vault at \(vault.directory.path)")
+        }
+        let outcome = try FederatedAddApp(vault: vault, unlock: try options.credential()).run(app, source: source, replace: replace)
+        let meta = outcome.metadata
+        Console.out("Stored app '\(meta.name)' (client id \(meta.clientID), tenant \(meta.tenant), federated credential from \(meta.federated ?? source)); no secret is kept")
+        for note in outcome.notes { Console.warn(note) }
+        Console.hint("`vault token \(meta.name)` works once the app registration has a federated credential for the token's issuer and subject (a new one may take a few minutes to propagate)")
+    }
+
     package func run() throws {
+        if let federated { return try runFederated(federated) }
         if backend != nil || fromBackend != nil { return try runBackend() }
         var app = AppRegistration(name: name, tenant: tenant, clientID: clientID ?? "", cloud: cloud, authority: authority,
                                   graphRoot: graph, scope: scope, allowCustomEndpoint: allowCustomEndpoint)

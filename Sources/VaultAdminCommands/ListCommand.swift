@@ -49,9 +49,11 @@ package struct AppView: Encodable {
     package var secret_expires: String?
     package var added: String
     package var rotated: String?
-    /// "secret", "certificate", or "certificate+secret"; `uses` names the one tokens are fetched with.
+    /// "secret", "certificate", "certificate+secret" or "federated"; `uses` names the one tokens are fetched with.
     package var credential: String
     package var uses: String
+    /// A federated app's token source (`file:PATH` or `backend:NAME/ROLE`).
+    package var federated: String?
     package var certificate_sha1: String?
     package var certificate_sha256: String?
     package var certificate_subject: String?
@@ -74,8 +76,9 @@ package struct AppView: Encodable {
         added = Format.date(a.added)
         rotated = a.rotated.map(Format.date)
         let hasSecret = !a.secretHint.isEmpty
-        credential = a.certificate == nil ? "secret" : hasSecret ? "certificate+secret" : "certificate"
-        uses = a.usesCertificate ? "certificate" : "secret"
+        credential = a.federated != nil ? "federated" : a.certificate == nil ? "secret" : hasSecret ? "certificate+secret" : "certificate"
+        uses = a.federated != nil ? "federated" : a.usesCertificate ? "certificate" : "secret"
+        federated = a.federated
         certificate_sha1 = a.certificateSHA1
         certificate_sha256 = a.certificateSHA256
         certificate_subject = a.certificateSubject
@@ -88,6 +91,7 @@ package struct AppView: Encodable {
 extension AppView {
     /// "secret Ako…", "cert 31656DCC", or both, the one in use first.
     package static func credentialLabel(_ a: AppMetadata) -> String {
+        if let source = a.federated { return "federated " + source }
         let cert = a.certificateSHA1.map { "cert " + String($0.prefix(8)) }
         let secret = a.secretHint.isEmpty ? nil : "secret " + a.secretHint + "…"
         return (a.usesCertificate ? [cert, secret] : [secret, cert]).compactMap { $0 }.joined(separator: " + ")

@@ -47,6 +47,9 @@ package struct ShowCommand: ParsableCommand {
             lines.append(("authority", (view.authority ?? "-") + "  (invalid: re-add the app)"))
         }
         lines.append(("credential", view.credential + (view.credential.contains("+") ? " (tokens use the \(view.uses))" : "")))
+        if let source = view.federated {
+            lines.append(("token source", source + " (an external token, read at each token fetch)"))
+        }
         lines += CertificateInput.describe(app.metadata)
         if app.metadata.certificate != nil {
             lines.append(("assertion", (view.assertion_algorithm ?? "PS256") + (app.metadata.sendX5C == true ? ", with x5c" : "")))

@@ -265,7 +265,7 @@ public struct VaultContents: Sendable {
         let certificateKey = r.secrets[StoredApp.certificateKeyName]
         guard r.kind == "app",
               let meta = MetadataDecoding.decode(r.metadata) ?? (try? Self.decoder.decode(AppMetadata.self, from: Data(r.metadata))),
-              r.secrets[StoredApp.secretName] != nil || certificateKey != nil || meta.backend != nil else { return nil }
+              r.secrets[StoredApp.secretName] != nil || certificateKey != nil || meta.backend != nil || meta.federated != nil else { return nil }
         return StoredApp(metadata: meta, secret: r.secrets[StoredApp.secretName], previous: r.secrets[StoredApp.previousName],
                          certificateKey: certificateKey)
     }
@@ -276,7 +276,7 @@ public struct VaultContents: Sendable {
         secrets[StoredApp.secretName] = app.secret
         secrets[StoredApp.previousName] = app.previous
         secrets[StoredApp.certificateKeyName] = app.certificateKey
-        guard !secrets.isEmpty || app.metadata.backend != nil else {
+        guard !secrets.isEmpty || app.metadata.backend != nil || app.metadata.federated != nil else {
             throw VaultError("vault.record", "internal error: app '\(app.metadata.name)' would hold no credential; nothing was changed")
         }
         put(StoredRecord(kind: "app", name: app.metadata.name, metadata: Array(try Self.encoder.encode(app.metadata)), secrets: secrets))

@@ -16,7 +16,7 @@ package enum MetadataDecoding {
         case name, tenant, client_id, cloud, secret_hint, added, authority, graph_root, rotated, secret_key_id, secret_expires
         case previous_key_id, tenant_id, scope, certificate, certificate_sha1, certificate_sha256, certificate_expires
         case certificate_subject, certificate_key_id, credential_use, assertion_algorithm, certificate_chain, send_x5c
-        case backend, backend_path, backend_version
+        case backend, backend_path, backend_version, federated
 
         /// A switch over short strings: no hashing (a dictionary here was a sixth of `vault list`'s instructions).
         init?(_ key: String) {
@@ -48,6 +48,7 @@ package enum MetadataDecoding {
             case "backend": self = .backend
             case "backend_path": self = .backend_path
             case "backend_version": self = .backend_version
+            case "federated": self = .federated
             default: return nil
             }
         }
@@ -107,6 +108,8 @@ package enum MetadataDecoding {
         }
         guard let backend = string(.backend), let backendPath = string(.backend_path) else { return nil }
         m.backend = backend; m.backendPath = backendPath
+        guard let federated = string(.federated) else { return nil }
+        m.federated = federated
         switch fields[.backend_version] {
         case nil, .null?: break
         case .number(let v)? where v == v.rounded() && abs(v) < 1e15: m.backendVersion = Int(v)

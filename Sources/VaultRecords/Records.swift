@@ -43,6 +43,9 @@ public struct AppMetadata: Codable, Equatable, Sendable {
     /// The app's path in the backend's KV mount (prefix + tenant + name), and the KV version last read or written.
     public var backendPath: String?
     public var backendVersion: Int?
+    /// A federated credential: where the external token comes from (`file:PATH` or `backend:NAME/ROLE`); the record
+    /// holds no secret for it.
+    public var federated: String?
 
     public init(name: String, tenant: String, clientID: String, cloud: String, authority: String?, secretHint: String,
                 added: Date) {
@@ -63,7 +66,7 @@ public struct AppMetadata: Codable, Equatable, Sendable {
         case certificateSHA256 = "certificate_sha256", certificateExpires = "certificate_expires"
         case certificateSubject = "certificate_subject", certificateKeyID = "certificate_key_id"
         case credentialUse = "credential_use", assertionAlgorithm = "assertion_algorithm", sendX5C = "send_x5c"
-        case backend, backendPath = "backend_path", backendVersion = "backend_version"
+        case backend, backendPath = "backend_path", backendVersion = "backend_version", federated
     }
 
     /// Which credential tokens are fetched with: `--use`, else the certificate when there is one.
@@ -90,7 +93,8 @@ public struct StoredApp: Sendable {
 }
 
 /// One record: JSON metadata and named secrets. Kinds: "app" (secrets "current" and optionally "previous" for a client
-/// secret, "certificate_key" for a certificate; at least one credential) and "rotation" (a rotation journal entry).
+/// secret, "certificate_key" for a certificate; at least one credential, unless a fleet backend holds the secret or the
+/// credential is federated) and "rotation" (a rotation journal entry).
 public struct StoredRecord: Sendable {
     public var kind: String
     public var name: String

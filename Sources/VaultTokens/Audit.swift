@@ -70,6 +70,9 @@ public struct AuditEvent: Sendable, Equatable {
     public var step: String?
     /// For a line standing for several handouts from memory (one app and resource within a minute): how many.
     public var count: Int?
+    /// For a federated app's Entra request: the external token's `iss` and `sub` (its claims, never the token).
+    public var issuer: String?
+    public var subject: String?
 
     public init(time: Date, kind: Kind, app: String?, clientID: String?, resource: String?, requester: AuditRequester,
                 source: String? = nil, correlationID: String? = nil, outcome: String, step: String? = nil, count: Int? = nil) {
@@ -123,6 +126,8 @@ public struct AuditEvent: Sendable, Equatable {
         field("peer_comm", requester.peerCommand)
         field("source", source)
         field("correlation_id", correlationID)
+        field("issuer", issuer)
+        field("subject", subject)
         field("step", step)
         number("count", count.map(Int64.init))
         field("outcome", outcome)

@@ -69,6 +69,7 @@ public struct TokenService: Sendable {
     /// parsed here, so a cache hit costs no RSA or X.509 work).
     public static func credential(of app: StoredApp) throws -> AppCredential {
         let meta = app.metadata
+        if let federated = meta.federated { return .federated(try FederatedSource.parse(federated)) }
         if let backend = meta.backend { return .backend(backend) }
         if meta.usesCertificate || app.secret == nil {
             guard let der = meta.certificate, let key = app.certificateKey else {
@@ -133,25 +134,34 @@ struct StoredAppFetcher: TokenFetcher {
     let service: TokenService
 
     func acquire(_ app: AppIdentity, scope: String) throws -> AccessToken {
+        // A federated app's audit line names the token's issuer and subject (its claims, never the token).
+        var presented: ExternalAssertion?
         do {
-            let token = try acquireOnce(app, scope: scope)
-            record(app, scope: scope, correlationID: token.correlationID, outcome: "ok")
+            var identity = app
+            identity.credential = try resolve(app.credential, app: app.name)
+            if case .assertion(let external) = identity.credential { presented = external }
+            let token = try acquireOnce(identity, scope: scope)
+            record(app, scope: scope, correlationID: token.correlationID, outcome: "ok", presented: presented)
             return token
         } catch let e as VaultError {
-            record(app, scope: scope, correlationID: nil, outcome: e.code.rawValue)
+            record(app, scope: scope, correlationID: nil, outcome: e.code.rawValue, presented: presented)
             throw e
         }
     }
 
-    func record(_ app: AppIdentity, scope: String, correlationID: String?, outcome: String) {
-        service.audit?.record(AuditEvent(time: service.now(), kind: .entraRequest, app: app.name, clientID: app.clientID, resource: scope,
-                                         requester: service.requester, correlationID: correlationID, outcome: outcome))
+    func record(_ app: AppIdentity, scope: String, correlationID: String?, outcome: String, presented: ExternalAssertion?) {
+        var event = AuditEvent(time: service.now(), kind: .entraRequest, app: app.name, clientID: app.clientID, resource: scope,
+                               requester: service.requester, correlationID: correlationID, outcome: outcome)
+        event.issuer = presented?.issuer
+        event.subject = presented?.subject
+        service.audit?.record(event)
     }
 
-    func acquireOnce(_ app: AppIdentity, scope: String) throws -> AccessToken {
+    /// `identity` carries its credential resolved (a backend's secret or a federated token read for this fetch).
+    func acquireOnce(_ identity: AppIdentity, scope: String) throws -> AccessToken {
         let flow = service.clientCredentials()
-        var identity = app
-        identity.credential = try resolve(app.credential, app: app.name)
+        var identity = identity
+        let app = identity
         let token: AccessToken
         do {
             token = try flow.acquire(identity, scope: scope)
@@ -169,8 +179,13 @@ struct StoredAppFetcher: TokenFetcher {
         return token
     }
 
-    /// A backend app's secret, read from its backend now (a cache miss); other credentials as they are.
+    /// A backend app's secret, read from its backend now (a cache miss); a federated app's token, read from its
+    /// source now; other credentials as they are.
     func resolve(_ credential: AppCredential, app: String) throws -> AppCredential {
+        if case .federated(let source) = credential {
+            let backends = BackendService(vault: service.vault, unlock: service.unlock)
+            return .assertion(try ExternalTokenSources.stored(source, backends: backends).read(now: service.now()))
+        }
         guard case .backend(let name) = credential else { return credential }
         let v = try service.vault.open(service.unlock)
         guard let stored = try v.contents.app(named: app), let path = stored.metadata.backendPath else {

@@ -228,6 +228,17 @@ do {
         unlock: keyUnlock, expect: "format.utf8", note: "a secret name that is not UTF-8 (0xFF)")
     add("v2-record-duplicate-secret.vault", try raw(28, [good, noteRecord(plaintext(meta: note("{}"), secrets: [(note("s"), note("a")), (note("s"), note("b"))]))]),
         unlock: keyUnlock, expect: "format.duplicate", note: "two secrets named s in one record")
+    // A federated app (no credential in the record: `federated` names the token's source), next to a secret app.
+    var federated = try contents()
+    var fed = AppMetadata(name: "vector-fed-app", tenant: "11111111-1111-1111-1111-111111111111",
+                          clientID: "44444444-4444-4444-4444-444444444444", cloud: "global", authority: nil,
+                          secretHint: "", added: Date(timeIntervalSince1970: 1_767_225_600))
+    fed.federated = "file:/var/run/secrets/azure/tokens/azure-identity-token"
+    try federated.putApp(StoredApp(metadata: fed, secret: nil))
+    add("valid-federated-app.vault", try VaultCodec.create(credentials: [key(keyFileBytes)], contents: federated, kdf: .minimum,
+                                                           random: SeededRandom(seed: [UInt8](repeating: 29, count: 32))).bytes,
+        unlock: keyUnlock, expect: "ok", note: "a secret app and a federated app (no secret; `federated` names the token file)",
+        apps: ["vector-app", "vector-fed-app"])
 } catch {
     FileDescriptorWriter.err("vault-vectors: \(error)\n")
     exit(70)

@@ -22,8 +22,15 @@ struct MetadataDecodingTests {
         return m
     }
 
+    /// A federated app as `add-app --federated` writes it: no secret hint, the token's source.
+    static func federated() -> AppMetadata {
+        var m = AppMetadata(name: "fed", tenant: "t", clientID: "c", cloud: "global", authority: nil, secretHint: "", added: Date(timeIntervalSince1970: 0))
+        m.federated = "backend:bao/azure-\"role\""
+        return m
+    }
+
     @Test("what vault writes is decoded by the fast path, to the same value", arguments: [
-        full(),
+        full(), federated(),
         AppMetadata(name: "demo", tenant: "t", clientID: "c", cloud: "global", authority: nil, secretHint: "", added: Date(timeIntervalSince1970: 0)),
     ])
     func written(_ meta: AppMetadata) throws {

@@ -61,6 +61,10 @@ struct VectorTests {
                 #expect(cert.certificateKey?.withUnsafeBytes { Array($0) } == Array("vector-certificate-key-pkcs8-der".utf8))
                 #expect(cert.metadata.certificateSHA1 == "0123456789ABCDEF0123456789ABCDEF01234567" && cert.metadata.usesCertificate)
             }
+            if let fed = try vault.contents.app(named: "vector-fed-app") {
+                #expect(fed.secret == nil && fed.previous == nil && fed.certificateKey == nil)
+                #expect(fed.metadata.federated == "file:/var/run/secrets/azure/tokens/azure-identity-token" && fed.metadata.secretHint.isEmpty)
+            }
         } catch let error as VaultError {
             #expect(error.code.rawValue == entry.expect, "\(entry.file): \(error.reason)")
             #expect(!error.reason.isEmpty)

@@ -80,6 +80,9 @@ public struct RotationService: Sendable {
     func home(for app: String) throws -> any RotationHome {
         let unlocked = try vault.open(unlock)
         guard let stored = try unlocked.contents.app(named: app) else { throw VaultError.unknownApp(app) }
+        if let source = stored.metadata.federated {
+            throw VaultError("rotation.federated", "app '\(app)' proves itself with an external token (\(source)): it holds no secret or key for vault to rotate", context: ["app": app])
+        }
         guard stored.metadata.backend != nil else { return LocalRotationHome(vault: vault, unlock: unlock, app: app, master: unlocked.master) }
         return try FleetRotationHome(vault: vault, unlock: unlock, unlocked: unlocked, app: stored.metadata,
                                      ttl: fleetLockTTL ?? FleetRotationHome.defaultLockTTL, checkpoint: checkpoint)

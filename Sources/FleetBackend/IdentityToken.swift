@@ -1,0 +1,31 @@
+import FoundationEssentials
+import VaultCrypto
+import VaultErrors
+import VaultHTTP
+
+extension KVClient {
+    /// An identity token of the login's own entity from the engine's OIDC provider: `GET /v1/identity/oidc/token/ROLE`
+    /// (OpenBao and HashiCorp Vault), answered with `data.token`, a JWT signed by the role's key whose `aud` is the
+    /// role's `client_id`. The token is moved into secret memory at once; the answer's other fields are not kept.
+    public func identityToken(role: String) throws -> SecretBytes {
+        let path = "/v1/identity/oidc/token/\(role)"
+        let response = try send("GET", path, body: nil)
+        if response.status == 400 || response.status == 404 {
+            // OpenBao answers 400 "role … not found" (and 404 on some versions) for a role that does not exist.
+            throw VaultError("backend.identity_role", "the backend has no identity token role '\(role)' (HTTP \(response.status))",
+                             context: ["role": role])
+        }
+        guard response.status == 200 else {
+            throw Self.failure(response, what: "issuing an identity token of role \(role)", path: "identity/oidc/token/\(role)")
+        }
+        guard response.body.count <= 1 << 20 else {
+            throw VaultError("backend.response", "the backend's identity token answer is larger than 1 MiB")
+        }
+        struct Answer: Decodable { struct D: Decodable { var token: String }; var data: D }
+        guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(response.body)), !answer.data.token.isEmpty else {
+            throw VaultError("backend.response", "the backend's identity token answer has no data.token")
+        }
+        var raw = Array(answer.data.token.utf8)
+        return SecretBytes(consuming: &raw)
+    }
+}
