@@ -35,6 +35,7 @@ public enum EntraErrors {
     /// credential.
     public static func mayBePropagating(_ e: VaultError) -> Bool {
         e.code == "entra.invalid_secret" || e.code == "entra.invalid_client" || e.code == "entra.unknown_certificate"
+            || e.code == "entra.federated_no_match"
     }
 
     static func seconds(_ s: Double) -> String {

@@ -60,12 +60,16 @@ public struct StatusService: Sendable {
         // Which apps have a journal, looked up once (not one scan of every record per app).
         let journals = Set(unlocked.contents.names(kind: RotationJournal.recordKind(.password)))
         let certificateJournals = Set(unlocked.contents.names(kind: RotationJournal.recordKind(.certificate)))
+        let federationJournals = Set(unlocked.contents.names(kind: RotationJournal.recordKind(.federated)))
         return try chosen.flatMap { stored -> [SecretStatus] in
             var meta = stored.metadata
             var rows: [SecretStatus] = []
             if meta.certificate != nil {
                 rows.append(certificateStatus(meta, unlocked: unlocked, warnDays: warnDays, now: now, offline: offline,
                                               journaled: certificateJournals.contains(meta.name)))
+            }
+            if meta.federated != nil || federationJournals.contains(meta.name) {
+                rows.append(try federatedStatus(meta, unlocked: unlocked, offline: offline))
             }
             guard stored.secret != nil || meta.backend != nil else { return rows }
             var s = SecretStatus(app: meta.name, hint: meta.secretHint, keyID: meta.secretKeyID, expires: meta.secretExpires,
@@ -102,9 +106,37 @@ public struct StatusService: Sendable {
                 if e <= now { s.level = .expired } else if e.timeIntervalSince(now) < Double(warnDays) * 86400 { s.level = .expiringSoon }
             }
             if s.pending != nil { s.level = .rotationPending }
-            s.inUse = !meta.usesCertificate
+            s.inUse = !meta.usesCertificate && meta.federated == nil
             return rows + [s]
         }
+    }
+
+    /// A federated app's row (or an app moving to one): its token source, a pending move, and the app's federated
+    /// credentials as Graph lists them.
+    func federatedStatus(_ meta: AppMetadata, unlocked: UnlockedVault, offline: Bool) throws -> SecretStatus {
+        var s = SecretStatus(app: meta.name, credential: "federated", inUse: meta.federated != nil, hint: "", keyID: nil, expires: nil,
+                             expirySource: "none", daysLeft: nil, rotated: meta.rotated, pending: nil, level: .healthy, notes: [])
+        if let source = meta.federated { s.notes.append("the token comes from \(source), read at each token fetch") }
+        if let (j, _) = try RotationJournal.load(unlocked.contents, app: meta.name), j.kind == .federated {
+            s.pending = "\(j.step.rawValue) since \(j.started.formatted(.iso8601))"
+            s.level = .rotationPending
+            s.notes.append("moving to federated credential '\(j.displayName)' (issuer \(j.issuer ?? "?"), subject \(j.subject ?? "?"))")
+        }
+        guard !offline else { return s }
+        do {
+            let graph = try GraphService(tokenService: tokens, app: meta.name, retry: {
+                var r = GraphRetryPolicy(); r.maxRetries = 1; return r
+            }())
+            let fics = try Applications(client: graph.client).federatedCredentials(appID: meta.clientID)
+            if fics.isEmpty { s.notes.append("Graph lists no federated credential on the app") }
+            for f in fics {
+                s.notes.append("federated credential '\(f.name)' (id \(f.id)): issuer \(f.issuer), subject \(f.subject), audience \(f.audiences.joined(separator: ", "))")
+            }
+            s.keyID = fics.first(where: { $0.name.hasPrefix("vault-") })?.id ?? fics.first?.id
+        } catch let e as VaultError {
+            s.notes.append("Graph could not list the app's federated credentials (\(e.reason))")
+        }
+        return s
     }
 
     /// A fleet app's row as the backend has it: the current secret's facts, and the fleet rotation (in progress on

@@ -50,14 +50,14 @@ extension RotationService {
         }
         let source = try FederatedSource.parse(request.source)
         // The token as Entra will see it: its claims fill in what was not given, and must agree with what was.
-        let claims = try tokens.externalTokenClaims(source, app: app)
+        let claims = try ExternalTokenSources.stored(source, backends: BackendService(vault: vault, unlock: unlock)).read(now: Date())
         let cloud = session.metadata.cloud
         let issuer = request.issuer ?? claims.issuer
         let subject = request.subject ?? claims.subject
         let audience = request.audience ?? FederatedCredentialRules.audience(cloud: cloud)
-        if issuer != claims.issuer || subject != claims.subject || !claims.audiences.contains(audience) {
+        if issuer != claims.issuer || subject != claims.subject || !claims.audience.contains(audience) {
             let what = issuer != claims.issuer ? "issuer '\(claims.issuer)'" : subject != claims.subject ? "subject '\(claims.subject)'"
-                : "audience \(claims.audiences.map { "'\($0)'" }.joined(separator: ", "))"
+                : "audience \(claims.audience.map { "'\($0)'" }.joined(separator: ", "))"
             throw VaultError("federated.claims", "the token from \(source) has \(what), which the credential would not match; Entra ID would refuse it (AADSTS70021)",
                              context: ["app": app, "source": source.description])
         }
@@ -75,7 +75,8 @@ extension RotationService {
         let existing = try apps.federatedCredentials(appID: clientID)
         let id = UUID().uuidString.lowercased()
         let now = Date()
-        let name = request.name ?? "vault-\(now.formatted(Date.ISO8601FormatStyle().year().month().day()).replacingOccurrences(of: "-", with: ""))-\(id.prefix(8))"
+        let day = now.formatted(Date.ISO8601FormatStyle().year().month().day()).filter { $0 != "-" }
+        let name = request.name ?? "vault-\(day)-\(id.prefix(8))"
         let fic = FederatedIdentityCredential(name: name, issuer: issuer, subject: subject, audiences: [audience])
         if var problem = FederatedCredentialRules.problem(fic, cloud: cloud, existing: existing) {
             problem.context["app"] = app

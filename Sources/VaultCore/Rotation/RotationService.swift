@@ -80,12 +80,16 @@ public struct RotationService: Sendable {
     func home(for app: String) throws -> any RotationHome {
         let unlocked = try vault.open(unlock)
         guard let stored = try unlocked.contents.app(named: app) else { throw VaultError.unknownApp(app) }
-        if let source = stored.metadata.federated {
-            throw VaultError("rotation.federated", "app '\(app)' proves itself with an external token (\(source)): it holds no secret or key for vault to rotate", context: ["app": app])
-        }
         guard stored.metadata.backend != nil else { return LocalRotationHome(vault: vault, unlock: unlock, app: app, master: unlocked.master) }
         return try FleetRotationHome(vault: vault, unlock: unlock, unlocked: unlocked, app: stored.metadata,
                                      ttl: fleetLockTTL ?? FleetRotationHome.defaultLockTTL, checkpoint: checkpoint)
+    }
+
+    /// A federated app holds no secret or key to rotate (its pending move, if any, is still resumed through `home`).
+    func refuseFederated(_ app: String) throws {
+        if let source = try vault.open(unlock).contents.app(named: app)?.metadata.federated {
+            throw VaultError("rotation.federated", "app '\(app)' proves itself with an external token (\(source)): it holds no secret or key for vault to rotate", context: ["app": app])
+        }
     }
 
     // MARK: the machine
@@ -139,6 +143,7 @@ public struct RotationService: Sendable {
     public func rotate(app: String, lifetime: TimeInterval, displayName: String?, keepOld: Bool) throws -> RotationReport {
         let held = try lock(app)
         defer { held.release() }
+        try refuseFederated(app)
         let home = try self.home(for: app)
         if let (j, _) = try home.pending() { throw home.refuseToStart(over: j) }
         let session = try tokens.session(app: app)
@@ -192,6 +197,7 @@ public struct RotationService: Sendable {
     public func rotateCertificate(app: String, validDays: Int?, keyBits: Int?) throws -> RotationReport {
         let held = try lock(app)
         defer { held.release() }
+        try refuseFederated(app)
         let home = localHome(app)
         if let (j, _) = try home.pending() { throw home.refuseToStart(over: j) }
         let session = try tokens.session(app: app)
@@ -224,6 +230,7 @@ public struct RotationService: Sendable {
     public func moveToCertificate(app: String, validDays: Int?, keyBits: Int?, subject: String?) throws -> RotationReport {
         let held = try lock(app)
         defer { held.release() }
+        try refuseFederated(app)
         let session = try tokens.session(app: app)
         if let backend = session.metadata.backend {
             throw VaultError("rotation.fleet", "app '\(app)' keeps its secret in backend '\(backend)'; fleet backends hold client secrets only, so it cannot move to a certificate made in this vault", context: ["case": "certificate", "app": app])
@@ -334,6 +341,11 @@ struct EntraCredentialProver: CredentialProver {
     func token(with credential: AppCredential) throws -> String {
         var identity = session.identity
         identity.credential = credential
+        if case .federated(let source) = credential {
+            // The external token as a fetch reads it: now, from its source, for this one request.
+            let backends = BackendService(vault: tokens.vault, unlock: tokens.unlock)
+            identity.credential = .assertion(try ExternalTokenSources.stored(source, backends: backends).read(now: Date()))
+        }
         return try tokens.clientCredentials().acquire(identity, scope: try session.defaultScope()).secret
     }
 
