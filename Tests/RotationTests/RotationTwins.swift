@@ -163,7 +163,7 @@ struct MemoryProver: CredentialProver {
         case .certificate(let c):
             guard let der = Data(base64Encoded: c.certificateBase64), let info = try? CertificateInfo(der: Array(der)) else { return false }
             return apps.liveKeys.contains { $0.thumbprint == info.sha1Hex && $0.created.addingTimeInterval(propagation) <= now }
-        case .backend:
+        case .backend, .federated, .assertion:
             return false
         }
     }

@@ -21,6 +21,8 @@ struct ExternalTokenSourceTests {
         return header + "." + payload + "." + b64url(String(repeating: "s", count: 256))
     }
 
+    @Sendable static func bytes(_ s: String) -> SecretBytes { var b = Array(s.utf8); return SecretBytes(consuming: &b) }
+
     static func directory() -> String {
         let d = NSTemporaryDirectory() + "vault-token-file-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
@@ -40,7 +42,7 @@ struct ExternalTokenSourceTests {
             var i = 0
             while !stop.value {
                 let temp = dir + "/token.\(i % 2)"
-                FileManager.default.createFile(atPath: temp, contents: Data(tokens[i % tokens.count].utf8))
+                _ = FileManager.default.createFile(atPath: temp, contents: Data(tokens[i % tokens.count].utf8))
                 rename(temp, path)
                 i += 1
             }
@@ -63,12 +65,11 @@ struct ExternalTokenSourceTests {
     @Test("a file rewritten in place and caught half-written is read once more; twice torn is an error")
     func tornInPlaceIsReadAgain() throws {
         let token = Self.jwt(subject: "whole")
-        func bytes(_ s: String) -> SecretBytes { var b = Array(s.utf8); return SecretBytes(consuming: &b) }
         // The writer is caught half-way on the first read, and done by the second.
         let reads = Atomic(0)
         let source = TokenFileSource(path: "/run/token") { _ in
             reads.value += 1
-            return bytes(reads.value == 1 ? String(token.prefix(token.count / 2)) : token + "\n")
+            return Self.bytes(reads.value == 1 ? String(token.prefix(token.count / 2)) : token + "\n")
         }
         let read = try source.read(now: Date())
         #expect(reads.value == 2)
@@ -76,7 +77,7 @@ struct ExternalTokenSourceTests {
         #expect(read.token.count == token.utf8.count, "the trailing newline is not part of the token")
         // Torn twice: said, not retried forever.
         let always = Atomic(0)
-        let torn = TokenFileSource(path: "/run/token") { _ in always.value += 1; return bytes(String(token.prefix(40))) }
+        let torn = TokenFileSource(path: "/run/token") { _ in always.value += 1; return Self.bytes(String(token.prefix(40))) }
         #expect(throws: VaultError.self) { try torn.read(now: Date()) }
         #expect(always.value == 2)
     }
@@ -96,7 +97,7 @@ struct ExternalTokenSourceTests {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/token"
-        func write(_ s: String) { FileManager.default.createFile(atPath: path, contents: Data(s.utf8)) }
+        func write(_ s: String) { _ = FileManager.default.createFile(atPath: path, contents: Data(s.utf8)) }
         switch kind {
         case "missing": break
         case "empty": write("")
@@ -122,7 +123,7 @@ struct ExternalTokenSourceTests {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/..2026_12_07", withIntermediateDirectories: false)
-        FileManager.default.createFile(atPath: dir + "/..2026_12_07/token", contents: Data(Self.jwt(subject: "pod").utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/..2026_12_07/token", contents: Data(Self.jwt(subject: "pod").utf8))
         try FileManager.default.createSymbolicLink(atPath: dir + "/..data", withDestinationPath: "..2026_12_07")
         try FileManager.default.createSymbolicLink(atPath: dir + "/token", withDestinationPath: "..data/token")
         #expect(try TokenFileSource(path: dir + "/token").read(now: Date()).subject == "pod")
