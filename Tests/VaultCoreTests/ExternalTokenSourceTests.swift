@@ -11,12 +11,12 @@ import VaultTokens
 @Suite("federated token files", .serialized)
 struct ExternalTokenSourceTests {
     /// A compact JWS with the claims vault checks (the signature is not checked by vault, only by Entra ID).
-    static func jwt(subject: String, exp: Double = Date().timeIntervalSince1970 + 600, alg: String = "RS256", padding: Int = 0) -> String {
+    static func jwt(subject: String, exp: Double = Date().timeIntervalSince1970 + 600, alg: String = "RS256", padding: Int = 0, kid: String = "k1") -> String {
         func b64url(_ s: String) -> String {
             Data(s.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
                 .replacingOccurrences(of: "=", with: "")
         }
-        let header = b64url(#"{"alg":"\#(alg)","kid":"k1","typ":"JWT"}"#)
+        let header = b64url(#"{"alg":"\#(alg)","kid":"\#(kid)","typ":"JWT"}"#)
         let payload = b64url(#"{"iss":"https://issuer.example/oidc","sub":"\#(subject)","aud":"api://AzureADTokenExchange","exp":\#(Int(exp)),"pad":"\#(String(repeating: "x", count: padding))"}"#)
         return header + "." + payload + "." + b64url(String(repeating: "s", count: 256))
     }
@@ -34,8 +34,9 @@ struct ExternalTokenSourceTests {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/token"
-        // Tokens of different lengths (a few KiB each), so a mix of two would show as a bad length or a bad segment.
-        let tokens = (0..<8).map { Self.jwt(subject: "subject-\($0)", padding: 500 * ($0 + 1)) }
+        // Tokens that differ from their first bytes on (the header's kid) and in length (a few KiB each): a mix of two
+        // is none of them.
+        let tokens = (0..<8).map { Self.jwt(subject: "subject-\($0)", padding: 500 * ($0 + 1), kid: "key-\($0)-" + String(repeating: "\($0)", count: 8)) }
         try Data(tokens[0].utf8).write(to: URL(fileURLWithPath: path))
         let stop = Atomic(false)
         let writer = Thread {
