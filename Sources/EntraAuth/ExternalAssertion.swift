@@ -46,6 +46,12 @@ public struct ExternalAssertion: Sendable {
         guard header["alg"]?.string == "RS256" else {
             throw malformed("its header's alg is \(header["alg"]?.string.map { "'\(String($0.prefix(16)))'" } ?? "missing"), and Entra ID accepts RS256")
         }
+        // An RS256 signature is as long as the key's modulus (256 bytes for 2048 bits, 384, 512): a token file rewritten
+        // in place and read half-way is caught here even when it was cut inside the signature.
+        let signatureBytes = segments[2].count * 3 / 4
+        guard signatureBytes >= 256, signatureBytes % 128 == 0 else {
+            throw malformed("its signature is \(signatureBytes) bytes, not an RS256 signature of a 2048-bit or larger key (a file caught half-written?)")
+        }
         guard let claims = object(segments[1]) else { throw malformed("its payload is not a JSON object") }
         guard let iss = claims["iss"]?.string, !iss.isEmpty, let sub = claims["sub"]?.string, !sub.isEmpty else {
             throw malformed("its payload lacks iss or sub")

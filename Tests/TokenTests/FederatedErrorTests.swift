@@ -63,7 +63,7 @@ struct FederatedErrorTests {
 
     func app() throws -> AppIdentity {
         func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "") }
-        var token = Array((b64(#"{"alg":"RS256"}"#) + "." + b64(#"{"iss":"https://i.example","sub":"s","aud":"api://AzureADTokenExchange","exp":4102444800}"#) + ".c2ln").utf8)
+        var token = Array((b64(#"{"alg":"RS256"}"#) + "." + b64(#"{"iss":"https://i.example","sub":"s","aud":"api://AzureADTokenExchange","exp":4102444800}"#) + "." + String(repeating: "A", count: 342)).utf8)
         let assertion = try ExternalAssertion.parse(SecretBytes(consuming: &token), origin: "test", now: Date())
         return AppIdentity(name: "fed", clientID: "11111111-1111-1111-1111-111111111111", tenant: "22222222-2222-2222-2222-222222222222",
                            authorityHost: "https://login.example", credential: .assertion(assertion))

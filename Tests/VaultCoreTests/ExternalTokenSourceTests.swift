@@ -11,15 +11,17 @@ import VaultTokens
 @Suite("federated token files", .serialized)
 struct ExternalTokenSourceTests {
     /// A compact JWS with the claims vault checks (the signature is not checked by vault, only by Entra ID).
-    static func jwt(subject: String, exp: Double = Date().timeIntervalSince1970 + 600, alg: String = "RS256", padding: Int = 0) -> String {
+    static func jwt(subject: String, exp: Double = Date().timeIntervalSince1970 + 600, alg: String = "RS256", padding: Int = 0, kid: String = "k1") -> String {
         func b64url(_ s: String) -> String {
             Data(s.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
                 .replacingOccurrences(of: "=", with: "")
         }
-        let header = b64url(#"{"alg":"\#(alg)","kid":"k1","typ":"JWT"}"#)
+        let header = b64url(#"{"alg":"\#(alg)","kid":"\#(kid)","typ":"JWT"}"#)
         let payload = b64url(#"{"iss":"https://issuer.example/oidc","sub":"\#(subject)","aud":"api://AzureADTokenExchange","exp":\#(Int(exp)),"pad":"\#(String(repeating: "x", count: padding))"}"#)
         return header + "." + payload + "." + b64url(String(repeating: "s", count: 256))
     }
+
+    @Sendable static func bytes(_ s: String) -> SecretBytes { var b = Array(s.utf8); return SecretBytes(consuming: &b) }
 
     static func directory() -> String {
         let d = NSTemporaryDirectory() + "vault-token-file-\(UUID().uuidString)"
@@ -32,15 +34,16 @@ struct ExternalTokenSourceTests {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/token"
-        // Tokens of different lengths (a few KiB each), so a mix of two would show as a bad length or a bad segment.
-        let tokens = (0..<8).map { Self.jwt(subject: "subject-\($0)", padding: 500 * ($0 + 1)) }
+        // Tokens that differ from their first bytes on (the header's kid) and in length (a few KiB each): a mix of two
+        // is none of them.
+        let tokens = (0..<8).map { Self.jwt(subject: "subject-\($0)", padding: 500 * ($0 + 1), kid: "key-\($0)-" + String(repeating: "\($0)", count: 8)) }
         try Data(tokens[0].utf8).write(to: URL(fileURLWithPath: path))
         let stop = Atomic(false)
         let writer = Thread {
             var i = 0
             while !stop.value {
                 let temp = dir + "/token.\(i % 2)"
-                FileManager.default.createFile(atPath: temp, contents: Data(tokens[i % tokens.count].utf8))
+                _ = FileManager.default.createFile(atPath: temp, contents: Data(tokens[i % tokens.count].utf8))
                 rename(temp, path)
                 i += 1
             }
@@ -63,12 +66,11 @@ struct ExternalTokenSourceTests {
     @Test("a file rewritten in place and caught half-written is read once more; twice torn is an error")
     func tornInPlaceIsReadAgain() throws {
         let token = Self.jwt(subject: "whole")
-        func bytes(_ s: String) -> SecretBytes { var b = Array(s.utf8); return SecretBytes(consuming: &b) }
         // The writer is caught half-way on the first read, and done by the second.
         let reads = Atomic(0)
         let source = TokenFileSource(path: "/run/token") { _ in
             reads.value += 1
-            return bytes(reads.value == 1 ? String(token.prefix(token.count / 2)) : token + "\n")
+            return Self.bytes(reads.value == 1 ? String(token.prefix(token.count / 2)) : token + "\n")
         }
         let read = try source.read(now: Date())
         #expect(reads.value == 2)
@@ -76,7 +78,7 @@ struct ExternalTokenSourceTests {
         #expect(read.token.count == token.utf8.count, "the trailing newline is not part of the token")
         // Torn twice: said, not retried forever.
         let always = Atomic(0)
-        let torn = TokenFileSource(path: "/run/token") { _ in always.value += 1; return bytes(String(token.prefix(40))) }
+        let torn = TokenFileSource(path: "/run/token") { _ in always.value += 1; return Self.bytes(String(token.prefix(40))) }
         #expect(throws: VaultError.self) { try torn.read(now: Date()) }
         #expect(always.value == 2)
     }
@@ -96,7 +98,7 @@ struct ExternalTokenSourceTests {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/token"
-        func write(_ s: String) { FileManager.default.createFile(atPath: path, contents: Data(s.utf8)) }
+        func write(_ s: String) { _ = FileManager.default.createFile(atPath: path, contents: Data(s.utf8)) }
         switch kind {
         case "missing": break
         case "empty": write("")
@@ -122,7 +124,7 @@ struct ExternalTokenSourceTests {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/..2026_12_07", withIntermediateDirectories: false)
-        FileManager.default.createFile(atPath: dir + "/..2026_12_07/token", contents: Data(Self.jwt(subject: "pod").utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/..2026_12_07/token", contents: Data(Self.jwt(subject: "pod").utf8))
         try FileManager.default.createSymbolicLink(atPath: dir + "/..data", withDestinationPath: "..2026_12_07")
         try FileManager.default.createSymbolicLink(atPath: dir + "/token", withDestinationPath: "..data/token")
         #expect(try TokenFileSource(path: dir + "/token").read(now: Date()).subject == "pod")
