@@ -42,7 +42,7 @@ extension RotationService {
         defer { held.release() }
         let session = try tokens.session(app: app)
         if let backend = session.metadata.backend {
-            throw VaultError("rotation.fleet", "app '\(app)' keeps its secret in backend '\(backend)'; a fleet moves to a federated credential with one FIC for its hosts' shared subject and `add-app --federated` on each host", context: ["case": "federated", "app": app])
+            throw VaultError("rotation.fleet", "app '\(app)' keeps its secret in backend '\(backend)', shared by a fleet; a fleet moves to a federated credential host by host, not through one host's vault", context: ["case": "federated", "app": app])
         }
         let home = localHome(app)
         if let (j, _) = try home.pending() {
