@@ -26,6 +26,10 @@ public enum OIDCIssuer {
         public var jwksURI: String
         /// `id_token_signing_alg_values_supported` (nil when absent).
         public var algorithms: [String]?
+
+        public init(issuer: String, jwksURI: String, algorithms: [String]?) {
+            self.issuer = issuer; self.jwksURI = jwksURI; self.algorithms = algorithms
+        }
     }
 
     /// One key of a key set, as read: its public members only (never a private one).
@@ -36,6 +40,10 @@ public enum OIDCIssuer {
         public var use: String?
         public var n: String?
         public var e: String?
+
+        public init(kid: String, kty: String, alg: String?, use: String?, n: String?, e: String?) {
+            self.kid = kid; self.kty = kty; self.alg = alg; self.use = use; self.n = n; self.e = e
+        }
 
         /// RSA, and RS256 or no algorithm named: a key Entra can verify an RS256 token with.
         public var isRS256: Bool { kty == "RSA" && (alg == nil || alg == "RS256") && n != nil && e != nil }
