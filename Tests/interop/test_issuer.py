@@ -183,6 +183,19 @@ def test_hosts_of_one_approle_role_share_one_subject(world):
     assert a["accessor"] != b["accessor"]
     assert claims[0]["sub"] == claims[1]["sub"], "two hosts of one AppRole role got different subjects"
     assert claims[2]["sub"] != claims[0]["sub"], "hosts of another role got the same subject"
+    # The entity's one alias is named after the role id: a role deleted and made again (a new role id) is a new
+    # subject, which the FIC no longer matches; setting the old role id back finds the old entity again.
+    role_id = bao.api("GET", "/v1/auth/approle/role/hosts/role-id")["data"]["role_id"]
+    aliases = bao.api("GET", "/v1/identity/entity/id/" + a["entity_id"])["data"]["aliases"]
+    assert [x["name"] for x in aliases] == [role_id] and aliases[0]["metadata"] == {"role_name": "hosts"}
+    bao.api("POST", "/v1/auth/approle/role/again", {"token_policies": ["issuer"]})
+    first = bao.login("again")["entity_id"]
+    old_role_id = bao.api("GET", "/v1/auth/approle/role/again/role-id")["data"]["role_id"]
+    bao.api("DELETE", "/v1/auth/approle/role/again")
+    bao.api("POST", "/v1/auth/approle/role/again", {"token_policies": ["issuer"]})
+    assert bao.login("again")["entity_id"] != first
+    bao.api("POST", "/v1/auth/approle/role/again/role-id", {"role_id": old_role_id})
+    assert bao.login("again")["entity_id"] == first
 
 
 def test_publish_check_and_a_key_rotation(world):
@@ -219,6 +232,13 @@ def test_publish_check_and_a_key_rotation(world):
     publish(world)
     again = check(world)
     assert again.returncode == 0, again.stderr.decode()
+    # An EdDSA named key (in the engine's one key set once a role uses it) is left out of the copy, and said so.
+    bao.api("POST", "/v1/identity/oidc/key/ed", {"algorithm": "EdDSA"})
+    bao.api("POST", "/v1/identity/oidc/role/ed", {"key": "ed"})
+    ed = publish(world)
+    assert ed.stderr.count(b"left out: OKP/EdDSA") == 2, ed.stderr.decode()
+    assert all(k["kty"] == "RSA" for k in json.load(open(os.path.join(well_known, "keys")))["keys"])
+    assert check(world).returncode == 0
 
 
 def test_emulator_takes_an_openbao_token_through_a_federated_credential(world):
@@ -254,8 +274,12 @@ def test_emulator_takes_an_openbao_token_through_a_federated_credential(world):
         refused = exchange(bao.identity_token(bao.login("other-hosts")["client_token"]))
         assert refused.status_code == 400 and "AADSTS70021" in refused.text, refused.text
         # One rotation: the new signing key was the published "next" key, so the old copy still serves it.
+        published = [k["kid"] for k in json.load(open(os.path.join(www.dir, ".well-known", "keys")))["keys"]]
+        before = jwt(bao.identity_token(host["client_token"]))[0]["kid"]
         bao.api("POST", "/v1/identity/oidc/key/fleet/rotate", {})
-        assert exchange(bao.identity_token(host["client_token"])).status_code == 200
+        token = bao.identity_token(host["client_token"])
+        assert jwt(token)[0]["kid"] != before and jwt(token)[0]["kid"] in published
+        assert exchange(token).status_code == 200
         # A second: the signing key is one the copy has never seen.
         bao.api("POST", "/v1/identity/oidc/key/fleet/rotate", {})
         stale = exchange(bao.identity_token(host["client_token"]))
