@@ -235,10 +235,12 @@ public enum OIDCIssuer {
         return (response.body, String((response.header("Content-Type") ?? "").prefix(100)))
     }
 
-    /// A hosted issuer's two documents: URL/.well-known/openid-configuration, then its jwks_uri (https only); and
+    /// A hosted issuer's two documents: URL/.well-known/openid-configuration (URL without a trailing `/`, as Entra reads it), then its jwks_uri (https only); and
     /// the documents whose `Content-Type` is not `application/json`.
     public static func hosted(_ url: String, transport: any HTTPTransport) throws -> (Discovery, [Key], notJSON: [String]) {
-        let discoveryURL = url + "/.well-known/openid-configuration"
+        var base = url
+        while base.hasSuffix("/") { base.removeLast() }
+        let discoveryURL = base + "/.well-known/openid-configuration"
         let (dBody, dType) = try fetch(discoveryURL, transport: transport, limit: maxDiscoveryBytes)
         let d = try discovery(dBody, from: discoveryURL)
         guard d.jwksURI.hasPrefix("https://"), (try? EndpointURL.parse(d.jwksURI)) != nil else {

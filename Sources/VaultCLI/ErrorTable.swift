@@ -163,7 +163,7 @@ extension ErrorWords {
         case "issuer.mismatch:algorithm": return Words(.dataError, "publish again with `vault issuer publish`: it offers RS256 only")
         case "issuer.mismatch:keys": return Words(.dataError, "publish again with `vault issuer publish`: it keeps RS256 signing keys only")
         case "issuer.mismatch:content_type": return Words(.dataError, "serve both documents with Content-Type: application/json (a static host guesses it from the name: configure it for .well-known/)")
-        case "issuer.mismatch:engine": return Words(.config, "set it: `bao write identity/oidc/config issuer=…` (tokens carry it followed by /v1/identity/oidc), then publish again")
+        case "issuer.mismatch:engine": return Words(.dataError, "set it: `bao write identity/oidc/config issuer=…` (tokens carry it followed by /v1/identity/oidc), then publish again")
         case "issuer.response": return Words(.dataError, nil)
         case "issuer.response:private": return Words(.dataError, "never host a private key; check what serves the key set")
         case "issuer.stale": return Words(.dataError, "publish again (`vault issuer publish --backend BACKEND --out DIR`) and upload the copy; do it after every key rotation")

@@ -239,6 +239,14 @@ def test_publish_check_and_a_key_rotation(world):
     assert ed.stderr.count(b"left out: OKP/EdDSA") == 2, ed.stderr.decode()
     assert all(k["kty"] == "RSA" for k in json.load(open(os.path.join(well_known, "keys")))["keys"])
     assert check(world).returncode == 0
+    # No public issuer set: the engine names its own address, and publish says Entra would go there.
+    bao.api("POST", "/v1/identity/oidc/config", {"issuer": ""})
+    try:
+        own = vault(world, "issuer", "publish", "--backend", "fleet", "--out", tempfile.mkdtemp(prefix="vault-issuer-own-"))
+        assert own.returncode == 0 and b"is the backend's own address" in own.stderr, own.stderr.decode()
+        assert (bao.addr + "/v1/identity/oidc").encode() in own.stdout
+    finally:
+        bao.api("POST", "/v1/identity/oidc/config", {"issuer": www.base})
 
 
 def test_emulator_takes_an_openbao_token_through_a_federated_credential(world):
