@@ -60,11 +60,13 @@ package struct IssuerPublish: ParsableCommand {
         var dir = out
         while dir.count > 1, dir.hasSuffix("/") { dir.removeLast() }
         let wellKnown = dir + "/.well-known"
+        let made = FileSystem.exists(dir) ? [wellKnown] : [dir, wellKnown]
         try FileSystem.makeDirectories(wellKnown, mode: 0o755)
-        // Public documents a web server (another user) must read: 0755 and 0644 whatever the umask; never writable by
-        // others, since whoever can add a key here can sign tokens Entra accepts.
-        guard chmod(wellKnown, 0o755) == 0 else {
-            throw VaultError("io.write", "cannot set the mode of \(wellKnown): \(String(cString: strerror(errno)))", context: ["errno": String(errno)])
+        // Public documents a web server (another user) must read: 0755 and 0644 whatever the umask (for the
+        // directories vault made; DIR itself, when it existed, keeps its mode); never writable by others, since
+        // whoever can add a key here can sign tokens Entra accepts.
+        for d in made where chmod(d, 0o755) != 0 {
+            throw VaultError("io.write", "cannot set the mode of \(d): \(String(cString: strerror(errno)))", context: ["errno": String(errno)])
         }
         let keysName = publication.jwksURI == publication.issuer + "/.well-known/keys" ? "keys" : "keys.json"
         try FileSystem.writeAtomically(directory: wellKnown, name: keysName, bytes: publication.keySet, mode: 0o644, exactMode: true)

@@ -154,12 +154,13 @@ def world():
         bao.stop()
 
 
-def vault(world, *args):
-    return subprocess.run([VAULT, *args], env=world["env"], capture_output=True, timeout=60)
+def vault(world, *args, umask=None):
+    return subprocess.run([VAULT, *args], env=world["env"], capture_output=True, timeout=60,
+                          preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
 
 
-def publish(world):
-    r = vault(world, "issuer", "publish", "--backend", "fleet", "--out", world["www"].dir)
+def publish(world, umask=None):
+    r = vault(world, "issuer", "publish", "--backend", "fleet", "--out", world["www"].dir, umask=umask)
     assert r.returncode == 0, r.stderr.decode()
     return r
 
@@ -200,10 +201,10 @@ def test_hosts_of_one_approle_role_share_one_subject(world):
 
 def test_publish_check_and_a_key_rotation(world):
     bao, www = world["bao"], world["www"]
-    r = publish(world)
+    r = publish(world, umask=0o077)  # public documents a web server (another user) reads: 0644/0755 whatever the umask
     assert world["issuer"].encode() in r.stdout
     well_known = os.path.join(www.dir, ".well-known")
-    assert stat.S_IMODE(os.stat(well_known).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(www.dir).st_mode) == 0o755 and stat.S_IMODE(os.stat(well_known).st_mode) == 0o755
     for name in ("openid-configuration", "keys"):
         assert stat.S_IMODE(os.stat(os.path.join(well_known, name)).st_mode) == 0o644
     doc = json.load(open(os.path.join(well_known, "openid-configuration")))
