@@ -85,7 +85,8 @@ package struct IssuerCheck: ParsableCommand {
         discussion: """
         Example: `vault issuer check --url https://issuer.example.com/v1/identity/oidc --backend fleet`. With --backend, \
         every live signing key of the backend must be in the hosted copy (a copy left behind by a key rotation makes \
-        Entra refuse the tokens, AADSTS7000272). Exits non-zero on any mismatch.
+        Entra refuse the tokens, AADSTS7000272). --ca-bundle is for the hosted copy; the backend is reached with its own \
+        stored CA bundle. Exits non-zero on any mismatch.
         """
     )
 
