@@ -215,7 +215,7 @@ public enum OIDCIssuer {
             let liveKeys = live.keys.filter { $0.isRS256 && ($0.use == nil || $0.use == "sig") }
             let missing = liveKeys.filter { !hosted.contains($0.kid) }.map(\.kid)
             out.append(Finding(checked: "every live RS256 key of the engine (\(liveKeys.count)) is in the hosted key set", problem: missing.isEmpty ? nil :
-                VaultError("issuer.stale", "the hosted key set lacks \(missing.count) of the engine's live key(s): \(missing.joined(separator: ", ")); a token signed with one fails at Entra (AADSTS7000272)", context: ["url": d.jwksURI, "kids": missing.joined(separator: ",")])))
+                VaultError("issuer.stale", "the hosted key set lacks \(missing.count) of the engine's live key(s): \(missing.joined(separator: ", ")); a token signed with one fails at Entra (AADSTS7000272), and OpenBao's next key signs from its next rotation on", context: ["url": d.jwksURI, "kids": missing.joined(separator: ",")])))
         }
         return out
     }
