@@ -188,14 +188,15 @@ public enum FileSystem {
     /// Temp file in the same directory (created 0600 with O_EXCL), fsync, rename over `name`, fsync the directory.
     /// With `lockedTemporary`, the temp file is `.NAME.tmp` and any left by a writer that died is removed first: for a
     /// file only the holder of its lock writes, so cleaning up never needs to list the directory.
+    /// With `exactMode`, the file gets `mode` whatever the umask (a public document a web server must read).
     public static func writeAtomically(directory: String, name: String, bytes: [UInt8], mode: mode_t = 0o600,
-                                       lockedTemporary: Bool = false) throws {
-        try writeAtomically(directory: directory, name: name, parts: [bytes[...]], mode: mode, lockedTemporary: lockedTemporary)
+                                       lockedTemporary: Bool = false, exactMode: Bool = false) throws {
+        try writeAtomically(directory: directory, name: name, parts: [bytes[...]], mode: mode, lockedTemporary: lockedTemporary, exactMode: exactMode)
     }
 
     /// `writeAtomically` of the concatenation of `parts`, without joining them in memory first.
     public static func writeAtomically(directory: String, name: String, parts: [ArraySlice<UInt8>], mode: mode_t = 0o600,
-                                       lockedTemporary: Bool = false) throws {
+                                       lockedTemporary: Bool = false, exactMode: Bool = false) throws {
         let temp: String
         if lockedTemporary {
             temp = "\(directory)/.\(name).tmp"
@@ -210,6 +211,7 @@ public enum FileSystem {
         defer { if !ok { unlink(temp) } }
         do {
             defer { close(fd) }
+            if exactMode, fchmod(fd, mode) != 0 { throw VaultError("io.write", "cannot set the mode of \(temp): \(errorText())", context: ["errno": String(errno)]) }
             for part in parts where !part.isEmpty { try part.withUnsafeBytes { try writeAll(fd, $0, path: temp) } }
             guard fsync(fd) == 0 else { throw VaultError("io.fsync", "fsync \(temp): \(errorText())") }
         }

@@ -5,11 +5,13 @@ import VaultCrypto
 
 /// Fuzzes what a fleet backend (OpenBao / HashiCorp Vault) answers, as `fuzz-token-response` does for Entra ID: a KV v2
 /// read (with the engine's `Date`), the fleet rotation record it holds, and every time in it. Input: the `Date` header
-/// on the first line, then the JSON body.
+/// on the first line, then the JSON body. The same body is also read as the engine's OIDC discovery document and key
+/// set (`vault issuer publish`): what publish writes from a key set must read back as the same keys.
 func harness(_ bytes: [UInt8]) {
     let newline = bytes.firstIndex(of: 0x0a) ?? bytes.endIndex
     let date = String(decoding: bytes[..<newline], as: UTF8.self)
     let body = Array(bytes[min(newline + 1, bytes.count)...])
+    issuer(body)
     let readAt = Date(timeIntervalSince1970: 1_800_000_000)
     guard let secret = try? KVClient.decodeSecret(body, name: "fuzz", date: date, readAt: readAt) else { return }
     precondition(secret.version >= 0, "negative KV version")
@@ -25,6 +27,17 @@ func harness(_ bytes: [UInt8]) {
     }
     _ = record.isLive(at: readAt)
     _ = newSecret?.count
+}
+
+func issuer(_ body: [UInt8]) {
+    let discovery = try? OIDCIssuer.discovery(body, from: "fuzz")
+    guard let keys = try? OIDCIssuer.keys(body, from: "fuzz") else { return }
+    let d = discovery ?? OIDCIssuer.Discovery(issuer: "https://issuer.example.com/v1/identity/oidc", jwksURI: "https://issuer.example.com/k", algorithms: nil)
+    _ = OIDCIssuer.check(url: d.issuer, discovery: d, keys: keys, live: (d.issuer, keys))
+    guard let p = try? OIDCIssuer.publication(discovery: d, keys: keys, jwksURI: nil) else { return }
+    guard let again = try? OIDCIssuer.keys(p.keySet, from: "copy") else { preconditionFailure("a published key set does not read back") }
+    precondition(again.map(\.kid) == p.kept.map(\.kid) && again.allSatisfy { $0.use == "sig" && $0.isRS256 }, "a published key changed")
+    precondition((try? OIDCIssuer.discovery(p.discovery, from: "copy"))?.issuer == d.issuer, "the published issuer changed")
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -48,6 +61,8 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 date + #"{"data":{"data":{"a":"b"},"metadata":{"version":-1}}}"#,
                 date + #"{"data":{"data":null,"metadata":{"version":1,"created_time":null}}}"#,
                 "\n" + #"{"data":"#,
+                "\n" + #"{"issuer":"https://i.example/v1/identity/oidc","jwks_uri":"https://i.example/k","keys":[{"use":"sig","kty":"RSA","kid":"k\u00e9","alg":"RS256","n":"AQAB","e":"AQAB"},{"kty":"OKP","kid":"e","alg":"EdDSA","x":"AA"}]}"#,
+                "\n" + #"{"keys":[{"kty":"RSA","kid":"a","n":"AQAB","e":"AQAB","d":"AQAB"}]}"#,
             ].enumerated().map { ("seed-\($0.offset)", Array($0.element.utf8)) }
         }
     }

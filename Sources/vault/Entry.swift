@@ -72,7 +72,7 @@ struct VaultCommand: ParsableCommand {
         subcommands: [
             InitCommand.self, AddAppCommand.self, ListCommand.self, ShowCommand.self, RemoveCommand.self,
             PasswdCommand.self, KeyCommand.self, KeyRekeyCommand.self, TokenCommand.self, CacheCommand.self, RunCommand.self,
-            RotateCommand.self, RotateCertCommand.self, FederateCommand.self, StatusCommand.self, ReportCommand.self, ExecCommand.self, ServeCommand.self, AuditCommand.self, AgentCommand.self, UnlockCommand.self, LockCommand.self, BackendCommand.self,
+            RotateCommand.self, RotateCertCommand.self, FederateCommand.self, StatusCommand.self, ReportCommand.self, ExecCommand.self, ServeCommand.self, AuditCommand.self, AgentCommand.self, UnlockCommand.self, LockCommand.self, BackendCommand.self, IssuerCommand.self,
         ]
     )
 }

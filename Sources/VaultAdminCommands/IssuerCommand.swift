@@ -1,0 +1,121 @@
+import ArgumentParser
+import FleetBackend
+import FoundationEssentials
+import VaultCLI
+import VaultErrors
+import VaultHTTP
+import VaultStore
+import VaultTokens
+#if canImport(Glibc)
+import Glibc
+#endif
+
+package struct IssuerCommand: ParsableCommand {
+    package init() {}
+    package static let configuration = CommandConfiguration(
+        commandName: "issuer",
+        abstract: "A fleet backend as the OIDC issuer of a federated credential: publish its documents, check the hosted copy.",
+        discussion: """
+        OpenBao's identity tokens (identity/oidc/token/ROLE) can stand in for a client secret: a federated identity \
+        credential on the app trusts them. Entra fetches the issuer's discovery document and keys over public HTTPS; \
+        `publish` writes both for static hosting, `check` reads the hosted copy as Entra would (docs/fleets.md, \
+        "A fleet without a secret").
+        """,
+        subcommands: [IssuerPublish.self, IssuerCheck.self]
+    )
+}
+
+package struct IssuerPublish: ParsableCommand {
+    package init() {}
+    package static let configuration = CommandConfiguration(
+        commandName: "publish",
+        abstract: "Write a backend's OIDC discovery document and signing keys to DIR/.well-known/ for static hosting.",
+        discussion: """
+        Example: `vault issuer publish --backend fleet --out /srv/issuer`, then serve /srv/issuer at the issuer URL \
+        (the backend's identity/oidc/config issuer followed by /v1/identity/oidc). The documents are public: files \
+        0644, directories 0755, written atomically. Run it again after every key rotation (before the next one).
+        """
+    )
+
+    @OptionGroup var options: VaultOptions
+    @Option(help: ArgumentHelp("The stored backend whose issuer to publish.", valueName: "name")) var backend: String
+    @Option(help: ArgumentHelp("Directory served at the issuer URL; the documents go to DIR/.well-known/.", valueName: "dir")) var out: String
+    @Option(name: .customLong("jwks-uri"), help: ArgumentHelp("Where the key set will be served (default ISSUER/.well-known/keys).", valueName: "url"))
+    var jwksURI: String?
+    @Flag(name: [.short, .customLong("verbose")], help: "Log HTTP requests and responses to stderr, secrets redacted (-vv adds bodies).")
+    var verbosity: Int
+
+    package func run() throws {
+        let (record, login) = try BackendService(vault: try options.vault(), unlock: try options.credential()).get(backend)
+        let client = BackendService.client(record, login: login, transport: try backendTransport(record, verbosity: verbosity))
+        let (discovery, keys) = try client.issuerDocuments()
+        let publication = try OIDCIssuer.publication(discovery: discovery, keys: keys, jwksURI: jwksURI)
+        if let engine = try? EndpointURL.parse(discovery.issuer), record.addresses.contains(engine.origin) {
+            Console.warn("the issuer \(discovery.issuer) is the backend's own address: Entra will fetch the documents there, not from this copy")
+            Console.hint("set the public issuer URL first: `bao write identity/oidc/config issuer=https://PUBLIC-HOST`")
+        }
+        for (key, why) in publication.skipped {
+            Console.warn("key \(key.kid) left out: \(why)")
+        }
+        var dir = out
+        while dir.count > 1, dir.hasSuffix("/") { dir.removeLast() }
+        let wellKnown = dir + "/.well-known"
+        let made = FileSystem.exists(dir) ? [wellKnown] : [dir, wellKnown]
+        try FileSystem.makeDirectories(wellKnown, mode: 0o755)
+        // Public documents a web server (another user) must read: 0755 and 0644 whatever the umask (for the
+        // directories vault made; DIR itself, when it existed, keeps its mode); never writable by others, since
+        // whoever can add a key here can sign tokens Entra accepts.
+        for d in made where chmod(d, 0o755) != 0 {
+            throw VaultError("io.write", "cannot set the mode of \(d): \(String(cString: strerror(errno)))", context: ["errno": String(errno)])
+        }
+        let keysName = publication.jwksURI == publication.issuer + "/.well-known/keys" ? "keys" : "keys.json"
+        try FileSystem.writeAtomically(directory: wellKnown, name: keysName, bytes: publication.keySet, mode: 0o644, exactMode: true)
+        try FileSystem.writeAtomically(directory: wellKnown, name: "openid-configuration", bytes: publication.discovery, mode: 0o644, exactMode: true)
+        Console.out("Published the issuer \(publication.issuer) of backend '\(backend)': \(publication.kept.count) RS256 key(s) (\(publication.kept.map(\.kid).joined(separator: ", ")))")
+        Console.out("  \(wellKnown)/openid-configuration  → serve at \(publication.issuer)/.well-known/openid-configuration")
+        Console.out("  \(wellKnown)/\(keysName)  → serve at \(publication.jwksURI)")
+    }
+}
+
+package struct IssuerCheck: ParsableCommand {
+    package init() {}
+    package static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check a hosted issuer as Entra reads it: URL/.well-known/openid-configuration and its keys.",
+        discussion: """
+        Example: `vault issuer check --url https://issuer.example.com/v1/identity/oidc --backend fleet`. With --backend, \
+        every live signing key of the backend must be in the hosted copy (a copy left behind by a key rotation makes \
+        Entra refuse the tokens, AADSTS7000272). --ca-bundle is for the hosted copy; the backend is reached with its own \
+        stored CA bundle. Exits non-zero on any mismatch.
+        """
+    )
+
+    @OptionGroup var options: VaultOptions
+    @OptionGroup var network: NetworkOptions
+    @Option(help: ArgumentHelp("The issuer URL, exactly as the federated credential names it.", valueName: "url")) var url: String
+    @Option(help: ArgumentHelp("Compare with this stored backend's live keys.", valueName: "name")) var backend: String?
+
+    package func run() throws {
+        guard url.hasPrefix("https://"), url.utf8.count <= 600, let parsed = try? EndpointURL.parse(url), parsed.origin.hasPrefix("https://") else {
+            throw VaultError("issuer.url", "the issuer \(url) is not an https URL of at most 600 characters", context: ["url": url, "case": "input"])
+        }
+        var live: (issuer: String, keys: [OIDCIssuer.Key])?
+        if let backend {
+            let (record, login) = try BackendService(vault: try options.vault(), unlock: try options.credential()).get(backend)
+            let (d, keys) = try BackendService.client(record, login: login, transport: try backendTransport(record, verbosity: network.verbosity)).issuerDocuments()
+            live = (d.issuer, keys)
+        }
+        let (discovery, keys, notJSON) = try OIDCIssuer.hosted(url, transport: try network.transport())
+        let findings = OIDCIssuer.check(url: url, discovery: discovery, keys: keys, notJSON: notJSON, live: live)
+        for f in findings {
+            Console.out("\(f.problem == nil ? "ok    " : "FAILED") \(f.checked)")
+        }
+        let problems = findings.compactMap(\.problem)
+        guard let first = problems.first else {
+            Console.out("The issuer \(url) is as Entra needs it (\(keys.count) key(s) at \(discovery.jwksURI))")
+            return
+        }
+        for p in problems.dropLast() { Console.report(p) }
+        throw problems.last ?? first
+    }
+}
