@@ -67,6 +67,14 @@ public struct StatusService: Sendable {
                 rows.append(certificateStatus(meta, unlocked: unlocked, warnDays: warnDays, now: now, offline: offline,
                                               journaled: certificateJournals.contains(meta.name)))
             }
+            if let source = meta.federated {
+                // Nothing of the app's expires in the vault: the external token is the issuer's to keep fresh.
+                var s = SecretStatus(app: meta.name, hint: "", keyID: nil, expires: nil, expirySource: "none", daysLeft: nil, rotated: nil,
+                                     pending: nil, level: .healthy,
+                                     notes: ["no secret or key to expire: the app proves itself with an external token read from \(source) at each token fetch"])
+                s.credential = "federated \(source)"
+                return rows + [s]
+            }
             guard stored.secret != nil || meta.backend != nil else { return rows }
             var s = SecretStatus(app: meta.name, hint: meta.secretHint, keyID: meta.secretKeyID, expires: meta.secretExpires,
                                  expirySource: meta.secretExpires == nil ? "unknown" : "vault", daysLeft: nil, rotated: meta.rotated,

@@ -76,6 +76,12 @@ struct FederatedVaultTests {
         #expect(graph.status == 0 && graph.stdout.contains(FederatedVault.subject), "\(graph.stdout) \(graph.stderr)")
         #expect(try fv.f.emu.tokenRequests(FederatedFixture.clientID) == before + 1)
 
+        let status = try fv.v.run(["status", "fed", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: status.stdoutData) as? [[String: Any]], "\(status.stdout) \(status.stderr)")
+        #expect(status.status == 0 && rows.count == 1 && rows[0]["credential"] as? String == "federated file:" + fv.tokenFile, "\(rows)")
+        let rotate = try fv.v.run(["rotate-secret", "fed"])
+        #expect(rotate.status == 64 && rotate.stderr.contains("external token"), "\(rotate.stderr)")
+
         // The audit line of the fetch names the token's issuer and subject; the token is nowhere in the log.
         let log = fv.auditLog
         let request = try #require(log.split(separator: "\n").first { $0.contains("\"entra.token_request\"") && $0.contains("\"app\":\"fed\"") })
