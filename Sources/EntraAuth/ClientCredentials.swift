@@ -128,7 +128,8 @@ public struct ClientCredentials: Sendable {
             }
             // A federated credential added moments ago is not matched until it propagates: the same token is sent
             // again after a pause (it is still valid: the source said so when it was read).
-            if error.code == "entra.federated_no_match", let wait = propagationWaits.popFirst() {
+            if error.code == "entra.federated_no_match", let wait = propagationWaits.first, !assertionExpires(app.credential, within: wait) {
+                propagationWaits.removeFirst()
                 sleeper.sleep(seconds: wait)
                 continue
             }
@@ -139,6 +140,12 @@ public struct ClientCredentials: Sendable {
             }
             throw error
         }
+    }
+
+    /// Whether a federated token would expire before a pause of `seconds` ends (then it is not sent again).
+    func assertionExpires(_ credential: AppCredential, within seconds: Double) -> Bool {
+        guard case .assertion(let external) = credential else { return false }
+        return external.expires <= now().addingTimeInterval(seconds)
     }
 
     func delay(attempt: Int, retryAfter: Double?) -> Double {

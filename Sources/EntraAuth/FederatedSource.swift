@@ -46,8 +46,9 @@ public enum FederatedSource: Sendable, Equatable, CustomStringConvertible {
         }
         if text.hasPrefix("backend:") {
             let parts = text.dropFirst(8).split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.count <= 128 && $0.allSatisfy(nameCharacters.contains) }) else {
-                throw VaultError("federated.source", "'\(text)' is not backend:NAME/ROLE (letters, digits, - _ .)", context: ["case": "backend", "value": text])
+            // The role becomes a path segment of the backend's API: no `.` or `..`, nothing that starts with a dot.
+            guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.count <= 128 && !$0.hasPrefix(".") && $0.allSatisfy(nameCharacters.contains) }) else {
+                throw VaultError("federated.source", "'\(text)' is not backend:NAME/ROLE (letters, digits, - _ ., not starting with a dot)", context: ["case": "backend", "value": text])
             }
             return .backend(name: String(parts[0]), role: String(parts[1]))
         }

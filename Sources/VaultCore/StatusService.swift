@@ -114,9 +114,13 @@ public struct StatusService: Sendable {
     /// A federated app's row (or an app moving to one): its token source, a pending move, and the app's federated
     /// credentials as Graph lists them.
     func federatedStatus(_ meta: AppMetadata, unlocked: UnlockedVault, offline: Bool) throws -> SecretStatus {
-        var s = SecretStatus(app: meta.name, credential: "federated", inUse: meta.federated != nil, hint: "", keyID: nil, expires: nil,
-                             expirySource: "none", daysLeft: nil, rotated: meta.rotated, pending: nil, level: .healthy, notes: [])
-        if let source = meta.federated { s.notes.append("the token comes from \(source), read at each token fetch") }
+        var s = SecretStatus(app: meta.name, credential: meta.federated.map { "federated \($0)" } ?? "federated (moving to)",
+                             inUse: meta.federated != nil, hint: "", keyID: nil, expires: nil, expirySource: "none", daysLeft: nil,
+                             rotated: meta.rotated, pending: nil, level: .healthy, notes: [])
+        if let source = meta.federated {
+            // Nothing of the app's expires in the vault: the external token is the issuer's to keep fresh.
+            s.notes.append("no secret or key to expire: the app proves itself with an external token read from \(source) at each token fetch")
+        }
         if let (j, _) = try RotationJournal.load(unlocked.contents, app: meta.name), j.kind == .federated {
             s.pending = "\(j.step.rawValue) since \(j.started.formatted(.iso8601))"
             s.level = .rotationPending

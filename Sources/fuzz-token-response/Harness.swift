@@ -5,7 +5,9 @@ import VaultCrypto
 import VaultHTTP
 
 /// Fuzzes what the token endpoint can send: the first byte picks the status (200, 400, 401, 429, 503), the rest is the
-/// body. Covers the token response parser (lifetimes, `tid`), the Entra error parser and the throttling path.
+/// body. Covers the token response parser (lifetimes, `tid`), the Entra error parser (a secret's words and a
+/// federated credential's) and the throttling path; and the body read as an external issuer's token (a federated
+/// app's token file or a backend's identity token: `ExternalAssertion.parse`).
 struct Fixed: HTTPTransport {
     let response: HTTPResponse
     func send(_ request: HTTPRequest) throws -> HTTPResponse { response }
@@ -20,6 +22,18 @@ let app: AppIdentity = {
                        authorityHost: "https://login.microsoftonline.com", secret: SecretBytes(consuming: &s))
 }()
 
+let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+/// A federated app whose token is `body` when it parses as one, else a fixed one.
+func federatedApp(_ body: [UInt8]) -> AppIdentity? {
+    var raw = body
+    guard let assertion = try? ExternalAssertion.parse(SecretBytes(consuming: &raw), origin: "fuzz", now: now) else { return nil }
+    precondition(!assertion.issuer.isEmpty && !assertion.subject.isEmpty && !assertion.audience.isEmpty && assertion.expires > now,
+                 "an external token accepted without its claims, or expired")
+    precondition(assertion.token.count > 0 && assertion.token.count <= body.count)
+    return AppIdentity(name: "fuzz", clientID: app.clientID, tenant: app.tenant, authorityHost: app.authorityHost, credential: .assertion(assertion))
+}
+
 func harness(_ bytes: [UInt8]) {
     guard let first = bytes.first else { return }
     let body = Array(bytes.dropFirst())
@@ -27,8 +41,10 @@ func harness(_ bytes: [UInt8]) {
                                 headers: [("Content-Type", "application/json"), ("Retry-After", first & 8 == 0 ? "1" : "120")], body: body)
     var retry = TokenRetryPolicy(maxDelay: 30)
     retry.maxRetries = Int(first >> 6)
-    let flow = ClientCredentials(transport: Fixed(response: response), retry: retry, sleeper: NoSleep(), now: { Date(timeIntervalSince1970: 1_800_000_000) })
-    if let token = try? flow.acquire(app, scope: "https://graph.microsoft.com/.default") {
+    let flow = ClientCredentials(transport: Fixed(response: response), retry: retry, sleeper: NoSleep(), now: { now })
+    // The app sends a secret, or (odd first bytes) the body itself as a federated token when it is one.
+    let sender = first & 1 == 1 ? federatedApp(body) ?? app : app
+    if let token = try? flow.acquire(sender, scope: "https://graph.microsoft.com/.default") {
         precondition(token.expiresOn > token.cachedAt, "a token that expired before it was cached")
         _ = TokenClaims.payload(of: token.secret)
     }
@@ -54,6 +70,10 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 (2, #"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]}"#),
                 (3, "Too Many Requests"),
                 (4, "<html><body>Service Unavailable</body></html>"),
+                (1, #"{"error":"invalid_request","error_description":"AADSTS70021: No matching federated identity record found.","error_codes":[70021]}"#),
+                (2, #"{"error":"invalid_client","error_description":"AADSTS7000272: key not found.","error_codes":[7000272]}"#),
+                (5, "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJpc3MiOiJodHRwczovL2kuZXhhbXBsZSIsInN1YiI6InMiLCJhdWQiOiJhcGk6Ly9BenVyZUFEVG9rZW5FeGNoYW5nZSIsImV4cCI6NDEwMjQ0NDgwMH0."
+                    + String(repeating: "A", count: 342) + "\n"),
             ]
             return bodies.enumerated().map { ("seed-\($0.offset)", [$0.element.0] + Array($0.element.1.utf8)) }
         }

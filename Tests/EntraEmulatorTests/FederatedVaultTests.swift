@@ -76,6 +76,12 @@ struct FederatedVaultTests {
         #expect(graph.status == 0 && graph.stdout.contains(FederatedVault.subject), "\(graph.stdout) \(graph.stderr)")
         #expect(try fv.f.emu.tokenRequests(FederatedFixture.clientID) == before + 1)
 
+        let status = try fv.v.run(["status", "fed", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: status.stdoutData) as? [[String: Any]], "\(status.stdout) \(status.stderr)")
+        #expect(status.status == 0 && rows.count == 1 && rows[0]["credential"] as? String == "federated file:" + fv.tokenFile, "\(rows)")
+        let rotate = try fv.v.run(["rotate-secret", "fed"])
+        #expect(rotate.status == 64 && rotate.stderr.contains("external token"), "\(rotate.stderr)")
+
         // The audit line of the fetch names the token's issuer and subject; the token is nowhere in the log.
         let log = fv.auditLog
         let request = try #require(log.split(separator: "\n").first { $0.contains("\"entra.token_request\"") && $0.contains("\"app\":\"fed\"") })
@@ -161,12 +167,32 @@ struct FederatedVaultTests {
         #expect(try fv.f.emu.tokenEndpointHits() - before >= 2, "the first answer was AADSTS70021, and vault asked again")
     }
 
+    @Test("single flight: processes started together with a cold cache make one token request and print the one token")
+    func singleFlight() throws {
+        let fv = try FederatedVault()
+        defer { fv.stop() }
+        try fv.publish(fv.f.issuer.token(subject: FederatedVault.subject))
+        #expect(try fv.addApp().status == 0)
+        let before = try fv.f.emu.tokenRequests(FederatedFixture.clientID)
+        let outputs = (0..<6).map { fv.v.dir.file("out-\($0)") }
+        let processes = try outputs.map { path -> Process in
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+            return try VaultRunner.start(["token", "fed"], environment: fv.v.environment, stdout: FileHandle(forWritingAtPath: path))
+        }
+        for p in processes { p.waitUntilExit() }
+        #expect(processes.allSatisfy { $0.terminationStatus == 0 })
+        let tokens = Set(outputs.map { (try? String(contentsOfFile: $0, encoding: .utf8)) ?? "" })
+        #expect(tokens.count == 1 && !(tokens.first ?? "").isEmpty, "every process printed the one token")
+        #expect(try fv.f.emu.tokenRequests(FederatedFixture.clientID) == before + 1)
+    }
+
     @Test("add-app --federated refuses what it cannot use, and the vault file is byte for byte unchanged", arguments: [
         (["--federated", "nonsense"], "neither file:PATH nor backend:NAME/ROLE"),
         (["--federated", "file:relative/token"], "not an absolute path"),
         (["--federated", "file:"], "is empty"),
         (["--federated", "backend:only-a-name"], "is not backend:NAME/ROLE"),
         (["--federated", "backend:bao/role with space"], "is not backend:NAME/ROLE"),
+        (["--federated", "backend:bao/.."], "is not backend:NAME/ROLE"),
         (["--federated", "backend:nosuch/azure"], "no backend named 'nosuch'"),
         (["--federated", "file:TOKENFILE", "--use", "secret"], "do not combine"),
     ])

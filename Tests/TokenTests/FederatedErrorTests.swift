@@ -61,9 +61,9 @@ struct FederatedErrorTests {
         func sleep(seconds: Double) { lock.withLock { slept.append(seconds) } }
     }
 
-    func app() throws -> AppIdentity {
+    func app(expires: Double = 4102444800) throws -> AppIdentity {
         func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "") }
-        var token = Array((b64(#"{"alg":"RS256"}"#) + "." + b64(#"{"iss":"https://i.example","sub":"s","aud":"api://AzureADTokenExchange","exp":4102444800}"#) + "." + String(repeating: "A", count: 342)).utf8)
+        var token = Array((b64(#"{"alg":"RS256"}"#) + "." + b64(#"{"iss":"https://i.example","sub":"s","aud":"api://AzureADTokenExchange","exp":\#(Int(expires))}"#) + "." + String(repeating: "A", count: 342)).utf8)
         let assertion = try ExternalAssertion.parse(SecretBytes(consuming: &token), origin: "test", now: Date())
         return AppIdentity(name: "fed", clientID: "11111111-1111-1111-1111-111111111111", tenant: "22222222-2222-2222-2222-222222222222",
                            authorityHost: "https://login.example", credential: .assertion(assertion))
@@ -85,5 +85,12 @@ struct FederatedErrorTests {
             try ClientCredentials(transport: capped, retry: TokenRetryPolicy(maxDelay: 0), sleeper: short).acquire(try app(), scope: "https://graph.microsoft.com/.default")
         }
         #expect(capped.requests == 1 && short.slept.isEmpty, "--max-wait 0: no pause, no retry")
+
+        // A token that would expire during the next pause is not sent again.
+        let expiring = Propagating(failures: 100), brief = Pauses()
+        #expect(throws: VaultError.self) {
+            try ClientCredentials(transport: expiring, sleeper: brief).acquire(try app(expires: Date().timeIntervalSince1970 + 3), scope: "https://graph.microsoft.com/.default")
+        }
+        #expect(expiring.requests == 2 && brief.slept == [2])
     }
 }

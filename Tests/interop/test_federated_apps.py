@@ -1,11 +1,14 @@
-"""A federated app (no secret, no key: an external issuer's token file) under `vault exec`: an unmodified
+"""Federated apps (no secret, no key) with real processes: a token file under `vault exec`, where an unmodified
 azure-identity program gets its Graph token from vault's managed-identity endpoint. Real processes end to end: a tiny
-OIDC issuer over HTTPS with its own CA, vault-emulator trusting that CA (`--issuer-ca`), vault, azure-identity."""
+OIDC issuer over HTTPS with its own CA, vault-emulator trusting that CA (`--issuer-ca`), vault, azure-identity; and
+an OpenBao identity token (`backend:NAME/ROLE`) fetched with the host's AppRole login from `bao server -dev -dev-tls`."""
 import base64
 import datetime
 import http.server
 import json
 import os
+import random
+import re
 import ssl
 import subprocess
 import sys
@@ -15,6 +18,7 @@ import time
 
 import jwt
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -153,3 +157,106 @@ def test_azure_identity_under_exec_with_a_federated_app(federated):
         lines = [json.loads(line) for line in f]
     fetch = [e for e in lines if e["event"] == "entra.token_request"]
     assert fetch and fetch[0]["issuer"] == issuer.url and fetch[0]["subject"] == SUBJECT and fetch[0]["outcome"] == "ok"
+
+
+class TLSBao:
+    """`bao server -dev -dev-tls` on a free port: its identity tokens' issuer is its own HTTPS address, whose CA the
+    emulator is told to trust, as Entra ID trusts a public one."""
+
+    def __init__(self, directory):
+        from openbao import bao_binary
+        self.port = random.randrange(20000, 40000, 2)
+        self.root = "root-%d" % random.randrange(1 << 30)
+        self.addr = "https://127.0.0.1:%d" % self.port
+        self.certs = os.path.join(directory, "bao-tls")
+        os.makedirs(self.certs)
+        self.proc = subprocess.Popen([bao_binary(), "server", "-dev", "-dev-tls", "-dev-tls-cert-dir=" + self.certs,
+                                      "-dev-root-token-id=" + self.root, "-dev-listen-address=127.0.0.1:%d" % self.port,
+                                      "-dev-no-store-token"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ca = os.path.join(self.certs, "vault-ca.pem")
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if os.path.exists(self.ca) and requests.get(self.addr + "/v1/sys/health", timeout=1, verify=self.ca).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+
+    def api(self, method, path, body=None, token=None):
+        r = requests.request(method, self.addr + path, json=body, headers={"X-Vault-Token": token or self.root}, timeout=10, verify=self.ca)
+        assert r.status_code in (200, 204), (path, r.status_code, r.text)
+        return r.json() if r.text else {}
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def test_backend_identity_token_source(tmp_path):
+    """`--federated backend:NAME/ROLE`: an OpenBao identity token, fetched with the host's AppRole login, is the assertion."""
+    directory = str(tmp_path)
+    bao = TLSBao(directory)
+    try:
+        bao.api("POST", "/v1/identity/oidc/config", {"issuer": bao.addr})
+        bao.api("POST", "/v1/identity/oidc/key/azure", {"algorithm": "RS256", "allowed_client_ids": "*"})
+        bao.api("POST", "/v1/identity/oidc/role/azure", {"key": "azure", "client_id": "api://AzureADTokenExchange", "ttl": "10m"})
+        bao.api("POST", "/v1/sys/auth/approle", {"type": "approle"})
+        bao.api("PUT", "/v1/sys/policies/acl/idtoken", {"policy": 'path "identity/oidc/token/azure" { capabilities = ["read"] }'})
+        bao.api("POST", "/v1/auth/approle/role/host", {"token_policies": ["idtoken"], "token_ttl": "20m"})
+        role_id = bao.api("GET", "/v1/auth/approle/role/host/role-id")["data"]["role_id"]
+        # The subject is the role's entity: one login (here) shows it; vault's own login has the same entity.
+        probe = bao.api("POST", "/v1/auth/approle/login", {"role_id": role_id,
+                                                          "secret_id": bao.api("POST", "/v1/auth/approle/role/host/secret-id", {})["data"]["secret_id"]})
+        issued = bao.api("GET", "/v1/identity/oidc/token/azure", token=probe["auth"]["client_token"])["data"]["token"]
+        claims = jwt.decode(issued, options={"verify_signature": False})
+        issuer, subject = claims["iss"], claims["sub"]
+        assert subject == probe["auth"]["entity_id"] and claims["aud"] == "api://AzureADTokenExchange"
+
+        config = {"apps": [{"name": "fed-app", "client_id": CLIENT_ID, "roles": ["User.Read.All"],
+                            "federated_credentials": [{"name": "bao", "issuer": issuer, "subject": subject,
+                                                       "audiences": ["api://AzureADTokenExchange"]}]}], "users": 20}
+        config_path = os.path.join(directory, "config.json")
+        with open(config_path, "w") as f:
+            json.dump(config, f)
+        emu = start_emulator("--config", config_path, "--issuer-ca", bao.ca, "--issuer-cache", "0")
+        try:
+            key = os.path.join(directory, "key")
+            env = dict(os.environ, VAULT_DIR=os.path.join(directory, "vault"), VAULT_KEY_FILE=key, VAULT_CA_BUNDLE=emu.ca)
+            vault = os.path.join(bin_dir(), "vault")
+
+            def run(*args, stdin=None):
+                return subprocess.run([vault, *args], env=env, capture_output=True, timeout=120, input=(stdin or "").encode())
+
+            assert run("init", "--key-file", key).returncode == 0
+            secret_id = bao.api("POST", "/v1/auth/approle/role/host/secret-id", {})["data"]["secret_id"]
+            r = run("backend", "add", "bao", "--address", bao.addr, "--ca-bundle", bao.ca, "--approle", role_id, stdin=secret_id)
+            assert r.returncode == 0, r.stderr.decode()
+            endpoint = ["--tenant", emu.info["tenant_id"], "--client-id", CLIENT_ID, "--authority", emu.base, "--graph", emu.base,
+                        "--allow-custom-endpoint", "--scope", "https://graph.microsoft.com/.default"]
+            missing = run("add-app", "fed", *endpoint, "--federated", "backend:nosuch/azure")
+            assert missing.returncode == 64 and b"no backend named 'nosuch'" in missing.stderr
+            r = run("add-app", "fed", *endpoint, "--federated", "backend:bao/azure")
+            assert r.returncode == 0, r.stderr.decode()
+            r = run("token", "fed", "--json", "-vv")
+            assert r.returncode == 0, r.stderr.decode()
+            assert json.loads(r.stdout)["token_source"] == "identity_provider"
+            assert emu.token_requests(CLIENT_ID) == 1
+            # No identity token is in the -vv log (the backend's answer, the token request) or the audit log.
+            with open(os.path.join(directory, "vault", "audit.log")) as f:
+                log = f.read()
+            fetch = [json.loads(line) for line in log.splitlines() if '"entra.token_request"' in line]
+            assert fetch[0]["issuer"] == issuer and fetch[0]["subject"] == subject
+            assert "/v1/identity/oidc/token/azure" in r.stderr.decode(), "the -vv log shows the backend request"
+            for text in (r.stderr.decode(), log):
+                assert not re.search(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{40,}", text)
+            role = run("add-app", "fed2", *endpoint, "--federated", "backend:bao/no-such-role")
+            assert role.returncode == 0
+            # A role the host's policy does not cover: the backend says no, and the hint names the policy path.
+            refused = run("token", "fed2")
+            assert refused.returncode == 77 and b'policy needs a rule for path "identity/oidc/token/no-such-role"' in refused.stderr, refused.stderr.decode()
+        finally:
+            emu.proc.kill()
+            emu.proc.wait(timeout=10)
+    finally:
+        bao.stop()
