@@ -54,6 +54,10 @@ package struct AppView: Encodable {
     package var uses: String
     /// A federated app's token source (`file:PATH` or `backend:NAME/ROLE`).
     package var federated: String?
+    /// The federated identity credential `vault federate` made (its name on the app registration), with its issuer and subject.
+    package var federated_credential: String?
+    package var federated_issuer: String?
+    package var federated_subject: String?
     package var certificate_sha1: String?
     package var certificate_sha256: String?
     package var certificate_subject: String?
@@ -79,6 +83,9 @@ package struct AppView: Encodable {
         credential = a.federated != nil ? "federated" : a.certificate == nil ? "secret" : hasSecret ? "certificate+secret" : "certificate"
         uses = a.federated != nil ? "federated" : a.usesCertificate ? "certificate" : "secret"
         federated = a.federated
+        federated_credential = a.federatedCredential
+        federated_issuer = a.federatedIssuer
+        federated_subject = a.federatedSubject
         certificate_sha1 = a.certificateSHA1
         certificate_sha256 = a.certificateSHA256
         certificate_subject = a.certificateSubject

@@ -49,6 +49,9 @@ package struct ShowCommand: ParsableCommand {
         lines.append(("credential", view.credential + (view.credential.contains("+") ? " (tokens use the \(view.uses))" : "")))
         if let source = view.federated {
             lines.append(("token source", source + " (an external token, read at each token fetch)"))
+            if let fic = app.metadata.federatedCredential {
+                lines.append(("federated credential", fic + " (issuer \(app.metadata.federatedIssuer ?? "?"), subject \(app.metadata.federatedSubject ?? "?"); `vault status \(name)` lists them all from Graph)"))
+            }
         }
         lines += CertificateInput.describe(app.metadata)
         if app.metadata.certificate != nil {

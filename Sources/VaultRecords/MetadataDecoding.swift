@@ -16,7 +16,7 @@ package enum MetadataDecoding {
         case name, tenant, client_id, cloud, secret_hint, added, authority, graph_root, rotated, secret_key_id, secret_expires
         case previous_key_id, tenant_id, scope, certificate, certificate_sha1, certificate_sha256, certificate_expires
         case certificate_subject, certificate_key_id, credential_use, assertion_algorithm, certificate_chain, send_x5c
-        case backend, backend_path, backend_version, federated
+        case backend, backend_path, backend_version, federated, federated_credential, federated_issuer, federated_subject
 
         /// A switch over short strings: no hashing (a dictionary here was a sixth of `vault list`'s instructions).
         init?(_ key: String) {
@@ -49,6 +49,9 @@ package enum MetadataDecoding {
             case "backend_path": self = .backend_path
             case "backend_version": self = .backend_version
             case "federated": self = .federated
+            case "federated_credential": self = .federated_credential
+            case "federated_issuer": self = .federated_issuer
+            case "federated_subject": self = .federated_subject
             default: return nil
             }
         }
@@ -108,8 +111,9 @@ package enum MetadataDecoding {
         }
         guard let backend = string(.backend), let backendPath = string(.backend_path) else { return nil }
         m.backend = backend; m.backendPath = backendPath
-        guard let federated = string(.federated) else { return nil }
-        m.federated = federated
+        guard let federated = string(.federated), let fic = string(.federated_credential), let issuer = string(.federated_issuer),
+              let ficSubject = string(.federated_subject) else { return nil }
+        m.federated = federated; m.federatedCredential = fic; m.federatedIssuer = issuer; m.federatedSubject = ficSubject
         switch fields[.backend_version] {
         case nil, .null?: break
         case .number(let v)? where v == v.rounded() && abs(v) < 1e15: m.backendVersion = Int(v)

@@ -46,6 +46,11 @@ public struct AppMetadata: Codable, Equatable, Sendable {
     /// A federated credential: where the external token comes from (`file:PATH` or `backend:NAME/ROLE`); the record
     /// holds no secret for it.
     public var federated: String?
+    /// The federated identity credential `vault federate` made on the app registration for it: its name, issuer and
+    /// subject (for `vault show`; Graph holds the list, `vault status` reads it).
+    public var federatedCredential: String?
+    public var federatedIssuer: String?
+    public var federatedSubject: String?
 
     public init(name: String, tenant: String, clientID: String, cloud: String, authority: String?, secretHint: String,
                 added: Date) {
@@ -67,6 +72,7 @@ public struct AppMetadata: Codable, Equatable, Sendable {
         case certificateSubject = "certificate_subject", certificateKeyID = "certificate_key_id"
         case credentialUse = "credential_use", assertionAlgorithm = "assertion_algorithm", sendX5C = "send_x5c"
         case backend, backendPath = "backend_path", backendVersion = "backend_version", federated
+        case federatedCredential = "federated_credential", federatedIssuer = "federated_issuer", federatedSubject = "federated_subject"
     }
 
     /// Which credential tokens are fetched with: `--use`, else the certificate when there is one.

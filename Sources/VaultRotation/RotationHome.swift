@@ -225,6 +225,9 @@ extension RotationJournal {
         case .federated:
             // The stored secret or certificate stays until the credentials named for removal are off the app (`finish`).
             app.metadata.federated = federatedSource
+            app.metadata.federatedCredential = displayName
+            app.metadata.federatedIssuer = issuer
+            app.metadata.federatedSubject = subject
             app.metadata.rotated = now
         case .certificate:
             guard let b64 = newCertificate, let der = Data(base64Encoded: b64) else {
