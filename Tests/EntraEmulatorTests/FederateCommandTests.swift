@@ -41,6 +41,8 @@ struct FederateCommandTests {
         let shown = try fv.json(try fv.v.run(["show", "fed", "--json"]))
         #expect(shown["credential"] as? String == "federated", "\(shown)")
         #expect(shown["secret_key_id"] == nil)
+        #expect((shown["federated_credential"] as? String)?.hasPrefix("vault-") == true && shown["federated_subject"] as? String == Self.subject, "\(shown)")
+        #expect(try fv.v.run(["show", "fed"]).stdout.contains("federated credential: vault-"))
         // A fresh token, through the federated credential alone.
         #expect(try fv.v.run(["cache", "clear", "fed"]).status == 0)
         let token = try fv.json(try fv.v.run(["token", "fed", "--json"]))
