@@ -51,11 +51,7 @@ package struct FederateCommand: ParsableCommand {
     }
 
     package func run() throws {
-        let tokens = try graph.network.tokenService(graph.vault)
-        var service = RotationService(tokens: tokens, checkpoint: TestHooks.checkpoint)
-        service.propagationTimeout = propagationTimeout
-        service.lagWindow = lagWindow ?? RotationService.defaultLagWindow
-        service.lagWindowIsExplicit = lagWindow != nil
+        let service = try RotationService.forCommand(graph, propagationTimeout: propagationTimeout, lagWindow: lagWindow)
         if abandon {
             guard let j = try service.abandon(app: app) else {
                 Console.out("Nothing is pending for '\(app)'.")

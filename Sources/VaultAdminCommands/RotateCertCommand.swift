@@ -47,11 +47,7 @@ package struct RotateCertCommand: ParsableCommand {
             o.valid = valid
             days = try o.validDays()
         }
-        let tokens = try graph.network.tokenService(graph.vault)
-        var service = RotationService(tokens: tokens, checkpoint: TestHooks.checkpoint)
-        service.propagationTimeout = propagationTimeout
-        service.lagWindow = lagWindow ?? RotationService.defaultLagWindow
-        service.lagWindowIsExplicit = lagWindow != nil
+        let service = try RotationService.forCommand(graph, propagationTimeout: propagationTimeout, lagWindow: lagWindow)
         if abandon {
             guard let j = try service.abandon(app: app) else {
                 Console.out("No certificate rotation of '\(app)' is pending.")

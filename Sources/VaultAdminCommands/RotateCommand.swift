@@ -73,11 +73,8 @@ package struct RotateCommand: ParsableCommand {
     }
 
     package func run() throws {
-        let tokens = try graph.network.tokenService(graph.vault)
-        var service = RotationService(tokens: tokens, checkpoint: TestHooks.checkpoint)
-        service.propagationTimeout = propagationTimeout
-        service.lagWindow = lagWindow ?? RotationService.defaultLagWindow
-        service.lagWindowIsExplicit = lagWindow != nil
+        var service = try RotationService.forCommand(graph, propagationTimeout: propagationTimeout, lagWindow: lagWindow)
+        let tokens = service.tokens
         service.fleetLockTTL = lockTTL
         if abandon {
             guard let j = try service.abandon(app: app) else {
@@ -157,3 +154,14 @@ package struct RotateCommand: ParsableCommand {
     }
 }
 
+extension RotationService {
+    /// The service a rotating command (rotate-secret, rotate-cert, federate) runs: its vault and network options,
+    /// the waits it was given, and the test hooks' kill points.
+    static func forCommand(_ graph: GraphOptions, propagationTimeout: Double, lagWindow: Double?) throws -> RotationService {
+        var service = RotationService(tokens: try graph.network.tokenService(graph.vault), checkpoint: TestHooks.checkpoint)
+        service.propagationTimeout = propagationTimeout
+        service.lagWindow = lagWindow ?? RotationService.defaultLagWindow
+        service.lagWindowIsExplicit = lagWindow != nil
+        return service
+    }
+}

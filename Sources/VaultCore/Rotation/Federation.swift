@@ -62,14 +62,7 @@ extension RotationService {
                              context: ["app": app, "source": source.description])
         }
         let graph = try self.graph(session)
-        let token = try graph.tokens.accessToken(rejecting: nil)
-        let roles = Set(TokenClaims.payload(of: token)?["roles"].flatMap { v -> [String]? in
-            if case .array(let a) = v { return a.compactMap(\.string) } else { return nil }
-        } ?? [])
-        guard !roles.isDisjoint(with: Self.writeRoles) else {
-            throw VaultError("rotation.permission", "app '\(app)' cannot add a federated credential to itself: its token has neither Application.ReadWrite.OwnedBy nor Application.ReadWrite.All",
-                             context: ["app": app, "permission": GraphPermission.ownCredentials.rawValue])
-        }
+        try requireWriteRole(graph, app: app, doing: "add a federated credential to itself")
         let apps = Applications(client: graph.client)
         let clientID = session.metadata.clientID
         let existing = try apps.federatedCredentials(appID: clientID)

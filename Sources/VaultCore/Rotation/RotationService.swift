@@ -153,14 +153,7 @@ public struct RotationService: Sendable {
         }
         let graph = try self.graph(session)
         // Read the app's passwords with the current secret; refuse before any change without the permission.
-        let token = try graph.tokens.accessToken(rejecting: nil)
-        let roles = Set(TokenClaims.payload(of: token)?["roles"].flatMap { v -> [String]? in
-            if case .array(let a) = v { return a.compactMap(\.string) } else { return nil }
-        } ?? [])
-        guard !roles.isDisjoint(with: Self.writeRoles) else {
-            throw VaultError("rotation.permission", "app '\(app)' cannot rotate its own secret: its token has neither Application.ReadWrite.OwnedBy nor Application.ReadWrite.All",
-                             context: ["app": app, "permission": GraphPermission.ownCredentials.rawValue])
-        }
+        try requireWriteRole(graph, app: app, doing: "rotate its own secret")
         let before = try Applications(client: graph.client).passwords(appID: session.metadata.clientID)
         let now = Date()
         let oldKeyID = Self.identify(stored.metadata, in: before, lagWindow: lagWindow, now: now)
@@ -185,6 +178,18 @@ public struct RotationService: Sendable {
             report.notes.append("the stored secret's keyId could not be identified on the app, so no old password was removed")
         }
         return report
+    }
+
+    /// Refuses before any change when the app's token (its current credential's) cannot write its own credentials.
+    func requireWriteRole(_ graph: GraphService, app: String, doing what: String) throws {
+        let token = try graph.tokens.accessToken(rejecting: nil)
+        let roles = Set(TokenClaims.payload(of: token)?["roles"].flatMap { v -> [String]? in
+            if case .array(let a) = v { return a.compactMap(\.string) } else { return nil }
+        } ?? [])
+        guard !roles.isDisjoint(with: Self.writeRoles) else {
+            throw VaultError("rotation.permission", "app '\(app)' cannot \(what): its token has neither Application.ReadWrite.OwnedBy nor Application.ReadWrite.All",
+                             context: ["app": app, "permission": GraphPermission.ownCredentials.rawValue])
+        }
     }
 
     static func displayName(id: String, at now: Date) -> String {
