@@ -7,7 +7,7 @@ import VaultJSON
 
 /// Fuzzes what Graph can send: the first byte picks the status (200, 400, 401, 403, 404, 429, 503) and which
 /// request reads it; the rest is the body. Covers the page scanner, string unescaping, compaction, the error
-/// envelope, and the application / addPassword response parsers.
+/// envelope, and the application / addPassword / federated identity credential response parsers.
 struct Fixed: HTTPTransport {
     let response: HTTPResponse
     func send(_ request: HTTPRequest) throws -> HTTPResponse { response }
@@ -45,6 +45,14 @@ func harness(_ bytes: [UInt8]) {
     case 1: _ = try? apps.addPassword(appID: "22222222-2222-2222-2222-222222222222", displayName: "fuzz", end: Date(timeIntervalSince1970: 1_900_000_000))
     case 2: _ = try? apps.removePassword(appID: "22222222-2222-2222-2222-222222222222", keyID: "33333333-3333-3333-3333-333333333333")
     default: _ = try? client.pages(client.url("/v1.0/users"), max: 10) { _, _ in }
+    }
+    // 3. The same answer to the federated identity credential calls (`vault federate`, `vault status`).
+    switch first & 3 {
+    case 0: _ = try? apps.federatedCredentials(appID: "22222222-2222-2222-2222-222222222222")
+    case 1: _ = try? apps.federatedCredential(appID: "22222222-2222-2222-2222-222222222222", name: "vault-20261207-abcdef12")
+    case 2: _ = try? apps.addFederatedCredential(appID: "22222222-2222-2222-2222-222222222222",
+                                                 FederatedIdentityCredential(name: "fuzz", issuer: "https://i.example", subject: "s", audiences: ["api://AzureADTokenExchange"]))
+    default: _ = try? apps.removeFederatedCredential(appID: "22222222-2222-2222-2222-222222222222", idOrName: "fuzz")
     }
 }
 
