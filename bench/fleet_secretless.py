@@ -90,6 +90,17 @@ def fresh(host):
     return run(host["env"], "token", "fleet", "--max-wait", "0", check=False).returncode == 0
 
 
+def exchange(mode, host):
+    """What a revoked host could have kept, tried at Entra directly: secretless, an identity token it asked for just
+    before its revocation (vault itself keeps none); secret mode, the client secret it read at its fetches."""
+    form = {"grant_type": "client_credentials", "client_id": client_ids[mode], "scope": "https://graph.microsoft.com/.default"}
+    if mode == "secretless":
+        form.update(client_assertion=host["kept"], client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    else:
+        form.update(client_secret=apps["secret"]["secret"])
+    return emu.session.post("%s/%s/oauth2/v2.0/token" % (emu.base, tenant), data=form, verify=emu.ca, timeout=30).status_code == 200
+
+
 def kv_secrets():
     """Every string value under secret/ (KV v2) that is an app's client secret, found by walking the mount as root."""
     found = []
@@ -129,6 +140,10 @@ try:
             host_app_secrets += sum(len(r["secrets"]) for r in records if r["kind"] == "app")
             host_logins += sum(len(r["secrets"]) for r in records if r["kind"] == "backend")
         # Revocation: destroy host 0's secret id; each try clears its token cache so the fetch goes to the source.
+        if mode == "secretless":
+            role_id = bao.api("GET", "/v1/auth/approle/role/secretless/role-id")["data"]["role_id"]
+            login = bao.api("POST", "/v1/auth/approle/login", {"role_id": role_id, "secret_id": hosts[0]["secret_id"]})["auth"]
+            hosts[0]["kept"] = bao.api("GET", "/v1/identity/oidc/token/fleet", token=login["client_token"])["data"]["token"]
         before = emu.token_requests(client_ids[mode])
         t0 = time.time()
         bao.api("POST", "/v1/auth/approle/role/%s/secret-id-accessor/destroy" % mode, {"secret_id_accessor": hosts[0]["accessor"]})
@@ -143,11 +158,13 @@ try:
                 break
             time.sleep(0.2)
         new_after_revocation = emu.token_requests(client_ids[mode]) - before
+        kept_works = exchange(mode, hosts[0])
         others_ok = sum(parallel(fresh, hosts[1:]))
         results[mode] = dict(setup=setup, served=served, entra=entra, passwords=len(app["passwords"]), keys=len(app["certificates"]),
                              fics=len(app.get("federated_credentials") or []), host_app_secrets=host_app_secrets, host_logins=host_logins,
                              kv=len(kv_secrets()) if mode == "secret" else None, refused=refused, tries=tries,
-                             new_after_revocation=new_after_revocation, others_ok=others_ok)
+                             new_after_revocation=new_after_revocation, others_ok=others_ok,
+                             kept_works=kept_works, password_end=[p.get("end") for p in app["passwords"]])
         if mode == "secretless":
             results[mode]["kv"] = len(kv_secrets())
 finally:
@@ -164,6 +181,10 @@ for name, r in (("secretless", s), ("secret", c)):
           " new Entra tokens after: %d; other hosts still fetching: %d/%d"
           % (name, "%.2f s" % r["refused"] if r["refused"] is not None else "NEVER (%d s)" % (4 * TOKEN_TTL), TOKEN_TTL, r["tries"],
              r["new_after_revocation"], r["others_ok"], HOSTS - 1))
+print("  what a revoked host could have kept, still accepted by Entra after its refusal: secretless, an identity token"
+      " asked for just before: %s (valid until its exp, the OIDC role's ttl of 600 s, plus Entra's 300 s skew); secret mode,"
+      " the client secret it read: %s (until the app's secret is rotated; this one ends %s)"
+      % ("yes" if s["kept_works"] else "no", "yes" if c["kept_works"] else "no", ", ".join(map(str, c["password_end"])) or "?"))
 print("  secrets of the app, anywhere (secretless | secret):")
 print("    app passwords (Entra):            %d | %d" % (s["passwords"], c["passwords"]))
 print("    app keys (Entra certificates):    %d | %d" % (s["keys"], c["keys"]))
