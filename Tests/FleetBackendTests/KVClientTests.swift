@@ -106,7 +106,7 @@ struct KVClientTests {
             Issue.record("a login with a wrong secret id succeeded")
         } catch let e as VaultError {
             // Refused credentials are a permission problem (77) with a way out, not an unavailable engine (69).
-            #expect(e.code == "backend.login_refused" && ErrorWords.exitStatus(e) == 77, "\(e.code): \(e.message)")
+            #expect(e.code == "backend.login_refused" && ErrorWords.exitStatus(e) == 77, "\(e)")
             #expect(ErrorWords.hint(e)?.contains("new secret id") == true)
         }
     }
@@ -121,7 +121,7 @@ struct KVClientTests {
             _ = try client(.appRole(roleID: role, secretID: secret(sid))).read("gone/app")
             Issue.record("a login with a destroyed secret id succeeded")
         } catch let e as VaultError {
-            #expect(e.code == "backend.login_refused" && ErrorWords.exitStatus(e) == 77, "\(e.code): \(e.message)")
+            #expect(e.code == "backend.login_refused" && ErrorWords.exitStatus(e) == 77, "\(e)")
         }
     }
 
