@@ -208,7 +208,12 @@ public final class KVClient: Sendable {
             body.append(UInt8(ascii: "}"))
             let response = try send("POST", "/v1/auth/approle/login", body: body, authenticated: false)
             body.withUnsafeMutableBytes { if let b = $0.baseAddress { memset(b, 0, $0.count) } }
-            guard response.status == 200 else { throw Self.failure(response, what: "AppRole login", path: "auth/approle/login") }
+            guard response.status == 200 else {
+                // 400 is the engine saying no to these credentials ("invalid role or secret ID"): a secret id
+                // destroyed (a revoked host), expired or used up, or a wrong role id. Not an outage to wait out.
+                if response.status == 400 { throw Self.loginRefused(response) }
+                throw Self.failure(response, what: "AppRole login", path: "auth/approle/login")
+            }
             struct Answer: Decodable { struct Auth: Decodable { var client_token: String; var lease_duration: Int?; var renewable: Bool? }; var auth: Auth }
             guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(response.body)) else {
                 throw VaultError("backend.response", "the AppRole login answer has no client token")
@@ -365,6 +370,13 @@ public final class KVClient: Sendable {
         }
         var raw = Array(u.data.secret_id.utf8)
         return SecretBytes(consuming: &raw)
+    }
+
+    /// An AppRole login the engine refused (HTTP 400): the credentials, not the engine, are the problem.
+    static func loginRefused(_ response: HTTPResponse) -> VaultError {
+        struct Errors: Decodable { var errors: [String] }
+        let detail = (try? JSONDecoder().decode(Errors.self, from: Data(response.body)))?.errors.joined(separator: "; ") ?? ""
+        return VaultError("backend.login_refused", "the backend refused this host's AppRole login: \(detail.isEmpty ? "no reason given" : detail) (HTTP \(response.status))")
     }
 
     static func failure(_ response: HTTPResponse, what: String, path: String) -> VaultError {

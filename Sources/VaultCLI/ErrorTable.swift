@@ -49,6 +49,7 @@ extension ErrorWords {
         case "backend.identity_role": return Words(.config, "create the role in the backend (`bao write identity/oidc/role/{role} key=KEY client_id=api://AzureADTokenExchange`) and let this host's policy read identity/oidc/token/{role}")
         case "backend.lagging": return Words(.tempFailure, "try again in a moment")
         case "backend.login": return Words(.usage, nil)
+        case "backend.login_refused": return Words(.noPermission, "this host's secret id was destroyed (the host revoked), has expired or is used up, or the role id is wrong: ask the engine's operator for a new secret id and store it with `vault backend add NAME --replace …`")
         case "backend.mount": return Words(.usage, "--mount takes a KV mount path such as secret")
         case "backend.none": return Words(.config, nil)
         case "backend.prefix": return Words(.usage, "--prefix takes a path prefix such as vault/apps")

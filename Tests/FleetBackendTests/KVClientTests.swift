@@ -101,7 +101,28 @@ struct KVClientTests {
             #expect(e.code == "backend.forbidden" && ErrorWords.hint(e)?.contains("secret/data/entra/other/app") == true)
         }
         let wrong = try client(.appRole(roleID: role, secretID: secret("not-the-secret-id")))
-        #expect(throws: VaultError.self) { _ = try wrong.read("ok/app") }
+        do {
+            _ = try wrong.read("ok/app")
+            Issue.record("a login with a wrong secret id succeeded")
+        } catch let e as VaultError {
+            // Refused credentials are a permission problem (77) with a way out, not an unavailable engine (69).
+            #expect(e.code == "backend.login_refused" && ErrorWords.exitStatus(e) == 77, "\(e)")
+            #expect(ErrorWords.hint(e)?.contains("new secret id") == true)
+        }
+    }
+
+    @Test("a destroyed secret id (a revoked host) is refused at the next login: backend.login_refused, exit 77")
+    func destroyedSecretID() throws {
+        let (role, sid) = try server.appRole("gone", path: "secret/data/entra/gone/*", ttl: "20m")
+        #expect(try client(.appRole(roleID: role, secretID: secret(sid))).read("gone/app") == nil)
+        let body = #"{"secret_id":"\#(sid)"}"#
+        #expect(try server.admin("POST", "/v1/auth/approle/role/gone/secret-id/destroy", body).status == 204)
+        do {
+            _ = try client(.appRole(roleID: role, secretID: secret(sid))).read("gone/app")
+            Issue.record("a login with a destroyed secret id succeeded")
+        } catch let e as VaultError {
+            #expect(e.code == "backend.login_refused" && ErrorWords.exitStatus(e) == 77, "\(e)")
+        }
     }
 
     @Test("a dead address is skipped; a sealed engine is a clear temporary failure")

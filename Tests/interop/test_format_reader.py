@@ -266,6 +266,7 @@ def credential(unlock):
 
 
 MANIFEST = json.load(open(os.path.join(VECTORS, "manifest.json")))
+V2_WITHOUT_PREFIX = {"valid-federated-app.vault"}
 
 
 @pytest.mark.parametrize("entry", MANIFEST, ids=[e["file"] for e in MANIFEST])
@@ -282,7 +283,9 @@ def test_vectors_read_as_labelled(entry):
     app = next(r for r in vault["records"] if r["name"] == "vector-app" and r["kind"] == "app")
     assert app["secrets"]["current"] == b"Ab8Q~vectorsecret-vectorsecret-vectorsec"
     assert app["metadata"]["client_id"] == "22222222-2222-2222-2222-222222222222"
-    assert vault["version"] == (2 if entry["file"].startswith("v2-") else 1)
+    # Version 1 vectors are the `valid-*` files vault-vectors makes with `make()`; the newer valid vector of a
+    # federated app is written as version 2 without the `v2-` prefix.
+    assert vault["version"] == (2 if entry["file"].startswith("v2-") or entry["file"] in V2_WITHOUT_PREFIX else 1)
 
 
 def run(env, *args, stdin=None):
