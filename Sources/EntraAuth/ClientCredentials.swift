@@ -123,8 +123,8 @@ public struct ClientCredentials: Sendable {
                                         credential: app.credential.kind)
             if case .assertion(let external) = app.credential {
                 // The claims Entra ID matched against (for the words; never the token).
-                error.context["issuer"] = external.issuer
-                error.context["subject"] = external.subject
+                error.context["issuer"] = String(external.issuer.prefix(200))
+                error.context["subject"] = String(external.subject.prefix(200))
             }
             // A federated credential added moments ago is not matched until it propagates: the same token is sent
             // again after a pause (it is still valid: the source said so when it was read).

@@ -72,7 +72,9 @@ public struct ExternalAssertion: Sendable {
             throw VaultError("federated.token", "the token from \(origin) (issuer \(shownIssuer), subject \(shownSubject)) expired at \(expires.formatted(.iso8601)); Entra ID would refuse it",
                              context: ["case": "expired", "source": origin])
         }
-        return ExternalAssertion(token: token, issuer: shownIssuer, subject: shownSubject, audience: aud, expires: expires, notBefore: notBefore)
+        // The claims are kept whole: a federated credential made from them must match them exactly (Entra allows 600
+        // characters); only the words above are cut short.
+        return ExternalAssertion(token: token, issuer: iss, subject: sub, audience: aud, expires: expires, notBefore: notBefore)
     }
 
     static func isBase64URL(_ b: UInt8) -> Bool {

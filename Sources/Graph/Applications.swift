@@ -22,6 +22,10 @@ public struct KeyCredential: Sendable, Equatable {
     public var thumbprint: String?
     public var displayName: String?
     public var end: String?
+    /// "Verify" (a certificate the app signs its assertions with) or "Encrypt" (one Entra encrypts tokens to).
+    public var usage: String?
+    /// Whether the app can sign in with it (usage Verify, or not said).
+    public var signsIn: Bool { usage == nil || usage == "Verify" }
     public var endDate: Date? { end.flatMap(GraphDates.parse) }
 }
 
@@ -104,7 +108,7 @@ public struct Applications: Sendable {
         func s(_ key: String) -> String? { k[key].flatMap { JSONScan.string(bytes, $0) } }
         guard let keyID = s("keyId") else { throw VaultError("graph.response", "a key credential without keyId") }
         return KeyCredential(keyID: keyID.lowercased(), thumbprint: s("customKeyIdentifier")?.uppercased(),
-                             displayName: s("displayName"), end: s("endDateTime"))
+                             displayName: s("displayName"), end: s("endDateTime"), usage: s("usage"))
     }
 
     /// addKey (docs/protocols.md, "Graph: addKey and removeKey"): the new certificate (public DER) with a proof signed

@@ -208,6 +208,11 @@ struct GraphErrorBody {
                               context: permission.map { ["permission": $0.rawValue] } ?? [:])
         case 404:
             return VaultError("graph.not_found", "Graph found nothing at \(path): \(what)\(support)")
+        case 409:
+            // A conflict is not proof that nothing was done: an object of that name may be there because an earlier
+            // send of this very request landed (its answer lost). Kept apart from graph.bad_request, so that a
+            // rotation keeps its journal and recovery looks for the object by name.
+            return VaultError("graph.conflict", "Graph refused \(method) \(path) as a conflict: \(what)\(support)")
         case 429:
             // Its own code: a 429 proves the request was refused before anything was done (docs/protocols.md,
             // "Graph: throttling and retries").

@@ -60,11 +60,10 @@ package struct IssuerPublish: ParsableCommand {
         var dir = out
         while dir.count > 1, dir.hasSuffix("/") { dir.removeLast() }
         let wellKnown = dir + "/.well-known"
-        let made = FileSystem.exists(dir) ? [wellKnown] : [dir, wellKnown]
+        let made = try Self.checkPublishDirectory(dir, wellKnown: wellKnown)
         try FileSystem.makeDirectories(wellKnown, mode: 0o755)
-        // Public documents a web server (another user) must read: 0755 and 0644 whatever the umask (for the
-        // directories vault made; DIR itself, when it existed, keeps its mode); never writable by others, since
-        // whoever can add a key here can sign tokens Entra accepts.
+        // Public documents a web server (another user) must read: 0755 and 0644 whatever the umask, for the
+        // directories vault made (those that existed keep their modes, checked above).
         for d in made where chmod(d, 0o755) != 0 {
             throw VaultError("io.write", "cannot set the mode of \(d): \(String(cString: strerror(errno)))", context: ["errno": String(errno)])
         }
@@ -74,6 +73,70 @@ package struct IssuerPublish: ParsableCommand {
         Console.out("Published the issuer \(publication.issuer) of backend '\(backend)': \(publication.kept.count) RS256 key(s) (\(publication.kept.map(\.kid).joined(separator: ", ")))")
         Console.out("  \(wellKnown)/openid-configuration  → serve at \(publication.issuer)/.well-known/openid-configuration")
         Console.out("  \(wellKnown)/\(keysName)  → serve at \(publication.jwksURI)")
+    }
+}
+
+extension IssuerPublish {
+    /// Whoever can put a key where the documents go can sign tokens Entra accepts, so every directory on the way must
+    /// be this user's (or root's) alone: DIR and DIR/.well-known, when they exist, real directories owned by the user
+    /// or root and writable by no one else; every directory above them not writable by others unless sticky (as
+    /// /tmp). DIR/.well-known is never followed as a symbolic link. Returns the directories vault is to create.
+    static func checkPublishDirectory(_ dir: String, wellKnown: String) throws -> [String] {
+        func refuse(_ path: String, _ why: String, _ kase: String) -> VaultError {
+            VaultError("issuer.out", "cannot publish into \(path): \(why); whoever can change it could add a signing key Entra would trust",
+                       context: ["path": path, "case": kase])
+        }
+        let me = geteuid()
+        func checkOwned(_ path: String, _ st: stat) throws {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw refuse(path, "it is not a directory", "not_directory") }
+            guard st.st_uid == me || st.st_uid == 0 else { throw refuse(path, "it belongs to uid \(st.st_uid)", "owner") }
+            guard st.st_mode & 0o022 == 0 else {
+                throw refuse(path, "it is writable by \(st.st_mode & 0o002 != 0 ? "every user" : "its group") (mode \(String(st.st_mode & 0o7777, radix: 8)))", "writable")
+            }
+        }
+        var made: [String] = []
+        var st = stat()
+        var existing = dir
+        // The part of DIR that does not exist yet is made by vault; the rest is checked.
+        while lstat(existing, &st) != 0 {
+            guard errno == ENOENT else { throw refuse(existing, String(cString: strerror(errno)), "stat") }
+            made.insert(existing, at: 0)
+            guard let slash = existing.lastIndex(of: "/") else { existing = "."; break }
+            existing = slash == existing.startIndex ? "/" : String(existing[..<slash])
+        }
+        // DIR as given may be a link the user made; what it names is checked, and every directory above that.
+        guard let resolved = realpath(existing, nil) else { throw refuse(existing, String(cString: strerror(errno)), "stat") }
+        let real = String(cString: resolved)
+        free(resolved)
+        guard stat(real, &st) == 0 else { throw refuse(real, String(cString: strerror(errno)), "stat") }
+        if made.isEmpty {
+            try checkOwned(dir, st)
+        } else if (st.st_mode & S_IFMT) != S_IFDIR {
+            throw refuse(existing, "it is not a directory", "not_directory")
+        } else if st.st_mode & 0o022 != 0 && st.st_mode & S_ISVTX == 0 {
+            throw refuse(existing, "it is writable by others (mode \(String(st.st_mode & 0o7777, radix: 8))), who could replace what vault makes there", "writable")
+        }
+        var above = real
+        while above != "/", let slash = above.lastIndex(of: "/") {
+            above = slash == above.startIndex ? "/" : String(above[..<slash])
+            guard stat(above, &st) == 0 else { throw refuse(above, String(cString: strerror(errno)), "stat") }
+            if st.st_mode & 0o022 != 0 && st.st_mode & S_ISVTX == 0 {
+                throw refuse(above, "it is writable by others (mode \(String(st.st_mode & 0o7777, radix: 8))), who could replace \(dir)", "writable")
+            }
+        }
+        if made.isEmpty {
+            if lstat(wellKnown, &st) == 0 {
+                guard (st.st_mode & S_IFMT) != S_IFLNK else { throw refuse(wellKnown, "it is a symbolic link", "symlink") }
+                try checkOwned(wellKnown, st)
+            } else if errno == ENOENT {
+                made.append(wellKnown)
+            } else {
+                throw refuse(wellKnown, String(cString: strerror(errno)), "stat")
+            }
+        } else {
+            made.append(wellKnown)
+        }
+        return made
     }
 }
 

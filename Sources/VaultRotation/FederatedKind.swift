@@ -34,12 +34,21 @@ package struct FederatedKind: CredentialKind {
         AddedCredential(keyID: try applications().addFederated(Self.credential(j), beforeSend: beforeSend).id)
     }
 
-    /// By its unique name; absent counts only once Graph's lag window has passed since the move started.
+    /// Whether a FIC the app has is the one this journal made: its unique name, and the issuer and subject it was made
+    /// with (a name given with --name could be someone else's, whose credential must never be taken for, or removed
+    /// as, vault's).
+    static func isMine(_ f: FederatedIdentityCredential, _ j: RotationJournal) -> Bool {
+        f.name.lowercased() == j.displayName.lowercased() && f.issuer == j.issuer && f.subject == j.subject
+            && (f.description == nil || f.description == "" || f.description == credential(j).description)
+    }
+
+    /// By its unique name (with its issuer and subject); absent counts only once Graph's lag window has passed since
+    /// the move started.
     package func find(_ j: RotationJournal, until deadline: Date) throws -> Presence? {
         let apps = try applications()
         let settled = j.started.addingTimeInterval(lag.window(j))
         while true {
-            if let f = try apps.federatedCredentials().first(where: { $0.name == j.displayName }) { return .present(keyID: f.id) }
+            if let f = try apps.federatedCredentials().first(where: { Self.isMine($0, j) }) { return .present(keyID: f.id) }
             let now = clock.now()
             if now >= settled { return .absent }
             if now >= deadline { return .unknown }
@@ -73,12 +82,12 @@ package struct FederatedKind: CredentialKind {
         return .removed(keyID: (j.removePasswords + j.removeKeys).joined(separator: ", "))
     }
 
-    /// Rolling back: the FIC goes (by its unique name); certain once a read no longer shows it after the lag window.
+    /// Rolling back: the FIC goes (by its unique name, issuer and subject, or the id Graph gave it); certain once a read no longer shows it after the lag window.
     package func removeNew(_ j: RotationJournal, until deadline: Date) throws -> Bool {
         let apps = try applications()
         let settled = j.started.addingTimeInterval(lag.window(j))
         while true {
-            let mine = try apps.federatedCredentials().filter { $0.name == j.displayName || (j.newKeyID != nil && $0.id == j.newKeyID) }
+            let mine = try apps.federatedCredentials().filter { Self.isMine($0, j) || (j.newKeyID != nil && $0.id == j.newKeyID) }
             for f in mine { _ = try apps.removeFederated(idOrName: f.id) }
             let now = clock.now()
             if mine.isEmpty && now >= settled { return true }

@@ -9,11 +9,13 @@ import VaultTestSupport
 struct FederateCommandTests {
     static let subject = "system:serviceaccount:prod:reporter"
 
-    /// The fixture app (Application.ReadWrite.OwnedBy, owning itself) stored with its secret as "fed", and a fresh
+    /// The fixture app (Application.ReadWrite.OwnedBy, owning itself) stored with its secret as "fed" (its only entry), and a fresh
     /// external token in the token file.
     func start() throws -> FederatedVault {
         let fv = try FederatedVault(fic: false)
         #expect(try fv.v.run(["add-app", "fed"] + fv.endpointArgs, stdin: "Fic8Q~emulator-test-secret-0000000000000").status == 0)
+        // The harness's own entry for the registration would be a sibling that --remove-secrets breaks (refused).
+        #expect(try fv.v.run(["remove", "demo", "--yes"]).status == 0)
         try fv.publish(fv.f.issuer.token(subject: Self.subject))
         return fv
     }
@@ -76,6 +78,24 @@ struct FederateCommandTests {
         #expect(r.stderr.contains("vault: error:") && r.stderr.contains("subject") && r.stderr.contains("vault: hint:"), "\(r.stderr)")
         #expect(try registration(fv).fics.isEmpty && registration(fv).passwords == 1)
         #expect(try Data(contentsOf: URL(fileURLWithPath: fv.v.vaultPath + "/vault.db")) == before)
+    }
+
+    @Test("--remove-secrets refused while another entry of the vault uses the same registration's secret; without it, the move goes ahead")
+    func siblings() throws {
+        let fv = try start()
+        defer { fv.stop() }
+        #expect(try fv.v.run(["add-app", "fed-copy"] + fv.endpointArgs, stdin: "Fic8Q~emulator-test-secret-0000000000000").status == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: fv.v.vaultPath + "/vault.db"))
+        let r = try federate(fv, ["--remove-secrets"])
+        #expect(r.status == 64, "\(r.stderr)")
+        #expect(r.stderr.contains("vault: error: app 'fed-copy' uses the same registration") && r.stderr.contains("vault: hint: move 'fed-copy' too"), "\(r.stderr)")
+        #expect(try registration(fv).fics.isEmpty && registration(fv).passwords == 1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: fv.v.vaultPath + "/vault.db")) == before)
+        // Without the removal the move goes ahead and fed-copy's secret still works.
+        #expect(try federate(fv).status == 0)
+        #expect(try registration(fv).fics.count == 1 && registration(fv).passwords == 1)
+        let copy = try fv.json(try fv.v.run(["token", "fed-copy", "--json"]))
+        #expect(copy["token_source"] as? String == "identity_provider", "\(copy)")
     }
 
     @Test("killed after each step, then --resume: the app always has a working credential and never an orphan FIC",

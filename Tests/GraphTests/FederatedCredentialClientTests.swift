@@ -68,7 +68,10 @@ struct FederatedCredentialClientTests {
         #expect(FederatedCredentialRules.problem(fic("FIRST", subject: "two"), cloud: "global", existing: existing)?.context["case"] == "duplicate_name")
         #expect(FederatedCredentialRules.problem(fic("second", subject: "one"), cloud: "global", existing: existing)?.context["case"] == "duplicate_subject")
         #expect(FederatedCredentialRules.problem(fic("second", subject: "two"), cloud: "global", existing: existing) == nil)
-        #expect(throws: VaultError.self) { _ = try apps.addFederatedCredential(appID: app, fic("first", subject: "two")) }
+        // A name taken is a conflict (409), never proof that nothing was made: the first send of this very request
+        // may be what took it, so a rotation keeps its journal and looks for it by name.
+        let taken = try #require(throws: VaultError.self) { _ = try apps.addFederatedCredential(appID: app, fic("first", subject: "two")) }
+        #expect(taken.code == "graph.conflict", "\(taken)")
         #expect(throws: VaultError.self) { _ = try apps.addFederatedCredential(appID: app, fic("second", subject: "one")) }
         for i in 2...20 { _ = try apps.addFederatedCredential(appID: app, fic("fic-\(i)", subject: "s\(i)")) }
         let full = try apps.federatedCredentials(appID: app)

@@ -79,6 +79,33 @@ struct FederatedMoveTests {
         r.expectSettled("lost answer")
     }
 
+    @Test("a FIC of the move's name but another issuer or subject (someone else's) is never taken for the move's, nor removed by its rollback")
+    func foreignNamesake() throws {
+        let r = Rig.federated(readLag: 2)
+        let (j, prepared) = try r.journal()
+        // Made between the rules' check and the add (e.g. by a person using the same --name): the add meets a 409.
+        let foreign = FederatedIdentityCredential(id: MemoryApplications.newKeyID(), name: j.displayName, issuer: j.issuer ?? "",
+                                                  subject: "someone-else", audiences: ["api://AzureADTokenExchange"])
+        r.apps.federatedList.withLock { $0.append(.init(credential: foreign, created: r.clock.now.addingTimeInterval(-3600))) }
+        do {
+            let report = try r.machine().run(j, prepared: prepared)
+            #expect(report.rolledBack, "the move went on with someone else's FIC")
+        } catch let e as VaultError {
+            #expect(e.code != "rotation.unproven", "\(e)")
+            _ = try r.machine().settle(patience: .waitForLag)
+        }
+        #expect(r.apps.liveFederated.map(\.subject) == ["someone-else"], "the foreign FIC was removed or another left: \(r.apps.liveFederated)")
+        #expect(r.home.app.metadata.federated == nil && r.home.journal == nil && r.storedWorks())
+    }
+
+    @Test("--remove-certificates takes the certificates the app signs in with (Verify), never a token-encryption one (Encrypt)")
+    func certificatesToRemove() throws {
+        let verify = try Applications.keyCredential(Array(#"{"keyId":"AAAAAAAA-0000-4000-8000-000000000001","type":"AsymmetricX509Cert","usage":"Verify"}"#.utf8))
+        let encrypt = try Applications.keyCredential(Array(#"{"keyId":"AAAAAAAA-0000-4000-8000-000000000002","type":"AsymmetricX509Cert","usage":"Encrypt"}"#.utf8))
+        #expect(verify.usage == "Verify" && verify.signsIn)
+        #expect(encrypt.usage == "Encrypt" && !encrypt.signsIn)
+    }
+
     @Test("without --remove-secrets the password stays on the app and in the vault, unused")
     func keepsSecret() throws {
         let r = Rig.federated()

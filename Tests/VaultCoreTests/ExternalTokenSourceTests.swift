@@ -63,6 +63,18 @@ struct ExternalTokenSourceTests {
         #expect(seen.count > 1, "the writer was replacing the file while vault read it")
     }
 
+    @Test("a long subject (up to Entra's 600 characters) is kept whole: a federated credential made from it must match exactly")
+    func longClaimsKeptWhole() throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/token"
+        let subject = "system:serviceaccount:" + String(repeating: "n", count: 570)
+        try Data(Self.jwt(subject: subject).utf8).write(to: URL(fileURLWithPath: path))
+        let read = try TokenFileSource(path: path).read(now: Date())
+        #expect(read.subject == subject, "the subject came back \(read.subject.count) characters long, not \(subject.count)")
+        #expect(read.issuer == "https://issuer.example/oidc")
+    }
+
     @Test("a file rewritten in place and caught half-written is read once more; twice torn is an error")
     func tornInPlaceIsReadAgain() throws {
         let token = Self.jwt(subject: "whole")

@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import random
+import shutil
 import ssl
 import stat
 import subprocess
@@ -315,3 +316,35 @@ def test_revoking_a_host(world):
     assert r.status_code == 403
     login = requests.post(bao.addr + "/v1/auth/approle/login", json={"role_id": role_id, "secret_id": s["secret_id"]}, verify=bao.ca, timeout=10)
     assert login.status_code == 400
+
+
+def test_publish_refuses_a_directory_others_control(world):
+    """Whoever can put a key where the documents go can sign tokens Entra accepts: publish never follows DIR/.well-known
+    as a symbolic link (another user's planted link would have vault write, and chmod, where it points), and refuses a
+    DIR that others can write, or one under a directory others can write that is not sticky. Nothing is written then."""
+    base = tempfile.mkdtemp(prefix="vault-issuer-out-")
+    try:
+        elsewhere = os.path.join(base, "elsewhere")
+        os.mkdir(elsewhere, 0o700)
+        linked = os.path.join(base, "linked")
+        os.mkdir(linked, 0o755)
+        os.symlink(elsewhere, os.path.join(linked, ".well-known"))
+        r = vault(world, "issuer", "publish", "--backend", "fleet", "--out", linked)
+        assert r.returncode == 77, r.stderr.decode()
+        assert b"vault: error: cannot publish into" in r.stderr and b"symbolic link" in r.stderr and b"vault: hint:" in r.stderr
+        assert os.listdir(elsewhere) == [] and stat.S_IMODE(os.stat(elsewhere).st_mode) == 0o700
+
+        shared = os.path.join(base, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o777)
+        for out in (shared, os.path.join(shared, "issuer")):  # DIR itself, or a DIR to be made under it
+            r = vault(world, "issuer", "publish", "--backend", "fleet", "--out", out)
+            assert r.returncode == 77 and b"writable by" in r.stderr and b"chmod go-w" in r.stderr, r.stderr.decode()
+        assert os.listdir(shared) == []
+        # Sticky, as /tmp: others cannot replace what is not theirs, so a DIR made under it is fine.
+        os.chmod(shared, 0o1777)
+        ok = vault(world, "issuer", "publish", "--backend", "fleet", "--out", os.path.join(shared, "issuer"))
+        assert ok.returncode == 0, ok.stderr.decode()
+        assert sorted(os.listdir(os.path.join(shared, "issuer", ".well-known"))) == ["keys", "openid-configuration"]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -56,10 +56,25 @@ extension RotationService {
         let subject = request.subject ?? claims.subject
         let audience = request.audience ?? FederatedCredentialRules.audience(cloud: cloud)
         if issuer != claims.issuer || subject != claims.subject || !claims.audience.contains(audience) {
-            let what = issuer != claims.issuer ? "issuer '\(claims.issuer)'" : subject != claims.subject ? "subject '\(claims.subject)'"
+            let what = issuer != claims.issuer ? "issuer '\(claims.issuer.prefix(200))'" : subject != claims.subject ? "subject '\(claims.subject.prefix(200))'"
                 : "audience \(claims.audience.map { "'\($0)'" }.joined(separator: ", "))"
             throw VaultError("federated.claims", "the token from \(source) has \(what), which the credential would not match; Entra ID would refuse it (AADSTS70021)",
                              context: ["app": app, "source": source.description])
+        }
+        if request.removeSecrets || request.removeCertificates {
+            // Another entry of this vault for the same registration (another name, or a fleet's backend app) would be
+            // left holding a removed credential: refused before anything is created.
+            let client = session.metadata.clientID.lowercased()
+            let siblings = try vault.open(unlock).contents.apps.filter { other in
+                let m = other.metadata
+                guard m.name != app, m.clientID.lowercased() == client, m.federated == nil else { return false }
+                return (request.removeSecrets && (other.secret != nil || m.backend != nil))
+                    || (request.removeCertificates && other.certificateKey != nil)
+            }.map(\.metadata.name).sorted()
+            if let first = siblings.first {
+                throw VaultError("federated.siblings", "\(siblings.count == 1 ? "app '\(first)' uses" : "apps \(siblings.map { "'\($0)'" }.joined(separator: ", ")) use") the same registration (client id \(client)) with a credential --remove-\(request.removeSecrets ? "secrets" : "certificates") would remove; it would stop working",
+                                 context: ["app": app, "sibling": first])
+            }
         }
         let graph = try self.graph(session)
         try requireWriteRole(graph, app: app, doing: "add a federated credential to itself")
@@ -76,7 +91,9 @@ extension RotationService {
             throw problem
         }
         let passwords = request.removeSecrets ? try apps.passwords(appID: clientID).map(\.keyID) : []
-        let keys = request.removeCertificates ? try apps.keys(appID: clientID).map(\.keyID) : []
+        // Only the certificates the app could sign in with ("Verify"); a token-encryption certificate ("Encrypt") is
+        // not a credential and stays.
+        let keys = request.removeCertificates ? try apps.keys(appID: clientID).filter(\.signsIn).map(\.keyID) : []
         checkpoint("after-read")
 
         var j = RotationJournal(kind: .federated, id: id, app: app, step: .adding, started: now, displayName: name)
