@@ -1,6 +1,9 @@
 import EntraAuth
 import FleetBackend
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import VaultCrypto
 import VaultErrors
 import VaultStore
@@ -27,12 +30,16 @@ public struct TokenFileSource: ExternalTokenSource {
         self.readFile = readFile
     }
 
-    /// A file rewritten in place (not replaced by rename) may be caught half-written: a token that does not parse is
-    /// read once more before vault gives up. An empty or expired token is reported as it is, without a second read.
+    /// A file rewritten in place (not replaced by rename) may be caught half-written, or emptied and not yet written:
+    /// a token that does not parse, or an empty file, is read once more (after a moment) before vault gives up. An
+    /// expired token is reported as it is, without a second read.
     public func read(now: Date) throws -> ExternalAssertion {
         do {
             return try readOnce(now: now)
-        } catch let e as VaultError where e.code == "federated.token" && e.context["case"] == "malformed" {
+        } catch let e as VaultError where (e.code == "federated.token" && e.context["case"] == "malformed")
+            || (e.code == "federated.file" && e.context["case"] == "empty") {
+            var pause = timespec(tv_sec: 0, tv_nsec: 50_000_000)
+            _ = nanosleep(&pause, nil)
             return try readOnce(now: now)
         }
     }

@@ -93,6 +93,15 @@ struct ExternalTokenSourceTests {
         let torn = TokenFileSource(path: "/run/token") { _ in always.value += 1; return Self.bytes(String(token.prefix(40))) }
         #expect(throws: VaultError.self) { try torn.read(now: Date()) }
         #expect(always.value == 2)
+        // Emptied (truncated in place) and not yet written: read once more too.
+        let emptied = Atomic(0)
+        let refilled = TokenFileSource(path: "/run/token") { path in
+            emptied.value += 1
+            if emptied.value == 1 { throw VaultError("federated.file", "the token file \(path) is empty", context: ["case": "empty", "path": path]) }
+            return Self.bytes(token)
+        }
+        #expect(try refilled.read(now: Date()).subject == "whole")
+        #expect(emptied.value == 2)
     }
 
     @Test("what a token file can be, and the error each gives", arguments: [

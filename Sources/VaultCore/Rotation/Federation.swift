@@ -72,7 +72,7 @@ extension RotationService {
                     || (request.removeCertificates && other.certificateKey != nil)
             }.map(\.metadata.name).sorted()
             if let first = siblings.first {
-                throw VaultError("federated.siblings", "\(siblings.count == 1 ? "app '\(first)' uses" : "apps \(siblings.map { "'\($0)'" }.joined(separator: ", ")) use") the same registration (client id \(client)) with a credential --remove-\(request.removeSecrets ? "secrets" : "certificates") would remove; it would stop working",
+                throw VaultError("federated.siblings", "\(siblings.count == 1 ? "app '\(first)' uses" : "apps \(siblings.map { "'\($0)'" }.joined(separator: ", ")) use") the same registration (client id \(client)) with \(request.removeSecrets ? "a secret" : "a certificate") the move is to remove from the app; it would stop working",
                                  context: ["app": app, "sibling": first])
             }
         }
