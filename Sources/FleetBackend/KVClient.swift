@@ -211,7 +211,9 @@ public final class KVClient: Sendable {
             guard response.status == 200 else {
                 // 400 is the engine saying no to these credentials ("invalid role or secret ID"): a secret id
                 // destroyed (a revoked host), expired or used up, or a wrong role id. Not an outage to wait out.
-                if response.status == 400 { throw Self.loginRefused(response) }
+                // Only the engine's own answer ({"errors":[…]}) counts: a 400 from a proxy in front of it is no verdict
+                // on the credentials.
+                if response.status == 400, let refused = Self.loginRefused(response) { throw refused }
                 throw Self.failure(response, what: "AppRole login", path: "auth/approle/login")
             }
             struct Answer: Decodable { struct Auth: Decodable { var client_token: String; var lease_duration: Int?; var renewable: Bool? }; var auth: Auth }
@@ -373,10 +375,12 @@ public final class KVClient: Sendable {
     }
 
     /// An AppRole login the engine refused (HTTP 400): the credentials, not the engine, are the problem.
-    static func loginRefused(_ response: HTTPResponse) -> VaultError {
+    /// Nil when the answer is not the engine's error document.
+    static func loginRefused(_ response: HTTPResponse) -> VaultError? {
         struct Errors: Decodable { var errors: [String] }
-        let detail = (try? JSONDecoder().decode(Errors.self, from: Data(response.body)))?.errors.joined(separator: "; ") ?? ""
-        return VaultError("backend.login_refused", "the backend refused this host's AppRole login: \(detail.isEmpty ? "no reason given" : detail) (HTTP \(response.status))")
+        guard let errors = (try? JSONDecoder().decode(Errors.self, from: Data(response.body)))?.errors, !errors.isEmpty else { return nil }
+        let detail = errors.joined(separator: "; ").prefix(300)
+        return VaultError("backend.login_refused", "the backend refused this host's AppRole login: \(detail) (HTTP \(response.status))")
     }
 
     static func failure(_ response: HTTPResponse, what: String, path: String) -> VaultError {

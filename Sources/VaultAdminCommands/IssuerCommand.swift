@@ -57,16 +57,9 @@ package struct IssuerPublish: ParsableCommand {
         for (key, why) in publication.skipped {
             Console.warn("key \(key.kid) left out: \(why)")
         }
-        var dir = out
-        while dir.count > 1, dir.hasSuffix("/") { dir.removeLast() }
-        let wellKnown = dir + "/.well-known"
-        let made = try Self.checkPublishDirectory(dir, wellKnown: wellKnown)
-        try FileSystem.makeDirectories(wellKnown, mode: 0o755)
-        // Public documents a web server (another user) must read: 0755 and 0644 whatever the umask, for the
-        // directories vault made (those that existed keep their modes, checked above).
-        for d in made where chmod(d, 0o755) != 0 {
-            throw VaultError("io.write", "cannot set the mode of \(d): \(String(cString: strerror(errno)))", context: ["errno": String(errno)])
-        }
+        // Public documents a web server (another user) must read: 0755 and 0644 whatever the umask; the directories
+        // vault makes are made safely, those that exist are checked (see preparePublishDirectory).
+        let wellKnown = try Self.preparePublishDirectory(out)
         let keysName = publication.jwksURI == publication.issuer + "/.well-known/keys" ? "keys" : "keys.json"
         try FileSystem.writeAtomically(directory: wellKnown, name: keysName, bytes: publication.keySet, mode: 0o644, exactMode: true)
         try FileSystem.writeAtomically(directory: wellKnown, name: "openid-configuration", bytes: publication.discovery, mode: 0o644, exactMode: true)
@@ -77,66 +70,104 @@ package struct IssuerPublish: ParsableCommand {
 }
 
 extension IssuerPublish {
-    /// Whoever can put a key where the documents go can sign tokens Entra accepts, so every directory on the way must
-    /// be this user's (or root's) alone: DIR and DIR/.well-known, when they exist, real directories owned by the user
-    /// or root and writable by no one else; every directory above them not writable by others unless sticky (as
-    /// /tmp). DIR/.well-known is never followed as a symbolic link. Returns the directories vault is to create.
-    static func checkPublishDirectory(_ dir: String, wellKnown: String) throws -> [String] {
+    /// Whoever can put a key where the documents go can sign tokens Entra accepts, so DIR/.well-known must be this
+    /// user's alone, and so must the way to it. Every directory on DIR's path, as given and as resolved, is owned by the
+    /// user or root and writable by no one else — unless sticky (as /tmp), or writable only by the user's own private
+    /// group (the umask-002 convention); a symbolic link on the path is owned by the user or root; `..` is refused.
+    /// The directories still missing are made one by one (a name someone else took meanwhile is refused, never reused)
+    /// and set to 0755 through a descriptor that does not follow links; an existing DIR/.well-known is never followed
+    /// as a link. Returns the resolved path of DIR/.well-known.
+    static func preparePublishDirectory(_ out: String) throws -> String {
         func refuse(_ path: String, _ why: String, _ kase: String) -> VaultError {
             VaultError("issuer.out", "cannot publish into \(path): \(why); whoever can change it could add a signing key Entra would trust",
                        context: ["path": path, "case": kase])
         }
+        func failed(_ path: String) -> VaultError { refuse(path, String(cString: strerror(errno)), "stat") }
+        guard !out.isEmpty else { throw VaultError("issuer.out", "--out is empty", context: ["case": "input", "path": out]) }
+        var absolute = out
+        if !out.hasPrefix("/") {
+            guard let cwd = getcwd(nil, 0) else { throw failed(".") }
+            absolute = String(cString: cwd) + "/" + out
+            free(cwd)
+        }
+        let parts = absolute.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
+        if parts.contains("..") { throw VaultError("issuer.out", "--out \(out) goes up with '..'", context: ["case": "input", "path": out]) }
+
         let me = geteuid()
-        func checkOwned(_ path: String, _ st: stat) throws {
+        let privateGroup: gid_t? = {
+            guard let pw = getpwuid(me), let gr = getgrgid(pw.pointee.pw_gid) else { return nil }
+            let alone = gr.pointee.gr_mem == nil || gr.pointee.gr_mem.pointee == nil
+            return alone && String(cString: gr.pointee.gr_name) == String(cString: pw.pointee.pw_name) ? pw.pointee.pw_gid : nil
+        }()
+        func checkDirectory(_ path: String, _ st: stat) throws {
             guard (st.st_mode & S_IFMT) == S_IFDIR else { throw refuse(path, "it is not a directory", "not_directory") }
             guard st.st_uid == me || st.st_uid == 0 else { throw refuse(path, "it belongs to uid \(st.st_uid)", "owner") }
-            guard st.st_mode & 0o022 == 0 else {
-                throw refuse(path, "it is writable by \(st.st_mode & 0o002 != 0 ? "every user" : "its group") (mode \(String(st.st_mode & 0o7777, radix: 8)))", "writable")
+            let sticky = st.st_mode & S_ISVTX != 0
+            let mode = String(st.st_mode & 0o7777, radix: 8)
+            if st.st_mode & 0o002 != 0 && !sticky { throw refuse(path, "it is writable by every user (mode \(mode))", "writable") }
+            if st.st_mode & 0o020 != 0 && !sticky && st.st_gid != privateGroup {
+                throw refuse(path, "it is writable by its group (mode \(mode))", "writable")
             }
         }
-        var made: [String] = []
+        // The path as given: each part that exists (a link must be the user's or root's; what it leads to is checked
+        // below, resolved).
         var st = stat()
-        var existing = dir
-        // The part of DIR that does not exist yet is made by vault; the rest is checked.
-        while lstat(existing, &st) != 0 {
-            guard errno == ENOENT else { throw refuse(existing, String(cString: strerror(errno)), "stat") }
-            made.insert(existing, at: 0)
-            guard let slash = existing.lastIndex(of: "/") else { existing = "."; break }
-            existing = slash == existing.startIndex ? "/" : String(existing[..<slash])
+        var existing = "/"
+        var missing: [String] = []
+        for (i, part) in parts.enumerated() {
+            let path = (existing == "/" ? "" : existing) + "/" + part
+            guard lstat(path, &st) == 0 else {
+                guard errno == ENOENT else { throw failed(path) }
+                missing = Array(parts[i...])
+                break
+            }
+            if (st.st_mode & S_IFMT) == S_IFLNK {
+                guard st.st_uid == me || st.st_uid == 0 else { throw refuse(path, "it is a symbolic link of uid \(st.st_uid)", "symlink") }
+                guard stat(path, &st) == 0 else { throw failed(path) }
+            }
+            try checkDirectory(path, st)
+            existing = path
         }
-        // DIR as given may be a link the user made; what it names is checked, and every directory above that.
-        guard let resolved = realpath(existing, nil) else { throw refuse(existing, String(cString: strerror(errno)), "stat") }
+        // The same, resolved: every directory from / to the last that exists.
+        guard let resolved = realpath(existing, nil) else { throw failed(existing) }
         let real = String(cString: resolved)
         free(resolved)
-        guard stat(real, &st) == 0 else { throw refuse(real, String(cString: strerror(errno)), "stat") }
-        if made.isEmpty {
-            try checkOwned(dir, st)
-        } else if (st.st_mode & S_IFMT) != S_IFDIR {
-            throw refuse(existing, "it is not a directory", "not_directory")
-        } else if st.st_mode & 0o022 != 0 && st.st_mode & S_ISVTX == 0 {
-            throw refuse(existing, "it is writable by others (mode \(String(st.st_mode & 0o7777, radix: 8))), who could replace what vault makes there", "writable")
+        var walked = ""
+        for part in [""] + real.split(separator: "/").map(String.init) {
+            walked += part.isEmpty ? "" : "/" + part
+            let path = walked.isEmpty ? "/" : walked
+            guard lstat(path, &st) == 0 else { throw failed(path) }
+            try checkDirectory(path, st)
         }
-        var above = real
-        while above != "/", let slash = above.lastIndex(of: "/") {
-            above = slash == above.startIndex ? "/" : String(above[..<slash])
-            guard stat(above, &st) == 0 else { throw refuse(above, String(cString: strerror(errno)), "stat") }
-            if st.st_mode & 0o022 != 0 && st.st_mode & S_ISVTX == 0 {
-                throw refuse(above, "it is writable by others (mode \(String(st.st_mode & 0o7777, radix: 8))), who could replace \(dir)", "writable")
-            }
-        }
-        if made.isEmpty {
+        // DIR/.well-known when DIR exists: a directory of its own, never a link.
+        var base = real == "/" ? "" : real
+        if missing.isEmpty {
+            let wellKnown = base + "/.well-known"
             if lstat(wellKnown, &st) == 0 {
                 guard (st.st_mode & S_IFMT) != S_IFLNK else { throw refuse(wellKnown, "it is a symbolic link", "symlink") }
-                try checkOwned(wellKnown, st)
-            } else if errno == ENOENT {
-                made.append(wellKnown)
-            } else {
-                throw refuse(wellKnown, String(cString: strerror(errno)), "stat")
+                try checkDirectory(wellKnown, st)
+                return wellKnown
             }
-        } else {
-            made.append(wellKnown)
+            guard errno == ENOENT else { throw failed(wellKnown) }
         }
-        return made
+        for part in missing + [".well-known"] {
+            let path = base + "/" + part
+            guard mkdir(path, 0o700) == 0 else {
+                if errno == EEXIST { throw refuse(path, "it appeared while vault was making it (someone else's?)", "race") }
+                throw VaultError("io.mkdir", "cannot create \(path): \(String(cString: strerror(errno)))", context: ["errno": String(errno)])
+            }
+            let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { throw failed(path) }
+            defer { close(fd) }
+            guard fstat(fd, &st) == 0, st.st_uid == me, (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw refuse(path, "it is not the directory vault made", "race")
+            }
+            guard fchmod(fd, 0o755) == 0 else {
+                throw VaultError("io.write", "cannot set the mode of \(path): \(String(cString: strerror(errno)))", context: ["errno": String(errno)])
+            }
+            base = path
+        }
+        return base
     }
 }
 

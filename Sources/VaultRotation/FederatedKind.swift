@@ -39,7 +39,7 @@ package struct FederatedKind: CredentialKind {
     /// as, vault's).
     static func isMine(_ f: FederatedIdentityCredential, _ j: RotationJournal) -> Bool {
         f.name.lowercased() == j.displayName.lowercased() && f.issuer == j.issuer && f.subject == j.subject
-            && (f.description == nil || f.description == "" || f.description == credential(j).description)
+            && f.description == credential(j).description
     }
 
     /// By its unique name (with its issuer and subject); absent counts only once Graph's lag window has passed since

@@ -36,7 +36,7 @@ public struct TokenFileSource: ExternalTokenSource {
     public func read(now: Date) throws -> ExternalAssertion {
         do {
             return try readOnce(now: now)
-        } catch let e as VaultError where (e.code == "federated.token" && e.context["case"] == "malformed")
+        } catch let e as VaultError where (e.code == "federated.token" && ["malformed", "empty"].contains(e.context["case"] ?? ""))
             || (e.code == "federated.file" && e.context["case"] == "empty") {
             var pause = timespec(tv_sec: 0, tv_nsec: 50_000_000)
             _ = nanosleep(&pause, nil)

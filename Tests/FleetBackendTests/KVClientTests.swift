@@ -1,5 +1,5 @@
 import Foundation
-import FleetBackend
+@testable import FleetBackend
 import Testing
 import VaultCrypto
 import VaultCLI
@@ -123,6 +123,15 @@ struct KVClientTests {
         } catch let e as VaultError {
             #expect(e.code == "backend.login_refused" && ErrorWords.exitStatus(e) == 77, "\(e)")
         }
+    }
+
+    @Test("a 400 that is not the engine's error document (a proxy's page) is no verdict on the credentials")
+    func proxyBadRequest() {
+        let page = HTTPResponse(status: 400, headers: [("Content-Type", "text/html")], body: Array("<html>Bad Request</html>".utf8))
+        #expect(KVClient.loginRefused(page) == nil)
+        #expect(KVClient.loginRefused(HTTPResponse(status: 400, body: Array(#"{"errors":[]}"#.utf8))) == nil)
+        let engine = HTTPResponse(status: 400, body: Array(#"{"errors":["invalid role or secret ID"]}"#.utf8))
+        #expect(KVClient.loginRefused(engine)?.code == "backend.login_refused")
     }
 
     @Test("a dead address is skipped; a sealed engine is a clear temporary failure")

@@ -346,5 +346,19 @@ def test_publish_refuses_a_directory_others_control(world):
         ok = vault(world, "issuer", "publish", "--backend", "fleet", "--out", os.path.join(shared, "issuer"))
         assert ok.returncode == 0, ok.stderr.decode()
         assert sorted(os.listdir(os.path.join(shared, "issuer", ".well-known"))) == ["keys", "openid-configuration"]
+        assert stat.S_IMODE(os.stat(os.path.join(shared, "issuer")).st_mode) == 0o755
+
+        # '..' and an empty --out are refused (a '..' would have vault set the mode of the directory it leads to).
+        for out in (os.path.join(base, "new", "..", "linked2"), ""):
+            r = vault(world, "issuer", "publish", "--backend", "fleet", "--out", out)
+            assert r.returncode == 64 and b"vault: error:" in r.stderr, r.stderr.decode()
+        assert not os.path.exists(os.path.join(base, "new"))
+        # DIR given through a link of the user's own: what it leads to is checked and used.
+        real = os.path.join(base, "real")
+        os.mkdir(real, 0o755)
+        os.symlink(real, os.path.join(base, "via"))
+        ok = vault(world, "issuer", "publish", "--backend", "fleet", "--out", os.path.join(base, "via"))
+        assert ok.returncode == 0, ok.stderr.decode()
+        assert sorted(os.listdir(os.path.join(real, ".well-known"))) == ["keys", "openid-configuration"]
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -65,15 +65,17 @@ extension RotationService {
             // Another entry of this vault for the same registration (another name, or a fleet's backend app) would be
             // left holding a removed credential: refused before anything is created.
             let client = session.metadata.clientID.lowercased()
-            let siblings = try vault.open(unlock).contents.apps.filter { other in
+            let siblings: [(name: String, holds: String)] = try vault.open(unlock).contents.apps.compactMap { other in
                 let m = other.metadata
-                guard m.name != app, m.clientID.lowercased() == client, m.federated == nil else { return false }
-                return (request.removeSecrets && (other.secret != nil || m.backend != nil))
-                    || (request.removeCertificates && other.certificateKey != nil)
-            }.map(\.metadata.name).sorted()
+                guard m.name != app, m.clientID.lowercased() == client, m.federated == nil else { return nil }
+                if request.removeSecrets && (other.secret != nil || m.backend != nil) { return (m.name, "a secret") }
+                if request.removeCertificates && other.certificateKey != nil { return (m.name, "a certificate") }
+                return nil
+            }.sorted { $0.name < $1.name }
             if let first = siblings.first {
-                throw VaultError("federated.siblings", "\(siblings.count == 1 ? "app '\(first)' uses" : "apps \(siblings.map { "'\($0)'" }.joined(separator: ", ")) use") the same registration (client id \(client)) with \(request.removeSecrets ? "a secret" : "a certificate") the move is to remove from the app; it would stop working",
-                                 context: ["app": app, "sibling": first])
+                let others = siblings.count > 1 ? " (and \(siblings.dropFirst().map { "'\($0.name)'" }.joined(separator: ", ")))" : ""
+                throw VaultError("federated.siblings", "app '\(first.name)'\(others) uses the same registration (client id \(client)) with \(first.holds) the move is to remove from the app; it would stop working",
+                                 context: ["app": app, "sibling": first.name])
             }
         }
         let graph = try self.graph(session)
