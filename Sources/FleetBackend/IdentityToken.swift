@@ -2,6 +2,7 @@ import FoundationEssentials
 import VaultCrypto
 import VaultErrors
 import VaultHTTP
+import VaultJSON
 
 extension KVClient {
     /// An identity token of the login's own entity from the engine's OIDC provider: `GET /v1/identity/oidc/token/ROLE`
@@ -9,7 +10,10 @@ extension KVClient {
     /// role's `client_id`. The token is moved into secret memory at once; the answer's other fields are not kept.
     public func identityToken(role: String) throws -> SecretBytes {
         let path = "/v1/identity/oidc/token/\(role)"
-        let response = try send("GET", path, body: nil)
+        var response = try send("GET", path, body: nil)
+        // The answer holds the token: wiped once read, and the token decoded straight into secret memory (never a
+        // String or Data).
+        defer { wipe(&response.body) }
         if response.status == 400 || response.status == 404 {
             // OpenBao answers 400 "role … not found" (and 404 on some versions) for a role that does not exist.
             throw VaultError("backend.identity_role", "the backend has no identity token role '\(role)' (HTTP \(response.status))",
@@ -21,11 +25,12 @@ extension KVClient {
         guard response.body.count <= 1 << 20 else {
             throw VaultError("backend.response", "the backend's identity token answer is larger than 1 MiB")
         }
-        struct Answer: Decodable { struct D: Decodable { var token: String }; var data: D }
-        guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(response.body)), !answer.data.token.isEmpty else {
+        guard let outer = try? JSONScan.members(response.body), let data = outer["data"],
+              let inner = try? JSONScan.members(response.body, in: data), let range = inner["token"], range.count > 2,
+              response.body[range.lowerBound] == UInt8(ascii: "\""),
+              let token = response.body.withUnsafeBufferPointer({ JSONStringDecoding.secret($0, range) }), token.count > 0 else {
             throw VaultError("backend.response", "the backend's identity token answer has no data.token")
         }
-        var raw = Array(answer.data.token.utf8)
-        return SecretBytes(consuming: &raw)
+        return token
     }
 }

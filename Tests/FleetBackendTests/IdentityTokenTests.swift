@@ -43,6 +43,9 @@ struct IdentityTokenTests {
         (403, #"{"errors":["permission denied"]}"#, "backend.forbidden"),
         (200, #"{"data":{}}"#, "backend.response"),
         (200, #"{"data":{"token":""}}"#, "backend.response"),
+        (200, #"{"data":{"token":5}}"#, "backend.response"),
+        (200, #"{"data":{"token":"a\u0000b"}}"#, "backend.response"),
+        (200, #"{"data":"#, "backend.response"),
     ])
     func refused(_ status: Int, _ body: String, _ code: String) throws {
         let backend = ScriptedBackend { _ in HTTPResponse(status: status, body: Array(body.utf8)) }
