@@ -235,6 +235,7 @@ extension ErrorWords {
         case "federated.siblings": return Words(.usage, "leave out --remove-secrets/--remove-certificates, or first move '{sibling}' too (`vault federate {sibling} …` without them) or drop it from this vault (`vault remove {sibling}`)")
         case "federated.claims": return Words(.dataError, "leave out --issuer/--subject/--audience to take them from the token, or fix the token's source")
         case "federated.rule:count": return Words(.usage, "`vault show {app}` lists its federated credentials; one trusting a whole fleet's subject can replace several")
+        case "federated.rule:duplicate_subject": return Words(.usage, "the app already trusts these tokens: no new credential is needed; store this entry as federated with `vault add-app {app} --federated SOURCE --tenant … --client-id … --replace`")
         case "federated.rule": return Words(.usage, nil)
         case "rotation.manual_refused": return Words(.software, "paste the secret's Value (not its ID); a secret made seconds ago may need --propagation-timeout 120")
         case "rotation.no_certificate": return Words(.usage, nil)

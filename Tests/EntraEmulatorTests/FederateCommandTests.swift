@@ -96,6 +96,16 @@ struct FederateCommandTests {
         #expect(try registration(fv).fics.count == 1 && registration(fv).passwords == 1)
         let copy = try fv.json(try fv.v.run(["token", "fed-copy", "--json"]))
         #expect(copy["token_source"] as? String == "identity_provider", "\(copy)")
+        // fed-copy cannot get a second FIC for the same issuer and subject (Entra refuses it); the hint says how to
+        // store it as federated on the FIC the app already has, and that works.
+        let again = try fv.v.run(["federate", "fed-copy", "--federated", "file:" + fv.tokenFile, "--lag-window", "1"])
+        #expect(again.status == 64 && again.stderr.contains("already trusts this issuer and subject") && again.stderr.contains("--replace"), "\(again.stderr)")
+        let stored = try fv.v.run(["add-app", "fed-copy"] + fv.endpointArgs + ["--federated", "file:" + fv.tokenFile, "--replace"])
+        #expect(stored.status == 0, "\(stored.stderr)")
+        #expect(try fv.v.run(["cache", "clear", "fed-copy"]).status == 0)
+        let federated = try fv.v.run(["token", "fed-copy", "--json"])
+        #expect(federated.status == 0, "\(federated.stderr)")
+        #expect((try fv.json(try fv.v.run(["show", "fed-copy", "--json"])))["credential"] as? String == "federated")
     }
 
     @Test("killed after each step, then --resume: the app always has a working credential and never an orphan FIC",
