@@ -118,7 +118,11 @@ extension EntraErrors {
         case 700024:
             return VaultError("entra.assertion_time", "Entra ID refused the federated token of app '\(app)' as outside its valid time (\(tag))", context: ["app": app, "case": "federated"])
         case 50166, 90061:
-            return VaultError("entra.federated_discovery", "Entra ID could not fetch or use the token issuer's OpenID discovery document or keys for app '\(app)' (\(tag))", context: context)
+            // Entra's own first line says which fetch failed and why (e.g. a refused connection, an untrusted certificate).
+            var said = body.error_description?.split(separator: "\r\n").first.map(String.init) ?? ""
+            if said.hasPrefix("AADSTS"), let colon = said.firstIndex(of: ":") { said = String(said[said.index(after: colon)...].drop(while: { $0 == " " })) }
+            said = String(said.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }.prefix(300).map(Character.init))
+            return VaultError("entra.federated_discovery", "Entra ID could not fetch or use the token issuer's OpenID discovery document or keys for app '\(app)'\(said.isEmpty ? "" : ": " + said) (\(tag))", context: context)
         case 7000272:
             return VaultError("entra.federated_key", "Entra ID did not find the key that signed the federated token of app '\(app)' among the issuer's published keys (\(tag))", context: context)
         case 700027:

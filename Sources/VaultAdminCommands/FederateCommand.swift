@@ -65,7 +65,14 @@ package struct FederateCommand: ParsableCommand {
             if report.unfinished {
                 throw VaultError("rotation.unfinished", "the move of '\(app)' is not finished: Graph does not yet confirm a removal", context: ["app": app, "command": "federate"])
             }
-            return
+            // An interrupted change was settled first. Rolled back, the app is as before it: the move asked for now
+            // goes ahead. Finished, the app already holds what that change made: nothing more is started.
+            guard report.rolledBack, federated != nil, !resume else {
+                if federated != nil && !resume {
+                    Console.warn("the interrupted \(report.kind == .federated ? "move" : "rotation") of '\(app)' was finished instead; the move asked for now was not started: `vault show \(app)`, then run it again if it is still wanted")
+                }
+                return
+            }
         }
         guard let federated, !resume else {
             Console.out("Nothing is pending for '\(app)'.")

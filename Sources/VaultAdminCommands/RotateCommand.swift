@@ -115,9 +115,7 @@ package struct RotateCommand: ParsableCommand {
             Console.out("Stored the new secret of '\(app)' (hint \(report.newHint ?? "?")…) after a successful token request.")
             return
         }
-        if let (j, _) = service.pending(app: app), j.step == .adding || j.step == .removing {
-            Console.warn("rolling back the interrupted rotation of '\(app)': confirming its password is gone takes until Graph's replication lag window (\(Int(lagWindow ?? j.lagWindow ?? RotationService.defaultLagWindow)) s) has passed since it started")
-        }
+        // A rollback's wait over Graph's lag window is announced by the service (its `waiting`).
         if let report = try service.resume(app: app) {
             if report.kind != .password {
                 FederateCommand.print(report, resumed: true)
@@ -162,6 +160,7 @@ extension RotationService {
         service.propagationTimeout = propagationTimeout
         service.lagWindow = lagWindow ?? RotationService.defaultLagWindow
         service.lagWindowIsExplicit = lagWindow != nil
+        service.waiting = { Console.warn($0) }
         return service
     }
 }

@@ -151,6 +151,12 @@ package enum ErrorWords {
             return "drop it with `vault \(c["command"] ?? "rotate-secret") \(app) --abandon`, then remove \(c["leftover_kind"] ?? "password") \(left) from the app registration if it is still there"
         case "rotation.unproven":
             if c["kind"] == "certificate" { return "a new key may take longer to propagate: try again with a longer --propagation-timeout" }
+            if c["kind"] == "federated", let cause = c["cause"] {
+                // What Entra said of the new credential is what to fix (the issuer's documents, its keys, the claims).
+                var inner: VaultError.Context = [:]
+                for p in c.pairs where p.key.hasPrefix("cause.") { inner[String(p.key.dropFirst(6))] = p.value }
+                if let why = hint(VaultError(.init(cause), "", context: inner)) { return why }
+            }
             return "check the app's sign-in and Graph permissions, then try again"
         default: return nil
         }

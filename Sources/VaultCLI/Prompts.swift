@@ -55,6 +55,10 @@ package enum Prompts {
         guard secret.isPrintableASCII else {
             throw VaultError("secret.chars", "the client secret contains spaces, control or non-ASCII characters")
         }
+        // What vault prints in place of a secret (`vault run` redacts Graph's secretText) is never one.
+        guard !secret.withUnsafeBytes({ $0.elementsEqual("[REDACTED]".utf8) }) else {
+            throw VaultError("secret.redacted", "the client secret given is '[REDACTED]', the marker vault prints in place of a secret")
+        }
     }
 
     /// A request body from stdin (at most 4 MiB).

@@ -52,6 +52,8 @@ package struct RotationMachine: Sendable {
     package let checkpoint: @Sendable (String) throws -> Void
     /// After the commit: tokens got with the old credential go.
     package let committed: @Sendable (String) -> Void
+    /// Told before a long wait (a removal confirmed over Graph's lag window), so that a command does not sit silent.
+    package var waiting: (@Sendable (String) -> Void)?
 
     package init(kind: any CredentialKind, home: any RotationHome, prover: any CredentialProver, clock: RotationClock, lag: LagPolicy,
          checkpoint: @escaping @Sendable (String) throws -> Void, committed: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -203,6 +205,10 @@ package struct RotationMachine: Sendable {
     /// At `adding`, the answer lost: a kind that holds the new credential looks for it and goes on; otherwise (or when
     /// it is certainly absent) the rotation is rolled back.
     package func recoverAdding(_ start: RotationJournal, newSecret: SecretBytes?, patience: Patience) throws -> RotationReport {
+        let settled = start.started.addingTimeInterval(lag.window(start))
+        if newSecret != nil, patience == .waitForLag, settled.timeIntervalSince(clock.now()) > 5 {
+            waiting?("looking for the new \(onApp) the interrupted \(start.kind == .federated ? "move" : "rotation") of '\(start.app)' may have created: its absence is certain only once Graph's replication lag window (\(Int(lag.window(start))) s) has passed since it started, \(Int(settled.timeIntervalSince(clock.now()))) s from now")
+        }
         guard let newSecret, let presence = try kind.find(start, until: deadline(after: start.started, patience, window: lag.window(start))) else {
             return try rollBack(start, patience: patience)
         }
@@ -249,7 +255,8 @@ package struct RotationMachine: Sendable {
                 let undo = try rollBack(j, patience: patience)
                 throw VaultError("rotation.unproven", "the new \(noun) did not work (\(error.reason)); " + (undo.unfinished
                     ? "it is being removed (not confirmed yet) and the old one kept" : "it was removed and the old one kept"),
-                    context: error.context.wrapped(in: ["app": j.app, "kind": kind.kind == .password ? "password" : "certificate", "cause": error.code.rawValue]))
+                    context: error.context.wrapped(in: ["app": j.app, "kind": kind.kind == .password ? "password" : kind.kind == .federated ? "federated" : "certificate",
+                                                           "cause": error.code.rawValue]))
             }
             j.step = .proven
             try home.write(j, newSecret: newSecret)
@@ -291,9 +298,14 @@ package struct RotationMachine: Sendable {
         }
         var report = RotationReport(app: j.app, kind: j.kind)
         report.rolledBack = true
+        let settled = j.started.addingTimeInterval(lag.window(j))
+        if patience == .waitForLag, settled.timeIntervalSince(clock.now()) > 5 {
+            waiting?("removing the new \(onApp) of '\(j.app)': confirming it is gone takes until Graph's replication lag window (\(Int(lag.window(j))) s) has passed since \(j.kind == .federated ? "the move" : "the rotation") started, \(Int(settled.timeIntervalSince(clock.now()))) s from now")
+        }
         if try kind.removeNew(j, until: deadline(after: j.started, patience, window: lag.window(j))) {
             try home.drop(j)
-            report.notes.append("the interrupted rotation's new \(onApp) (if it had created one) was removed")
+            report.notes.append(j.newKeyID.map { "the new \(onApp) it had created (id \($0)) was removed" }
+                ?? "the interrupted rotation's new \(onApp), if it had created one, was removed")
         } else {
             report.unfinished = true
         }

@@ -68,6 +68,23 @@ struct FederateCommandTests {
         #expect(shown["credential"] as? String == "federated", "\(shown)")
     }
 
+    @Test("a FIC Entra cannot use (the issuer's discovery gone, AADSTS50166): rolled back, said while it waits, exit 69 with Entra's own hint")
+    func unusableIssuer() throws {
+        let fv = try start()
+        defer { fv.stop() }
+        fv.f.issuer.remove("/oidc/.well-known/openid-configuration")
+        let r = try federate(fv, ["--remove-secrets", "--propagation-timeout", "1"], env: [:])
+        #expect(r.status == 69, "\(r.stderr)")
+        #expect(r.stderr.contains("vault: error: the new federated credential did not work") && r.stderr.contains("AADSTS50166"), "\(r.stderr)")
+        #expect(r.stderr.contains("vault: hint: Entra ID fetches") && !r.stderr.contains("--propagation-timeout"), "\(r.stderr)")
+        let reg = try registration(fv)
+        #expect(reg.fics.isEmpty && reg.passwords == 1, "rolled back: no FIC, the password kept")
+        #expect((try fv.json(try fv.v.run(["show", "fed", "--json"])))["credential"] as? String == "secret")
+        // With a lag window longer than the rollback takes, the wait is announced, not silent.
+        let slow = try fv.v.run(["federate", "fed", "--federated", "file:" + fv.tokenFile, "--lag-window", "8", "--propagation-timeout", "1"])
+        #expect(slow.status == 69 && slow.stderr.contains("vault: warning: removing the new federated credential of 'fed'"), "\(slow.stderr)")
+    }
+
     @Test("a subject the token does not carry is refused before Graph is called: no FIC, the vault byte for byte unchanged")
     func claimsMismatch() throws {
         let fv = try start()
@@ -106,6 +123,20 @@ struct FederateCommandTests {
         let federated = try fv.v.run(["token", "fed-copy", "--json"])
         #expect(federated.status == 0, "\(federated.stderr)")
         #expect((try fv.json(try fv.v.run(["show", "fed-copy", "--json"])))["credential"] as? String == "federated")
+    }
+
+    @Test("a plain federate over an interrupted move: a rolled-back one is settled first, then the move asked for goes ahead")
+    func plainRunAfterInterruption() throws {
+        let fv = try start()
+        defer { fv.stop() }
+        let killed = try federate(fv, ["--remove-secrets"], env: ["VAULT_TEST_CRASH_AT": "after-journal"])
+        #expect(killed.status != 0)
+        let again = try federate(fv, ["--remove-secrets"])
+        #expect(again.status == 0, "\(again.stdout) \(again.stderr)")
+        #expect(again.stdout.contains("Rolled back the move of 'fed'") && again.stdout.contains("Moved 'fed' to a federated credential"), "\(again.stdout)")
+        let reg = try registration(fv)
+        #expect(reg.fics.count == 1 && reg.passwords == 0)
+        #expect((try fv.json(try fv.v.run(["show", "fed", "--json"])))["credential"] as? String == "federated")
     }
 
     @Test("killed after each step, then --resume: the app always has a working credential and never an orphan FIC",

@@ -35,6 +35,8 @@ let badInputs: [BadInput] = [
              message: "no client secret was given", status: 64),
     BadInput(label: "secret with a space", args: ["add-app", "a", "--tenant", "contoso.com", "--client-id", guid], stdin: "has space",
              message: "contains spaces, control or non-ASCII characters", status: 64),
+    BadInput(label: "the redaction marker as a secret", args: ["add-app", "a", "--tenant", "contoso.com", "--client-id", guid], stdin: "[REDACTED]\n",
+             message: "the marker vault prints in place of a secret", status: 64),
     BadInput(label: "secret too long", args: ["add-app", "a", "--tenant", "contoso.com", "--client-id", guid],
              stdin: String(repeating: "a", count: 300), message: "longer than 256 bytes", status: 64),
     BadInput(label: "unknown app for show", args: ["show", "nope"], message: "no app named 'nope'", status: 64),

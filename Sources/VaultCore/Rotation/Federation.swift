@@ -56,10 +56,13 @@ extension RotationService {
         let subject = request.subject ?? claims.subject
         let audience = request.audience ?? FederatedCredentialRules.audience(cloud: cloud)
         if issuer != claims.issuer || subject != claims.subject || !claims.audience.contains(audience) {
-            let what = issuer != claims.issuer ? "issuer '\(claims.issuer.prefix(200))'" : subject != claims.subject ? "subject '\(claims.subject.prefix(200))'"
-                : "audience \(claims.audience.map { "'\($0)'" }.joined(separator: ", "))"
-            throw VaultError("federated.claims", "the token from \(source) has \(what), which the credential would not match; Entra ID would refuse it (AADSTS70021)",
-                             context: ["app": app, "source": source.description])
+            let (what, given, entra): (String, String, String) = issuer != claims.issuer
+                ? ("issuer '\(claims.issuer.prefix(200))'", "issuer", "AADSTS700211")
+                : subject != claims.subject ? ("subject '\(claims.subject.prefix(200))'", "subject", "AADSTS70021")
+                : ("audience \(claims.audience.map { "'\($0.prefix(200))'" }.joined(separator: ", "))", "audience", "AADSTS70021")
+            let asked = given == "issuer" ? issuer : given == "subject" ? subject : audience
+            throw VaultError("federated.claims", "the token from \(source) has \(what), not '\(asked.prefix(200))' as the credential would say; Entra ID would refuse it (\(entra))",
+                             context: ["app": app, "source": source.description, "claim": given])
         }
         if request.removeSecrets || request.removeCertificates {
             // Another entry of this vault for the same registration (another name, or a fleet's backend app) would be

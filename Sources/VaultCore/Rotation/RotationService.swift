@@ -39,6 +39,8 @@ public struct RotationService: Sendable {
     /// Seconds a fleet rotation's lock holds without being renewed (the holder renews it at every step and during
     /// waits); nil: the default, `FleetRotationHome.defaultLockTTL`.
     public var fleetLockTTL: Double?
+    /// Told before a long wait for Graph (the command prints it).
+    public var waiting: (@Sendable (String) -> Void)?
     /// Called after each step with its name: a test hook (the CLI kills itself there when asked to).
     let checkpoint: @Sendable (String) -> Void
 
@@ -134,6 +136,7 @@ public struct RotationService: Sendable {
                                 committed: { app in _ = try? CacheService(vault: tokens.vault, unlock: tokens.unlock).clear(app: app) })
         m.propagationTimeout = propagationTimeout
         m.pollInterval = pollInterval
+        m.waiting = waiting
         return m
     }
 
