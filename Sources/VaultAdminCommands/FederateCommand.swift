@@ -45,7 +45,12 @@ package struct FederateCommand: ParsableCommand {
 
     package func validate() throws {
         if abandon && (resume || federated != nil) { throw ValidationError("--abandon cannot be combined with other options") }
-        if !resume && !abandon && federated == nil { throw ValidationError("--federated SOURCE is required (file:PATH or backend:NAME/ROLE)") }
+        if !resume && !abandon && federated == nil && !removeSecrets && !removeCertificates {
+            throw ValidationError("--federated SOURCE is required (file:PATH or backend:NAME/ROLE); on an app already federated, --remove-secrets or --remove-certificates alone removes what it kept")
+        }
+        if federated == nil && (issuer != nil || subject != nil || audience != nil || name != nil) {
+            throw ValidationError("--issuer, --subject, --audience and --name describe a new federated credential: give --federated SOURCE too")
+        }
         guard propagationTimeout >= 0, propagationTimeout <= 3600 else { throw ValidationError("--propagation-timeout must be 0…3600") }
         guard (lagWindow ?? 0) >= 0, (lagWindow ?? 0) <= 3600 else { throw ValidationError("--lag-window must be 0…3600") }
     }
@@ -74,8 +79,23 @@ package struct FederateCommand: ParsableCommand {
                 return
             }
         }
-        guard let federated, !resume else {
+        if resume {
             Console.out("Nothing is pending for '\(app)'.")
+            return
+        }
+        guard let federated else {
+            // An app already federated: what it kept of its other credentials goes, after its federated one is proven.
+            let report = try service.removeLeftovers(app: app, removeSecrets: removeSecrets, removeCertificates: removeCertificates)
+            if let removed = report.removedKeyID {
+                Console.out("Removed the other credentials of '\(app)' after proving its federated credential:")
+                Console.out("  removed:       \(removed)")
+            } else if report.unfinished {
+                Console.out("Proved the federated credential of '\(app)'; removing its other credentials is not confirmed yet.")
+            }
+            for n in report.notes { Console.warn(n) }
+            if report.unfinished {
+                throw VaultError("rotation.unfinished", "the removal of '\(app)''s other credentials is not finished: Graph does not yet confirm it", context: ["app": app, "command": "federate"])
+            }
             return
         }
         let request = FederationRequest(source: federated, issuer: issuer, subject: subject, audience: audience, name: name,

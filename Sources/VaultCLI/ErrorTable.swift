@@ -232,6 +232,8 @@ extension ErrorWords {
         case "rotation.in_progress": return Words(.tempFailure, "let it finish: every host keeps using the current secret meanwhile, and `vault status {app}` shows the fleet rotation; nothing was changed")
         case "rotation.journal": return Words(.software, nil)
         case "rotation.journal:incomplete": return Words(.dataError, nil)
+        case "federated.not_yet": return Words(.usage, "move it first: `vault federate {app} --federated SOURCE --remove-secrets`")
+        case "federated.unproven": return Words(.unavailable, "fix what Entra ID said (`vault token {app}` shows it with its hint), then run this again")
         case "federated.siblings": return Words(.usage, "leave out --remove-secrets/--remove-certificates, or first store '{sibling}' on the same federated credential (`vault add-app {sibling} --federated SOURCE --tenant … --client-id … --replace`) or drop it (`vault remove {sibling}`)")
         case "federated.claims": return Words(.dataError, "leave out --{claim} to take it from the token (as --issuer, --subject and --audience are when not given), or fix the token's source")
         case "federated.rule:count": return Words(.usage, "`vault show {app}` lists its federated credentials; one trusting a whole fleet's subject can replace several")

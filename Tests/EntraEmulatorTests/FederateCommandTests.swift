@@ -85,6 +85,37 @@ struct FederateCommandTests {
         #expect(slow.status == 69 && slow.stderr.contains("vault: warning: removing the new federated credential of 'fed'"), "\(slow.stderr)")
     }
 
+    @Test("moved without --remove-secrets, the kept password goes later: `federate APP --remove-secrets` proves the FIC, then removes it")
+    func leftoversLater() throws {
+        let fv = try start()
+        defer { fv.stop() }
+        // Not federated yet: refused, nothing changed.
+        let before = try Data(contentsOf: URL(fileURLWithPath: fv.v.vaultPath + "/vault.db"))
+        let early = try fv.v.run(["federate", "fed", "--remove-secrets"])
+        #expect(early.status == 64 && early.stderr.contains("is not federated") && early.stderr.contains("vault: hint: move it first"), "\(early.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: fv.v.vaultPath + "/vault.db")) == before)
+        #expect(try federate(fv).status == 0)
+        #expect(try registration(fv).passwords == 1)
+        #expect(try fv.v.run(["show", "fed"]).stdout.contains("secret hint:"), "the vault keeps the unused secret until it is removed")
+        // Killed once its journal is written: --resume finishes the removal.
+        let killed = try fv.v.run(["federate", "fed", "--remove-secrets", "--lag-window", "1"], env: ["VAULT_TEST_CRASH_AT": "after-journal"])
+        #expect(killed.status != 0)
+        #expect(try registration(fv).passwords == 1)
+        let later = try fv.v.run(["federate", "fed", "--resume", "--lag-window", "1"])
+        #expect(later.status == 0, "\(later.stdout) \(later.stderr)")
+        #expect(later.stdout.contains("Finished moving 'fed'") && later.stdout.contains("removed:"), "\(later.stdout)")
+        let reg = try registration(fv)
+        #expect(reg.passwords == 0 && reg.fics.count == 1)
+        let shown = try fv.json(try fv.v.run(["show", "fed", "--json"]))
+        #expect(shown["credential"] as? String == "federated", "\(shown)")
+        #expect(try !fv.v.run(["show", "fed"]).stdout.contains("secret hint:"), "the vault's copy of the secret is dropped")
+        #expect(try fv.v.run(["cache", "clear", "fed"]).status == 0)
+        #expect(try fv.v.run(["token", "fed"]).status == 0)
+        // Again: nothing left to remove, said so.
+        let again = try fv.v.run(["federate", "fed", "--remove-secrets", "--lag-window", "1"])
+        #expect(again.status == 0 && again.stderr.contains("holds no password"), "\(again.stderr)")
+    }
+
     @Test("a subject the token does not carry is refused before Graph is called: no FIC, the vault byte for byte unchanged")
     func claimsMismatch() throws {
         let fv = try start()

@@ -64,23 +64,7 @@ extension RotationService {
             throw VaultError("federated.claims", "the token from \(source) has \(what), not '\(asked.prefix(200))' as the credential would say; Entra ID would refuse it (\(entra))",
                              context: ["app": app, "source": source.description, "claim": given])
         }
-        if request.removeSecrets || request.removeCertificates {
-            // Another entry of this vault for the same registration (another name, or a fleet's backend app) would be
-            // left holding a removed credential: refused before anything is created.
-            let client = session.metadata.clientID.lowercased()
-            let siblings: [(name: String, holds: String)] = try vault.open(unlock).contents.apps.compactMap { other in
-                let m = other.metadata
-                guard m.name != app, m.clientID.lowercased() == client, m.federated == nil else { return nil }
-                if request.removeSecrets && (other.secret != nil || m.backend != nil) { return (m.name, "a secret") }
-                if request.removeCertificates && other.certificateKey != nil { return (m.name, "a certificate") }
-                return nil
-            }.sorted { $0.name < $1.name }
-            if let first = siblings.first {
-                let others = siblings.count > 1 ? " (and \(siblings.dropFirst().map { "'\($0.name)'" }.joined(separator: ", ")))" : ""
-                throw VaultError("federated.siblings", "app '\(first.name)'\(others) uses the same registration (client id \(client)) with \(first.holds) the move is to remove from the app; it would stop working",
-                                 context: ["app": app, "sibling": first.name])
-            }
-        }
+        try refuseSiblings(app: app, session: session, removeSecrets: request.removeSecrets, removeCertificates: request.removeCertificates)
         let graph = try self.graph(session)
         try requireWriteRole(graph, app: app, doing: "add a federated credential to itself")
         let apps = Applications(client: graph.client)
@@ -114,5 +98,79 @@ extension RotationService {
         j.removeKeys = keys
         var bytes = Array(source.description.utf8)
         return try machine(app: app, kind: .federated, home: home, session: session).run(j, prepared: SecretBytes(consuming: &bytes))
+    }
+
+    /// Another entry of this vault for the same registration (another name, or a fleet's backend app) would be left
+    /// holding a removed credential: refused before anything is done.
+    func refuseSiblings(app: String, session: AppSession, removeSecrets: Bool, removeCertificates: Bool) throws {
+        guard removeSecrets || removeCertificates else { return }
+        let client = session.metadata.clientID.lowercased()
+        let siblings: [(name: String, holds: String)] = try vault.open(unlock).contents.apps.compactMap { other in
+            let m = other.metadata
+            guard m.name != app, m.clientID.lowercased() == client, m.federated == nil else { return nil }
+            if removeSecrets && (other.secret != nil || m.backend != nil) { return (m.name, "a secret") }
+            if removeCertificates && other.certificateKey != nil { return (m.name, "a certificate") }
+            return nil
+        }.sorted { $0.name < $1.name }
+        if let first = siblings.first {
+            let others = siblings.count > 1 ? " (and \(siblings.dropFirst().map { "'\($0.name)'" }.joined(separator: ", ")))" : ""
+            throw VaultError("federated.siblings", "app '\(first.name)'\(others) uses the same registration (client id \(client)) with \(first.holds) the move is to remove from the app; it would stop working",
+                             context: ["app": app, "sibling": first.name])
+        }
+    }
+
+    /// An app already federated drops the credentials it kept (moved without `removeSecrets`, or stored with
+    /// `add-app --federated` over a registration that still has a password): the federated credential is proven first
+    /// (a token straight from Entra ID through it, and a Graph call), then the passwords and signing certificates
+    /// the app holds now are removed through Graph and the vault's copies dropped. Journaled (a `federation` journal at
+    /// step `committed`), so that killed halfway, `--resume` finishes the removal.
+    public func removeLeftovers(app: String, removeSecrets: Bool, removeCertificates: Bool) throws -> RotationReport {
+        let held = try lock(app)
+        defer { held.release() }
+        let session = try tokens.session(app: app)
+        guard let stored = session.metadata.federated else {
+            throw VaultError("federated.not_yet", "app '\(app)' is not federated: without a federated credential, removing its secrets or certificates would leave it none", context: ["app": app])
+        }
+        let home = localHome(app)
+        if let (j, _) = try home.pending() {
+            throw VaultError("rotation.pending", "a rotation of '\(app)' is pending", context: ["app": app, "command": j.kind.command])
+        }
+        let source = try FederatedSource.parse(stored)
+        try refuseSiblings(app: app, session: session, removeSecrets: removeSecrets, removeCertificates: removeCertificates)
+        let claims = try ExternalTokenSources.stored(source, backends: BackendService(vault: vault, unlock: unlock)).read(now: Date())
+        let prover = EntraCredentialProver(tokens: tokens, session: session)
+        do {
+            try prover.graphCall(with: try prover.token(with: .federated(source)))
+        } catch let e as VaultError {
+            throw VaultError("federated.unproven", "the federated credential of '\(app)' did not work (\(e.reason)); nothing was removed",
+                             context: e.context.wrapped(in: ["app": app, "cause": e.code.rawValue]))
+        }
+        let graph = try self.graph(session)
+        try requireWriteRole(graph, app: app, doing: "remove its own credentials")
+        let apps = Applications(client: graph.client)
+        let clientID = session.metadata.clientID
+        let passwords = removeSecrets ? try apps.passwords(appID: clientID).map(\.keyID) : []
+        let keys = removeCertificates ? try apps.keys(appID: clientID).filter(\.signsIn).map(\.keyID) : []
+        var report = RotationReport(app: app, kind: .federated)
+        guard !passwords.isEmpty || !keys.isEmpty else {
+            report.notes.append("the app registration holds no \(removeSecrets && removeCertificates ? "password or signing certificate" : removeSecrets ? "password" : "signing certificate"); nothing was removed")
+            return report
+        }
+        var j = RotationJournal(kind: .federated, id: UUID().uuidString.lowercased(), app: app, step: .committed, started: Date(),
+                                displayName: session.metadata.federatedCredential ?? "federated credential")
+        j.clientID = clientID
+        j.tenant = session.metadata.tenant
+        j.lagWindow = lagWindow
+        j.federatedSource = source.description
+        j.issuer = session.metadata.federatedIssuer ?? claims.issuer
+        j.subject = session.metadata.federatedSubject ?? claims.subject
+        j.audience = claims.audience.first
+        j.removePasswords = passwords
+        j.removeKeys = keys
+        var bytes = Array(source.description.utf8)
+        let sourceBytes = SecretBytes(consuming: &bytes)
+        try home.begin(j, newSecret: sourceBytes)
+        checkpoint("after-journal")
+        return try machine(app: app, kind: .federated, home: home, session: session).advance(j, newSecret: sourceBytes, patience: .waitForLag)
     }
 }
