@@ -14,7 +14,7 @@ package struct StatusCommand: ParsableCommand {
     package init() {}
     package static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Credential health per app (secrets and certificates): hint or thumbprint, key id, expiry, last rotation, pending rotation.",
+        abstract: "Credential health per app (secrets, certificates, federated credentials): hint or thumbprint, key id, expiry, last rotation, pending rotation.",
         discussion: """
         Exit status, for cron and monitors (the worst app wins): 0 healthy, 1 a secret or certificate expires within \
         --warn-days, 2 one has expired, 3 a rotation is pending. A certificate's expiry is the certificate's own. Expiry comes from Graph when the app can read its own \
@@ -55,7 +55,8 @@ package struct StatusCommand: ParsableCommand {
             Console.out("No apps stored.")
         } else {
             Console.out(Format.table(header: ["APP", "CREDENTIAL", "STATUS", "HINT", "KEY ID", "EXPIRES", "DAYS", "ROTATED", "PENDING"], rows: statuses.map { s in
-                [s.app, s.credential + (s.inUse ? "" : " (unused)"), s.level.label, s.hint + "…", s.keyID ?? "-", s.expires.map(Format.date).map { "\($0) (\(s.expirySource))" } ?? "unknown",
+                [s.app, s.credential + (s.inUse ? "" : " (unused)"), s.level.label, s.hint.isEmpty ? "-" : s.hint + "…", s.keyID ?? "-",
+                 s.expires.map(Format.date).map { "\($0) (\(s.expirySource))" } ?? (s.credential.hasPrefix("federated") ? "-" : "unknown"),
                  s.daysLeft.map(String.init) ?? "-", s.rotated.map(Format.date) ?? "never", s.pending ?? "-"]
             }))
             for s in statuses { for n in s.notes { Console.warn("\(s.app): \(n)") } }

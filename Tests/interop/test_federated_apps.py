@@ -260,3 +260,14 @@ def test_backend_identity_token_source(tmp_path):
             emu.proc.wait(timeout=10)
     finally:
         bao.stop()
+
+
+def test_the_offline_federated_demo_runs():
+    """scripts/demo_federated.py (what scripts/demo-federated.sh runs): the move from a secret to a federated credential
+    with a local issuer, end to end; it checks the registration itself and fails on any vault error."""
+    script = os.path.join(HERE, "..", "..", "scripts", "demo_federated.py")
+    r = subprocess.run([sys.executable, script], capture_output=True, timeout=600, env=dict(os.environ))
+    out = r.stdout.decode()
+    assert r.returncode == 0, out + r.stderr.decode()
+    assert "Moved 'mailer' to a federated credential" in out and "0 password(s), 1 federated credential(s)" in out
+    assert "credential:           federated" in out and '"userPrincipalName"' in out
