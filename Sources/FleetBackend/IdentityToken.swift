@@ -25,10 +25,14 @@ extension KVClient {
         guard response.body.count <= 1 << 20 else {
             throw VaultError("backend.response", "the backend's identity token answer is larger than 1 MiB")
         }
-        guard let outer = try? JSONScan.members(response.body), let data = outer["data"],
-              let inner = try? JSONScan.members(response.body, in: data), let range = inner["token"], range.count > 2,
-              response.body[range.lowerBound] == UInt8(ascii: "\""),
-              let token = response.body.withUnsafeBufferPointer({ JSONStringDecoding.secret($0, range) }), token.count > 0 else {
+        return try Self.decodeIdentityToken(response.body)
+    }
+
+    /// `data.token` of an identity token answer, decoded straight into secret memory (never a String or Data).
+    public static func decodeIdentityToken(_ body: [UInt8]) throws -> SecretBytes {
+        guard let outer = try? JSONScan.members(body), let data = outer["data"], let inner = try? JSONScan.members(body, in: data),
+              let range = inner["token"], range.count > 2, body[range.lowerBound] == UInt8(ascii: "\""),
+              let token = body.withUnsafeBufferPointer({ JSONStringDecoding.secret($0, range) }), token.count > 0 else {
             throw VaultError("backend.response", "the backend's identity token answer has no data.token")
         }
         return token

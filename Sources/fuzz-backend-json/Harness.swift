@@ -6,12 +6,17 @@ import VaultCrypto
 /// Fuzzes what a fleet backend (OpenBao / HashiCorp Vault) answers, as `fuzz-token-response` does for Entra ID: a KV v2
 /// read (with the engine's `Date`), the fleet rotation record it holds, and every time in it. Input: the `Date` header
 /// on the first line, then the JSON body. The same body is also read as the engine's OIDC discovery document and key
-/// set (`vault issuer publish`): what publish writes from a key set must read back as the same keys.
+/// set (`vault issuer publish`): what publish writes from a key set must read back as the same keys; and as an identity
+/// token answer.
 func harness(_ bytes: [UInt8]) {
     let newline = bytes.firstIndex(of: 0x0a) ?? bytes.endIndex
     let date = String(decoding: bytes[..<newline], as: UTF8.self)
     let body = Array(bytes[min(newline + 1, bytes.count)...])
     issuer(body)
+    // The same body as an identity token answer (`identity/oidc/token/ROLE`): a token comes back whole, never empty.
+    if let token = try? KVClient.decodeIdentityToken(body) {
+        precondition(token.count > 0 && token.withUnsafeBytes { $0.allSatisfy { $0 >= 0x20 && $0 != 0x7f } }, "an identity token with a control character")
+    }
     let readAt = Date(timeIntervalSince1970: 1_800_000_000)
     guard let secret = try? KVClient.decodeSecret(body, name: "fuzz", date: date, readAt: readAt) else { return }
     precondition(secret.version >= 0, "negative KV version")
